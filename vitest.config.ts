@@ -5,6 +5,24 @@ import { readFileSync, readdirSync, existsSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { defineConfig } from "vitest/config"
 
+// Vitest 5 targets Node 22 and calls Map.groupBy (Node 21+) when it reports a failure.
+// Node 20 is what Debian 12 and Raspberry Pi OS users have, so provide it here.
+if (typeof (Map as { groupBy?: unknown }).groupBy !== "function") {
+  Object.defineProperty(Map, "groupBy", {
+    value: <K, V>(items: Iterable<V>, key: (item: V, index: number) => K) => {
+      const groups = new Map<K, Array<V>>()
+      let index = 0
+      for (const item of items) {
+        const k = key(item, index++)
+        const group = groups.get(k)
+        if (group) group.push(item)
+        else groups.set(k, [item])
+      }
+      return groups
+    }
+  })
+}
+
 const root = import.meta.dirname
 const workspaceDirs = ["packages", "actors"].flatMap((group) =>
   readdirSync(join(root, group)).map((name) => join(group, name))

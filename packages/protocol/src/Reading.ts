@@ -1,0 +1,125 @@
+/**
+ * A reading: one device's sensor, one event time, one or more named numeric values.
+ *
+ * The wire payload (JSON from MQTT, msgpack from NATS) is decoded and validated here, at
+ * the boundary, once; everything downstream trusts the `Reading` type. The device and the
+ * sensor come from the subject (which nats-server permissions can bind to a device's
+ * credentials), never from the payload alone: a payload naming another device is refused.
+ */
+import { Result, Schema } from "effect"
+import * as Codec from "./Codec.js"
+import { ReadingRejected } from "./Errors.js"
+import { TOKEN_PATTERN } from "./Subjects.js"
+
+/** A subject-safe id: `[A-Za-z0-9_-]{1,64}`. */
+export const Token = Schema.String.check(
+  Schema.isPattern(TOKEN_PATTERN, { message: "Expected 1-64 characters from A-Z a-z 0-9 _ -" })
+)
+
+/** Metric names become subject tokens and InfluxDB field names. They start with a letter,
+ * which also keeps out `__proto__` (msgpackr renames that key to block prototype pollution,
+ * so it could not round-trip). */
+export const METRIC_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/
+export const MetricName = Schema.String.check(
+  Schema.isPattern(METRIC_PATTERN, { message: "Expected a letter then up to 63 characters from A-Z a-z 0-9 _ -" })
+)
+
+/** At most this many named values in one reading. */
+export const MAX_VALUES = 32
+
+/** The earliest event time accepted: 2000-01-01T00:00:00Z, in ms. Earlier numbers are
+ * almost always seconds sent where milliseconds were expected. */
+export const MIN_TIMESTAMP_MS = 946_684_800_000
+
+/** What a device sends. `ts` is milliseconds since the Unix epoch or an ISO-8601 string;
+ * when absent, the time JetStream stored the message is the event time (deterministic
+ * on replay, because it is part of the log). */
+export const ReadingPayload = Schema.Struct({
+  device: Schema.optional(Token),
+  ts: Schema.optional(Schema.Union([Schema.Finite, Schema.String])),
+  seq: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  values: Schema.Record(MetricName, Schema.Finite).check(
+    Schema.isBetweenProperties(1, MAX_VALUES)
+  )
+})
+export type ReadingPayload = typeof ReadingPayload.Type
+
+/** A validated reading, as every actor sees it. */
+export const Reading = Schema.Struct({
+  device: Token,
+  sensor: Token,
+  ts: Schema.Int,
+  seq: Schema.optional(Schema.Int),
+  values: Schema.Record(MetricName, Schema.Finite)
+})
+export type Reading = typeof Reading.Type
+
+/** Limits applied while decoding. */
+export interface DecodeLimits {
+  /** Largest accepted payload in bytes (nats-server 2.9 does not enforce max_payload on MQTT). */
+  readonly maxPayloadBytes: number
+  /** How far an event time may lie ahead of the time the log stored it. */
+  readonly maxFutureSkewMs: number
+}
+
+export const defaultDecodeLimits: DecodeLimits = { maxPayloadBytes: 16 * 1024, maxFutureSkewMs: 24 * 3600_000 }
+
+const decodePayload = Schema.decodeUnknownResult(ReadingPayload)
+
+const reject = (reason: ReadingRejected["reason"], message: string) =>
+  Result.fail(new ReadingRejected({ reason, message }))
+
+/**
+ * Decode and validate one payload published by `device`/`sensor` (taken from the subject)
+ * and stored by JetStream at `storedAtMs`. Synchronous: this is the ingest hot path.
+ */
+export const decodeReading = (
+  bytes: Uint8Array,
+  device: string,
+  sensor: string,
+  storedAtMs: number,
+  limits: DecodeLimits = defaultDecodeLimits
+): Result.Result<Reading, ReadingRejected> => {
+  if (bytes.length > limits.maxPayloadBytes) {
+    return reject("Oversized", `payload is ${bytes.length} bytes; the limit is ${limits.maxPayloadBytes}`)
+  }
+  let raw: unknown
+  const json = Codec.isJson(bytes)
+  try {
+    raw = json ? Codec.decodeJson(bytes) : Codec.decode(bytes)
+  } catch (error) {
+    return json
+      ? reject("MalformedJson", `payload is not valid JSON: ${(error as Error).message}`)
+      : reject("MalformedMsgpack", `payload is neither JSON (starting with '{') nor valid msgpack: ${(error as Error).message}`)
+  }
+  const decoded = decodePayload(raw)
+  if (Result.isFailure(decoded)) {
+    return reject("SchemaMismatch", decoded.failure.message.replace(/\s*\n\s*/g, " "))
+  }
+  const payload = decoded.success
+  if (payload.device !== undefined && payload.device !== device) {
+    return reject("DeviceMismatch", `payload names device "${payload.device}" but was published on the subject of "${device}"`)
+  }
+  const ts = payload.ts === undefined
+    ? storedAtMs
+    : typeof payload.ts === "number"
+    ? payload.ts
+    : Date.parse(payload.ts)
+  if (!Number.isInteger(ts) || ts < MIN_TIMESTAMP_MS || ts > storedAtMs + limits.maxFutureSkewMs) {
+    const hint = typeof payload.ts === "number" && payload.ts > 0 && payload.ts < MIN_TIMESTAMP_MS
+      ? " (it looks like seconds: send milliseconds since the epoch)"
+      : ""
+    return reject(
+      "TimestampOutOfRange",
+      `ts ${JSON.stringify(payload.ts)} is not an integer millisecond time between 2000-01-01 and ${limits.maxFutureSkewMs} ms after arrival${hint}`
+    )
+  }
+  return Result.succeed(
+    payload.seq === undefined
+      ? { device, sensor, ts, values: payload.values }
+      : { device, sensor, ts, seq: payload.seq, values: payload.values }
+  )
+}
+
+/** Encode a reading payload for NATS publishers (sensor actors, tests, benchmarks). */
+export const encodeReadingPayload = (payload: ReadingPayload): Uint8Array => Codec.encode(payload)

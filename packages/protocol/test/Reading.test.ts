@@ -1,0 +1,116 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import fc from "fast-check"
+import { Codec, decodeReading, encodeReadingPayload } from "@bramble/protocol"
+
+const now = Date.UTC(2026, 10, 21)
+const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value))
+const rejectionOf = (bytes: Uint8Array) => {
+  const result = decodeReading(bytes, "dev-1", "env", now)
+  assert.isTrue(Result.isFailure(result), "expected a rejection")
+  return (result as Result.Failure<never, { reason: string; message: string }>).failure
+}
+
+describe("Reading", () => {
+  it("decode - JSON from MQTT with ms timestamp", () => {
+    const result = decodeReading(json({ ts: now - 5, values: { temperature: 21.5, humidity: 40 } }), "dev-1", "env", now)
+    assert.deepStrictEqual(Result.getOrThrow(result), {
+      device: "dev-1",
+      sensor: "env",
+      ts: now - 5,
+      values: { temperature: 21.5, humidity: 40 }
+    })
+  })
+
+  it("decode - msgpack from NATS keeps the sequence", () => {
+    const bytes = encodeReadingPayload({ device: "dev-1", ts: now, seq: 7, values: { t: -3 } })
+    assert.deepStrictEqual(Result.getOrThrow(decodeReading(bytes, "dev-1", "env", now)), {
+      device: "dev-1",
+      sensor: "env",
+      ts: now,
+      seq: 7,
+      values: { t: -3 }
+    })
+  })
+
+  it("decode - a missing ts takes the time the log stored the message", () => {
+    const reading = Result.getOrThrow(decodeReading(json({ values: { t: 1 } }), "dev-1", "env", now))
+    assert.strictEqual(reading.ts, now)
+  })
+
+  it("decode - ISO-8601 timestamps are accepted", () => {
+    const reading = Result.getOrThrow(decodeReading(json({ ts: "2026-11-20T10:00:00.250Z", values: { t: 1 } }), "dev-1", "env", now))
+    assert.strictEqual(reading.ts, Date.UTC(2026, 10, 20, 10, 0, 0, 250))
+  })
+
+  it("reject - malformed JSON is MalformedJson", () => {
+    assert.strictEqual(rejectionOf(new TextEncoder().encode("{\"values\": {")).reason, "MalformedJson")
+  })
+
+  it("reject - wrong types name the path", () => {
+    const rejection = rejectionOf(json({ values: { temperature: "hot" } }))
+    assert.strictEqual(rejection.reason, "SchemaMismatch")
+    assert.include(rejection.message, "temperature")
+  })
+
+  it("reject - NaN and Infinity in msgpack are SchemaMismatch", () => {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      assert.strictEqual(rejectionOf(Codec.encode({ values: { t: bad } })).reason, "SchemaMismatch")
+    }
+  })
+
+  it("reject - empty values, too many values, bad metric names", () => {
+    assert.strictEqual(rejectionOf(json({ values: {} })).reason, "SchemaMismatch")
+    const many = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`m${i}`, i]))
+    assert.strictEqual(rejectionOf(json({ values: many })).reason, "SchemaMismatch")
+    assert.strictEqual(rejectionOf(json({ values: { "a b": 1 } })).reason, "SchemaMismatch")
+    assert.strictEqual(rejectionOf(json({ values: { "t,x=1": 1 } })).reason, "SchemaMismatch")
+    assert.strictEqual(rejectionOf(json({ values: { __proto__x: 1, ["__proto__"]: 1 } })).reason, "SchemaMismatch")
+  })
+
+  it("reject - a payload naming another device is DeviceMismatch", () => {
+    assert.strictEqual(rejectionOf(json({ device: "dev-2", values: { t: 1 } })).reason, "DeviceMismatch")
+  })
+
+  it("reject - seconds instead of milliseconds, and far-future times", () => {
+    const seconds = rejectionOf(json({ ts: Math.floor(now / 1000), values: { t: 1 } }))
+    assert.strictEqual(seconds.reason, "TimestampOutOfRange")
+    assert.include(seconds.message, "seconds")
+    assert.strictEqual(rejectionOf(json({ ts: now + 48 * 3600_000, values: { t: 1 } })).reason, "TimestampOutOfRange")
+    assert.strictEqual(rejectionOf(json({ ts: "yesterday", values: { t: 1 } })).reason, "TimestampOutOfRange")
+    assert.strictEqual(rejectionOf(json({ ts: 1.5e12 + 0.5, values: { t: 1 } })).reason, "TimestampOutOfRange")
+  })
+
+  it("reject - oversized payloads", () => {
+    assert.strictEqual(rejectionOf(new Uint8Array(20_000).fill(0x20)).reason, "Oversized")
+  })
+
+  it("decode - arbitrary bytes never throw, they are accepted or rejected with a reason", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => {
+        const result = decodeReading(bytes, "dev-1", "env", now)
+        if (Result.isFailure(result)) assert.isString(result.failure.reason)
+      }),
+      { numRuns: 2000 }
+    )
+  })
+
+  it("codec - msgpack round-trips valid payloads", () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.stringMatching(/^[a-z][a-z_]{0,11}$/), fc.double({ noNaN: true, noDefaultInfinity: true }), {
+          minKeys: 1,
+          maxKeys: 8
+        }),
+        fc.integer({ min: now - 1e10, max: now }),
+        (values, ts) => {
+          const reading = Result.getOrThrow(decodeReading(encodeReadingPayload({ ts, values }), "d", "s", now))
+          // msgpack has no negative integer zero: -0 arrives as 0, which is the same reading.
+          const normalised = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v === 0 ? 0 : v]))
+          assert.deepStrictEqual(reading.values, normalised)
+          assert.strictEqual(reading.ts, ts)
+        }
+      )
+    )
+  })
+})
