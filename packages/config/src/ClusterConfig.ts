@@ -1,0 +1,131 @@
+/**
+ * The cluster file: one validated document describing every node, sensor, stream, window
+ * and sink of a bramble (DESIGN decision 9). Decoding it is the only way to get a
+ * `ClusterConfig`, so everything that starts has already been checked.
+ */
+import { Effect, Schema } from "effect"
+import { Bytes, Millis } from "./Units.js"
+
+const TOKEN = /^[A-Za-z0-9_-]{1,64}$/
+/** A name used as a subject token or key: `[A-Za-z0-9_-]{1,64}`. */
+export const Name = Schema.String.check(
+  Schema.isPattern(TOKEN, { message: "Expected 1-64 characters from A-Z a-z 0-9 _ -" })
+)
+
+const Port = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))
+
+/** An optional key whose default is written as it would be in the file. */
+const withDefault = <S extends Schema.Constraint>(schema: S, value: S["Encoded"]) =>
+  Schema.withDecodingDefaultKey<S>(Effect.succeed(value))(schema)
+
+/** How a node reaches NATS: the nats-server it starts and supervises, or an existing one. */
+export const NodeNats = Schema.Struct({
+  /** Use this server instead of starting one (e.g. "nats://10.0.0.5:4222"). */
+  url: Schema.optionalKey(Schema.String),
+  port: withDefault(Port, 4222),
+  mqttPort: withDefault(Port, 1883),
+  clusterPort: withDefault(Port, 6222),
+  httpPort: withDefault(Port, 8222)
+})
+
+export const Node = Schema.Struct({
+  name: Name,
+  /** Address other nodes and devices use to reach this node. */
+  host: withDefault(Schema.String, "127.0.0.1"),
+  nats: withDefault(NodeNats, {})
+})
+export type Node = typeof Node.Type
+
+export const SensorKind = Schema.Literals(["dht11", "dht22", "simulated-dht11", "simulated-dht22"])
+
+export const Sensor = Schema.Struct({
+  /** The device id readings are published under. */
+  device: Name,
+  /** The sensor name on that device (the subject's last token). */
+  sensor: withDefault(Name, "env"),
+  /** The node whose process reads it. */
+  node: Name,
+  kind: SensorKind,
+  /** BCM GPIO number the data line is wired to. */
+  pin: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 63 })), 4),
+  /** How often to read; never faster than the sensor allows (DHT22 2 s, DHT11 1 s). */
+  interval: withDefault(Millis, "2s")
+})
+export type Sensor = typeof Sensor.Type
+
+export const Window = Schema.Struct({
+  name: Name,
+  size: Millis.check(Schema.isGreaterThan(0))
+})
+export type Window = typeof Window.Type
+
+export const StreamLimits = Schema.Struct({
+  maxAge: withDefault(Millis, "7d"),
+  maxBytes: withDefault(Bytes, "1GiB")
+})
+
+export const Streams = Schema.Struct({
+  readings: withDefault(StreamLimits, {}),
+  aggregates: withDefault(StreamLimits, { maxAge: "90d" }),
+  alarms: withDefault(StreamLimits, { maxAge: "90d", maxBytes: "256MiB" }),
+  deadLetter: withDefault(StreamLimits, { maxAge: "30d", maxBytes: "256MiB" })
+})
+
+/** The time-series database. `influx-v2` speaks the v2 write API (InfluxDB 2.x/3.x, 1.8+,
+ * victoria-metrics); `influx-v1` speaks InfluxDB 1.x's `/write` (32-bit Pis). */
+export const Sink = Schema.Union([
+  Schema.Struct({
+    kind: Schema.Literal("influx-v2"),
+    url: Schema.String,
+    org: withDefault(Schema.String, "bramble"),
+    bucket: withDefault(Schema.String, "bramble"),
+    /** Name of the environment variable holding the token (never put the token itself here). */
+    tokenEnv: Schema.optionalKey(Schema.String),
+    /** File holding the token. */
+    tokenFile: Schema.optionalKey(Schema.String),
+    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 50_000 })), 5000)
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("influx-v1"),
+    url: Schema.String,
+    database: withDefault(Schema.String, "bramble"),
+    username: Schema.optionalKey(Schema.String),
+    passwordEnv: Schema.optionalKey(Schema.String),
+    passwordFile: Schema.optionalKey(Schema.String),
+    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 50_000 })), 5000)
+  })
+])
+export type Sink = typeof Sink.Type
+
+export const Processing = Schema.Struct({
+  /** How late (event time) a reading may arrive and still update its window. */
+  allowedLateness: withDefault(Millis, "5s"),
+  /** With no new readings for this long (processing time), a partition's watermark moves
+   * on by the time that passed, so the windows of quiet devices still close. */
+  idleAdvance: withDefault(Millis, "5s"),
+  /** How often window state and the stream position are checkpointed (and acked). */
+  checkpointInterval: withDefault(Millis, "1s"),
+  /** Readings fetched from the log per pull. */
+  batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })), 1000),
+  /** Idle device actors are passivated after this long. */
+  passivateAfter: withDefault(Millis, "5m"),
+  /** Largest accepted reading payload. */
+  maxPayload: withDefault(Bytes, "16KiB")
+})
+
+export const ClusterConfig = Schema.Struct({
+  cluster: Schema.Struct({
+    name: Name,
+    /** Fixed when the cluster is created: it is baked into every stored subject. */
+    partitions: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1024 })), 8),
+    /** Where nodes keep JetStream data and logs (relative paths are relative to the file). */
+    dataDir: withDefault(Schema.String, ".bramble")
+  }),
+  nodes: Schema.Array(Node).check(Schema.isMinLength(1)),
+  sensors: withDefault(Schema.Array(Sensor), []),
+  windows: withDefault(Schema.Array(Window), [{ name: "1m", size: "1m" }, { name: "30m", size: "30m" }]),
+  streams: withDefault(Streams, {}),
+  processing: withDefault(Processing, {}),
+  sink: Sink
+})
+export type ClusterConfig = typeof ClusterConfig.Type

@@ -1,0 +1,130 @@
+/**
+ * Reading a cluster file: YAML (JSON is YAML too) → Schema decode → cross-field checks.
+ * All problems are collected and reported together, each with its path and line, before
+ * anything starts.
+ */
+import { readFile } from "node:fs/promises"
+import { dirname, isAbsolute, resolve } from "node:path"
+import { Effect, Result, Schema, SchemaIssue } from "effect"
+import { LineCounter, parseDocument, type Document } from "yaml"
+import { ClusterConfig } from "./ClusterConfig.js"
+import { ConfigError, type ConfigProblem } from "./ConfigError.js"
+
+/** A decoded cluster file, with `dataDir` made absolute relative to the file. */
+export interface LoadedConfig {
+  readonly file: string
+  readonly config: ClusterConfig
+}
+
+const decode = Schema.decodeUnknownResult(ClusterConfig)
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const pathText = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (text, key) => typeof key === "number" ? `${text}[${key}]` : text === "" ? String(key) : `${text}.${String(key)}`,
+    ""
+  )
+
+const lineOf = (doc: Document | undefined, counter: LineCounter, path: ReadonlyArray<PropertyKey>): number | undefined => {
+  if (doc === undefined) return undefined
+  // Walk down as far as the path exists; a missing key is reported at its parent.
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth) as Array<unknown>, true) as { range?: [number, number, number] } | undefined
+    if (node && typeof node === "object" && node.range) return counter.linePos(node.range[0]).line
+  }
+  return undefined
+}
+
+/** Checks that span several fields, which a per-field Schema cannot express. */
+export const crossCheck = (config: ClusterConfig): Array<{ path: Array<PropertyKey>; message: string }> => {
+  const problems: Array<{ path: Array<PropertyKey>; message: string }> = []
+  const duplicates = <T>(items: ReadonlyArray<T>, key: (t: T) => string, path: (i: number) => Array<PropertyKey>, what: string) => {
+    const seen = new Map<string, number>()
+    items.forEach((item, i) => {
+      const k = key(item)
+      const first = seen.get(k)
+      if (first === undefined) seen.set(k, i)
+      else problems.push({ path: path(i), message: `${what} "${k}" is already used at index ${first}` })
+    })
+  }
+  duplicates(config.nodes, (n) => n.name, (i) => ["nodes", i, "name"], "node name")
+  duplicates(config.windows, (w) => w.name, (i) => ["windows", i, "name"], "window name")
+  duplicates(config.sensors, (s) => `${s.device}/${s.sensor}`, (i) => ["sensors", i, "device"], "device/sensor")
+  const nodeNames = new Set(config.nodes.map((n) => n.name))
+  config.sensors.forEach((s, i) => {
+    if (!nodeNames.has(s.node)) {
+      problems.push({ path: ["sensors", i, "node"], message: `no node is named "${s.node}" (nodes: ${[...nodeNames].join(", ")})` })
+    }
+    const minimum = s.kind.endsWith("dht22") ? 2000 : 1000
+    if (s.interval < minimum) {
+      problems.push({ path: ["sensors", i, "interval"], message: `a ${s.kind.replace("simulated-", "")} cannot be read more often than every ${minimum} ms` })
+    }
+  })
+  // Two servers on one host cannot share a port.
+  const ports = new Map<string, string>()
+  config.nodes.forEach((n, i) => {
+    if (n.nats.url !== undefined) return
+    for (const key of ["port", "mqttPort", "clusterPort", "httpPort"] as const) {
+      const where = `${n.host}:${n.nats[key]}`
+      const owner = ports.get(where)
+      if (owner !== undefined) problems.push({ path: ["nodes", i, "nats", key], message: `${where} is already used by ${owner}` })
+      else ports.set(where, `nodes[${i}].nats.${key}`)
+    }
+  })
+  return problems
+}
+
+/** Validate an already-parsed document (used by `loadClusterConfig` and by tests). */
+export const decodeClusterConfig = (
+  input: unknown,
+  file = "<inline>",
+  locate: (path: ReadonlyArray<PropertyKey>) => number | undefined = () => undefined
+): Result.Result<ClusterConfig, ConfigError> => {
+  const toProblem = (path: ReadonlyArray<PropertyKey>, message: string): ConfigProblem => {
+    const line = locate(path)
+    return line === undefined ? { path: pathText(path), message } : { path: pathText(path), message, line }
+  }
+  const decoded = decode(input, { errors: "all" })
+  if (Result.isFailure(decoded)) {
+    const problems = formatter(decoded.failure.issue).issues.map((issue) =>
+      toProblem((issue.path ?? []).map((p) => typeof p === "object" && p !== null && "key" in p ? p.key : p) as Array<PropertyKey>, issue.message)
+    )
+    return Result.fail(new ConfigError({ reason: "Invalid", file, problems }))
+  }
+  const problems = crossCheck(decoded.success).map((p) => toProblem(p.path, p.message))
+  return problems.length > 0 ? Result.fail(new ConfigError({ reason: "Invalid", file, problems })) : Result.succeed(decoded.success)
+}
+
+/** Parse YAML text and validate it. */
+export const parseClusterConfig = (text: string, file = "<inline>"): Result.Result<ClusterConfig, ConfigError> => {
+  const counter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false })
+  if (doc.errors.length > 0) {
+    return Result.fail(new ConfigError({
+      reason: "Syntax",
+      file,
+      problems: doc.errors.map((e) => {
+        const line = counter.linePos(e.pos[0]).line
+        return { path: "", message: e.message.split("\n")[0]!, line }
+      })
+    }))
+  }
+  return decodeClusterConfig(doc.toJS(), file, (path) => lineOf(doc, counter, path))
+}
+
+/** Read, parse and validate a cluster file; `dataDir` becomes absolute (relative to the file). */
+export const loadClusterConfig = Effect.fn("loadClusterConfig")(function*(path: string) {
+  const file = resolve(path)
+  const text = yield* Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (error) =>
+      new ConfigError({
+        reason: (error as NodeJS.ErrnoException).code === "ENOENT" ? "NotFound" : "Unreadable",
+        file,
+        problems: [{ path: "", message: (error as Error).message }]
+      })
+  })
+  const config = yield* Effect.fromResult(parseClusterConfig(text, file))
+  const dataDir = isAbsolute(config.cluster.dataDir) ? config.cluster.dataDir : resolve(dirname(file), config.cluster.dataDir)
+  return { file, config: { ...config, cluster: { ...config.cluster, dataDir } } } satisfies LoadedConfig
+})
