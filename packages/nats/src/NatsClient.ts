@@ -1,0 +1,60 @@
+/**
+ * The node's connection to NATS. nats.js v3 (the modular `@nats-io/*` packages) is used
+ * rather than the legacy `nats` package: it is the maintained line, splits JetStream, KV
+ * and services into separate modules, and its consumer API (`consume` with heartbeats)
+ * recovers from server restarts on its own — Telegraf users' top MQTT complaint is a
+ * consumer silently receiving nothing after a broker restart.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
+import { Context, Effect, Layer } from "effect"
+import { natsError, type NatsError } from "./NatsError.js"
+
+export interface NatsClientOptions {
+  /** e.g. "nats://127.0.0.1:4222"; several for a cluster. */
+  readonly servers: string | ReadonlyArray<string>
+  /** Connection name shown by `nats server report connections`. */
+  readonly name: string
+  readonly user?: string
+  readonly pass?: string
+  /** How long a JetStream API call may take. */
+  readonly apiTimeoutMs?: number
+}
+
+export class NatsClient extends Context.Service<NatsClient, {
+  readonly nc: NatsConnection
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  readonly kvm: Kvm
+}>()("bramble/nats/NatsClient") {
+  /** Connect (retrying until the server is up) and drain the connection when the scope closes. */
+  static readonly make = (options: NatsClientOptions): Effect.Effect<NatsClient["Service"], NatsError, import("effect").Scope.Scope> =>
+    Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const nc = await connect({
+            servers: typeof options.servers === "string" ? options.servers : [...options.servers],
+            name: options.name,
+            ...(options.user === undefined ? {} : { user: options.user }),
+            ...(options.pass === undefined ? {} : { pass: options.pass }),
+            // A node outlives any server restart: reconnect forever, and wait for a server
+            // that is still starting instead of failing the first attempt.
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 250,
+            waitOnFirstConnect: true,
+            timeout: 20_000
+          })
+          const timeout = options.apiTimeoutMs ?? 10_000
+          const jsm = await jetstreamManager(nc, { timeout })
+          const js = jetstream(nc, { timeout })
+          return { nc, js, jsm, kvm: new Kvm(js) }
+        },
+        catch: natsError("Connect", `cannot connect to NATS at ${String(options.servers)}`)
+      }),
+      ({ nc }) => Effect.promise(() => nc.drain().catch(() => nc.close())).pipe(Effect.ignore)
+    )
+
+  static readonly layer = (options: NatsClientOptions): Layer.Layer<NatsClient, NatsError> =>
+    Layer.effect(NatsClient, NatsClient.make(options))
+}

@@ -1,0 +1,89 @@
+/**
+ * The JetStream topology every node ensures at start, idempotently: create what is missing,
+ * update limits that changed, never delete data. All nodes render the same configuration
+ * from the same cluster file, so concurrent starts converge.
+ */
+import {
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig
+} from "@nats-io/jetstream"
+import { nanos } from "@nats-io/transport-node"
+import { Subjects } from "@bramble/protocol"
+import { Effect } from "effect"
+import { NatsClient } from "./NatsClient.js"
+import { natsError } from "./NatsError.js"
+
+export interface StreamLimits {
+  readonly maxAgeMs: number
+  readonly maxBytes: number
+}
+
+export interface TopologySpec {
+  readonly replicas: number
+  readonly readings: StreamLimits
+  readonly aggregates: StreamLimits
+  readonly alarms: StreamLimits
+  readonly deadLetter: StreamLimits
+  /** Largest message a stream accepts (readings are small; this bounds abuse). */
+  readonly maxMsgSize?: number
+}
+
+/** KV bucket holding window-state checkpoints (per device, with the stream position). */
+export const CHECKPOINT_BUCKET = "bramble_checkpoints"
+
+const streamConfig = (name: string, subjects: ReadonlyArray<string>, limits: StreamLimits, spec: TopologySpec): Partial<StreamConfig> & { name: string } => ({
+  name,
+  subjects: [...subjects],
+  retention: RetentionPolicy.Limits,
+  storage: StorageType.File,
+  discard: DiscardPolicy.Old,
+  max_age: nanos(limits.maxAgeMs),
+  max_bytes: limits.maxBytes,
+  num_replicas: spec.replicas,
+  // Publishers set Nats-Msg-Id (device + sequence): a republish after a reconnect within
+  // this window is dropped by the server instead of stored twice.
+  duplicate_window: nanos(120_000),
+  ...(spec.maxMsgSize === undefined ? {} : { max_msg_size: spec.maxMsgSize }),
+  allow_direct: true
+})
+
+/** The four streams, as configured from the spec. */
+export const streamConfigs = (spec: TopologySpec): ReadonlyArray<Partial<StreamConfig> & { name: string }> => [
+  streamConfig(Subjects.Streams.readings, Subjects.READINGS_SUBJECTS, spec.readings, spec),
+  streamConfig(Subjects.Streams.aggregates, Subjects.AGGREGATES_SUBJECTS, spec.aggregates, spec),
+  streamConfig(Subjects.Streams.alarms, Subjects.ALARMS_SUBJECTS, spec.alarms, spec),
+  streamConfig(Subjects.Streams.deadLetter, Subjects.DEADLETTER_SUBJECTS, spec.deadLetter, spec)
+]
+
+const isNotFound = (error: unknown) =>
+  error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound
+
+/** Create or update the streams and the checkpoint bucket. Safe to run on every start. */
+export const ensureTopology = Effect.fn("Topology.ensure")(function*(spec: TopologySpec) {
+  const { jsm, kvm } = yield* NatsClient
+  for (const config of streamConfigs(spec)) {
+    yield* Effect.tryPromise({
+      try: async () => {
+        try {
+          const info = await jsm.streams.info(config.name)
+          const current = info.config
+          const changed = current.max_age !== config.max_age || current.max_bytes !== config.max_bytes ||
+            current.max_msg_size !== (config.max_msg_size ?? current.max_msg_size)
+          if (changed) await jsm.streams.update(config.name, { ...current, ...config, num_replicas: current.num_replicas })
+        } catch (error) {
+          if (!isNotFound(error)) throw error
+          await jsm.streams.add(config)
+        }
+      },
+      catch: natsError("JetStream", `cannot create or update stream ${config.name}`)
+    })
+  }
+  yield* Effect.tryPromise({
+    try: () => kvm.create(CHECKPOINT_BUCKET, { history: 1, replicas: spec.replicas, storage: StorageType.File }),
+    catch: natsError("KeyValue", `cannot create KV bucket ${CHECKPOINT_BUCKET}`)
+  })
+})

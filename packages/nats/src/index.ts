@@ -1,0 +1,7 @@
+/**
+ * @bramble/nats — the connection, the JetStream topology, and helpers shared by every
+ * actor that talks to NATS.
+ */
+export * from "./NatsClient.js"
+export * from "./NatsError.js"
+export * from "./Topology.js"
