@@ -4,4 +4,7 @@
  */
 export * from "./NatsClient.js"
 export * from "./NatsError.js"
+export * from "./PartitionConsumer.js"
 export * from "./Topology.js"
+export type { KV, KvEntry } from "@nats-io/kv"
+export type { JsMsg, ConsumerMessages } from "@nats-io/jetstream"

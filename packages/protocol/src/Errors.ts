@@ -12,7 +12,8 @@ export const RejectionReason = Schema.Literals([
   "BadSubject",
   "TimestampOutOfRange",
   "Oversized",
-  "TooLate"
+  "TooLate",
+  "SinkRejected"
 ])
 export type RejectionReason = typeof RejectionReason.Type
 

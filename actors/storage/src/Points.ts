@@ -1,0 +1,37 @@
+/**
+ * How readings and window results become database points. Raw points are keyed by
+ * (device, sensor, event time) and window results by (device, sensor, metric, window,
+ * start): writing either again overwrites, which makes replays idempotent (DESIGN 4).
+ */
+import type { SinkPoint } from "@bramble/influx"
+import type { Reading, WindowResult } from "@bramble/protocol"
+
+/** Measurement names, fixed so dashboards and queries can rely on them. */
+export const Measurements = {
+  /** Raw readings: tags device, sensor; one float field per metric. */
+  readings: "reading",
+  /** Window results: tags device, sensor, metric, window; fields count, mean, min, max, first, last, stddev. */
+  windows: "window"
+} as const
+
+export const readingPoint = (reading: Reading): SinkPoint => ({
+  measurement: Measurements.readings,
+  tags: { device: reading.device, sensor: reading.sensor },
+  fields: reading.values,
+  timestampMs: reading.ts
+})
+
+export const windowPoint = (result: WindowResult): SinkPoint => ({
+  measurement: Measurements.windows,
+  tags: { device: result.device, sensor: result.sensor, metric: result.metric, window: result.window },
+  fields: {
+    count: result.count,
+    mean: result.mean,
+    min: result.min,
+    max: result.max,
+    first: result.first,
+    last: result.last,
+    stddev: result.stddev
+  },
+  timestampMs: result.start
+})

@@ -1,0 +1,60 @@
+/**
+ * Checkpoints of window state, stored in a JetStream KV bucket (replicated like the streams).
+ *
+ * Each device's window state is saved with the READINGS sequence it covers
+ * (`dev.<partition>.<device>`), and the partition saves the position every device is
+ * covered up to, with its watermark (`part.<partition>`). A new owner of the partition
+ * restores the partition record, replays the log from the position after it, and skips, per
+ * device, what that device's own snapshot already covers — so a crash between saving device
+ * records and the partition record never counts a reading twice (Kafka Streams' model:
+ * state stores checkpointed with their input offsets).
+ */
+import type { KV } from "@bramble/nats"
+import { Codec } from "@bramble/protocol"
+import type { DeviceSnapshot, Watermark } from "@bramble/actor-aggregator"
+import { Effect } from "effect"
+import { NatsError, natsError } from "@bramble/nats"
+
+/** What a partition checkpoint holds. */
+export interface PartitionCheckpoint {
+  /** Every reading with a sequence ≤ seq is reflected in the device checkpoints. */
+  readonly seq: number
+  readonly watermark: Watermark.WatermarkState
+}
+
+const partitionKey = (partition: number) => `part.${partition}`
+const deviceKey = (partition: number, device: string) => `dev.${partition}.${device}`
+
+export interface Checkpoints {
+  readonly loadPartition: (partition: number) => Effect.Effect<PartitionCheckpoint | undefined, NatsError>
+  readonly loadDevice: (partition: number, device: string) => Effect.Effect<DeviceSnapshot | undefined, NatsError>
+  readonly saveDevices: (partition: number, devices: ReadonlyArray<readonly [string, DeviceSnapshot]>) => Effect.Effect<void, NatsError>
+  readonly savePartition: (partition: number, checkpoint: PartitionCheckpoint) => Effect.Effect<void, NatsError>
+}
+
+/** Checkpoints kept in the given KV bucket. */
+export const kvCheckpoints = (kv: KV): Checkpoints => {
+  const get = <A>(key: string) =>
+    Effect.tryPromise({
+      try: async () => {
+        const entry = await kv.get(key)
+        return entry === null || entry.operation !== "PUT" || entry.length === 0 ? undefined : Codec.decode(entry.value) as A
+      },
+      catch: natsError("KeyValue", `cannot read checkpoint ${key}`)
+    })
+  const put = (key: string, value: unknown) =>
+    Effect.tryPromise({
+      try: () => kv.put(key, Codec.encode(value)),
+      catch: natsError("KeyValue", `cannot write checkpoint ${key}`)
+    })
+  return {
+    loadPartition: (partition) => get<PartitionCheckpoint>(partitionKey(partition)),
+    loadDevice: (partition, device) => get<DeviceSnapshot>(deviceKey(partition, device)),
+    saveDevices: (partition, devices) =>
+      Effect.forEach(devices, ([device, snapshot]) => put(deviceKey(partition, device), snapshot), {
+        concurrency: 64,
+        discard: true
+      }),
+    savePartition: (partition, checkpoint) => Effect.asVoid(put(partitionKey(partition), checkpoint))
+  }
+}

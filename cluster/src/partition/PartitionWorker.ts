@@ -1,0 +1,192 @@
+/**
+ * The worker that processes one partition of READINGS on the node that owns it.
+ *
+ * At start it restores the partition checkpoint and (re)creates the partition's durable
+ * consumer at the position after it, so a restart or a new owner replays exactly what the
+ * checkpoint does not cover. Then, batch by batch: decode and validate each message (bad
+ * ones are dead-lettered with the reason), send raw readings to storage and each device's
+ * readings to its aggregator actor, with the watermark as it stood before each reading.
+ * Every `checkpointInterval` it closes due windows, waits until everything produced so far
+ * is durable (database, AGGREGATES, DEADLETTER), saves the checkpoint, and only then
+ * acknowledges the log up to that point (DESIGN decision 4).
+ */
+import { Watermark } from "@bramble/actor-aggregator"
+import { consumerName, NatsClient, natsError, resetPartitionConsumer, type JsMsg, type NatsError } from "@bramble/nats"
+import {
+  decodeReading,
+  encodeDeadLetter,
+  encodeWindowResult,
+  type DecodeLimits,
+  type Reading,
+  type ReadingRejected,
+  Subjects,
+  type WindowResult
+} from "@bramble/protocol"
+import { Clock, Effect, Result } from "effect"
+import { BatchReader } from "./BatchReader.js"
+import type { Checkpoints } from "./Checkpoints.js"
+import type { PartitionStats } from "./PartitionStats.js"
+import type { DeviceAggregators, DeviceItem, StoragePort } from "./Ports.js"
+
+export interface PartitionSettings {
+  readonly batchSize: number
+  readonly checkpointIntervalMs: number
+  readonly allowedLatenessMs: number
+  readonly idleAdvanceMs: number
+  readonly decodeLimits: DecodeLimits
+}
+
+export interface PartitionWorkerOptions {
+  readonly partition: number
+  readonly settings: PartitionSettings
+  readonly checkpoints: Checkpoints
+  readonly storage: StoragePort
+  readonly stats: PartitionStats
+  /** Builds the partition's device actors; `emit` receives closed windows, `tooLate` late readings. */
+  readonly makeDevices: (hooks: {
+    readonly emit: (results: ReadonlyArray<WindowResult>) => Effect.Effect<void>
+    readonly tooLate: (reading: Reading, seq: number, watermark: number) => Effect.Effect<void>
+  }) => Effect.Effect<DeviceAggregators, never, import("effect").Scope.Scope>
+}
+
+/** Run one partition until interrupted (or until NATS fails in a way it cannot ride out). */
+export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: PartitionWorkerOptions) {
+  const { partition, settings, checkpoints, storage, stats } = options
+  const { js, jsm } = yield* NatsClient
+  const checkpoint = yield* checkpoints.loadPartition(partition)
+  let watermark: Watermark.WatermarkState = checkpoint?.watermark ?? Watermark.initial
+  let lastSeq = checkpoint?.seq ?? 0
+  let checkpointedSeq = lastSeq
+  yield* Effect.logInfo(`partition ${partition}: resuming after stream sequence ${lastSeq}`)
+  yield* resetPartitionConsumer(jsm, partition, lastSeq + 1)
+
+  // Publishes (AGGREGATES, DEADLETTER) started since the last checkpoint; awaited before it.
+  let inFlight: Array<Promise<unknown>> = []
+  const publish = (subject: string, data: Uint8Array, msgID: string) => {
+    const ack = js.publish(subject, data, { msgID })
+    // Awaited at the next checkpoint; until then a failure must not be an unhandled rejection.
+    ack.catch(() => undefined)
+    inFlight.push(ack)
+  }
+
+  const devices = yield* options.makeDevices({
+    emit: (results) =>
+      Effect.suspend(() => {
+        for (const r of results) {
+          // The id includes the count, so a corrected re-emission is not de-duplicated away.
+          publish(Subjects.aggregatesSubject(r.device, r.sensor, r.metric, r.window), encodeWindowResult(r), `${r.device}.${r.sensor}.${r.metric}.${r.window}.${r.start}.${r.count}`)
+        }
+        stats.windowsEmitted += results.length
+        return storage.writeWindows(results)
+      }),
+    tooLate: (reading, seq, wm) =>
+      Effect.sync(() => {
+        stats.tooLate += 1
+        deadLetter(publish, "TooLate", `event time ${new Date(reading.ts).toISOString()} is older than the watermark ${new Date(wm).toISOString()} allows; the raw reading was stored but no window includes it`, Subjects.readingsSubject(partition, reading.device, reading.sensor), seq, new Uint8Array())
+      })
+  })
+
+  const consumer = yield* Effect.tryPromise({
+    try: () => js.consumers.get(Subjects.Streams.readings, consumerName(partition)),
+    catch: natsError("JetStream", `cannot open consumer for partition ${partition}`)
+  })
+  const messages = yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => consumer.consume({ max_messages: settings.batchSize * 2 }),
+      catch: natsError("JetStream", `cannot consume partition ${partition}`)
+    }),
+    (m) => Effect.promise(() => m.close().then(() => undefined, () => undefined))
+  )
+  const reader = new BatchReader(messages)
+  let lastAck: JsMsg | undefined
+  let lastCheckpointAt = yield* Clock.currentTimeMillis
+  let lastArrivalAt = lastCheckpointAt
+
+  const doCheckpoint = Effect.fnUntraced(function*(now: number) {
+    watermark = Watermark.idle(watermark, now - lastArrivalAt, settings.idleAdvanceMs)
+    yield* devices.advance(watermark.watermark)
+    const snapshots = yield* devices.snapshotDirty
+    const pending = inFlight
+    inFlight = []
+    yield* Effect.tryPromise({
+      try: () => Promise.all(pending),
+      catch: natsError("Publish", `partition ${partition}: publishing window results or dead letters failed`)
+    })
+    yield* storage.flush
+    yield* checkpoints.saveDevices(partition, snapshots)
+    yield* checkpoints.savePartition(partition, { seq: lastSeq, watermark })
+    checkpointedSeq = lastSeq
+    lastCheckpointAt = now
+    stats.checkpointedSeq = lastSeq
+    stats.lastCheckpointAt = now
+    // AckPolicy.All: one ack covers every earlier message of this consumer.
+    lastAck?.ack()
+    lastAck = undefined
+  })
+
+  while (true) {
+    const batch = yield* Effect.promise(() => reader.next(settings.batchSize, settings.checkpointIntervalMs))
+    if (reader.done && batch.length === 0) {
+      return yield* Effect.fail(natsError("JetStream", `partition ${partition}: the consumer stopped`)("closed") as NatsError)
+    }
+    const now = yield* Clock.currentTimeMillis
+    if (batch.length > 0) {
+      lastArrivalAt = now
+      const readings: Array<Reading> = []
+      const perDevice = new Map<string, Array<DeviceItem>>()
+      for (const m of batch) {
+        const seq = m.seq
+        if (seq <= lastSeq) continue // redelivered while we were slow: already applied
+        lastSeq = seq
+        lastAck = m
+        stats.received += 1
+        const where = Subjects.parseReadingsSubject(m.subject)
+        const storedAt = Number(m.info.timestampNanos / 1_000_000n)
+        if (where === undefined) {
+          deadLetter(publish, "BadSubject", `subject ${m.subject} is not readings.<partition>.<device>.<sensor> with subject-safe ids`, m.subject, seq, m.data)
+          stats.rejected += 1
+          continue
+        }
+        const decoded = decodeReading(m.data, where.device, where.sensor, storedAt, settings.decodeLimits)
+        if (Result.isFailure(decoded)) {
+          rejectReading(publish, decoded.failure, m.subject, seq, m.data)
+          stats.rejected += 1
+          continue
+        }
+        const reading = decoded.success
+        readings.push(reading)
+        let items = perDevice.get(reading.device)
+        if (items === undefined) perDevice.set(reading.device, items = [])
+        items.push({ reading, seq, watermark: watermark.watermark })
+        watermark = Watermark.observe(watermark, reading.ts, settings.allowedLatenessMs)
+      }
+      if (readings.length > 0) yield* storage.writeReadings(readings)
+      for (const [device, items] of perDevice) yield* devices.ingest(device, items)
+      stats.accepted += readings.length
+    }
+    if (now - lastCheckpointAt >= settings.checkpointIntervalMs && (lastSeq > checkpointedSeq || batch.length === 0)) {
+      yield* doCheckpoint(now)
+    }
+  }
+})
+
+type Publish = (subject: string, data: Uint8Array, msgID: string) => void
+
+const deadLetter = (
+  publish: Publish,
+  reason: ReadingRejected["reason"],
+  message: string,
+  subject: string,
+  streamSeq: number,
+  payload: Uint8Array
+) => {
+  // The id is the READINGS sequence, so a replay after a crash does not dead-letter twice.
+  publish(
+    Subjects.deadLetterSubject(reason),
+    encodeDeadLetter({ reason, message, subject, streamSeq, at: Date.now(), payload }),
+    `dl.${reason}.${streamSeq}`
+  )
+}
+
+const rejectReading = (js: JetStreamClient, publish: Publish, rejection: ReadingRejected, subject: string, seq: number, payload: Uint8Array) =>
+  deadLetter(publish, rejection.reason, rejection.message, subject, seq, payload)

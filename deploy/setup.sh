@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Bramble setup: installs whatever is missing on Debian 12 / Ubuntu / Raspberry Pi OS and
+# builds the workspace. Idempotent: run it as often as you like. Works as root or with sudo.
+#
+#   bash deploy/setup.sh            install + build
+#   bash deploy/setup.sh --check    only report what is missing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+ok() { printf '    ok: %s\n' "$*"; }
+die() { printf '\033[31msetup failed: %s\033[0m\n' "$*" >&2; exit 1; }
+
+check_only=false
+[ "${1:-}" = "--check" ] && check_only=true
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || die "not root and sudo is not installed; run as root or install sudo"
+  SUDO="sudo"
+fi
+
+# Debian packages: the servers Bramble runs (nats-server 2.9.10+, victoria-metrics for the
+# InfluxDB v2 write path, influxdb 1.x for the v1 path), MQTT test clients, and the
+# toolchain node-gyp needs for the native addons (node-dht-sensor, epoll, msgpackr-extract).
+declare -A provides=(
+  [nats-server]=nats-server
+  [victoria-metrics]=victoria-metrics
+  [influxd]=influxdb
+  [mosquitto_pub]=mosquitto-clients
+  [make]=build-essential
+  [g++]=build-essential
+  [python3]=python3
+  [setpriv]=util-linux
+)
+missing=()
+for cmd in "${!provides[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${provides[$cmd]}")
+done
+missing=($(printf '%s\n' "${missing[@]:-}" | sort -u | grep -v '^$' || true))
+
+step "Debian packages"
+if [ ${#missing[@]} -eq 0 ]; then
+  ok "nats-server, victoria-metrics, influxdb, mosquitto-clients and build tools are installed"
+elif $check_only; then
+  echo "    missing: ${missing[*]}"
+else
+  echo "    installing: ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed (network? apt sources?)"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    || die "apt-get install ${missing[*]} failed"
+  # The Debian packages start system services on ports 4222/8086/8428; Bramble starts its
+  # own servers on free ports, so the system ones are left as the administrator chose.
+fi
+
+step "Node.js"
+command -v node >/dev/null || die "Node.js 20 or newer is required and not installed.
+    Debian 12 ships Node 18, which is too old. Install Node 20+ from NodeSource
+    (https://github.com/nodesource/distributions) or Raspberry Pi OS's 'nodejs' if >= 20, then re-run."
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old; Bramble needs Node 20 or newer"
+ok "node $(node --version), npm $(npm --version)"
+
+nats_version=$(nats-server --version 2>/dev/null | sed 's/.*v//')
+ok "nats-server ${nats_version:-missing}"
+
+$check_only && exit 0
+
+step "npm dependencies (package-lock.json)"
+# npm 11 runs only the install scripts listed under "allowScripts" in package.json; the
+# native addons are listed there. `npm install` (not `npm ci`): npm 11 omits other
+# platforms' optional packages (turbo's) from the lock, which makes `npm ci` refuse it.
+npm install --no-audit --no-fund --loglevel=error || die "npm install failed"
+
+step "native addons"
+node --input-type=module -e '
+import { createRequire } from "node:module"
+const require = createRequire(process.cwd() + "/packages/hardware/package.json")
+const failures = []
+for (const [name, load] of [
+  ["node-dht-sensor", () => require("node-dht-sensor")],
+  ["epoll (onoff)", () => require("epoll")],
+  ["msgpackr-extract", () => { const m = require("msgpackr-extract"); if (!m.extractStrings) throw new Error("no native extractStrings") }]
+]) {
+  try { load(); console.log("    ok: " + name) } catch (e) { failures.push(name + ": " + e.message) }
+}
+if (failures.length) { console.error(failures.join("\n")); process.exit(1) }
+' || die "a native addon did not build; check that build-essential and python3 are installed, then run: npm rebuild"
+
+step "build"
+npm run build --silent || die "the TypeScript build failed"
+ok "workspace built"

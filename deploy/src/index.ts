@@ -1,0 +1,50 @@
+/**
+ * @bramble/deploy — how Bramble's servers are configured and run: nats-server config
+ * rendering, supervised child processes, and launchers for real servers on loopback
+ * (nats-server, VictoriaMetrics, InfluxDB 1.x) used by the node, `bramble demo`, the
+ * system tests and the benchmarks.
+ */
+export {
+  INGEST_SUBJECT_PATTERN,
+  ingestPartitionMapping,
+  natsByteSize,
+  type NatsServerConfSpec,
+  quoteNatsString,
+  renderNatsServerConf
+} from "./nats/NatsServerConf.js"
+
+export {
+  describeExit,
+  type ManagedProcess,
+  type ManagedProcessOptions,
+  makeManagedProcess,
+  type ProcessExit,
+  type ProcessStatus,
+  type Readiness,
+  restartDelay,
+  type RestartPolicy,
+  START_MARKER
+} from "./process/ManagedProcess.js"
+export { ProcessError, type ProcessErrorReason } from "./process/ProcessError.js"
+export { isProcessAlive } from "./process/internal/platform.js"
+
+export { freePort, freePorts } from "./local/freePort.js"
+export { scopedTempDir } from "./local/TempDir.js"
+export {
+  type LocalNatsServer,
+  type NatsHealthCheck,
+  startNatsServer,
+  type StartNatsServerOptions
+} from "./local/LocalNatsServer.js"
+export {
+  type LocalVictoriaMetrics,
+  startVictoriaMetrics,
+  type StartVictoriaMetricsOptions
+} from "./local/LocalVictoriaMetrics.js"
+export {
+  type InfluxDb1ConfSpec,
+  type LocalInfluxDb1,
+  renderInfluxDb1Conf,
+  startInfluxDb1,
+  type StartInfluxDb1Options
+} from "./local/LocalInfluxDb1.js"

@@ -1,0 +1,180 @@
+/**
+ * Renders a node's `nats-server.conf`. NATS is Bramble's distributed engine (DESIGN
+ * decision 1): clustering, JetStream and the MQTT listener are all nats-server's, so each
+ * node's server is configured from one spec, and the partition of every reading is decided
+ * by a subject mapping inside the server (decision 2).
+ *
+ * The text is deterministic — fixed key order, mappings and routes in the order given by a
+ * stable sort, no timestamps — so a re-render of an unchanged spec is byte-identical and a
+ * changed file means a changed configuration.
+ */
+
+/**
+ * What goes into one node's nats-server configuration.
+ *
+ * Targets nats-server 2.9.10 (Debian 12, Raspberry Pi OS) and newer. Limits of 2.9 that
+ * Bramble designs around:
+ * - MQTT 3.1.1 only, QoS 0 and 1 (no QoS 2);
+ * - no JetStream `sync_interval` (fsync timing cannot be configured);
+ * - MQTT payloads above `max_payload` are not refused;
+ * - a forbidden MQTT publish is PUBACKed and then dropped;
+ * - a `.` inside an MQTT topic level is not escaped (so device ids must not contain dots).
+ */
+export interface NatsServerConfSpec {
+  /** Unique per server; required for JetStream clustering and for MQTT. */
+  readonly serverName: string
+  /** Bind address of the client, monitoring and MQTT listeners (and default for routes). */
+  readonly host: string
+  /** Client port. */
+  readonly port: number
+  /** HTTP monitoring port (`/healthz`, `/varz`, `/jsz`). */
+  readonly httpPort?: number
+  /** Enables the `mqtt {}` listener (needs `serverName` and JetStream, both always set). */
+  readonly mqttPort?: number
+  readonly jetstream: {
+    readonly storeDir: string
+    /** Bytes, or a size such as `"256MB"` (see `natsByteSize`). */
+    readonly maxMemoryStore?: string | number
+    /** Bytes, or a size such as `"8GB"` (see `natsByteSize`). */
+    readonly maxFileStore?: string | number
+  }
+  readonly cluster?: {
+    readonly name: string
+    /** Route listener address; defaults to `host`. */
+    readonly host?: string
+    readonly port: number
+    /** Seed routes, e.g. `"nats-route://127.0.0.1:6223"`; a server ignores its own. */
+    readonly routes: ReadonlyArray<string>
+  }
+  /** Subject mappings, source pattern to destination, e.g. `ingestPartitionMapping(8)`. */
+  readonly mappings?: Readonly<Record<string, string>>
+  /** Largest message in bytes (server default 1 MiB). */
+  readonly maxPayload?: number
+  /** e.g. `"10s"`. */
+  readonly writeDeadline?: string
+  readonly logFile?: string
+  readonly pidFile?: string
+}
+
+/** Source pattern of the ingest mapping: `ingest.<device>.<metric>` (MQTT `ingest/<device>/<metric>`). */
+export const INGEST_SUBJECT_PATTERN = "ingest.*.*"
+
+/**
+ * The subject mapping that partitions ingest by device inside the server:
+ * `ingest.<device>.<metric>` → `readings.<p>.<device>.<metric>` with `p` in `[0, partitions)`
+ * chosen by a hash of the device token. It applies to MQTT and NATS publishes alike.
+ * The same shape as `partitionMapping` in `@bramble/protocol`.
+ */
+export const ingestPartitionMapping = (partitions: number): Record<string, string> => {
+  if (!Number.isInteger(partitions) || partitions < 1) {
+    throw new RangeError(`partitions must be a positive integer, got ${partitions}`)
+  }
+  return {
+    [INGEST_SUBJECT_PATTERN]: `readings.{{partition(${partitions},1)}}.{{wildcard(1)}}.{{wildcard(2)}}`
+  }
+}
+
+/**
+ * A double-quoted string in nats-server's config syntax. Its lexer understands `\\`, `\"`,
+ * `\t`, `\n`, `\r` and `\xHH`; quoted values are never subject to `$VARIABLE` expansion,
+ * and braces and dots (as in mapping destinations) are literal.
+ */
+export const quoteNatsString = (value: string): string => {
+  let out = "\""
+  for (const char of value) {
+    const code = char.codePointAt(0)!
+    if (char === "\\") out += "\\\\"
+    else if (char === "\"") out += "\\\""
+    else if (char === "\t") out += "\\t"
+    else if (char === "\n") out += "\\n"
+    else if (char === "\r") out += "\\r"
+    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, "0")}`
+    else out += char
+  }
+  return `${out}"`
+}
+
+const SIZE_PATTERN = /^(\d+)\s*(?:([KMGT])(?:I?B)?|B)?$/i
+const SIZE_SHIFT: Record<string, number> = { K: 10, M: 20, G: 30, T: 40 }
+
+/**
+ * A size in bytes from a number or a string such as `"64MB"`, `"1G"`, `"512KiB"`; like
+ * nats-server, every unit is binary (K = 1024). Sizes are rendered as plain byte counts
+ * because 2.9 reads a quoted size only with a one-letter unit (`"64M"`, not `"64MB"`).
+ */
+export const natsByteSize = (size: string | number): number => {
+  if (typeof size === "number") {
+    if (Number.isSafeInteger(size) && size >= 0) return size
+    throw new RangeError(`a size must be a non-negative integer number of bytes, got ${size}`)
+  }
+  const match = SIZE_PATTERN.exec(size.trim())
+  if (match === null) throw new RangeError(`not a size: "${size}" (expected e.g. 512MB, 8GB or 1048576)`)
+  const unit = match[2]
+  return Number(match[1]) * 2 ** (unit === undefined ? 0 : SIZE_SHIFT[unit.toUpperCase()]!)
+}
+
+const HEADER = [
+  "# nats-server configuration rendered by Bramble (@bramble/deploy).",
+  "# Rendered again from the cluster file on every start: edits here are overwritten.",
+  "# Requires nats-server 2.9.10 or newer."
+]
+
+const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+/** Renders `nats-server.conf` for one server. Same spec, same text. */
+export const renderNatsServerConf = (spec: NatsServerConfSpec): string => {
+  const lines: Array<string> = [...HEADER, ""]
+  const str = quoteNatsString
+  const setting = (key: string, value: string, indent = "") => lines.push(`${indent}${key}: ${value}`)
+
+  setting("server_name", str(spec.serverName))
+  setting("host", str(spec.host))
+  setting("port", String(spec.port))
+  if (spec.httpPort !== undefined) setting("http_port", String(spec.httpPort))
+  if (spec.maxPayload !== undefined) setting("max_payload", String(spec.maxPayload))
+  if (spec.writeDeadline !== undefined) setting("write_deadline", str(spec.writeDeadline))
+  if (spec.logFile !== undefined) setting("log_file", str(spec.logFile))
+  if (spec.pidFile !== undefined) setting("pid_file", str(spec.pidFile))
+
+  lines.push("", "jetstream {")
+  setting("store_dir", str(spec.jetstream.storeDir), "  ")
+  if (spec.jetstream.maxMemoryStore !== undefined) {
+    setting("max_memory_store", String(natsByteSize(spec.jetstream.maxMemoryStore)), "  ")
+  }
+  if (spec.jetstream.maxFileStore !== undefined) {
+    setting("max_file_store", String(natsByteSize(spec.jetstream.maxFileStore)), "  ")
+  }
+  lines.push("}")
+
+  if (spec.mqttPort !== undefined) {
+    lines.push("", "mqtt {")
+    setting("host", str(spec.host), "  ")
+    setting("port", String(spec.mqttPort), "  ")
+    lines.push("}")
+  }
+
+  if (spec.cluster !== undefined) {
+    lines.push("", "cluster {")
+    setting("name", str(spec.cluster.name), "  ")
+    setting("host", str(spec.cluster.host ?? spec.host), "  ")
+    setting("port", String(spec.cluster.port), "  ")
+    const routes = [...spec.cluster.routes].sort(compareStrings)
+    if (routes.length === 0) {
+      setting("routes", "[]", "  ")
+    } else {
+      lines.push("  routes: [")
+      for (const route of routes) lines.push(`    ${str(route)}`)
+      lines.push("  ]")
+    }
+    lines.push("}")
+  }
+
+  const mappings = Object.entries(spec.mappings ?? {}).sort(([a], [b]) => compareStrings(a, b))
+  if (mappings.length > 0) {
+    lines.push("", "mappings {")
+    for (const [source, destination] of mappings) setting(str(source), str(destination), "  ")
+    lines.push("}")
+  }
+
+  return `${lines.join("\n")}\n`
+}
