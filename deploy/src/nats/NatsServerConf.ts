@@ -8,6 +8,7 @@
  * stable sort, no timestamps — so a re-render of an unchanged spec is byte-identical and a
  * changed file means a changed configuration.
  */
+import { Subjects } from "@bramble/protocol"
 
 /**
  * What goes into one node's nats-server configuration.
@@ -57,21 +58,18 @@ export interface NatsServerConfSpec {
 }
 
 /** Source pattern of the ingest mapping: `ingest.<device>.<metric>` (MQTT `ingest/<device>/<metric>`). */
-export const INGEST_SUBJECT_PATTERN = "ingest.*.*"
+export const INGEST_SUBJECT_PATTERN = Subjects.INGEST_PATTERN
 
 /**
  * The subject mapping that partitions ingest by device inside the server:
  * `ingest.<device>.<metric>` → `readings.<p>.<device>.<metric>` with `p` in `[0, partitions)`
  * chosen by a hash of the device token. It applies to MQTT and NATS publishes alike.
- * The same shape as `partitionMapping` in `@bramble/protocol`.
  */
 export const ingestPartitionMapping = (partitions: number): Record<string, string> => {
   if (!Number.isInteger(partitions) || partitions < 1) {
     throw new RangeError(`partitions must be a positive integer, got ${partitions}`)
   }
-  return {
-    [INGEST_SUBJECT_PATTERN]: `readings.{{partition(${partitions},1)}}.{{wildcard(1)}}.{{wildcard(2)}}`
-  }
+  return Subjects.partitionMapping(partitions)
 }
 
 /**
