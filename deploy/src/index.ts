@@ -12,6 +12,7 @@ export {
   quoteNatsString,
   renderNatsServerConf
 } from "./nats/NatsServerConf.js"
+export { NATS_MAX_PAYLOAD, natsSpecForNode, natsUrlForNode, nodeDataDir } from "./nats/NodeNatsSpec.js"
 
 export {
   describeExit,
