@@ -59,6 +59,13 @@ export class DeviceWindows {
     return this.open.size
   }
 
+  /** The earliest end among open windows (Infinity when none): nothing closes before it. */
+  get nextEnd(): number {
+    let next = Number.POSITIVE_INFINITY
+    for (const w of this.open.values()) if (w.end < next) next = w.end
+    return next
+  }
+
   /**
    * Apply a reading stored at stream sequence `seq`, given the current watermark.
    * Returns false when the reading was too late for every window it belongs to.

@@ -6,7 +6,9 @@
  * server's reason, so one bad point never blocks the rest.
  */
 import { InfluxSink, type SinkPoint, type SinkWriteError } from "@bramble/influx"
-import { Duration, Effect } from "effect"
+import { Backoff } from "@bramble/runtime"
+import type { Duration } from "effect"
+import { Effect } from "effect"
 
 export interface DurableWriteOptions {
   /** Called for each point the database refused, with its reason. */
@@ -54,10 +56,6 @@ export const writeDurably = (points: ReadonlyArray<SinkPoint>, options: DurableW
     }
   })
 
-/** 200 ms doubling per attempt, capped (5 s by default), with jitter so nodes do not retry in step. */
-const retryDelay = (options: DurableWriteOptions, attempt: number): Duration.Duration => {
-  const base = Duration.toMillis(Duration.fromInputUnsafe(options.retryBase ?? "200 millis"))
-  const cap = Duration.toMillis(Duration.fromInputUnsafe(options.retryCap ?? "5 seconds"))
-  const exp = Math.min(cap, base * 2 ** Math.min(attempt - 1, 20))
-  return Duration.millis(exp * (0.5 + Math.random() / 2))
-}
+/** Capped exponential backoff with jitter, so nodes do not retry in step. */
+const retryDelay = (options: DurableWriteOptions, attempt: number): Duration.Duration =>
+  Backoff.delay({ initial: options.retryBase ?? "200 millis", max: options.retryCap ?? "5 seconds", factor: 2, jitter: 0.5 }, attempt, Math.random())

@@ -6,7 +6,7 @@ import { Data, Effect, Runtime } from "effect"
 
 /** The command failed and has already said why on stderr. */
 export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly code: number }> {
-  get [Runtime.errorExitCode](): number {
+  override get [Runtime.errorExitCode](): number {
     return this.code
   }
 }

@@ -10,7 +10,15 @@
  * is durable (database, AGGREGATES, DEADLETTER), saves the checkpoint, and only then
  * acknowledges the log up to that point (DESIGN decision 4).
  */
-import { Watermark } from "@bramble/actor-aggregator"
+import {
+  type AdvanceReply,
+  type DeviceItem,
+  type DeviceSnapshot,
+  makeDeviceAggregators,
+  Watermark,
+  type WindowSpec
+} from "@bramble/actor-aggregator"
+import type { Supervisor } from "@bramble/runtime"
 import { consumerName, NatsClient, natsError, resetPartitionConsumer, type JsMsg, type NatsError } from "@bramble/nats"
 import {
   decodeReading,
@@ -19,34 +27,32 @@ import {
   type DecodeLimits,
   type Reading,
   type ReadingRejected,
-  Subjects,
-  type WindowResult
+  Subjects
 } from "@bramble/protocol"
-import { Clock, Effect, Result } from "effect"
+import { Clock, type Deferred, Effect, Result } from "effect"
 import { BatchReader } from "./BatchReader.js"
 import type { Checkpoints } from "./Checkpoints.js"
 import type { PartitionStats } from "./PartitionStats.js"
-import type { DeviceAggregators, DeviceItem, StoragePort } from "./Ports.js"
+import type { StoragePort } from "./Ports.js"
 
 export interface PartitionSettings {
   readonly batchSize: number
   readonly checkpointIntervalMs: number
   readonly allowedLatenessMs: number
   readonly idleAdvanceMs: number
+  readonly passivateAfterMs: number
   readonly decodeLimits: DecodeLimits
 }
 
 export interface PartitionWorkerOptions {
   readonly partition: number
   readonly settings: PartitionSettings
+  readonly windows: ReadonlyArray<WindowSpec>
   readonly checkpoints: Checkpoints
   readonly storage: StoragePort
   readonly stats: PartitionStats
-  /** Builds the partition's device actors; `emit` receives closed windows, `tooLate` late readings. */
-  readonly makeDevices: (hooks: {
-    readonly emit: (results: ReadonlyArray<WindowResult>) => Effect.Effect<void>
-    readonly tooLate: (reading: Reading, seq: number, watermark: number) => Effect.Effect<void>
-  }) => Effect.Effect<DeviceAggregators, never, import("effect").Scope.Scope>
+  /** Device actors run under this supervisor (so the admin view can list them). */
+  readonly supervisor?: Supervisor.Supervisor
 }
 
 /** Run one partition until interrupted (or until NATS fails in a way it cannot ride out). */
@@ -69,7 +75,12 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     inFlight.push(ack)
   }
 
-  const devices = yield* options.makeDevices({
+  const devices = yield* makeDeviceAggregators({
+    partition,
+    windows: options.windows,
+    passivateAfterMs: settings.passivateAfterMs,
+    ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
+    restore: (device) => checkpoints.loadDevice(partition, device),
     emit: (results) =>
       Effect.suspend(() => {
         for (const r of results) {
@@ -84,6 +95,41 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
         stats.tooLate += 1
         deadLetter(publish, "TooLate", `event time ${new Date(reading.ts).toISOString()} is older than the watermark ${new Date(wm).toISOString()} allows; the raw reading was stored but no window includes it`, Subjects.readingsSubject(partition, reading.device, reading.sensor), seq, new Uint8Array())
       })
+  })
+  // Devices changed since the last checkpoint, and when each device's next window ends
+  // (-Infinity: unknown since its last reading), so only devices with something to close
+  // are asked to advance.
+  const dirty = new Set<string>()
+  const nextEnd = new Map<string, number>()
+
+  const advanceDevices = (wm: number) =>
+    Effect.forEach(
+      [...nextEnd].filter(([, end]) => end <= wm).map(([device]) => device),
+      (device) =>
+        devices.ask(device, (reply: Deferred.Deferred<AdvanceReply>) => ({ _tag: "Advance" as const, watermark: wm, reply })).pipe(
+          // A crashed device actor cannot be trusted: restart the partition from its checkpoint.
+          Effect.orDie,
+          Effect.map((r) => {
+            if (r.changed) dirty.add(device)
+            if (r.nextEnd === Number.POSITIVE_INFINITY) nextEnd.delete(device)
+            else nextEnd.set(device, r.nextEnd)
+          })
+        ),
+      { concurrency: 64, discard: true }
+    )
+
+  const snapshotDirty = Effect.suspend(() => {
+    const keys = [...dirty]
+    dirty.clear()
+    return Effect.forEach(
+      keys,
+      (device) =>
+        Effect.map(
+          Effect.orDie(devices.ask(device, (reply: Deferred.Deferred<DeviceSnapshot>) => ({ _tag: "Snapshot" as const, reply }))),
+          (snapshot) => [device, snapshot] as const
+        ),
+      { concurrency: 64 }
+    )
   })
 
   const consumer = yield* Effect.tryPromise({
@@ -104,8 +150,8 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
 
   const doCheckpoint = Effect.fnUntraced(function*(now: number) {
     watermark = Watermark.idle(watermark, now - lastArrivalAt, settings.idleAdvanceMs)
-    yield* devices.advance(watermark.watermark)
-    const snapshots = yield* devices.snapshotDirty
+    yield* advanceDevices(watermark.watermark)
+    const snapshots = yield* snapshotDirty
     const pending = inFlight
     inFlight = []
     yield* Effect.tryPromise({
@@ -141,7 +187,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
         lastAck = m
         stats.received += 1
         const where = Subjects.parseReadingsSubject(m.subject)
-        const storedAt = Number(m.info.timestampNanos / 1_000_000n)
+        const storedAt = Math.floor(m.info.timestampNanos / 1e6)
         if (where === undefined) {
           deadLetter(publish, "BadSubject", `subject ${m.subject} is not readings.<partition>.<device>.<sensor> with subject-safe ids`, m.subject, seq, m.data)
           stats.rejected += 1
@@ -161,7 +207,11 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
         watermark = Watermark.observe(watermark, reading.ts, settings.allowedLatenessMs)
       }
       if (readings.length > 0) yield* storage.writeReadings(readings)
-      for (const [device, items] of perDevice) yield* devices.ingest(device, items)
+      for (const [device, items] of perDevice) {
+        yield* Effect.orDie(devices.tell(device, { _tag: "Ingest", items }))
+        dirty.add(device)
+        nextEnd.set(device, Number.NEGATIVE_INFINITY)
+      }
       stats.accepted += readings.length
     }
     if (now - lastCheckpointAt >= settings.checkpointIntervalMs && (lastSeq > checkpointedSeq || batch.length === 0)) {
@@ -188,5 +238,5 @@ const deadLetter = (
   )
 }
 
-const rejectReading = (js: JetStreamClient, publish: Publish, rejection: ReadingRejected, subject: string, seq: number, payload: Uint8Array) =>
+const rejectReading = (publish: Publish, rejection: ReadingRejected, subject: string, seq: number, payload: Uint8Array) =>
   deadLetter(publish, rejection.reason, rejection.message, subject, seq, payload)

@@ -41,7 +41,7 @@ export const partitionMapping = (partitions: number): Record<string, string> => 
 export const READINGS_SUBJECTS = ["readings.*.*.*"]
 
 /** One partition's slice of READINGS. */
-export const partitionFilter = (partition: number): string => `readings.${partition}.>`
+export const partitionFilter = (partition: number): string => `readings.${partition}.*.*`
 
 /** A reading's stored subject. */
 export const readingsSubject = (partition: number, device: string, sensor: string): string =>

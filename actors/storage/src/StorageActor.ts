@@ -1,0 +1,143 @@
+/**
+ * The storage actor: the node's single writer to the time-series database. Partitions and
+ * device actors send it raw readings and window results; it batches them (5,000 lines per
+ * write by default, InfluxDB's advice) and writes them durably — waiting out a database
+ * outage for as long as it lasts. Its bounded mailbox is the backpressure: while the
+ * database is down the mailbox fills, senders suspend, partitions stop pulling, and the
+ * backlog stays in JetStream, not in memory. A `Flush` completes only when everything sent
+ * before it is durable, which is what lets partitions acknowledge the log.
+ */
+import { InfluxSink, type SinkPoint } from "@bramble/influx"
+import type { Reading, WindowResult } from "@bramble/protocol"
+import { Actor } from "@bramble/runtime"
+import { Clock, Deferred, Effect, Schedule, type Scope } from "effect"
+import { writeDurably } from "./DurableWrite.js"
+import { readingPoint, windowPoint } from "./Points.js"
+
+export type StorageMessage =
+  | { readonly _tag: "Readings"; readonly readings: ReadonlyArray<Reading> }
+  | { readonly _tag: "Windows"; readonly results: ReadonlyArray<WindowResult> }
+  | { readonly _tag: "Flush"; readonly reply: Deferred.Deferred<void> }
+  | { readonly _tag: "Tick" }
+
+/** Counters for the admin view and metrics. */
+export interface StorageStats {
+  pointsWritten: number
+  writes: number
+  writeFailures: number
+  pointsRejected: number
+  lastWriteMs: number
+  /** Set while the database is unreachable (ms since epoch of the first failure). */
+  unavailableSince: number | undefined
+  lastError: string | undefined
+}
+
+export interface StorageOptions {
+  /** Points per database write. */
+  readonly batchSize: number
+  /** Write a partial batch after this long (keeps latency low under light load). */
+  readonly flushIntervalMs: number
+  /** Mailbox capacity, in messages (each carries a batch of readings). */
+  readonly capacity?: number
+  /** A point the database refused, with its reason (dead-lettered by the caller). */
+  readonly rejected: (point: SinkPoint, reason: string) => Effect.Effect<void>
+  readonly stats?: StorageStats
+}
+
+export const makeStorageStats = (): StorageStats => ({
+  pointsWritten: 0,
+  writes: 0,
+  writeFailures: 0,
+  pointsRejected: 0,
+  lastWriteMs: 0,
+  unavailableSince: undefined,
+  lastError: undefined
+})
+
+/** The storage actor's handle, with the operations partitions use. */
+export interface Storage {
+  readonly ref: Actor.ActorRef<StorageMessage>
+  readonly stats: StorageStats
+  readonly writeReadings: (readings: ReadonlyArray<Reading>) => Effect.Effect<void>
+  readonly writeWindows: (results: ReadonlyArray<WindowResult>) => Effect.Effect<void>
+  /** Completes when everything sent before it is durable. */
+  readonly flush: Effect.Effect<void>
+}
+
+/** Start the storage actor (writes through the `InfluxSink` in context). */
+export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, never, InfluxSink | Scope.Scope> =>
+  Effect.gen(function*() {
+    const stats = options.stats ?? makeStorageStats()
+    let buffer: Array<SinkPoint> = []
+
+    const write = Effect.fnUntraced(function*() {
+      if (buffer.length === 0) return
+      const points = buffer
+      buffer = []
+      const started = yield* Clock.currentTimeMillis
+      yield* writeDurably(points, {
+        rejected: (point, reason) =>
+          Effect.andThen(Effect.sync(() => {
+            stats.pointsRejected += 1
+          }), options.rejected(point, reason)),
+        unavailable: (error, attempt) =>
+          Effect.gen(function*() {
+            stats.writeFailures += 1
+            stats.lastError = error.message
+            stats.unavailableSince ??= yield* Clock.currentTimeMillis
+            // Say it once, then every 20th attempt: an outage can last an hour.
+            if (attempt === 1 || attempt % 20 === 0) {
+              yield* Effect.logWarning(`database unavailable (attempt ${attempt}), holding ${points.length} points and retrying: ${error.message}`)
+            }
+          })
+      })
+      if (stats.unavailableSince !== undefined) {
+        yield* Effect.logInfo("database reachable again; backlog resumes")
+        stats.unavailableSince = undefined
+      }
+      stats.pointsWritten += points.length
+      stats.writes += 1
+      stats.lastWriteMs = (yield* Clock.currentTimeMillis) - started
+    })
+
+    const ref = yield* Actor.make<StorageMessage, null, never, InfluxSink>("storage", {
+      init: Effect.succeed(null),
+      receive: (state, message) =>
+        Effect.gen(function*() {
+          switch (message._tag) {
+            case "Readings":
+              for (const r of message.readings) buffer.push(readingPoint(r))
+              if (buffer.length >= options.batchSize) yield* write()
+              break
+            case "Windows":
+              for (const r of message.results) buffer.push(windowPoint(r))
+              if (buffer.length >= options.batchSize) yield* write()
+              break
+            case "Flush":
+              yield* write()
+              yield* Deferred.succeed(message.reply, undefined)
+              break
+            case "Tick":
+              yield* write()
+              break
+          }
+          return state
+        })
+    }, { kind: "storage", capacity: options.capacity ?? 64 })
+
+    // A partial batch waits at most flushIntervalMs; ticks are skipped while the mailbox has work.
+    yield* Effect.forkScoped(
+      Effect.repeat(
+        Effect.flatMap(ref.stats, (s) => s.mailboxSize === 0 ? Effect.ignore(ref.tell({ _tag: "Tick" })) : Effect.void),
+        Schedule.spaced(options.flushIntervalMs)
+      )
+    )
+
+    return {
+      ref,
+      stats,
+      writeReadings: (readings) => Effect.orDie(ref.tell({ _tag: "Readings", readings })),
+      writeWindows: (results) => Effect.orDie(ref.tell({ _tag: "Windows", results })),
+      flush: Effect.orDie(ref.ask((reply: Deferred.Deferred<void>) => ({ _tag: "Flush" as const, reply })))
+    }
+  })

@@ -1,0 +1,7 @@
+/**
+ * @bramble/actor-storage — the storage actor: batches raw readings and window results into
+ * the time-series database, durably, with backpressure instead of loss.
+ */
+export * from "./DurableWrite.js"
+export * from "./Points.js"
+export * from "./StorageActor.js"

@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+/**
+ * The `bramble` command line. Every command has `--help`; exit codes: 0 success, 1 the
+ * request failed (already explained on stderr), 2 usage error, 130 interrupted.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect } from "effect"
+import { Command } from "effect/cli"
+import { configCommand } from "../cli/ConfigCommand.js"
+import { demoCommand } from "../cli/DemoCommand.js"
+import { nodeCommand } from "../cli/NodeCommand.js"
+import { VERSION } from "../Version.js"
+
+const bramble = Command.make("bramble").pipe(
+  Command.withDescription("Bramble: an actor-based runtime for an IoT data centre on a cluster of Raspberry Pis"),
+  Command.withSubcommands([demoCommand, nodeCommand, configCommand])
+)
+
+bramble.pipe(
+  Command.run({ version: VERSION }),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain
+)
