@@ -49,3 +49,4 @@ export {
   startInfluxDb1,
   type StartInfluxDb1Options
 } from "./local/LocalInfluxDb1.js"
+export * from "./render/index.js"

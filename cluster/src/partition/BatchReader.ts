@@ -21,8 +21,10 @@ export class BatchReader {
     const first = await this.take(waitMs)
     if (first === undefined) return batch
     batch.push(first)
-    // Take what the client already holds without waiting for the network.
-    while (batch.length < max && this.messages.getPending() > 0) {
+    // Take what the client already holds without waiting for the network. getPending()
+    // counts the message the iterator last handed out too, so "more buffered" is > 1; a
+    // looser test would await the network here with no timeout and stall the partition.
+    while (batch.length < max && this.messages.getPending() > 1) {
       const m = await this.take(0)
       if (m === undefined) break
       batch.push(m)
@@ -33,9 +35,11 @@ export class BatchReader {
   private async take(waitMs: number): Promise<JsMsg | undefined> {
     if (this.done) return undefined
     this.pending ??= this.iterator.next()
+    let timer: NodeJS.Timeout | undefined
     const result = waitMs <= 0
       ? await this.pending
-      : await Promise.race([this.pending, new Promise<"timeout">((resolve) => setTimeout(resolve, waitMs, "timeout").unref())])
+      : await Promise.race([this.pending, new Promise<"timeout">((resolve) => timer = setTimeout(resolve, waitMs, "timeout"))])
+    clearTimeout(timer)
     if (result === "timeout") return undefined
     this.pending = undefined
     if (result.done) {

@@ -1,0 +1,287 @@
+/**
+ * The supervision engine behind `Supervisor`.
+ *
+ * Each running child gets a small fibre that runs it, watches how it ends and,
+ * after a crash, records the crash in the child's sliding window, waits out the
+ * backoff and runs it again (one-for-one), or hands the restart to the
+ * supervisor's own fibre (one-for-all), which stops every sibling, waits and
+ * starts them all. Too many crashes within the window escalate: the supervisor's
+ * run fails with `SupervisorEscalated`, closing the scope its children were
+ * forked in, so they are all interrupted and run their `onStop`.
+ *
+ * Crash windows are per child, so one poisoned entity among thousands does not
+ * use up its siblings' restart budget.
+ */
+import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule } from "effect"
+import type { Scope } from "effect"
+import * as Backoff from "../Backoff.js"
+import { type ActorState, type ActorStats, causeText, type Child, isCrash } from "./child.js"
+
+/**
+ * How a supervisor reacts to a crashed child (after Erlang/OTP).
+ */
+export interface Strategy {
+  /**
+   * `one-for-one` restarts only the crashed child; `one-for-all` stops and
+   * restarts every child of the supervisor with it.
+   */
+  readonly kind: "one-for-one" | "one-for-all"
+  /** Delay before each restart. */
+  readonly backoff: Backoff.Backoff
+  /** Crashes of one child tolerated within `within`; one more escalates. */
+  readonly maxRestarts: number
+  /** Length of the sliding window crashes are counted in. */
+  readonly within: Duration.Input
+}
+
+/**
+ * A supervisor gave up: one child crashed more than `maxRestarts` times within
+ * the strategy's window. The supervisor has stopped all its children; its
+ * parent (or the node) decides what happens next.
+ */
+export class SupervisorEscalated extends Data.TaggedError("SupervisorEscalated")<{
+  readonly supervisor: string
+  readonly child: string
+  /** Crashes of `child` inside the window, the last one included. */
+  readonly restarts: number
+  /** The last crash of `child`. */
+  readonly cause: Cause.Cause<unknown>
+  readonly message: string
+}> {}
+
+type Step = (now: number, input: unknown) => Effect.Effect<[Duration.Duration, Duration.Duration], unknown>
+
+interface Entry {
+  readonly child: Child
+  /** The fibre supervising the child while it runs (or waits to restart). */
+  fiber: Fiber.Fiber<void> | undefined
+  /** Times of recent crashes, oldest first, all inside the window. */
+  crashes: Array<number>
+  /** Backoff stepper of the current burst of crashes. */
+  step: Step | undefined
+}
+
+type Event =
+  | { readonly _tag: "Escalate"; readonly entry: Entry; readonly cause: Cause.Cause<unknown> }
+  | { readonly _tag: "RestartAll"; readonly entry: Entry; readonly delay: Duration.Duration }
+
+interface Incarnation {
+  readonly scope: Scope.Scope
+  readonly events: Queue.Queue<Event>
+  /** While one-for-all restarts everyone, new children wait to be started with them. */
+  paused: boolean
+}
+
+/** @internal */
+export const SupervisorTypeId: unique symbol = Symbol.for("@bramble/runtime/Supervisor")
+
+/**
+ * The engine. Also a `Child`, so supervisors nest.
+ */
+export class SupervisorImpl implements Child {
+  readonly [SupervisorTypeId] = SupervisorTypeId
+  readonly kind = "supervisor"
+  state: ActorState = "starting"
+  restarts = 0
+  lastFailure: string | undefined = undefined
+  terminated = false
+  /** Completed when the supervisor will never run again. */
+  readonly done = Deferred.makeUnsafe<void, SupervisorEscalated>()
+  private readonly entries = new Map<Child, Entry>()
+  private live: Incarnation | undefined = undefined
+  private escalation: SupervisorEscalated | undefined = undefined
+  private readonly withinMillis: number
+  private readonly backoff: Schedule.Schedule<Duration.Duration>
+
+  constructor(readonly name: string, readonly strategy: Strategy) {
+    this.withinMillis = Duration.toMillis(strategy.within)
+    this.backoff = Backoff.schedule(strategy.backoff)
+  }
+
+  readonly run: Effect.Effect<void, SupervisorEscalated> = Effect.suspend(() => {
+    const self = this
+    return Effect.scoped(
+      Effect.gen(function*() {
+        const live: Incarnation = { scope: yield* Effect.scope, events: yield* Queue.unbounded<Event>(), paused: false }
+        self.live = live
+        self.escalation = undefined
+        self.state = "running"
+        for (const entry of self.entries.values()) {
+          // A restarted supervisor starts with clean counters, as in OTP.
+          entry.crashes = []
+          entry.step = undefined
+          yield* self.start(entry, live)
+        }
+        for (;;) {
+          const event = yield* Queue.take(live.events)
+          if (event._tag === "Escalate") {
+            const restarts = event.entry.crashes.length
+            self.escalation = new SupervisorEscalated({
+              supervisor: self.name,
+              child: event.entry.child.name,
+              restarts,
+              cause: event.cause,
+              message: `${self.name}: child ${event.entry.child.name} crashed ${restarts} times within ${
+                Duration.format(Duration.fromInputUnsafe(self.strategy.within))
+              }, last: ${causeText(event.cause)}`
+            })
+            yield* Effect.logError("supervisor escalated").pipe(
+              Effect.annotateLogs({ supervisor: self.name, actor: event.entry.child.name, crashes: restarts })
+            )
+            return yield* self.escalation
+          }
+          yield* self.restartAll(event.entry, event.delay, live)
+        }
+      }).pipe(
+        // Before the scope closes, so no child is forked into a closing scope.
+        Effect.onExit(() => Effect.sync(() => self.live = undefined))
+      )
+    )
+  })
+
+  /** Registers a child and starts it if the supervisor is running. */
+  add(child: Child): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.terminated) return child.terminate(false)
+      const entry: Entry = { child, fiber: undefined, crashes: [], step: undefined }
+      this.entries.set(child, entry)
+      const live = this.live
+      return live !== undefined && !live.paused ? this.start(entry, live) : Effect.void
+    })
+  }
+
+  /** Stops a child for good: interrupts it (running its `onStop`) and terminates it. */
+  remove(child: Child): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const entry = this.entries.get(child)
+      if (entry === undefined) return child.terminate(false)
+      this.entries.delete(child)
+      const fiber = entry.fiber
+      entry.fiber = undefined
+      return Effect.andThen(fiber === undefined ? Effect.void : Fiber.interrupt(fiber), child.terminate(false))
+    })
+  }
+
+  terminate(failed: boolean): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.terminated) return Effect.void
+      this.terminated = true
+      this.state = failed ? "failed" : "stopped"
+      const entries = Array.from(this.entries.values())
+      this.entries.clear()
+      const done = failed && this.escalation !== undefined ? Exit.fail(this.escalation) : Exit.void
+      return Effect.forEach(entries, (entry) => entry.child.terminate(entry.child.state === "failed"), {
+        discard: true
+      }).pipe(Effect.ensuring(Effect.sync(() => Deferred.doneUnsafe(this.done, done))))
+    })
+  }
+
+  stats(): ActorStats {
+    return {
+      name: this.name,
+      kind: this.kind,
+      state: this.state,
+      mailboxSize: 0,
+      mailboxCapacity: 0,
+      processed: 0,
+      restarts: this.restarts,
+      ...(this.lastFailure === undefined ? {} : { lastFailure: this.lastFailure })
+    }
+  }
+
+  childStats(): Array<ActorStats> {
+    return Array.from(this.entries.values(), (entry) => entry.child.stats())
+  }
+
+  private start(entry: Entry, live: Incarnation): Effect.Effect<void> {
+    return Effect.map(Effect.forkIn(this.supervise(entry, live), live.scope), (fiber) => {
+      entry.fiber = fiber
+    })
+  }
+
+  private supervise(entry: Entry, live: Incarnation): Effect.Effect<void> {
+    const self = this
+    const child = entry.child
+    return Effect.gen(function*() {
+      for (;;) {
+        const exit = yield* Effect.exit(child.run)
+        if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
+          // The child stopped itself (passivation, or it interrupted itself).
+          if (self.entries.get(child) === entry) self.entries.delete(child)
+          entry.fiber = undefined
+          return yield* child.terminate(false)
+        }
+        const now = yield* Clock.currentTimeMillis
+        const delay = yield* self.recordCrash(entry, exit.cause, now)
+        // Crashes are rare and operators need to see them: log each one.
+        yield* Effect.logWarning(
+          delay === undefined ? "actor crashed too often, escalating" : "actor crashed, restarting"
+        ).pipe(Effect.annotateLogs({
+          supervisor: self.name,
+          actor: child.name,
+          failure: child.lastFailure,
+          crashes: entry.crashes.length,
+          ...(delay === undefined ? {} : { restartInMillis: Math.round(Duration.toMillis(delay)) })
+        }))
+        if (delay === undefined) {
+          child.state = "failed"
+          entry.fiber = undefined
+          return yield* Queue.offer(live.events, { _tag: "Escalate", entry, cause: exit.cause })
+        }
+        child.state = "restarting"
+        if (self.strategy.kind === "one-for-all") {
+          entry.fiber = undefined
+          return yield* Queue.offer(live.events, { _tag: "RestartAll", entry, delay })
+        }
+        yield* Effect.sleep(delay)
+        child.restarts++
+      }
+    })
+  }
+
+  /** Counts a crash; returns the restart delay, or undefined to escalate. */
+  private recordCrash(
+    entry: Entry,
+    cause: Cause.Cause<unknown>,
+    now: number
+  ): Effect.Effect<Duration.Duration | undefined> {
+    const self = this
+    return Effect.gen(function*() {
+      entry.child.lastFailure = causeText(cause)
+      entry.crashes = entry.crashes.filter((at) => now - at < self.withinMillis)
+      // A child quiet for a whole window starts a fresh burst: backoff resets.
+      if (entry.crashes.length === 0) entry.step = undefined
+      entry.crashes.push(now)
+      if (entry.crashes.length > self.strategy.maxRestarts) return undefined
+      entry.step ??= (yield* Schedule.toStep(self.backoff)) as Step
+      const [, delay] = yield* Effect.orDie(entry.step(now, cause))
+      return delay
+    })
+  }
+
+  private restartAll(culprit: Entry, delay: Duration.Duration, live: Incarnation): Effect.Effect<void> {
+    const self = this
+    return Effect.gen(function*() {
+      live.paused = true
+      // Stop siblings newest first, as OTP does, each running its onStop.
+      const running = Array.from(self.entries.values()).filter((entry) => entry.fiber !== undefined).reverse()
+      for (const entry of running) {
+        const fiber = entry.fiber!
+        entry.fiber = undefined
+        yield* Fiber.interrupt(fiber)
+        entry.child.state = "restarting"
+      }
+      yield* Effect.sleep(delay)
+      live.paused = false
+      culprit.child.restarts++
+      for (const entry of running) entry.child.restarts++
+      for (const entry of self.entries.values()) {
+        if (entry.fiber === undefined) yield* self.start(entry, live)
+      }
+    })
+  }
+}
+
+/** @internal */
+export const isSupervisorImpl = (u: unknown): u is SupervisorImpl =>
+  typeof u === "object" && u !== null && SupervisorTypeId in u

@@ -1,0 +1,117 @@
+/**
+ * Looking at JetStream directly: create a readings stream for a test that runs without a
+ * Bramble node, and read back every reading a stream holds, decoded with the wire codecs
+ * (JSON from MQTT, msgpack from NATS) but none of the product's validation, so a test sees
+ * what was stored, not what Bramble would accept.
+ */
+import { DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { Codec, Subjects } from "@bramble/protocol"
+
+const withConnection = async <A>(url: string | ReadonlyArray<string>, use: (nc: NatsConnection) => Promise<A>): Promise<A> => {
+  const nc = await connect({ servers: typeof url === "string" ? [url] : [...url], name: "bramble-test-inspector" })
+  try {
+    return await use(nc)
+  } finally {
+    await nc.close()
+  }
+}
+
+export interface CreateStreamOptions {
+  /** Default `["readings.*.*.*"]`, what the ingest mapping produces. */
+  readonly subjects?: ReadonlyArray<string>
+  /** Default "file". */
+  readonly storage?: "file" | "memory"
+  /** De-duplication window, ms. Default: the server's (2 minutes). */
+  readonly duplicateWindowMs?: number
+}
+
+/** Creates (or finds identical) stream `name`. */
+export const createStream = (url: string | ReadonlyArray<string>, name: string, options: CreateStreamOptions = {}): Promise<void> =>
+  withConnection(url, async (nc) => {
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.add({
+      name,
+      subjects: [...(options.subjects ?? Subjects.READINGS_SUBJECTS)],
+      storage: options.storage === "memory" ? StorageType.Memory : StorageType.File,
+      ...(options.duplicateWindowMs === undefined ? {} : { duplicate_window: options.duplicateWindowMs * 1_000_000 })
+    })
+  })
+
+/** How many messages stream `name` holds. */
+export const streamMessageCount = (url: string | ReadonlyArray<string>, name: string): Promise<number> =>
+  withConnection(url, async (nc) => {
+    const jsm = await jetstreamManager(nc)
+    return (await jsm.streams.info(name)).state.messages
+  })
+
+/** A reading as a stream holds it: the subject's device/sensor and the payload as decoded. */
+export interface StreamReading {
+  readonly streamSeq: number
+  readonly subject: string
+  readonly partition: number
+  readonly device: string
+  readonly sensor: string
+  /** The payload's `ts`, or NaN when it has none. */
+  readonly ts: number
+  readonly seq: number | undefined
+  readonly values: Readonly<Record<string, number>>
+  /** The decoded payload, for messages that are not well-formed readings. */
+  readonly payload: unknown
+}
+
+const decodePayload = (data: Uint8Array): unknown => {
+  try {
+    return Codec.isJson(data) ? Codec.decodeJson(data) : Codec.decode(data)
+  } catch (error) {
+    return { undecodable: error instanceof Error ? error.message : String(error) }
+  }
+}
+
+const toStreamReading = (streamSeq: number, subject: string, data: Uint8Array): StreamReading => {
+  const [, partition = "", device = "", sensor = ""] = subject.split(".")
+  const payload = decodePayload(data)
+  const body = (typeof payload === "object" && payload !== null ? payload : {}) as {
+    ts?: unknown
+    seq?: unknown
+    values?: unknown
+  }
+  return {
+    streamSeq,
+    subject,
+    partition: Number(partition),
+    device,
+    sensor,
+    ts: typeof body.ts === "number" ? body.ts : Number.NaN,
+    seq: typeof body.seq === "number" ? body.seq : undefined,
+    values: typeof body.values === "object" && body.values !== null ? (body.values as Record<string, number>) : {},
+    payload
+  }
+}
+
+/**
+ * Every message of stream `name` (by default the whole stream as it is when the call starts),
+ * in stream order, with an ephemeral ordered consumer.
+ */
+export const readStreamReadings = (
+  url: string | ReadonlyArray<string>,
+  name: string,
+  options: { readonly timeoutMs?: number } = {}
+): Promise<Array<StreamReading>> =>
+  withConnection(url, async (nc) => {
+    const jsm = await jetstreamManager(nc)
+    const state = (await jsm.streams.info(name)).state
+    if (state.messages === 0) return []
+    const consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+    const readings: Array<StreamReading> = []
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000)
+    while (Date.now() < deadline) {
+      const batch = await consumer.fetch({ max_messages: 5_000, expires: 2_000 })
+      for await (const message of batch) {
+        readings.push(toStreamReading(message.seq, message.subject, message.data))
+        // pending 0: nothing after this one (also ends a read whose last message was deleted).
+        if (message.seq >= state.last_seq || message.info.pending === 0) return readings
+      }
+    }
+    throw new Error(`reading stream ${name}: got ${readings.length} of ${state.messages} messages before the timeout`)
+  })

@@ -1,0 +1,12 @@
+/**
+ * Test support for Bramble's system tests, fault tests and benchmarks: deterministic load and
+ * publishers (`Load`), an independent oracle and the lost/duplicated checker (`Oracle`),
+ * read-back from the databases and `waitFor` (`Db`), and direct JetStream inspection
+ * (`Streams`). Plain promises, so a test can use them from vitest or wrap them in
+ * `Effect.promise`.
+ */
+export * from "./Db.js"
+export * from "./Load.js"
+export * from "./Oracle.js"
+export * from "./Points.js"
+export * from "./Streams.js"

@@ -1,0 +1,160 @@
+/**
+ * The transports behind the publishers: a `Sender` turns one reading into one promise that
+ * resolves when the reading is acknowledged (see Load.ts for what that means per transport),
+ * and `Outcomes` records every promise's result by publish index, so reports come out in
+ * publish order whatever order the acks arrive in.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { connectAsync, type MqttClient } from "mqtt"
+import { Subjects } from "@bramble/protocol"
+import type { PublishFailure, PublishReport, TestReading } from "../Load.js"
+import { AsyncJetStreamPublisher } from "./AsyncJetStreamPublisher.js"
+import { describeError, type InFlight, withTimeout } from "./InFlight.js"
+import { mqttPayload, natsPayload } from "./Payload.js"
+
+/** How one publish was acknowledged. */
+export type Ack = "stored" | "duplicate" | "puback" | "written"
+
+export interface Sender {
+  readonly send: (reading: TestReading) => Promise<Ack>
+  readonly close: () => Promise<void>
+}
+
+export const urlList = (url: string | ReadonlyArray<string>): Array<string> => (typeof url === "string" ? [url] : [...url])
+
+export interface NatsSenderOptions {
+  readonly timeoutMs: number
+  readonly name: string
+}
+
+export const openNatsSender = async (url: string | ReadonlyArray<string>, options: NatsSenderOptions): Promise<Sender> => {
+  // Reconnect forever: a fault test restarts servers under a running publisher, and a
+  // publish made while disconnected simply times out (counted as failed, not acknowledged).
+  const nc: NatsConnection = await connect({
+    servers: urlList(url),
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    timeout: 10_000
+  })
+  const publisher = new AsyncJetStreamPublisher(nc, options.timeoutMs)
+  return {
+    send: (reading) =>
+      publisher
+        .publish(
+          Subjects.ingestSubject(reading.device, reading.sensor),
+          natsPayload(reading),
+          Subjects.readingMsgId(reading.device, reading.sensor, reading.seq)
+        )
+        .then((ack) => (ack.duplicate ? "duplicate" : "stored")),
+    close: async () => {
+      publisher.close()
+      await nc.close()
+    }
+  }
+}
+
+export interface MqttSenderOptions {
+  readonly qos: 0 | 1
+  readonly clients: number
+  readonly timeoutMs: number
+  readonly name: string
+}
+
+export const openMqttSender = async (url: string, options: MqttSenderOptions): Promise<Sender> => {
+  if (!Number.isInteger(options.clients) || options.clients < 1) throw new RangeError(`clients must be a positive integer, got ${options.clients}`)
+  const clients: Array<MqttClient> = []
+  try {
+    for (let i = 0; i < options.clients; i++) {
+      clients.push(
+        await connectAsync(url, {
+          clientId: `${options.name}-${i}-${Math.random().toString(36).slice(2, 10)}`,
+          protocolVersion: 4, // nats-server 2.9 speaks MQTT 3.1.1 only
+          clean: true,
+          reconnectPeriod: 250,
+          connectTimeout: 10_000
+        })
+      )
+    }
+  } catch (error) {
+    await Promise.all(clients.map((client) => client.endAsync(true)))
+    throw error
+  }
+  // A device always goes through the same client, so its readings arrive in publish order.
+  const clientOf = new Map<string, MqttClient>()
+  const ack: Ack = options.qos === 1 ? "puback" : "written"
+  return {
+    send: (reading) => {
+      let client = clientOf.get(reading.device)
+      if (client === undefined) {
+        client = clients[clientOf.size % clients.length]!
+        clientOf.set(reading.device, client)
+      }
+      return withTimeout(
+        client.publishAsync(Subjects.ingestTopic(reading.device, reading.sensor), mqttPayload(reading), { qos: options.qos }),
+        options.timeoutMs,
+        `no ${options.qos === 1 ? "PUBACK" : "write"} within ${options.timeoutMs} ms`
+      ).then(() => ack)
+    },
+    close: async () => {
+      await Promise.all(clients.map((client) => client.endAsync(true)))
+    }
+  }
+}
+
+export const sendOrReject = (sender: Sender, reading: TestReading): Promise<Ack> => {
+  try {
+    return sender.send(reading)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+}
+
+/** Collects outcomes by publish index, so reports come out in publish order whatever order acks arrive in. */
+export class Outcomes {
+  readonly attempted: Array<TestReading> = []
+  private readonly acks: Array<Ack | undefined> = []
+  private readonly errors: Array<string | undefined> = []
+  acknowledgedCount = 0
+  failedCount = 0
+  private readonly startedAt = performance.now()
+
+  issue(sender: Sender, reading: TestReading, inFlight: InFlight): void {
+    const index = this.attempted.length
+    this.attempted.push(reading)
+    inFlight.track(sendOrReject(sender, reading)).then(
+      (ack) => {
+        this.acks[index] = ack
+        this.acknowledgedCount++
+      },
+      (error: unknown) => {
+        this.errors[index] = describeError(error)
+        this.failedCount++
+      }
+    )
+  }
+
+  report(): PublishReport {
+    const elapsedMs = performance.now() - this.startedAt
+    const acknowledged: Array<TestReading> = []
+    const failed: Array<PublishFailure> = []
+    let duplicates = 0
+    this.attempted.forEach((reading, i) => {
+      const ack = this.acks[i]
+      if (ack !== undefined) {
+        acknowledged.push(reading)
+        if (ack === "duplicate") duplicates++
+      } else {
+        failed.push({ reading, error: this.errors[i] ?? "publish did not settle" })
+      }
+    })
+    return {
+      attempted: this.attempted,
+      acknowledged,
+      failed,
+      duplicates,
+      elapsedMs,
+      ackedPerSec: elapsedMs > 0 ? (acknowledged.length * 1000) / elapsedMs : 0
+    }
+  }
+}
