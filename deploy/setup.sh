@@ -32,6 +32,7 @@ declare -A provides=(
   [g++]=build-essential
   [python3]=python3
   [setpriv]=util-linux
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!provides[@]}"; do

@@ -23,6 +23,8 @@ export type StorageMessage =
 /** Counters for the admin view and metrics. */
 export interface StorageStats {
   pointsWritten: number
+  /** Raw readings among pointsWritten (the rest are window results). */
+  readingsWritten: number
   writes: number
   writeFailures: number
   pointsRejected: number
@@ -46,6 +48,7 @@ export interface StorageOptions {
 
 export const makeStorageStats = (): StorageStats => ({
   pointsWritten: 0,
+  readingsWritten: 0,
   writes: 0,
   writeFailures: 0,
   pointsRejected: 0,
@@ -69,11 +72,14 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
   Effect.gen(function*() {
     const stats = options.stats ?? makeStorageStats()
     let buffer: Array<SinkPoint> = []
+    let bufferedReadings = 0
 
     const write = Effect.fnUntraced(function*() {
       if (buffer.length === 0) return
       const points = buffer
+      const readings = bufferedReadings
       buffer = []
+      bufferedReadings = 0
       const started = yield* Clock.currentTimeMillis
       yield* writeDurably(points, {
         rejected: (point, reason) =>
@@ -96,6 +102,7 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
         stats.unavailableSince = undefined
       }
       stats.pointsWritten += points.length
+      stats.readingsWritten += readings
       stats.writes += 1
       stats.lastWriteMs = (yield* Clock.currentTimeMillis) - started
     })
@@ -107,6 +114,7 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
           switch (message._tag) {
             case "Readings":
               for (const r of message.readings) buffer.push(readingPoint(r))
+              bufferedReadings += message.readings.length
               if (buffer.length >= options.batchSize) yield* write()
               break
             case "Windows":

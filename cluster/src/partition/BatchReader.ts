@@ -21,10 +21,11 @@ export class BatchReader {
     const first = await this.take(waitMs)
     if (first === undefined) return batch
     batch.push(first)
-    // Take what the client already holds without waiting for the network. getPending()
-    // counts the message the iterator last handed out too, so "more buffered" is > 1; a
-    // looser test would await the network here with no timeout and stall the partition.
-    while (batch.length < max && this.messages.getPending() > 1) {
+    // Take what the client already holds without waiting for the network. getPending() is
+    // only a hint (nats.js counts its status callbacks in it, so it can stay above zero with
+    // nothing buffered): it is trusted when it says 0, and otherwise the next message must
+    // arrive before a macrotask turn (setImmediate) — buffered messages always do.
+    while (batch.length < max && this.messages.getPending() > 0) {
       const m = await this.take(0)
       if (m === undefined) break
       batch.push(m)
@@ -36,10 +37,16 @@ export class BatchReader {
     if (this.done) return undefined
     this.pending ??= this.iterator.next()
     let timer: NodeJS.Timeout | undefined
-    const result = waitMs <= 0
-      ? await this.pending
-      : await Promise.race([this.pending, new Promise<"timeout">((resolve) => timer = setTimeout(resolve, waitMs, "timeout"))])
+    let immediate: NodeJS.Immediate | undefined
+    const result = await Promise.race([
+      this.pending,
+      new Promise<"timeout">((resolve) => {
+        if (waitMs <= 0) immediate = setImmediate(resolve, "timeout")
+        else timer = setTimeout(resolve, waitMs, "timeout")
+      })
+    ])
     clearTimeout(timer)
+    clearImmediate(immediate)
     if (result === "timeout") return undefined
     this.pending = undefined
     if (result.done) {

@@ -1,0 +1,63 @@
+/**
+ * A Bramble node as a real child process (`bramble node`), with the servers it needs, for
+ * benchmarks: the node's own nats-server and one victoria-metrics, on free loopback ports.
+ */
+import { freePorts, makeManagedProcess, type ManagedProcess, startVictoriaMetrics } from "@bramble/deploy"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { Effect, type Scope } from "effect"
+import { existsSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
+
+export const BRAMBLE_BIN = resolve(import.meta.dirname, "../../cluster/dist/bin/bramble.js")
+
+export interface NodeUnderTest {
+  readonly natsUrl: string
+  readonly mqttUrl: string
+  readonly dbUrl: string
+  readonly nc: NatsConnection
+  readonly process: ManagedProcess
+  readonly status: () => Promise<NodeStatus>
+}
+
+export interface NodeStatus {
+  readonly totals: { received: number; accepted: number; rejected: number; windowsEmitted: number; pointsWritten: number }
+  readonly storage: { readingsWritten: number; pointsWritten: number; lastWriteMs: number }
+}
+
+export const startNodeUnderTest = (options: {
+  readonly dir: string
+  readonly partitions?: number
+  readonly windows?: ReadonlyArray<{ name: string; size: string }>
+  readonly extra?: string
+}): Effect.Effect<NodeUnderTest, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (!existsSync(BRAMBLE_BIN)) return yield* Effect.die(new Error(`${BRAMBLE_BIN} is missing: run \`npm run build\` first`))
+    const db = yield* startVictoriaMetrics({ dir: join(options.dir, "vm") })
+    const [port, mqttPort, httpPort, clusterPort] = yield* freePorts(4)
+    const file = join(options.dir, "cluster.yaml")
+    const windows = options.windows ?? [{ name: "10s", size: "10s" }, { name: "1m", size: "1m" }]
+    writeFileSync(file, [
+      `cluster: { name: bench, partitions: ${options.partitions ?? 4}, dataDir: ${JSON.stringify(join(options.dir, "nodes"))} }`,
+      `nodes: [{ name: n1, nats: { port: ${port}, mqttPort: ${mqttPort}, httpPort: ${httpPort}, clusterPort: ${clusterPort} } }]`,
+      `windows: [${windows.map((w) => `{ name: ${w.name}, size: ${w.size} }`).join(", ")}]`,
+      `sink: { kind: influx-v2, url: ${db.url} }`,
+      options.extra ?? ""
+    ].join("\n"))
+    const natsUrl = `nats://127.0.0.1:${port}`
+    let nc: NatsConnection | undefined
+    const status = async (): Promise<NodeStatus> => {
+      nc ??= await connect({ servers: natsUrl, maxReconnectAttempts: -1 })
+      const reply = await nc.request("bramble.admin.n1.status", undefined, { timeout: 2000 })
+      return JSON.parse(new TextDecoder().decode(reply.data)) as NodeStatus
+    }
+    const process = yield* makeManagedProcess({
+      name: "bramble-node",
+      command: globalThis.process.execPath,
+      args: [BRAMBLE_BIN, "node", "--config", file, "--node", "n1"],
+      logFile: join(options.dir, "node.log"),
+      readiness: { probe: Effect.tryPromise(() => status()), timeout: "60 seconds" }
+    })
+    yield* Effect.addFinalizer(() => Effect.promise(async () => nc?.close()))
+    nc ??= yield* Effect.promise(() => connect({ servers: natsUrl }))
+    return { natsUrl, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, dbUrl: db.url, nc, process, status }
+  })

@@ -1,0 +1,124 @@
+/**
+ * Benchmark: end-to-end throughput of one node (first publish → last raw point stored in
+ * the database), over NATS (JetStream publish, msgpack) and MQTT QoS 1 (JSON), and in the
+ * same run the raw JetStream consume+ack rate of the same server, as the reference.
+ * Prints a table and writes a JSON result to test/bench/results/.
+ *
+ *   npm run bench -- [--readings 100000] [--devices 200]
+ */
+import { scopedTempDir } from "@bramble/deploy"
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { Effect } from "effect"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { cpus, loadavg } from "node:os"
+import { join, resolve } from "node:path"
+import { parseArgs } from "node:util"
+import { makeReadings, publishMqtt, publishNats } from "../support/index.js"
+import { startNodeUnderTest, type NodeUnderTest } from "./NodeUnderTest.js"
+
+const { values: args } = parseArgs({
+  options: { readings: { type: "string", default: "100000" }, devices: { type: "string", default: "200" } }
+})
+const N = Number(args.readings)
+const D = Number(args.devices)
+
+const waitStored = async (node: NodeUnderTest, target: number) => {
+  let lastReport = Date.now()
+  while (true) {
+    const s = await node.status().catch(() => undefined)
+    if (s !== undefined && s.storage.readingsWritten >= target) return Date.now()
+    if (Date.now() - lastReport > 5000) {
+      lastReport = Date.now()
+      console.log(`waiting: ${s?.storage.readingsWritten} of ${target} stored`, JSON.stringify(s))
+    }
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** Consume every message of READINGS with a fresh consumer, acking each: the log's own pace. */
+const rawConsumeAck = async (node: NodeUnderTest, count: number) => {
+  const jsm = await jetstreamManager(node.nc)
+  const js = jetstream(node.nc)
+  await jsm.consumers.add("READINGS", { durable_name: "bench-raw", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: -1 })
+  const consumer = await js.consumers.get("READINGS", "bench-raw")
+  const messages = await consumer.consume({ max_messages: 2000 })
+  const started = Date.now()
+  let seen = 0
+  for await (const m of messages) {
+    m.ack()
+    if (++seen >= count) break
+  }
+  const elapsed = Date.now() - started
+  await messages.close()
+  await jsm.consumers.delete("READINGS", "bench-raw")
+  return { messages: seen, elapsedMs: elapsed, perSec: seen / elapsed * 1000 }
+}
+
+const program = Effect.scoped(Effect.gen(function*() {
+  const dir = yield* scopedTempDir({ prefix: "bramble-bench-" })
+  const node = yield* startNodeUnderTest({ dir })
+  console.log("node ready")
+  const base = Date.now() - 6 * 3600_000
+  const results: Record<string, unknown> = {}
+
+  // NATS: JetStream publish with PubAck, msgpack payloads.
+  const natsReadings = makeReadings({ devices: D, perDevice: Math.ceil(N / D), startMs: base, stepMs: 100 }).slice(0, N)
+  const natsStart = Date.now()
+  const natsPub = yield* Effect.promise(() => publishNats(node.natsUrl, natsReadings, { window: 4096 }))
+  console.log("nats published", natsPub.acknowledged.length, natsPub.failed.length, natsPub.failed[0]?.error)
+  const natsStored = yield* Effect.promise(() => waitStored(node, natsPub.acknowledged.length))
+  results["nats"] = {
+    readings: natsPub.acknowledged.length,
+    publishPerSec: natsPub.ackedPerSec,
+    endToEndMs: natsStored - natsStart,
+    endToEndPerSec: natsPub.acknowledged.length / (natsStored - natsStart) * 1000
+  }
+
+  // MQTT QoS 1: JSON payloads, several clients.
+  const before = (yield* Effect.promise(() => node.status())).storage.readingsWritten
+  const mqttN = Math.floor(N / 2)
+  const mqttReadings = makeReadings({ devices: D, perDevice: Math.ceil(mqttN / D), startMs: base + 3 * 3600_000, stepMs: 100, seqStart: 10_000_000 }).slice(0, mqttN)
+  const mqttStart = Date.now()
+  const mqttPub = yield* Effect.promise(() => publishMqtt(node.mqttUrl, mqttReadings, { qos: 1, clients: 4, window: 2000 }))
+  const mqttStored = yield* Effect.promise(() => waitStored(node, before + mqttPub.acknowledged.length))
+  results["mqttQos1"] = {
+    readings: mqttPub.acknowledged.length,
+    publishPerSec: mqttPub.ackedPerSec,
+    endToEndMs: mqttStored - mqttStart,
+    endToEndPerSec: mqttPub.acknowledged.length / (mqttStored - mqttStart) * 1000
+  }
+
+  // Reference: the raw JetStream consume + ack rate on the same server, same messages.
+  const raw = yield* Effect.promise(() => rawConsumeAck(node, natsPub.acknowledged.length))
+  results["rawJetStreamConsumeAck"] = raw
+  const nats = results["nats"] as { endToEndPerSec: number }
+  results["ratio"] = nats.endToEndPerSec / raw.perSec
+
+  const status = yield* Effect.promise(() => node.status())
+  const summary = {
+    benchmark: "throughput",
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg() },
+    devices: D,
+    results,
+    node: status.totals
+  }
+  const line = (name: string, r: { readings: number; publishPerSec: number; endToEndPerSec: number; endToEndMs: number }) =>
+    `${name.padEnd(22)} ${String(r.readings).padStart(8)} ${r.publishPerSec.toFixed(0).padStart(12)} ${r.endToEndPerSec.toFixed(0).padStart(14)} ${String(r.endToEndMs).padStart(10)}`
+  console.log(`\nBramble throughput, one node, ${cpus().length} cores, ${D} devices`)
+  console.log(`${"path".padEnd(22)} ${"readings".padStart(8)} ${"publish/s".padStart(12)} ${"end-to-end/s".padStart(14)} ${"ms".padStart(10)}`)
+  console.log(line("NATS (JetStream)", results["nats"] as never))
+  console.log(line("MQTT QoS 1", results["mqttQos1"] as never))
+  console.log(`${"raw consume+ack".padEnd(22)} ${String(raw.messages).padStart(8)} ${"".padStart(12)} ${raw.perSec.toFixed(0).padStart(14)} ${String(raw.elapsedMs).padStart(10)}`)
+  console.log(`ratio end-to-end (NATS) / raw consume+ack: ${(results["ratio"] as number).toFixed(2)}\n`)
+  const out = resolve(import.meta.dirname, "results")
+  mkdirSync(out, { recursive: true })
+  const file = join(out, `throughput-${summary.at.replace(/[:.]/g, "-")}.json`)
+  writeFileSync(file, JSON.stringify(summary, null, 2))
+  console.log(`result: ${file}`)
+}))
+
+Effect.runPromise(program).then(() => process.exit(0), (error) => {
+  console.error(error)
+  process.exit(1)
+})
