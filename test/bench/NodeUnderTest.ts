@@ -2,7 +2,7 @@
  * A Bramble node as a real child process (`bramble node`), with the servers it needs, for
  * benchmarks: the node's own nats-server and one victoria-metrics, on free loopback ports.
  */
-import { freePorts, makeManagedProcess, type ManagedProcess, startVictoriaMetrics } from "@bramble/deploy"
+import { freePorts, makeManagedProcess, type ManagedProcess, startNatsServer, startVictoriaMetrics } from "@bramble/deploy"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
 import { existsSync, writeFileSync } from "node:fs"
@@ -29,21 +29,28 @@ export const startNodeUnderTest = (options: {
   readonly partitions?: number
   readonly windows?: ReadonlyArray<{ name: string; size: string }>
   readonly extra?: string
+  /** Write a V8 CPU profile of the node to this directory. */
+  readonly cpuProfileDir?: string
 }): Effect.Effect<NodeUnderTest, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     if (!existsSync(BRAMBLE_BIN)) return yield* Effect.die(new Error(`${BRAMBLE_BIN} is missing: run \`npm run build\` first`))
     const db = yield* startVictoriaMetrics({ dir: join(options.dir, "vm") })
-    const [port, mqttPort, httpPort, clusterPort] = yield* freePorts(4)
+    const partitions = options.partitions ?? 4
+    // The server runs separately from the node (--nats-url), so the node can be stopped and
+    // restarted while the log keeps accepting readings (the backlog-drain measurement).
+    const server = yield* startNatsServer({ dir: join(options.dir, "nats"), partitions })
+    const port = Number(new URL(server.url).port)
+    const [clusterPort] = yield* freePorts(1)
     const file = join(options.dir, "cluster.yaml")
     const windows = options.windows ?? [{ name: "10s", size: "10s" }, { name: "1m", size: "1m" }]
     writeFileSync(file, [
-      `cluster: { name: bench, partitions: ${options.partitions ?? 4}, dataDir: ${JSON.stringify(join(options.dir, "nodes"))} }`,
-      `nodes: [{ name: n1, nats: { port: ${port}, mqttPort: ${mqttPort}, httpPort: ${httpPort}, clusterPort: ${clusterPort} } }]`,
+      `cluster: { name: bench, partitions: ${partitions}, dataDir: ${JSON.stringify(join(options.dir, "nodes"))} }`,
+      `nodes: [{ name: n1, nats: { url: ${server.url}, clusterPort: ${clusterPort} } }]`,
       `windows: [${windows.map((w) => `{ name: ${w.name}, size: ${w.size} }`).join(", ")}]`,
       `sink: { kind: influx-v2, url: ${db.url} }`,
       options.extra ?? ""
     ].join("\n"))
-    const natsUrl = `nats://127.0.0.1:${port}`
+    const natsUrl = server.url
     let nc: NatsConnection | undefined
     const status = async (): Promise<NodeStatus> => {
       nc ??= await connect({ servers: natsUrl, maxReconnectAttempts: -1 })
@@ -53,11 +60,14 @@ export const startNodeUnderTest = (options: {
     const process = yield* makeManagedProcess({
       name: "bramble-node",
       command: globalThis.process.execPath,
-      args: [BRAMBLE_BIN, "node", "--config", file, "--node", "n1"],
+      args: [
+        ...(options.cpuProfileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`]),
+        BRAMBLE_BIN, "node", "--config", file, "--node", "n1"
+      ],
       logFile: join(options.dir, "node.log"),
       readiness: { probe: Effect.tryPromise(() => status()), timeout: "60 seconds" }
     })
     yield* Effect.addFinalizer(() => Effect.promise(async () => nc?.close()))
     nc ??= yield* Effect.promise(() => connect({ servers: natsUrl }))
-    return { natsUrl, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, dbUrl: db.url, nc, process, status }
+    return { natsUrl, mqttUrl: server.mqttUrl, dbUrl: db.url, nc, process, status }
   })
