@@ -49,6 +49,8 @@ interface DeviceState {
 export interface DeviceAggregatorsOptions {
   readonly partition: number
   readonly windows: ReadonlyArray<WindowSpec>
+  /** How long after the watermark passes a window's end it still accepts late readings. */
+  readonly allowedLatenessMs?: number
   /** Passivate a device after this long without messages. */
   readonly passivateAfterMs: number
   readonly capacity?: number
@@ -71,8 +73,8 @@ export const makeDeviceAggregators = (options: DeviceAggregatorsOptions): Effect
     behaviour: (device) => ({
       init: Effect.map(options.restore(device), (snapshot) => ({
         windows: snapshot === undefined
-          ? new DeviceWindows(device, options.windows)
-          : DeviceWindows.fromSnapshot(device, options.windows, snapshot),
+          ? new DeviceWindows(device, options.windows, options.allowedLatenessMs ?? 0)
+          : DeviceWindows.fromSnapshot(device, options.windows, snapshot, options.allowedLatenessMs ?? 0),
         lastReading: undefined
       })),
       receive: (state, message) => {

@@ -4,9 +4,12 @@
  * actor stays a thin shell and the arithmetic can be property-tested.
  *
  * Event time and lateness: the partition's watermark W is the largest event time seen in
- * the partition minus the allowed lateness (advanced further while the partition is idle).
- * A window [start, end) is emitted when W ≥ end; a reading whose windows have all been
- * emitted is too late and is refused (dead-lettered by the caller), never silently dropped.
+ * the partition minus a small out-of-orderness delay (advanced further while the partition
+ * is idle). A window [start, end) is emitted when W ≥ end. It is kept for the allowed
+ * lateness L after that: a reading for it that arrives while W < end + L updates it, and the
+ * corrected result is emitted again (same key, so the database overwrites). Once W ≥ end + L
+ * the window is retired; a reading for a retired window is too late and is refused
+ * (dead-lettered by the caller), never silently dropped.
  */
 import type { Reading, WindowResult } from "@bramble/protocol"
 import { addValue, emptyStats, mean, stddev, type Stats } from "./Stats.js"
@@ -19,13 +22,15 @@ interface OpenWindow {
   readonly start: number
   readonly end: number
   readonly stats: Stats
+  /** Emitted at least once and not changed since the last emission. */
+  clean: boolean
 }
 
 /** A serialisable snapshot of a device's windows (msgpack-friendly arrays). */
 export interface DeviceSnapshot {
   /** The READINGS stream sequence of the last message applied. */
   readonly seq: number
-  readonly windows: ReadonlyArray<readonly [string, string, string, number, number, Stats]>
+  readonly windows: ReadonlyArray<readonly [string, string, string, number, number, Stats, boolean?]>
 }
 
 export class DeviceWindows {
@@ -35,15 +40,17 @@ export class DeviceWindows {
 
   constructor(
     readonly device: string,
-    private readonly specs: ReadonlyArray<WindowSpec>
+    private readonly specs: ReadonlyArray<WindowSpec>,
+    /** How long after its end (in watermark time) a window still accepts late readings. */
+    private readonly allowedLateness = 0
   ) {}
 
   /** Restore from a checkpoint. */
-  static fromSnapshot(device: string, specs: ReadonlyArray<WindowSpec>, snapshot: DeviceSnapshot): DeviceWindows {
-    const state = new DeviceWindows(device, specs)
+  static fromSnapshot(device: string, specs: ReadonlyArray<WindowSpec>, snapshot: DeviceSnapshot, allowedLateness = 0): DeviceWindows {
+    const state = new DeviceWindows(device, specs, allowedLateness)
     state.seq = snapshot.seq
-    for (const [sensor, metric, window, start, end, stats] of snapshot.windows) {
-      state.open.set(key(sensor, metric, window, start), { sensor, metric, window, start, end, stats: { ...stats } })
+    for (const [sensor, metric, window, start, end, stats, clean] of snapshot.windows) {
+      state.open.set(key(sensor, metric, window, start), { sensor, metric, window, start, end, stats: { ...stats }, clean: clean === true })
     }
     return state
   }
@@ -51,7 +58,7 @@ export class DeviceWindows {
   snapshot(): DeviceSnapshot {
     return {
       seq: this.seq,
-      windows: [...this.open.values()].map((w) => [w.sensor, w.metric, w.window, w.start, w.end, { ...w.stats }] as const)
+      windows: [...this.open.values()].map((w) => [w.sensor, w.metric, w.window, w.start, w.end, { ...w.stats }, w.clean] as const)
     }
   }
 
@@ -59,10 +66,13 @@ export class DeviceWindows {
     return this.open.size
   }
 
-  /** The earliest end among open windows (Infinity when none): nothing closes before it. */
+  /** The earliest watermark at which `close` has something to do (Infinity when never). */
   get nextEnd(): number {
     let next = Number.POSITIVE_INFINITY
-    for (const w of this.open.values()) if (w.end < next) next = w.end
+    for (const w of this.open.values()) {
+      const due = w.clean ? w.end + this.allowedLateness : w.end
+      if (due < next) next = due
+    }
     return next
   }
 
@@ -76,16 +86,17 @@ export class DeviceWindows {
     for (const spec of this.specs) {
       for (const start of windowStarts(spec, reading.ts)) {
         const end = start + spec.size
-        if (end <= watermark) continue
+        if (end + this.allowedLateness <= watermark) continue
         accepted = true
         for (const metric in reading.values) {
           const value = reading.values[metric]!
           const k = key(reading.sensor, metric, spec.name, start)
           const open = this.open.get(k)
           if (open === undefined) {
-            this.open.set(k, { sensor: reading.sensor, metric, window: spec.name, start, end, stats: emptyStats(value, reading.ts) })
+            this.open.set(k, { sensor: reading.sensor, metric, window: spec.name, start, end, stats: emptyStats(value, reading.ts), clean: false })
           } else {
             addValue(open.stats, value, reading.ts)
+            open.clean = false
           }
         }
       }
@@ -93,14 +104,20 @@ export class DeviceWindows {
     return accepted
   }
 
-  /** Close (remove and return) every window whose end is at or before the watermark. */
+  /**
+   * Emit every window whose end is at or before the watermark and that changed since it was
+   * last emitted (first emission, or a correction by a late reading); retire windows whose
+   * lateness has passed.
+   */
   close(watermark: number): Array<WindowResult> {
     const results: Array<WindowResult> = []
     for (const [k, w] of this.open) {
-      if (w.end <= watermark) {
-        this.open.delete(k)
+      if (w.end > watermark) continue
+      if (!w.clean) {
         results.push(toResult(this.device, w))
+        w.clean = true
       }
+      if (w.end + this.allowedLateness <= watermark) this.open.delete(k)
     }
     // Deterministic output order: by window end, then key.
     return results.sort((a, b) => a.end - b.end || a.start - b.start || cmp(a.sensor, b.sensor) || cmp(a.metric, b.metric) || cmp(a.window, b.window))

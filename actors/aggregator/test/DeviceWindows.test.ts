@@ -67,6 +67,37 @@ describe("device windows", () => {
     assert.isTrue(state.apply(reading(60_000, { t: 1 }), 2, 60_000))
   })
 
+  it("lateness - a late reading within the allowed lateness corrects the emitted window, which is emitted again", () => {
+    const state = new DeviceWindows("d1", [{ name: "1m", size: 60_000 }], 10_000)
+    state.apply(reading(10_000, { t: 1 }), 1, 0)
+    assert.deepStrictEqual(state.close(60_000).map((r) => [r.start, r.count, r.mean]), [[0, 1, 1]])
+    // Nothing changed: nothing to emit again.
+    assert.deepStrictEqual(state.close(65_000), [])
+    assert.isTrue(state.apply(reading(20_000, { t: 3 }), 2, 65_000))
+    assert.deepStrictEqual(state.close(66_000).map((r) => [r.start, r.count, r.mean]), [[0, 2, 2]])
+    // Past end + lateness the window is retired, and a reading for it is refused.
+    assert.deepStrictEqual(state.close(70_000), [])
+    assert.strictEqual(state.openWindows, 0)
+    assert.isFalse(state.apply(reading(30_000, { t: 5 }), 3, 70_000))
+  })
+
+  it("lateness - the final result equals the result without late data reordering", () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 119_999 }), fc.integer({ min: -50, max: 50 })), { minLength: 1, maxLength: 40 }), (points) => {
+      // Every reading arrives while its window is still within the lateness: the last
+      // emission of each window equals the in-order result.
+      const late = new DeviceWindows("d1", [{ name: "1m", size: 60_000 }], 1_000_000)
+      const emitted = new Map<number, number>()
+      points.forEach(([ts, v], i) => {
+        late.apply(reading(ts, { t: v }), i + 1, 130_000)
+        for (const r of late.close(130_000)) emitted.set(r.start, r.count)
+      })
+      const inOrder = new DeviceWindows("d1", [{ name: "1m", size: 60_000 }])
+      points.forEach(([ts, v], i) => inOrder.apply(reading(ts, { t: v }), i + 1, Number.NEGATIVE_INFINITY))
+      const expected = new Map(inOrder.close(Infinity).map((r) => [r.start, r.count]))
+      assert.deepStrictEqual(emitted, expected)
+    }))
+  })
+
   it("snapshot - restoring a snapshot and continuing equals never stopping (bit-identical)", () => {
     fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 600_000 }), fc.double({ min: -100, max: 100, noNaN: true })), { minLength: 2, maxLength: 80 }), fc.nat(), (points, cut) => {
       const specs = [{ name: "1m", size: 60_000 }, { name: "5m", size: 300_000, hop: 60_000 }]
