@@ -43,6 +43,18 @@ export {
   type StartVictoriaMetricsOptions
 } from "./local/LocalVictoriaMetrics.js"
 export {
+  DEV_CLUSTER_STATE,
+  type DevCluster,
+  type DevClusterOptions,
+  type DevClusterState,
+  type DevNode,
+  type DevNodeInfo,
+  type DevServer,
+  readDevClusterState,
+  startDevCluster,
+  stopDevCluster
+} from "./local/DevCluster.js"
+export {
   type InfluxDb1ConfSpec,
   type LocalInfluxDb1,
   renderInfluxDb1Conf,

@@ -11,6 +11,8 @@ import { Entities, type Supervisor } from "@bramble/runtime"
 import type { Reading, WindowResult } from "@bramble/protocol"
 import { Deferred, Effect, type Scope } from "effect"
 import { DeviceWindows, type DeviceSnapshot } from "./DeviceWindows.js"
+import { holtUpdate, type HoltState } from "./Forecast.js"
+import { activeAlarms, type AlarmEvent, evaluateReading, evaluateWatermark, nextStaleDue, type RuleSpec, type RulesState } from "./Rules.js"
 import type { WindowSpec } from "./WindowSpec.js"
 
 /** One reading for a device, with its stream sequence and the watermark before it. */
@@ -39,11 +41,37 @@ export interface DevicePeek {
   readonly seq: number
   readonly lastReading: Reading | undefined
   readonly openWindows: ReadonlyArray<WindowResult>
+  /** Names of the rules whose alarm is raised. */
+  readonly activeAlarms: ReadonlyArray<string>
+  /** Latest forecasts, by `sensor/metric/window`. */
+  readonly forecasts: ReadonlyArray<Forecast>
+}
+
+/** The predicted mean of a device metric's next window (Holt's linear trend). */
+export interface Forecast {
+  readonly device: string
+  readonly sensor: string
+  readonly metric: string
+  readonly window: string
+  /** Start of the window being predicted. */
+  readonly start: number
+  readonly mean: number
+  /** Closed windows the prediction is based on. */
+  readonly basedOn: number
+}
+
+/** What a device checkpoint holds besides its windows. */
+export interface DeviceExtras {
+  readonly rules?: RulesState
+  readonly holt?: Record<string, HoltState>
 }
 
 interface DeviceState {
   readonly windows: DeviceWindows
   lastReading: Reading | undefined
+  readonly rules: RulesState
+  readonly holt: Record<string, HoltState>
+  readonly forecasts: Map<string, Forecast>
 }
 
 export interface DeviceAggregatorsOptions {
@@ -61,6 +89,12 @@ export interface DeviceAggregatorsOptions {
   readonly emit: (results: ReadonlyArray<WindowResult>) => Effect.Effect<void>
   /** A reading too late for every window it belongs to. */
   readonly tooLate: (reading: Reading, seq: number, watermark: number) => Effect.Effect<void>
+  /** Alarm rules evaluated on every reading (and on the watermark, for stale devices). */
+  readonly rules?: ReadonlyArray<RuleSpec>
+  /** Alarms raised or cleared go here (ALARMS, MQTT, database). */
+  readonly alarm?: (events: ReadonlyArray<AlarmEvent>) => Effect.Effect<void>
+  /** Forecasts of the next window go here, one per first emission of a window. */
+  readonly forecast?: (forecasts: ReadonlyArray<Forecast>) => Effect.Effect<void>
 }
 
 /** The device actors of one partition. */
@@ -71,35 +105,47 @@ export const makeDeviceAggregators = (options: DeviceAggregatorsOptions): Effect
     capacity: options.capacity ?? 256,
     ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
     behaviour: (device) => ({
-      init: Effect.map(options.restore(device), (snapshot) => ({
-        windows: snapshot === undefined
-          ? new DeviceWindows(device, options.windows, options.allowedLatenessMs ?? 0)
-          : DeviceWindows.fromSnapshot(device, options.windows, snapshot, options.allowedLatenessMs ?? 0),
-        lastReading: undefined
-      })),
+      init: Effect.map(options.restore(device), (snapshot) => {
+        const extras = (snapshot ?? {}) as DeviceExtras
+        return {
+          windows: snapshot === undefined
+            ? new DeviceWindows(device, options.windows, options.allowedLatenessMs ?? 0)
+            : DeviceWindows.fromSnapshot(device, options.windows, snapshot, options.allowedLatenessMs ?? 0),
+          lastReading: undefined,
+          rules: structuredClone(extras.rules ?? {}),
+          holt: structuredClone(extras.holt ?? {}),
+          forecasts: new Map()
+        }
+      }),
       receive: (state, message) => {
         switch (message._tag) {
           case "Ingest":
             return ingest(state, message.items, options)
-          case "Advance": {
-            const closed = state.windows.close(message.watermark)
+          case "Advance":
+            return Effect.gen(function*() {
+              const closed = yield* emitClosed(state, message.watermark, options)
+              const stale = options.rules === undefined ? [] : evaluateWatermark(options.rules, state.rules, device, message.watermark)
+              if (stale.length > 0 && options.alarm) yield* options.alarm(stale)
+              yield* Deferred.succeed(message.reply, {
+                nextEnd: Math.min(state.windows.nextEnd, options.rules === undefined ? Number.POSITIVE_INFINITY : nextStaleDue(options.rules, state.rules)),
+                changed: closed > 0 || stale.length > 0
+              })
+              return state
+            })
+          case "Snapshot":
             return Effect.as(
-              Effect.andThen(
-                closed.length > 0 ? options.emit(closed) : Effect.void,
-                Deferred.succeed(message.reply, { nextEnd: state.windows.nextEnd, changed: closed.length > 0 })
-              ),
+              Deferred.succeed(message.reply, { ...state.windows.snapshot(), rules: structuredClone(state.rules), holt: structuredClone(state.holt) } as DeviceSnapshot),
               state
             )
-          }
-          case "Snapshot":
-            return Effect.as(Deferred.succeed(message.reply, state.windows.snapshot()), state)
           case "Peek":
             return Effect.as(
               Deferred.succeed(message.reply, {
                 device,
                 seq: state.windows.seq,
                 lastReading: state.lastReading,
-                openWindows: state.windows.peek()
+                openWindows: state.windows.peek(),
+                activeAlarms: activeAlarms(state.rules),
+                forecasts: [...state.forecasts.values()]
               }),
               state
             )
@@ -111,16 +157,41 @@ export const makeDeviceAggregators = (options: DeviceAggregatorsOptions): Effect
 const ingest = (state: DeviceState, items: ReadonlyArray<DeviceItem>, options: DeviceAggregatorsOptions) =>
   Effect.gen(function*() {
     let watermark = Number.NEGATIVE_INFINITY
+    const alarms: Array<AlarmEvent> = []
     for (const item of items) {
       // Already in the restored checkpoint: this is a replay after a crash or a move.
       if (item.seq <= state.windows.seq) continue
       if (!state.windows.apply(item.reading, item.seq, item.watermark)) {
         yield* options.tooLate(item.reading, item.seq, item.watermark)
       }
+      if (options.rules !== undefined) {
+        for (const e of evaluateReading(options.rules, state.rules, item.reading.device, item.reading.values, item.reading.ts)) alarms.push(e)
+      }
       state.lastReading = item.reading
       if (item.watermark > watermark) watermark = item.watermark
     }
-    const closed = state.windows.close(watermark)
-    if (closed.length > 0) yield* options.emit(closed)
+    if (alarms.length > 0 && options.alarm) yield* options.alarm(alarms)
+    yield* emitClosed(state, watermark, options)
     return state
+  })
+
+/** Emit windows due at `watermark`, and forecast the next window from each first emission. */
+const emitClosed = (state: DeviceState, watermark: number, options: DeviceAggregatorsOptions) =>
+  Effect.gen(function*() {
+    const first: Array<WindowResult> = []
+    const closed = state.windows.close(watermark, first)
+    if (closed.length > 0) yield* options.emit(closed)
+    if (first.length > 0) {
+      const forecasts: Array<Forecast> = []
+      for (const r of first) {
+        const k = `${r.sensor}/${r.metric}/${r.window}`
+        const { state: holt, next } = holtUpdate(state.holt[k], r.mean)
+        state.holt[k] = holt
+        const f: Forecast = { device: r.device, sensor: r.sensor, metric: r.metric, window: r.window, start: r.end, mean: next, basedOn: holt.count }
+        state.forecasts.set(k, f)
+        forecasts.push(f)
+      }
+      if (options.forecast) yield* options.forecast(forecasts)
+    }
+    return closed.length
   })

@@ -24,6 +24,8 @@ interface OpenWindow {
   readonly stats: Stats
   /** Emitted at least once and not changed since the last emission. */
   clean: boolean
+  /** Emitted at least once (later emissions are corrections). */
+  emitted: boolean
 }
 
 /** A serialisable snapshot of a device's windows (msgpack-friendly arrays). */
@@ -50,7 +52,7 @@ export class DeviceWindows {
     const state = new DeviceWindows(device, specs, allowedLateness)
     state.seq = snapshot.seq
     for (const [sensor, metric, window, start, end, stats, clean] of snapshot.windows) {
-      state.open.set(key(sensor, metric, window, start), { sensor, metric, window, start, end, stats: { ...stats }, clean: clean === true })
+      state.open.set(key(sensor, metric, window, start), { sensor, metric, window, start, end, stats: { ...stats }, clean: clean === true, emitted: clean === true })
     }
     return state
   }
@@ -93,7 +95,7 @@ export class DeviceWindows {
           const k = key(reading.sensor, metric, spec.name, start)
           const open = this.open.get(k)
           if (open === undefined) {
-            this.open.set(k, { sensor: reading.sensor, metric, window: spec.name, start, end, stats: emptyStats(value, reading.ts), clean: false })
+            this.open.set(k, { sensor: reading.sensor, metric, window: spec.name, start, end, stats: emptyStats(value, reading.ts), clean: false, emitted: false })
           } else {
             addValue(open.stats, value, reading.ts)
             open.clean = false
@@ -109,13 +111,16 @@ export class DeviceWindows {
    * last emitted (first emission, or a correction by a late reading); retire windows whose
    * lateness has passed.
    */
-  close(watermark: number): Array<WindowResult> {
+  close(watermark: number, firstEmissions?: Array<WindowResult>): Array<WindowResult> {
     const results: Array<WindowResult> = []
     for (const [k, w] of this.open) {
       if (w.end > watermark) continue
       if (!w.clean) {
-        results.push(toResult(this.device, w))
+        const result = toResult(this.device, w)
+        results.push(result)
+        if (!w.emitted) firstEmissions?.push(result)
         w.clean = true
+        w.emitted = true
       }
       if (w.end + this.allowedLateness <= watermark) this.open.delete(k)
     }

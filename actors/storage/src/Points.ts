@@ -4,14 +4,18 @@
  * start): writing either again overwrites, which makes replays idempotent (DESIGN 4).
  */
 import type { SinkPoint } from "@bramble/influx"
-import type { Reading, WindowResult } from "@bramble/protocol"
+import type { Alarm, Forecast, Reading, WindowResult } from "@bramble/protocol"
 
 /** Measurement names, fixed so dashboards and queries can rely on them. */
 export const Measurements = {
   /** Raw readings: tags device, sensor; one float field per metric. */
   readings: "reading",
   /** Window results: tags device, sensor, metric, window; fields count, mean, min, max, first, last, stddev. */
-  windows: "window"
+  windows: "window",
+  /** Alarm events: tags device, rule; fields state (1 raised, 0 cleared), value. */
+  alarms: "alarm",
+  /** Forecasts: tags device, sensor, metric, window; field mean, at the predicted window's start. */
+  forecasts: "forecast"
 } as const
 
 export const readingPoint = (reading: Reading): SinkPoint => ({
@@ -34,4 +38,18 @@ export const windowPoint = (result: WindowResult): SinkPoint => ({
     stddev: result.stddev
   },
   timestampMs: result.start
+})
+
+export const alarmPoint = (alarm: Alarm): SinkPoint => ({
+  measurement: Measurements.alarms,
+  tags: { device: alarm.device, rule: alarm.rule },
+  fields: alarm.value === undefined ? { state: alarm.state === "raised" ? 1 : 0 } : { state: alarm.state === "raised" ? 1 : 0, value: alarm.value },
+  timestampMs: alarm.at
+})
+
+export const forecastPoint = (forecast: Forecast): SinkPoint => ({
+  measurement: Measurements.forecasts,
+  tags: { device: forecast.device, sensor: forecast.sensor, metric: forecast.metric, window: forecast.window },
+  fields: { mean: forecast.mean, basedOn: forecast.basedOn },
+  timestampMs: forecast.start
 })

@@ -17,6 +17,7 @@ import { readingPoint, windowPoint } from "./Points.js"
 export type StorageMessage =
   | { readonly _tag: "Readings"; readonly readings: ReadonlyArray<Reading> }
   | { readonly _tag: "Windows"; readonly results: ReadonlyArray<WindowResult> }
+  | { readonly _tag: "Points"; readonly points: ReadonlyArray<SinkPoint> }
   | { readonly _tag: "Flush"; readonly reply: Deferred.Deferred<void> }
   | { readonly _tag: "Tick" }
 
@@ -63,6 +64,8 @@ export interface Storage {
   readonly stats: StorageStats
   readonly writeReadings: (readings: ReadonlyArray<Reading>) => Effect.Effect<void>
   readonly writeWindows: (results: ReadonlyArray<WindowResult>) => Effect.Effect<void>
+  /** Any other points (alarms, forecasts). */
+  readonly writePoints: (points: ReadonlyArray<SinkPoint>) => Effect.Effect<void>
   /** Completes when everything sent before it is durable. */
   readonly flush: Effect.Effect<void>
 }
@@ -121,6 +124,10 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
               for (const r of message.results) buffer.push(windowPoint(r))
               if (buffer.length >= options.batchSize) yield* write()
               break
+            case "Points":
+              for (const p of message.points) buffer.push(p)
+              if (buffer.length >= options.batchSize) yield* write()
+              break
             case "Flush":
               yield* write()
               yield* Deferred.succeed(message.reply, undefined)
@@ -146,6 +153,7 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
       stats,
       writeReadings: (readings) => Effect.orDie(ref.tell({ _tag: "Readings", readings })),
       writeWindows: (results) => Effect.orDie(ref.tell({ _tag: "Windows", results })),
+      writePoints: (points) => Effect.orDie(ref.tell({ _tag: "Points", points })),
       flush: Effect.orDie(ref.ask((reply: Deferred.Deferred<void>) => ({ _tag: "Flush" as const, reply })))
     }
   })

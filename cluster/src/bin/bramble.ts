@@ -6,14 +6,31 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
+import { actorsCommand, restartCommand } from "../cli/ActorsCommand.js"
+import { alarmsCommand } from "../cli/AlarmsCommand.js"
 import { configCommand } from "../cli/ConfigCommand.js"
 import { demoCommand } from "../cli/DemoCommand.js"
+import { deviceCommand } from "../cli/DeviceCommand.js"
+import { devicesCommand } from "../cli/DevicesCommand.js"
 import { nodeCommand } from "../cli/NodeCommand.js"
+import { statusCommand } from "../cli/StatusCommand.js"
+import { tailCommand } from "../cli/TailCommand.js"
 import { VERSION } from "../Version.js"
 
 const bramble = Command.make("bramble").pipe(
   Command.withDescription("Bramble: an actor-based runtime for an IoT data centre on a cluster of Raspberry Pis"),
-  Command.withSubcommands([demoCommand, nodeCommand, configCommand])
+  Command.withSubcommands([
+    demoCommand,
+    nodeCommand,
+    configCommand,
+    statusCommand,
+    devicesCommand,
+    deviceCommand,
+    alarmsCommand,
+    tailCommand,
+    actorsCommand,
+    restartCommand
+  ])
 )
 
 bramble.pipe(

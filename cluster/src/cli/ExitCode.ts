@@ -9,6 +9,11 @@ export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly code: 
   override get [Runtime.errorExitCode](): number {
     return this.code
   }
+
+  // The message is on stderr already; runMain must not log the error again with a stack.
+  override get [Runtime.errorReported](): boolean {
+    return false
+  }
 }
 
 export const ExitCode = {

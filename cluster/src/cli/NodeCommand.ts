@@ -6,6 +6,7 @@ import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { hostname } from "node:os"
 import { runNode } from "../node/Node.js"
+import { fileOwnershipLog } from "../ownership/OwnershipLog.js"
 import { ExitCode } from "./ExitCode.js"
 
 export const nodeCommand = Command.make(
@@ -14,9 +15,13 @@ export const nodeCommand = Command.make(
     config: Flag.String("config").pipe(Flag.withAlias("c"), Flag.withDescription("Cluster file (YAML)")),
     node: Flag.String("node").pipe(Flag.withAlias("n"), Flag.withDescription("This node's name in the cluster file (default: the hostname)"), Flag.optional),
     simulate: Flag.Boolean("simulate").pipe(Flag.withDescription("Use simulated sensors instead of the GPIO hardware"), Flag.withDefault(false)),
-    natsUrl: Flag.String("nats-url").pipe(Flag.withDescription("Use this NATS server instead of starting the one the file describes"), Flag.optional)
+    natsUrl: Flag.String("nats-url").pipe(Flag.withDescription("Use this NATS server instead of starting the one the file describes"), Flag.optional),
+    ownershipLog: Flag.String("ownership-log").pipe(
+      Flag.withDescription("Append every partition lease claim, renewal and release to this file (JSON lines; fault tests, audits)"),
+      Flag.optional
+    )
   },
-  ({ config, node, simulate, natsUrl }) =>
+  ({ config, node, simulate, natsUrl, ownershipLog }) =>
     Effect.gen(function*() {
       const loaded = yield* loadClusterConfig(config).pipe(
         Effect.catchTag("ConfigError", (error) => Console.error(error.message).pipe(Effect.andThen(ExitCode.fail(1))))
@@ -26,7 +31,8 @@ export const nodeCommand = Command.make(
         config: loaded.config,
         node: name,
         simulate,
-        ...(Option.isSome(natsUrl) ? { natsUrl: natsUrl.value } : {})
+        ...(Option.isSome(natsUrl) ? { natsUrl: natsUrl.value } : {}),
+        ...(Option.isSome(ownershipLog) ? { ownershipLog: fileOwnershipLog(ownershipLog.value) } : {})
       })
     })
 ).pipe(

@@ -1,42 +1,23 @@
 /**
- * The admin actor's first duty: answer `bramble.admin.<node>.status` (and the cluster-wide
- * `bramble.admin.status`) over NATS request-reply with the node's counters, as JSON.
+ * The admin actor of a node, as the package exports it. The implementation lives in
+ * `cluster/src/admin/` (service, queries, registry, membership view), the dashboard and
+ * `/metrics` in `cluster/src/dashboard/` and `cluster/src/metrics/`; the protocol (Schemas,
+ * subjects) in `@bramble/protocol` `Admin`.
  */
-import { NatsClient } from "@bramble/nats"
-import { Effect } from "effect"
-import type { RunningNode } from "./Node.js"
-
-export const adminSubject = (node: string, what: string) => `bramble.admin.${node}.${what}`
-
-export const statusOf = (node: RunningNode) => ({
-  node: node.name,
-  uptimeMs: Date.now() - node.startedAt,
-  nats: node.natsUrl,
-  mqtt: node.mqttUrl,
-  partitions: node.partitions.map((p) => ({ ...p })),
-  sensors: node.sensors.map((s) => ({ ...s })),
-  storage: { ...node.storage },
-  totals: {
-    received: node.partitions.reduce((a, p) => a + p.received, 0),
-    accepted: node.partitions.reduce((a, p) => a + p.accepted, 0),
-    rejected: node.partitions.reduce((a, p) => a + p.rejected, 0),
-    tooLate: node.partitions.reduce((a, p) => a + p.tooLate, 0),
-    windowsEmitted: node.partitions.reduce((a, p) => a + p.windowsEmitted, 0),
-    pointsWritten: node.storage.pointsWritten
-  }
-})
-
-export const serveAdmin = (node: RunningNode) =>
-  Effect.gen(function*() {
-    const { nc } = yield* NatsClient
-    const encoder = new TextEncoder()
-    const subs = [adminSubject(node.name, "status"), "bramble.admin.status"].map((subject) =>
-      nc.subscribe(subject, {
-        callback: (error, msg) => {
-          if (error) return
-          msg.respond(encoder.encode(JSON.stringify(statusOf(node))))
-        }
-      })
-    )
-    yield* Effect.addFinalizer(() => Effect.sync(() => subs.forEach((s) => s.unsubscribe())))
-  })
+export { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js"
+export {
+  adminRequest,
+  AdminRequestFailed,
+  callCluster,
+  callNode,
+  decodeAdminReply,
+  encodeAdminRequest
+} from "../admin/AdminClient.js"
+export { type AdminService, type AdminServiceOptions, decodeAdminRequest, serveAdmin } from "../admin/AdminService.js"
+export { fnv1a32, partitionOfDevice } from "../admin/DevicePartition.js"
+export { type ClusterView, singleNodeView } from "../admin/ClusterView.js"
+export { type AdminNode, nodeStatus } from "../admin/NodeStatus.js"
+export { type ClusterOverview, clusterOverview, type Health, healthOf } from "../dashboard/ClusterOverview.js"
+export { type NodeHttpOptions, serveNodeHttp } from "../dashboard/NodeHttp.js"
+export { logFormat, logLevel, nodeLoggerLayer } from "../metrics/NodeLogger.js"
+export { type MetricFamily, renderPrometheus } from "../metrics/Prometheus.js"

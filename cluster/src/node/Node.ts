@@ -8,19 +8,31 @@
  * SIGTERM) stops it all in reverse order, nats-server last.
  */
 import { makeSensorStats, runSensor, type SensorStats } from "@bramble/actor-sensor"
-import { makeStorage, makeStorageStats } from "@bramble/actor-storage"
+import { makeStorage, type StorageStats } from "@bramble/actor-storage"
 import type { ClusterConfig } from "@bramble/config"
 import { natsSpecForNode, nodeDataDir, startNatsServer } from "@bramble/deploy"
 import { DhtDriver } from "@bramble/hardware"
 import { InfluxSink } from "@bramble/influx"
-import { CHECKPOINT_BUCKET, ensureTopology, NatsClient, natsError } from "@bramble/nats"
+import { CHECKPOINT_BUCKET, ensureClusterBuckets, ensureTopology, kvLeaseStore, kvMemberStore, NatsClient, natsError } from "@bramble/nats"
 import { Codec, encodeDeadLetter, Subjects } from "@bramble/protocol"
 import { Backoff } from "@bramble/runtime"
 import { Effect, Layer, type Scope } from "effect"
-import { kvCheckpoints } from "../partition/Checkpoints.js"
+import { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js"
+import { type AdminService, serveAdmin } from "../admin/AdminService.js"
+import type { ClusterView } from "../admin/ClusterView.js"
+import { serveNodeHttp } from "../dashboard/NodeHttp.js"
+import { nodeLoggerLayer } from "../metrics/NodeLogger.js"
+import { instrumentedStorageStats } from "../metrics/SinkLatency.js"
+import { newIncarnation, startMembership } from "../membership/Membership.js"
+import { serveClusterMap } from "../ownership/ClusterMap.js"
+import type { Fence } from "../ownership/Fence.js"
+import { leasedClusterView } from "../ownership/LeasedClusterView.js"
+import { leaseTiming } from "../ownership/LeaseTiming.js"
+import { fencedCheckpoints, fencedNats, fencedStorage } from "../ownership/OwnedPorts.js"
+import { startOwnership } from "../ownership/Ownership.js"
+import type { OwnershipLog } from "../ownership/OwnershipLog.js"
 import { makePartitionStats, type PartitionStats } from "../partition/PartitionStats.js"
 import { runPartition } from "../partition/PartitionWorker.js"
-import { serveAdmin } from "./Admin.js"
 import { makeSink } from "./Sink.js"
 
 export interface NodeOptions {
@@ -30,7 +42,12 @@ export interface NodeOptions {
   readonly natsUrl?: string
   /** Use simulated drivers for every sensor, whatever their kind. */
   readonly simulate?: boolean
+  /** Record every lease claim, renewal and release here (fault tests, audits). */
+  readonly ownershipLog?: OwnershipLog
 }
+
+/** How long a silent member's heartbeat stays in the members bucket. */
+const MEMBER_TTL_MS = 10_000
 
 /** What a running node exposes (admin actor, demo, tests). */
 export interface RunningNode {
@@ -40,7 +57,16 @@ export interface RunningNode {
   readonly startedAt: number
   readonly partitions: ReadonlyArray<PartitionStats>
   readonly sensors: ReadonlyArray<SensorStats>
-  readonly storage: ReturnType<typeof makeStorageStats>
+  readonly storage: StorageStats
+  /** The node's HTTP server (dashboard, /metrics); undefined when off or not listening. */
+  readonly httpUrl: string | undefined
+  readonly config: ClusterConfig
+  /** Every worker and actor on the node (admin `actors`, `restart`). */
+  readonly registry: ActorRegistry
+  /** The cluster as this node's admin actor sees it (members, partition owners). */
+  readonly clusterView: ClusterView
+  /** The admin actor (status, device queries). */
+  readonly admin: AdminService
 }
 
 export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unknown, Scope.Scope> =>
@@ -72,7 +98,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
 
     // 2. Storage: one writer per node to the database.
     const sink = yield* makeSink(config.sink)
-    const storageStats = makeStorageStats()
+    const { stats: storageStats, writeLatency } = instrumentedStorageStats()
     const storage = yield* makeStorage({
       batchSize: config.sink.batchSize,
       flushIntervalMs: 200,
@@ -87,41 +113,70 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
           catch: natsError("Publish", "cannot dead-letter a point the database refused")
         }).pipe(Effect.orDie, Effect.asVoid)
     }).pipe(Effect.provideService(InfluxSink, sink))
+    const registry = makeActorRegistry()
+    yield* registry.registerActor("storage", storage.ref.stats)
+    let httpUrl: string | undefined
 
-    // 3. Partitions. A single-node cluster owns them all; each worker restarts from its
-    //    checkpoint after a failure, with capped, jittered backoff.
+    // 3. Partitions, owned through leases (cluster/src/ownership): this node joins the
+    //    membership, and runs the worker of every partition the assignment gives it for the
+    //    live members, each while it holds the partition's lease. A node alone in its cluster
+    //    file owns them all. A worker writes only through its partition's fence, and
+    //    restarts from its checkpoint after a failure.
+    const timing = leaseTiming()
+    const replicas = Math.min(3, config.nodes.length)
+    const buckets = yield* withNats(ensureClusterBuckets({ replicas, memberTtlMs: MEMBER_TTL_MS, leaseTtlMs: timing.ttlMs }))
+    const incarnation = newIncarnation(startedAt)
+    const membership = yield* startMembership({
+      store: kvMemberStore(buckets.members),
+      self: { node, incarnation, startedAt, natsUrl, ...(mqttUrl === undefined ? {} : { mqttUrl }) },
+      extra: () => (httpUrl === undefined ? {} : { httpUrl })
+    })
+    const leases = kvLeaseStore(buckets.leases)
     const kv = yield* Effect.tryPromise({
       try: () => client.kvm.open(CHECKPOINT_BUCKET),
       catch: natsError("KeyValue", `cannot open ${CHECKPOINT_BUCKET}`)
     })
-    const checkpoints = kvCheckpoints(kv)
-    const partitions: Array<PartitionStats> = []
+    const partitions: Array<PartitionStats> = Array.from({ length: config.cluster.partitions }, (_, partition) => makePartitionStats(partition))
     const p = config.processing
-    for (let partition = 0; partition < config.cluster.partitions; partition++) {
-      const stats = makePartitionStats(partition)
-      partitions.push(stats)
-      const worker = Effect.scoped(runPartition({
+    const runWorker = (partition: number, fence: Fence, lease: number) => {
+      const stats = partitions[partition]!
+      return registry.restartable(`partition-${partition}`, "partition", Effect.scoped(runPartition({
         partition,
         settings: {
           batchSize: p.batchSize,
           checkpointIntervalMs: p.checkpointInterval,
           allowedLatenessMs: p.allowedLateness,
+          watermarkDelayMs: p.watermarkDelay,
           idleAdvanceMs: p.idleAdvance,
           passivateAfterMs: p.passivateAfter,
           decodeLimits: { maxPayloadBytes: p.maxPayload, maxFutureSkewMs: 24 * 3600_000 }
         },
         windows: config.windows,
-        checkpoints,
-        storage,
-        stats
-      }))
-      yield* Effect.forkScoped(withNats(
-        worker.pipe(
-          Effect.tapCause((cause) => Effect.logError(`partition ${partition} failed; restarting from its checkpoint`, cause)),
-          Effect.retry(Backoff.schedule({ initial: "200 millis", max: "10 seconds", factor: 2, jitter: 0.3 }))
-        )
-      ))
+        rules: config.rules,
+        checkpoints: fencedCheckpoints(kv, fence, { node, incarnation, lease }),
+        storage: fencedStorage(storage, fence),
+        stats,
+        onDevices: (devices) => registry.registerDevices(partition, devices)
+      })), { processed: () => stats.received }).pipe(
+        Effect.provideService(NatsClient, fencedNats(client, fence, (gap) => {
+          options.ownershipLog?.write({ event: "gap", partition, node, incarnation, lease, at: Date.now(), detail: `delivery ${gap.got}, expected ${gap.expected}` })
+        }))
+      )
     }
+    const ownership = yield* startOwnership({
+      node,
+      incarnation,
+      partitions: config.cluster.partitions,
+      leases,
+      members: membership.liveNames,
+      timing,
+      runWorker,
+      ...(options.ownershipLog === undefined ? {} : { log: options.ownershipLog })
+    })
+    // On the way out (SIGTERM): leave first, so the others start claiming, then hand over.
+    yield* Effect.addFinalizer(() => Effect.andThen(membership.leave, ownership.shutdown))
+    const clusterView = leasedClusterView({ self: node, partitions: config.cluster.partitions, leaseTtlMs: timing.ttlMs, leases, membership, ownership })
+    yield* withNats(serveClusterMap({ node, partitions: config.cluster.partitions, leases, membership, ownership }))
 
     // 4. Sensors wired to this node.
     const sensors: Array<SensorStats> = []
@@ -137,9 +192,15 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         sensors.push(stats)
         const model = s.kind.endsWith("dht11") ? "dht11" as const : "dht22" as const
         yield* Effect.forkScoped(
-          runSensor({ spec: { device: s.device, sensor: s.sensor, model, pin: s.pin, intervalMs: s.interval }, publish, stats }).pipe(
-            Effect.scoped,
-            Effect.provide(context),
+          registry.restartable(
+            `sensor-${s.device}-${s.sensor}`,
+            "sensor",
+            runSensor({ spec: { device: s.device, sensor: s.sensor, model, pin: s.pin, intervalMs: s.interval }, publish, stats }).pipe(
+              Effect.scoped,
+              Effect.provide(context)
+            ),
+            { processed: () => stats.published }
+          ).pipe(
             Effect.tapCause((cause) => Effect.logError(`sensor ${s.device}/${s.sensor} failed; restarting`, cause)),
             Effect.retry(Backoff.schedule({ initial: "1 second", max: "30 seconds", factor: 2, jitter: 0.3 }))
           )
@@ -147,12 +208,44 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       }
     }
 
-    const running: RunningNode = { name: node, natsUrl, mqttUrl, startedAt, partitions, sensors, storage: storageStats }
-    yield* withNats(serveAdmin(running))
-    yield* Effect.logInfo(`node ${node} ready: nats ${natsUrl}${mqttUrl ? `, mqtt ${mqttUrl}` : ""}, ${config.cluster.partitions} partitions, sink ${sink.describe}`)
+    // 5. The admin actor, then the HTTP server (dashboard, /metrics) that reads from it.
+    const adminNode = {
+      name: node,
+      natsUrl,
+      mqttUrl,
+      startedAt,
+      partitions,
+      sensors,
+      storage: storageStats,
+      get httpUrl() {
+        return httpUrl
+      }
+    }
+    const admin = yield* withNats(serveAdmin({ node: adminNode, config, registry, view: clusterView }))
+    if (self.httpPort !== 0) {
+      // The dashboard is not worth stopping the data path for: a taken port is logged.
+      const http = yield* Effect.result(serveNodeHttp({
+        host: self.host,
+        port: self.httpPort,
+        cluster: config.cluster.name,
+        admin,
+        nc: client.nc,
+        js: client.js,
+        jsm: client.jsm,
+        writeLatency
+      }))
+      if (http._tag === "Success") httpUrl = http.success.url
+      else yield* Effect.logWarning(`dashboard and /metrics are off: ${http.failure.message}`)
+    }
+    const running: RunningNode = { ...adminNode, httpUrl, config, registry, clusterView, admin }
+    yield* Effect.logInfo(
+      `node ${node} ready: nats ${natsUrl}${mqttUrl ? `, mqtt ${mqttUrl}` : ""}${httpUrl ? `, dashboard ${httpUrl}` : ""}, ` +
+        `${config.cluster.partitions} partitions, sink ${sink.describe}`
+    )
     return running
   })
 
-/** Run a node until interrupted. */
-export const runNode = (options: NodeOptions) => Effect.scoped(Effect.andThen(startNode(options), Effect.never))
+/** Run a node until interrupted, logging as JSON lines or text (see NodeLogger). */
+export const runNode = (options: NodeOptions) =>
+  Effect.scoped(Effect.andThen(startNode(options), Effect.never)).pipe(Effect.provide(nodeLoggerLayer()))
 

@@ -9,6 +9,7 @@ export interface PartitionStats {
   rejected: number
   tooLate: number
   windowsEmitted: number
+  alarms: number
   checkpointedSeq: number
   lastCheckpointAt: number
 }
@@ -20,6 +21,7 @@ export const makePartitionStats = (partition: number): PartitionStats => ({
   rejected: 0,
   tooLate: 0,
   windowsEmitted: 0,
+  alarms: 0,
   checkpointedSeq: 0,
   lastCheckpointAt: 0
 })

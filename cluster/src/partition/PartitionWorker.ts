@@ -13,23 +13,28 @@
 import {
   type AdvanceReply,
   type DeviceItem,
+  type DeviceMessage,
   type DeviceSnapshot,
   makeDeviceAggregators,
+  type RuleSpec,
   Watermark,
   type WindowSpec
 } from "@bramble/actor-aggregator"
-import type { Supervisor } from "@bramble/runtime"
+import { alarmPoint, forecastPoint } from "@bramble/actor-storage"
+import type { Entities, Supervisor } from "@bramble/runtime"
 import { consumerName, NatsClient, natsError, resetPartitionConsumer, type JsMsg, type NatsError } from "@bramble/nats"
 import {
   decodeReading,
+  encodeAlarm,
   encodeDeadLetter,
+  encodeForecast,
   encodeWindowResult,
   type DecodeLimits,
   type Reading,
   type ReadingRejected,
   Subjects
 } from "@bramble/protocol"
-import { Clock, type Deferred, Effect, Result } from "effect"
+import { Clock, type Deferred, Effect, Result, type Scope } from "effect"
 import { BatchReader } from "./BatchReader.js"
 import type { Checkpoints } from "./Checkpoints.js"
 import type { PartitionStats } from "./PartitionStats.js"
@@ -40,6 +45,10 @@ export interface PartitionSettings {
   readonly checkpointIntervalMs: number
   readonly allowedLatenessMs: number
   readonly idleAdvanceMs: number
+  /** How far the watermark trails the newest event time (out-of-order tolerance). When set,
+   * `allowedLatenessMs` is how long after the watermark a window still takes late readings;
+   * when unset, `allowedLatenessMs` is the delay and nothing is corrected afterwards. */
+  readonly watermarkDelayMs?: number
   readonly passivateAfterMs: number
   readonly decodeLimits: DecodeLimits
 }
@@ -48,11 +57,15 @@ export interface PartitionWorkerOptions {
   readonly partition: number
   readonly settings: PartitionSettings
   readonly windows: ReadonlyArray<WindowSpec>
+  /** Alarm rules from the cluster file. */
+  readonly rules?: ReadonlyArray<RuleSpec>
   readonly checkpoints: Checkpoints
   readonly storage: StoragePort
   readonly stats: PartitionStats
   /** Device actors run under this supervisor (so the admin view can list them). */
   readonly supervisor?: Supervisor.Supervisor
+  /** Receives the partition's device actors while the worker runs (admin device queries). */
+  readonly onDevices?: (devices: Entities.Entities<DeviceMessage>) => Effect.Effect<void, never, Scope.Scope>
 }
 
 /** Run one partition until interrupted (or until NATS fails in a way it cannot ride out). */
@@ -78,6 +91,23 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
   const devices = yield* makeDeviceAggregators({
     partition,
     windows: options.windows,
+    allowedLatenessMs: settings.watermarkDelayMs === undefined ? 0 : settings.allowedLatenessMs,
+    ...(options.rules === undefined || options.rules.length === 0 ? {} : { rules: options.rules }),
+    alarm: (events) =>
+      Effect.suspend(() => {
+        for (const a of events) {
+          publish(Subjects.alarmsSubject(a.device, a.rule), encodeAlarm(a), `alarm.${a.device}.${a.rule}.${a.state}.${a.at}`)
+        }
+        stats.alarms += events.length
+        return storage.writePoints(events.map(alarmPoint))
+      }),
+    forecast: (forecasts) =>
+      Effect.suspend(() => {
+        for (const f of forecasts) {
+          publish(Subjects.forecastSubject(f.device, f.sensor, f.metric, f.window), encodeForecast(f), `forecast.${f.device}.${f.sensor}.${f.metric}.${f.window}.${f.start}`)
+        }
+        return storage.writePoints(forecasts.map(forecastPoint))
+      }),
     passivateAfterMs: settings.passivateAfterMs,
     ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
     restore: (device) => checkpoints.loadDevice(partition, device),
@@ -96,6 +126,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
         deadLetter(publish, "TooLate", `event time ${new Date(reading.ts).toISOString()} is older than the watermark ${new Date(wm).toISOString()} allows; the raw reading was stored but no window includes it`, Subjects.readingsSubject(partition, reading.device, reading.sensor), seq, new Uint8Array())
       })
   })
+  if (options.onDevices !== undefined) yield* options.onDevices(devices)
   // Devices changed since the last checkpoint, and when each device's next window ends
   // (-Infinity: unknown since its last reading), so only devices with something to close
   // are asked to advance.
@@ -204,7 +235,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
         let items = perDevice.get(reading.device)
         if (items === undefined) perDevice.set(reading.device, items = [])
         items.push({ reading, seq, watermark: watermark.watermark })
-        watermark = Watermark.observe(watermark, reading.ts, settings.allowedLatenessMs)
+        watermark = Watermark.observe(watermark, reading.ts, settings.watermarkDelayMs ?? settings.allowedLatenessMs)
       }
       if (readings.length > 0) yield* storage.writeReadings(readings)
       for (const [device, items] of perDevice) {

@@ -28,11 +28,17 @@ export const NodeNats = Schema.Struct({
   httpPort: withDefault(Port, 8222)
 })
 
+/** The port of Bramble's own HTTP server on a node; 0 turns it off. */
+export const DEFAULT_HTTP_PORT = 9464
+
 export const Node = Schema.Struct({
   name: Name,
   /** Address other nodes and devices use to reach this node. */
   host: withDefault(Schema.String, "127.0.0.1"),
-  nats: withDefault(NodeNats, {})
+  nats: withDefault(NodeNats, {}),
+  /** Bramble's own HTTP server: the live dashboard and Prometheus `/metrics` (not to be
+   * confused with `nats.httpPort`, nats-server's monitoring). 0 turns it off. */
+  httpPort: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), DEFAULT_HTTP_PORT)
 })
 export type Node = typeof Node.Type
 
@@ -97,8 +103,47 @@ export const Sink = Schema.Union([
 ])
 export type Sink = typeof Sink.Type
 
+/** An alarm rule (see actors/aggregator/src/Rules.ts for the semantics). */
+export const Rule = Schema.Union([
+  Schema.Struct({
+    kind: Schema.Literal("threshold"),
+    name: Name,
+    metric: Name,
+    /** Raise when the value is below this (or use `above`). */
+    below: Schema.optionalKey(Schema.Finite),
+    above: Schema.optionalKey(Schema.Finite),
+    /** Hysteresis: clear only above this (for `below`) / below this (for `above`). */
+    clearAbove: Schema.optionalKey(Schema.Finite),
+    clearBelow: Schema.optionalKey(Schema.Finite),
+    /** The condition must hold this long (event time) before the alarm is raised. */
+    for: Schema.optionalKey(Millis),
+    devices: Schema.optionalKey(Schema.Array(Name))
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("rate"),
+    name: Name,
+    metric: Name,
+    /** Raise when the value changes faster than this per minute (absolute). */
+    maxPerMinute: Schema.Finite.check(Schema.isGreaterThan(0)),
+    devices: Schema.optionalKey(Schema.Array(Name))
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("stale"),
+    name: Name,
+    /** Raise when a device has sent nothing for this long (event time). */
+    after: Millis.check(Schema.isGreaterThan(0)),
+    devices: Schema.optionalKey(Schema.Array(Name))
+  })
+])
+export type Rule = typeof Rule.Type
+
 export const Processing = Schema.Struct({
-  /** How late (event time) a reading may arrive and still update its window. */
+  /** How far the watermark trails the newest event time: readings this much out of order
+   * still land in their window before it is first emitted. */
+  watermarkDelay: withDefault(Millis, "2s"),
+  /** How long after its first emission a window still accepts late readings; each late
+   * reading re-emits the corrected result (same key, so the database overwrites). Later
+   * readings are dead-lettered as TooLate. */
   allowedLateness: withDefault(Millis, "5s"),
   /** With no new readings for this long (processing time), a partition's watermark moves
    * on by the time that passed, so the windows of quiet devices still close. */
@@ -125,6 +170,7 @@ export const ClusterConfig = Schema.Struct({
   sensors: withDefault(Schema.Array(Sensor), []),
   windows: withDefault(Schema.Array(Window), [{ name: "1m", size: "1m" }, { name: "30m", size: "30m" }]),
   streams: withDefault(Streams, {}),
+  rules: withDefault(Schema.Array(Rule), []),
   processing: withDefault(Processing, {}),
   sink: Sink
 })

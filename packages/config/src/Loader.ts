@@ -49,6 +49,19 @@ export const crossCheck = (config: ClusterConfig): Array<{ path: Array<PropertyK
   }
   duplicates(config.nodes, (n) => n.name, (i) => ["nodes", i, "name"], "node name")
   duplicates(config.windows, (w) => w.name, (i) => ["windows", i, "name"], "window name")
+  duplicates(config.rules, (r) => r.name, (i) => ["rules", i, "name"], "rule name")
+  config.rules.forEach((r, i) => {
+    if (r.kind !== "threshold") return
+    if ((r.below === undefined) === (r.above === undefined)) {
+      problems.push({ path: ["rules", i], message: "a threshold rule needs exactly one of `below` or `above`" })
+    } else if (r.below !== undefined && r.clearAbove !== undefined && r.clearAbove < r.below) {
+      problems.push({ path: ["rules", i, "clearAbove"], message: `clearAbove (${r.clearAbove}) must be at least below (${r.below}), or the alarm would flap` })
+    } else if (r.above !== undefined && r.clearBelow !== undefined && r.clearBelow > r.above) {
+      problems.push({ path: ["rules", i, "clearBelow"], message: `clearBelow (${r.clearBelow}) must be at most above (${r.above}), or the alarm would flap` })
+    }
+    if (r.below === undefined && r.clearAbove !== undefined) problems.push({ path: ["rules", i, "clearAbove"], message: "clearAbove goes with below" })
+    if (r.above === undefined && r.clearBelow !== undefined) problems.push({ path: ["rules", i, "clearBelow"], message: "clearBelow goes with above" })
+  })
   duplicates(config.sensors, (s) => `${s.device}/${s.sensor}`, (i) => ["sensors", i, "device"], "device/sensor")
   const nodeNames = new Set(config.nodes.map((n) => n.name))
   config.sensors.forEach((s, i) => {

@@ -85,6 +85,35 @@ describe("cluster file", () => {
     assert.include(byPath.get("nodes[1].nats.port"), "already used")
   })
 
+  it("rules - a valid refuel rule decodes with its duration in ms", () => {
+    const config = Result.getOrThrow(parseClusterConfig(good + "rules:\n  - { kind: threshold, name: refuel, metric: fuel, below: 500, clearAbove: 550, for: 1m }\n"))
+    assert.deepStrictEqual(config.rules[0], { kind: "threshold", name: "refuel", metric: "fuel", below: 500, clearAbove: 550, for: 60_000 })
+  })
+
+  it("rules - malformed rules are refused with the path and the reason", () => {
+    for (const [rule, path] of [
+      ["{ kind: rate, name: fast, metric: t, maxPerMinute: -1 }", "rules[0].maxPerMinute"],
+      ["{ kind: stale, name: quiet, after: soon }", "rules[0].after"],
+      ["{ kind: sometimes, name: x }", "rules[0]"]
+    ] as const) {
+      const error = problemsOf(`${good}rules:\n  - ${rule}\n`)
+      assert.isTrue(error.problems.some((p) => p.path.startsWith(path)), `${path} in ${error.message}`)
+    }
+  })
+
+  it("rules - contradictory thresholds are refused: no hysteresis inversion, one limit", () => {
+    const error = problemsOf(good + [
+      "rules:",
+      "  - { kind: threshold, name: refuel, metric: fuel, below: 500, clearAbove: 450 }",
+      "  - { kind: threshold, name: both, metric: t, below: 1, above: 2 }",
+      "  - { kind: stale, name: refuel, after: 5m }"
+    ].join("\n") + "\n")
+    const byPath = new Map(error.problems.map((p) => [p.path, p.message]))
+    assert.include(byPath.get("rules[0].clearAbove"), "flap")
+    assert.include(byPath.get("rules[1]"), "exactly one of")
+    assert.include(byPath.get("rules[2].name"), "already used")
+  })
+
   it("parse - YAML syntax errors carry a line", () => {
     const error = problemsOf("cluster:\n  name: [unclosed\nnodes: x\n")
     assert.strictEqual(error.reason, "Syntax")

@@ -1,7 +1,11 @@
 /**
  * @bramble/nats — the connection, the JetStream topology, and helpers shared by every
- * actor that talks to NATS.
+ * actor that talks to NATS: partition consumers, and the KV buckets that make nodes a
+ * cluster (member heartbeats, partition leases).
  */
+export * from "./ClusterBuckets.js"
+export * from "./LeaseStore.js"
+export * from "./MemberStore.js"
 export * from "./NatsClient.js"
 export * from "./NatsError.js"
 export * from "./PartitionConsumer.js"

@@ -65,6 +65,10 @@ export const aggregatesSubject = (device: string, sensor: string, metric: string
   `aggregates.${device}.${sensor}.${metric}.${window}`
 export const AGGREGATES_SUBJECTS = ["aggregates.>"]
 
+/** Forecasts of a metric's next window: `aggregates.<device>.<sensor>.<metric>.<window>.forecast`. */
+export const forecastSubject = (device: string, sensor: string, metric: string, window: string): string =>
+  `${aggregatesSubject(device, sensor, metric, window)}.forecast`
+
 /** Alarm events: `alarms.<device>.<rule>`. */
 export const alarmsSubject = (device: string, rule: string): string => `alarms.${device}.${rule}`
 export const ALARMS_SUBJECTS = ["alarms.>"]

@@ -1,0 +1,198 @@
+/**
+ * The admin actor: every node's NATS request-reply service, registered with the NATS
+ * micro-services protocol as `bramble` (so `nats micro ls` / `nats micro info bramble` list
+ * every node, its endpoints and their request/error counts).
+ *
+ * Endpoints (Admin.AdminCalls; JSON in and out, an empty body means `{}`):
+ *   bramble.admin.<node>.status | actors | restart | config-show | config-validate
+ *   bramble.admin.<node>.device | devices | alarms | members | partitions
+ *   bramble.admin.device | devices | alarms | members | partitions   (any node, queue group)
+ *
+ * A device's open windows live only on the node that owns its partition. A device query
+ * reaching any other node (the cluster-wide subject picks one at random) is forwarded to the
+ * owner the cluster view names; a node asked directly about a partition it does not own
+ * answers `NotOwner`, so a stale forward is never answered with stale data.
+ */
+import type { ClusterConfig } from "@bramble/config"
+import { parseClusterConfig } from "@bramble/config"
+import { NatsClient } from "@bramble/nats"
+import { Admin } from "@bramble/protocol"
+import { Svcm, type ServiceMsg } from "@nats-io/services"
+import { Cause, Clock, Effect, FiberSet, Result, Schema, type Scope } from "effect"
+import { VERSION } from "../Version.js"
+import { callNode } from "./AdminClient.js"
+import type { ActorRegistry } from "./ActorRegistry.js"
+import { makeLagReader } from "./ConsumerLag.js"
+import { partitionOfDevice } from "./DevicePartition.js"
+import { makeDeviceQueries } from "./DeviceQueries.js"
+import type { ClusterView } from "./ClusterView.js"
+import { type AdminNode, nodeStatus, rateCounters } from "./NodeStatus.js"
+import { makeRateMeter, runRateMeter } from "./RateMeter.js"
+
+export interface AdminServiceOptions {
+  readonly node: AdminNode
+  readonly config: ClusterConfig
+  readonly registry: ActorRegistry
+  readonly view: ClusterView
+  /** How long a forwarded device query may take (default 5 s). */
+  readonly forwardTimeoutMs?: number
+}
+
+/** What the admin actor computes, for the dashboard and `/metrics` on the same node. */
+export interface AdminService {
+  readonly status: Effect.Effect<Admin.NodeStatus>
+  readonly queries: ReturnType<typeof makeDeviceQueries>
+  readonly view: ClusterView
+  readonly registry: ActorRegistry
+}
+
+const utf8 = new TextDecoder()
+
+const badRequest = (message: string) => new Admin.AdminError({ reason: "BadRequest", message })
+
+/** Decode a request body (empty = `{}`) with the call's Schema. */
+export const decodeAdminRequest = <Req, Rep>(call: Admin.AdminCall<Req, Rep>, body: Uint8Array): Result.Result<Req, Admin.AdminError> => {
+  let json: unknown = {}
+  const text = utf8.decode(body).trim()
+  if (text.length > 0) {
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return Result.fail(badRequest(`the ${call.name} request is not JSON: ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`))
+    }
+  }
+  const decoded = Schema.decodeUnknownResult(call.request)(json)
+  return Result.isSuccess(decoded)
+    ? Result.succeed(decoded.success)
+    : Result.fail(badRequest(`invalid ${call.name} request: ${decoded.failure.message}`))
+}
+
+const encodeError = Schema.encodeSync(Admin.AdminError)
+
+const headerText = (text: string) => {
+  const line = text.replace(/[\r\n]+/g, " ").trim()
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line
+}
+
+/** Start the admin service of this node; it stops when the scope closes. */
+export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminService, unknown, NatsClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const { nc, js, jsm } = yield* NatsClient
+    const { node, registry, view, config } = options
+    const self = node.name
+    const queries = makeDeviceQueries({ js, jsm, view, registry })
+    const lag = makeLagReader(jsm)
+    const meter = makeRateMeter(() => rateCounters(node))
+    yield* runRateMeter(meter)
+
+    const versions = (): Admin.Versions => ({ bramble: VERSION, node: process.version, natsServer: nc.info?.version ?? "unknown" })
+    const status = Effect.gen(function*() {
+      const l = yield* Effect.option(lag)
+      return nodeStatus({
+        node,
+        versions: versions(),
+        rates: yield* meter.rates,
+        lag: l._tag === "Some" ? l.value : undefined,
+        owns: view.owns,
+        now: yield* Clock.currentTimeMillis
+      })
+    })
+
+    const forwardTimeoutMs = options.forwardTimeoutMs ?? 5_000
+    const deviceAnywhere = (request: Admin.DeviceRequest) =>
+      Effect.gen(function*() {
+        const partition = partitionOfDevice(request.device, view.partitions)
+        if (view.owns(partition)) return yield* queries.device(request.device)
+        const owner = yield* view.ownerOf(partition)
+        if (owner === undefined || owner === self) {
+          return yield* Effect.fail(
+            new Admin.AdminError({ reason: "Unavailable", message: `partition ${partition} of ${request.device} has no owner right now (rebalancing); try again in a few seconds` })
+          )
+        }
+        return yield* callNode(nc, owner, Admin.AdminCalls.device, request, forwardTimeoutMs).pipe(
+          Effect.catchTag("AdminRequestFailed", (e) =>
+            Effect.fail(new Admin.AdminError({ reason: "Unavailable", message: `${request.device} is owned by ${owner}, which did not answer: ${e.message}` })))
+        )
+      })
+
+    const validate = (request: Admin.ConfigValidateRequest): Admin.ConfigValidateReply => {
+      const result = parseClusterConfig(request.text, request.file ?? "cluster.yaml")
+      if (Result.isFailure(result)) return { valid: false, message: result.failure.message }
+      const c = result.success
+      return {
+        valid: true,
+        message: `valid: cluster "${c.cluster.name}", ${c.nodes.length} node(s), ${c.cluster.partitions} partitions, ` +
+          `${c.sensors.length} sensor(s), windows ${c.windows.map((w) => w.name).join(", ")}, sink ${c.sink.kind}`
+      }
+    }
+
+    // Each request runs on its own fibre, interrupted if the service stops mid-request.
+    const run = yield* FiberSet.makeRuntime<never, void, never>()
+    const C = Admin.AdminCalls
+    const handlers: Array<readonly [Admin.AdminCall<any, any>, (request: any) => Effect.Effect<unknown, Admin.AdminError>]> = [
+      [C.status, () => status],
+      [C.actors, () => Effect.map(registry.list, (actors) => ({ node: self, actors }))],
+      [C.restart, (r: Admin.RestartRequest) =>
+        Effect.map(registry.restart(r.actor), (message) => ({ node: self, actor: r.actor, message }))],
+      [C.configShow, () => Effect.succeed({ node: self, config })],
+      [C.configValidate, (r: Admin.ConfigValidateRequest) => Effect.sync(() => validate(r))],
+      [C.device, (r: Admin.DeviceRequest) => queries.device(r.device)],
+      [C.devices, () => queries.devices],
+      [C.alarms, (r: Admin.AlarmsRequest) => queries.alarms(r.device)],
+      [C.members, () => Effect.map(view.members, (members) => ({ members }))],
+      [C.partitions, () => Effect.map(view.owners, (owners) => ({ partitions: view.partitions, owners }))]
+    ]
+
+    const respond = <Req, Rep>(call: Admin.AdminCall<Req, Rep>, handler: (request: Req) => Effect.Effect<unknown, Admin.AdminError>) =>
+      (error: Error | null, msg: ServiceMsg) => {
+        if (error !== null) return
+        const reply = Effect.suspend(() => {
+          const request = decodeAdminRequest(call, msg.data)
+          return Result.isFailure(request) ? Effect.fail(request.failure) : handler(request.success)
+        }).pipe(
+          Effect.flatMap((value) => Effect.sync(() => JSON.stringify(Schema.encodeSync(call.reply)(value as Rep)))),
+          Effect.catchCause((cause) => {
+            const failure = Cause.findErrorOption(cause)
+            if (failure._tag === "Some") return Effect.fail(failure.value)
+            return Effect.andThen(
+              Effect.logError(`admin ${call.name} failed`, cause),
+              Effect.fail(new Admin.AdminError({ reason: "Internal", message: `${self} failed to answer ${call.name}; its log has the details` }))
+            )
+          }),
+          Effect.matchEffect({
+            onSuccess: (json) => Effect.sync(() => msg.respond(json)),
+            onFailure: (e: Admin.AdminError) =>
+              // A header value is one line; the body keeps the whole message.
+              Effect.sync(() => msg.respondError(Admin.adminErrorCode(e.reason), headerText(e.message), JSON.stringify(encodeError(e))))
+          }),
+          Effect.catchDefect((defect) => Effect.logError(`admin ${call.name}: cannot send the reply`, defect)),
+          Effect.asVoid
+        )
+        run(reply)
+      }
+
+    // nats.js services bundles its own copy of nats-core types; the connection is the same.
+    const service = yield* Effect.acquireRelease(
+      Effect.tryPromise(() =>
+        new Svcm(nc as never).add({
+          name: Admin.ADMIN_SERVICE,
+          version: VERSION,
+          description: `Bramble admin actor of node ${self}`,
+          metadata: { node: self }
+        })
+      ),
+      (s) => Effect.promise(() => s.stop().catch(() => null))
+    )
+    const mine = service.addGroup(`${Admin.ADMIN_PREFIX}.${self}`)
+    const cluster = service.addGroup(Admin.ADMIN_PREFIX, Admin.ADMIN_QUEUE)
+    for (const [call, handler] of handlers) {
+      mine.addEndpoint(call.name, { handler: respond(call, handler), metadata: { scope: "node" } })
+      if (call.clusterWide) {
+        const clusterHandler = call === C.device ? deviceAnywhere : handler
+        // Endpoint names are unique within a service; the subject is what clients use.
+        cluster.addEndpoint(`cluster-${call.name}`, { subject: call.name, handler: respond(call, clusterHandler), metadata: { scope: "cluster" } })
+      }
+    }
+    yield* Effect.logInfo(`admin: NATS micro-service "${Admin.ADMIN_SERVICE}" on ${Admin.ADMIN_PREFIX}.${self}.* and ${Admin.ADMIN_PREFIX}.*`)
+    return { status, queries, view, registry }
+  })

@@ -1,0 +1,119 @@
+/**
+ * A node's `status` reply, assembled from its live counters, rates and consumer lag. Also
+ * what the dashboard shows per node and what `/metrics` exports, so all three agree.
+ */
+import type { SensorStats } from "@bramble/actor-sensor"
+import type { StorageStats } from "@bramble/actor-storage"
+import type { Admin } from "@bramble/protocol"
+import type { PartitionStats } from "../partition/PartitionStats.js"
+import type { LagByPartition } from "./ConsumerLag.js"
+import type { RateCounters } from "./RateMeter.js"
+
+/** The parts of a running node the admin actor reads (a `RunningNode` is one). */
+export interface AdminNode {
+  readonly name: string
+  readonly natsUrl: string
+  readonly mqttUrl: string | undefined
+  /** The node's HTTP server (dashboard, /metrics), when it runs. */
+  readonly httpUrl: string | undefined
+  readonly startedAt: number
+  readonly partitions: ReadonlyArray<PartitionStats>
+  readonly sensors: ReadonlyArray<SensorStats>
+  readonly storage: StorageStats
+}
+
+/** The counters rates are computed from. */
+export const rateCounters = (node: AdminNode): RateCounters => {
+  let readingsIn = 0
+  let windowsOut = 0
+  for (const p of node.partitions) {
+    readingsIn += p.received
+    windowsOut += p.windowsEmitted
+  }
+  return { readingsIn, readingsOut: node.storage.readingsWritten, windowsOut }
+}
+
+const sumLag = (lag: LagByPartition, owned: ReadonlyArray<number>): Admin.ConsumerLag => {
+  let pending = 0
+  let ackPending = 0
+  for (const p of owned) {
+    const l = lag.get(p)
+    if (l !== undefined) {
+      pending += l.pending
+      ackPending += l.ackPending
+    }
+  }
+  return { pending, ackPending }
+}
+
+/**
+ * The status reply. Partitions listed are those this node owns now and those it processed
+ * readings of before (so counters never go backwards when a partition moves away); lag is
+ * reported for owned partitions only (the consumer belongs to whoever owns the partition).
+ * `lag` is undefined when JetStream could not be asked.
+ */
+export const nodeStatus = (options: {
+  readonly node: AdminNode
+  readonly versions: Admin.Versions
+  readonly rates: Admin.Rates
+  readonly lag: LagByPartition | undefined
+  readonly owns: (partition: number) => boolean
+  readonly now: number
+}): Admin.NodeStatus => {
+  const { node, lag, owns } = options
+  const s = node.storage
+  const totals = { received: 0, accepted: 0, rejected: 0, tooLate: 0, windowsEmitted: 0, pointsWritten: s.pointsWritten }
+  const shown = node.partitions.filter((p) => owns(p.partition) || p.received > 0)
+  const owned = shown.filter((p) => owns(p.partition)).map((p) => p.partition)
+  const partitions = shown.map((p): Admin.PartitionStatus => {
+    totals.received += p.received
+    totals.accepted += p.accepted
+    totals.rejected += p.rejected
+    totals.tooLate += p.tooLate
+    totals.windowsEmitted += p.windowsEmitted
+    const l = owns(p.partition) ? lag?.get(p.partition) : undefined
+    return {
+      partition: p.partition,
+      received: p.received,
+      accepted: p.accepted,
+      rejected: p.rejected,
+      tooLate: p.tooLate,
+      windowsEmitted: p.windowsEmitted,
+      checkpointedSeq: p.checkpointedSeq,
+      lastCheckpointAt: p.lastCheckpointAt,
+      ...(l === undefined ? {} : { lag: l })
+    }
+  })
+  return {
+    node: node.name,
+    versions: options.versions,
+    startedAt: node.startedAt,
+    uptimeMs: Math.max(0, options.now - node.startedAt),
+    nats: node.natsUrl,
+    ...(node.mqttUrl === undefined ? {} : { mqtt: node.mqttUrl }),
+    ...(node.httpUrl === undefined ? {} : { http: node.httpUrl }),
+    partitions,
+    sensors: node.sensors.map((x) => ({
+      device: x.device,
+      reads: x.reads,
+      readFailures: x.readFailures,
+      consecutiveFailures: x.consecutiveFailures,
+      published: x.published,
+      dropped: x.dropped,
+      buffered: x.buffered
+    })),
+    storage: {
+      pointsWritten: s.pointsWritten,
+      readingsWritten: s.readingsWritten,
+      writes: s.writes,
+      writeFailures: s.writeFailures,
+      pointsRejected: s.pointsRejected,
+      lastWriteMs: s.lastWriteMs,
+      ...(s.unavailableSince === undefined ? {} : { unavailableSince: s.unavailableSince }),
+      ...(s.lastError === undefined ? {} : { lastError: s.lastError })
+    },
+    totals,
+    rates: options.rates,
+    ...(lag === undefined ? {} : { lag: sumLag(lag, owned) })
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * `bramble device ID`: one device as its owner node sees it — latest reading per sensor,
+ * the windows still open in its aggregator actor, the last closed windows, alarms and
+ * forecast. Asked on the cluster-wide subject, so any node's NATS port works: the node that
+ * picks the request up forwards it to the owner.
+ */
+import { Admin, Subjects, type WindowResult } from "@bramble/protocol"
+import { Effect } from "effect"
+import { Argument, Command } from "effect/cli"
+import { callCluster } from "../admin/AdminClient.js"
+import { connectAdmin, intervalFlag, jsonFlag, serverFlag, serverUrl, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
+import { age, bold, clock, dim, num, table, values } from "./Table.js"
+
+const windowRows = (ws: ReadonlyArray<WindowResult>) =>
+  ws.map((w) => [
+    w.sensor,
+    w.metric,
+    w.window,
+    `${clock(w.start)}–${clock(w.end)}`,
+    String(w.count),
+    num(w.mean),
+    num(w.min),
+    num(w.max),
+    num(w.stddev)
+  ])
+
+const WINDOW_HEADERS = ["sensor", "metric", "window", "[start, end)", "count", "mean", "min", "max", "stddev"]
+const WINDOW_ALIGN = ["left", "left", "left", "left", "right", "right", "right", "right", "right"] as const
+
+const indent = (text: string) => text.split("\n").map((l) => `  ${l}`).join("\n")
+
+/** The device report. */
+export const renderDevice = (d: Admin.DeviceState, now: number = Date.now()): string => {
+  const parts = [
+    `${bold(d.device)}  ${dim(`partition ${d.partition}, owner ${d.owner}, aggregator ${d.live ? "in memory" : "passivated"}`)}`,
+    "",
+    bold("Latest reading"),
+    d.latest.length === 0
+      ? "  none"
+      : indent(table(["sensor", "event time", "values"], d.latest.map((r) => [r.sensor, `${new Date(r.ts).toISOString()} (${age(r.ts, now)})`, values(r.values)]))),
+    "",
+    bold("Open windows"),
+    d.openWindows.length === 0 ? "  none" : indent(table(WINDOW_HEADERS, windowRows(d.openWindows), WINDOW_ALIGN)),
+    "",
+    bold("Last closed windows"),
+    d.recentWindows.length === 0 ? "  none yet" : indent(table(WINDOW_HEADERS, windowRows(d.recentWindows), WINDOW_ALIGN)),
+    "",
+    `${bold("Alarms")}  ${d.alarms.length === 0 ? "none" : ""}`,
+    ...d.alarms.map((a) => `  ${a.rule}  ${age(a.at, now)}  ${JSON.stringify(a.event)}`),
+    `${bold("Forecast")}  ${d.forecast === null ? dim("not available") : JSON.stringify(d.forecast)}`
+  ]
+  return parts.join("\n")
+}
+
+export const deviceCommand = Command.make(
+  "device",
+  {
+    id: Argument.String("id").pipe(Argument.withDescription("The device id (as in ingest.<device>.<sensor>)")),
+    server: serverFlag,
+    json: jsonFlag,
+    watch: watchFlag,
+    interval: intervalFlag,
+    timeout: timeoutFlag
+  },
+  ({ id, server, json, watch, interval, timeout }) =>
+    Effect.scoped(Effect.gen(function*() {
+      if (!Subjects.isToken(id)) return yield* usage(`"${id}" is not a device id: ids are 1-64 characters from A-Z a-z 0-9 _ -`)
+      const url = serverUrl(server)
+      const nc = yield* connectAdmin(url, { persistent: watch })
+      yield* showOrWatch({
+        watch,
+        interval,
+        json,
+        title: `bramble device ${id}`,
+        server: url,
+        fetch: callCluster(nc, Admin.AdminCalls.device, { device: id }, timeout * 1000),
+        render: (state) => renderDevice(state)
+      })
+    }))
+).pipe(
+  Command.withDescription("One device: latest reading, open and recently closed windows, alarms, forecast (answered by its owner node)"),
+  Command.withExamples([
+    { command: "bramble device greenhouse-1", description: "The report" },
+    { command: "bramble device greenhouse-1 --watch", description: "Watch its windows fill and close" }
+  ])
+)

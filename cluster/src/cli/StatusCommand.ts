@@ -1,0 +1,109 @@
+/**
+ * `bramble status`: every node of the cluster, its health, throughput, lag and database
+ * latency. Nodes are found through the NATS micro-services discovery (`bramble` service) and
+ * the membership's member list, so a member that stopped answering shows as down rather
+ * than disappearing.
+ */
+import { Admin } from "@bramble/protocol"
+import { Effect, Option } from "effect"
+import { Command } from "effect/cli"
+import { AdminRequestFailed, callCluster, callNode } from "../admin/AdminClient.js"
+import { type Health, healthOf } from "../dashboard/ClusterOverview.js"
+import { connectAdmin, discoverNodes, intervalFlag, jsonFlag, serverFlag, serverUrl, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { dim, duration, green, perSecond, red, table, yellow } from "./Table.js"
+
+/** One node in `bramble status --json`. */
+export interface NodeRow {
+  readonly node: string
+  readonly health: Health
+  readonly problem?: string
+  readonly status?: Admin.NodeStatus
+}
+
+const paintHealth = (health: Health) => health === "ok" ? green(health) : health === "degraded" ? yellow(health) : red(health)
+
+const ranges = (ps: ReadonlyArray<number>): string => {
+  const sorted = [...ps].sort((a, b) => a - b)
+  const out: Array<string> = []
+  for (let i = 0; i < sorted.length; i++) {
+    let j = i
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++
+    out.push(j > i + 1 ? `${sorted[i]}-${sorted[j]}` : j === i + 1 ? `${sorted[i]},${sorted[j]}` : `${sorted[i]}`)
+    i = j
+  }
+  return out.join(",") || "-"
+}
+
+/** The status table. */
+export const renderStatus = (rows: ReadonlyArray<NodeRow>): string => {
+  const body = rows.map((r) => {
+    const s = r.status
+    if (s === undefined) return [r.node, paintHealth(r.health), "-", "-", "-", "-", "-", "-", r.problem ?? ""]
+    return [
+      r.node,
+      paintHealth(r.health),
+      duration(s.uptimeMs),
+      perSecond(s.rates.readingsIn),
+      perSecond(s.rates.readingsOut),
+      s.lag === undefined ? "?" : String(s.lag.pending + s.lag.ackPending),
+      s.storage.writes === 0 ? "-" : `${Math.round(s.storage.lastWriteMs)} ms`,
+      ranges(s.partitions.map((p) => p.partition)),
+      r.problem ?? `${s.versions.bramble} ${dim(`nats ${s.versions.natsServer}`)}`
+    ]
+  })
+  const live = rows.filter((r) => r.status !== undefined)
+  const sum = (f: (s: Admin.NodeStatus) => number) => live.reduce((a, r) => a + f(r.status!), 0)
+  const totals = `${rows.length} node(s), ${live.length} answering; ` +
+    `${perSecond(sum((s) => s.rates.readingsIn))} readings/s in, ${perSecond(sum((s) => s.rates.readingsOut))} stored/s, ` +
+    `${sum((s) => s.totals.received)} received, ${sum((s) => s.totals.rejected)} rejected, ${sum((s) => s.totals.windowsEmitted)} windows`
+  return `${table(["node", "health", "uptime", "in/s", "out/s", "lag", "db write", "partitions", "version / problem"], body, [
+    "left",
+    "left",
+    "right",
+    "right",
+    "right",
+    "right",
+    "right",
+    "left",
+    "left"
+  ])}\n${dim(totals)}`
+}
+
+export const statusCommand = Command.make(
+  "status",
+  { server: serverFlag, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
+  ({ server, json, watch, interval, timeout }) =>
+    Effect.scoped(Effect.gen(function*() {
+      const url = serverUrl(server)
+      const nc = yield* connectAdmin(url, { persistent: watch })
+      const timeoutMs = timeout * 1000
+      const fetch = Effect.gen(function*() {
+        const discovered = yield* discoverNodes(nc, Math.min(timeoutMs, 2_000))
+        const members = yield* Effect.option(callCluster(nc, Admin.AdminCalls.members, {}, timeoutMs))
+        const states = new Map(Option.match(members, { onNone: () => [], onSome: (m) => m.members.map((x) => [x.node, x.state] as const) }))
+        const names = [...new Set([...discovered, ...states.keys()])].sort()
+        if (names.length === 0) {
+          return yield* Effect.fail(new AdminRequestFailed({ reason: "NoResponders", subject: `$SRV.PING.${Admin.ADMIN_SERVICE}`, message: "nothing answered the service discovery" }))
+        }
+        return yield* Effect.forEach(names, (node) =>
+          callNode(nc, node, Admin.AdminCalls.status, {}, timeoutMs).pipe(
+            Effect.map((status): NodeRow => ({ node, ...healthOf(status), status })),
+            Effect.catch((error) =>
+              Effect.succeed<NodeRow>({
+                node,
+                health: "down",
+                problem: states.get(node) === "down" ? "down (membership)" : error.message
+              })
+            )
+          ), { concurrency: "unbounded" })
+      })
+      yield* showOrWatch({ watch, interval, json, title: "bramble status", server: url, fetch: Effect.map(fetch, (nodes) => ({ nodes })), render: (v: { readonly nodes: ReadonlyArray<NodeRow> }) => renderStatus(v.nodes) })
+    }))
+).pipe(
+  Command.withDescription("Every node: health, uptime, readings in/out per second, consumer lag, database write time, partitions"),
+  Command.withExamples([
+    { command: "bramble status", description: "One table of every node" },
+    { command: "bramble status --watch", description: "Refresh every 2 seconds" },
+    { command: "bramble status --json --server nats://pi1:4222", description: "For scripts, asking the node pi1" }
+  ])
+)

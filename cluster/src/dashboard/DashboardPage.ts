@@ -1,0 +1,499 @@
+/**
+ * The dashboard page: one HTML document with its stylesheet and script inline, plus uPlot
+ * (a ~50 KB canvas charting library built for time series, fast on a Pi's browser and on
+ * the Pi serving it) from `/assets/`.
+ *
+ * What it shows, updating live over Server-Sent Events (`/events`) without a reload:
+ *   - the cluster: members with their health and rates, and the partition map (who owns what);
+ *   - active alarms;
+ *   - temperature against humidity for every device (scatter);
+ *   - per device: current values and temperature and humidity over the last minutes.
+ * On load it fetches the last minutes of readings from the log (`/api/history`), so the
+ * charts start full rather than empty.
+ *
+ * The script is plain ES2017 with no build step and no framework. Elements carry `data-*`
+ * attributes (device, point counts, current values) that the end-to-end test reads.
+ */
+
+const STYLE = String.raw`
+:root {
+  --bg: #0b1120; --panel: #131c2e; --panel2: #18233a; --line: #24324d; --text: #e2e8f0; --muted: #8b9bb4;
+  --temp: #fb923c; --hum: #38bdf8; --ok: #22c55e; --warn: #f59e0b; --bad: #ef4444;
+  color-scheme: dark;
+}
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--text); font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Ubuntu, sans-serif; }
+header.top { display: flex; align-items: center; gap: 18px; padding: 14px 24px; background: var(--panel); border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 5; }
+header.top h1 { margin: 0; font-size: 19px; letter-spacing: .3px; }
+header.top h1 span { color: var(--muted); font-weight: 400; }
+.live { display: inline-flex; align-items: center; gap: 6px; color: var(--muted); font-size: 12px; }
+.dot { width: 9px; height: 9px; border-radius: 50%; background: var(--muted); display: inline-block; }
+.dot.ok { background: var(--ok); box-shadow: 0 0 6px var(--ok); } .dot.degraded { background: var(--warn); } .dot.down { background: var(--bad); }
+.kpis { display: flex; gap: 22px; margin-left: auto; }
+.kpi { text-align: right; } .kpi b { display: block; font-size: 17px; font-variant-numeric: tabular-nums; } .kpi small { color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: .6px; }
+main { padding: 18px 24px 40px; display: grid; gap: 18px; }
+.row { display: grid; grid-template-columns: minmax(340px, 1fr) minmax(420px, 1.6fr); gap: 18px; }
+.stack { display: grid; gap: 18px; align-content: start; min-width: 0; }
+@media (max-width: 1000px) { .row { grid-template-columns: 1fr; } }
+.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 14px 16px; min-width: 0; }
+.panel h2 { margin: 0 0 10px; font-size: 13px; font-weight: 600; color: var(--muted); text-transform: uppercase; letter-spacing: .8px; }
+.members { display: grid; gap: 8px; margin-bottom: 12px; }
+.member { display: grid; grid-template-columns: 14px 1fr auto; gap: 8px; align-items: center; padding: 6px 8px; background: var(--panel2); border-radius: 7px; }
+.member .name { font-weight: 600; } .member .sub { color: var(--muted); font-size: 12px; }
+.member .swatch { width: 12px; height: 12px; border-radius: 3px; }
+.pmap { display: grid; grid-template-columns: repeat(auto-fill, minmax(38px, 1fr)); gap: 5px; }
+.part { height: 34px; border-radius: 6px; display: flex; align-items: center; justify-content: center; font-size: 12px; font-weight: 600; color: #0b1120; }
+.part.unowned { background: repeating-linear-gradient(45deg, #334155, #334155 4px, #1e293b 4px, #1e293b 8px); color: var(--muted); }
+.alarms { list-style: none; margin: 0; padding: 0; display: grid; gap: 6px; }
+.alarms li { padding: 7px 10px; border-radius: 7px; background: rgba(239, 68, 68, .12); border-left: 3px solid var(--bad); }
+.alarms li small { color: var(--muted); display: block; }
+.empty { color: var(--muted); padding: 10px 0; }
+.devices { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 18px; }
+.card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px 8px; min-width: 0; }
+.card header { display: flex; align-items: baseline; justify-content: space-between; gap: 8px; }
+.card h3 { margin: 0; font-size: 16px; } .card .meta { color: var(--muted); font-size: 12px; }
+.values { display: flex; gap: 22px; margin: 6px 0 4px; }
+.value { display: flex; align-items: baseline; gap: 3px; } .value .num { font-size: 28px; font-weight: 650; font-variant-numeric: tabular-nums; }
+.value .unit { color: var(--muted); } .value.temp .num { color: var(--temp); } .value.hum .num { color: var(--hum); }
+.value .label { color: var(--muted); font-size: 11px; margin-left: 4px; text-transform: uppercase; letter-spacing: .6px; }
+.others { color: var(--muted); font-size: 12px; }
+.card footer { color: var(--muted); font-size: 11px; display: flex; justify-content: space-between; margin-top: 2px; }
+.chart { min-height: 190px; }
+.uplot, .uplot * { font-family: inherit !important; }
+.u-legend { color: var(--text); font-size: 12px; }
+.notice { color: var(--muted); text-align: center; padding: 30px; }
+`
+
+const SCRIPT = String.raw`
+(function () {
+  "use strict";
+  var WINDOW_MS = 15 * 60 * 1000;
+  var PALETTE = ["#fb923c", "#38bdf8", "#a3e635", "#f472b6", "#facc15", "#c084fc", "#2dd4bf", "#fb7185", "#60a5fa", "#fcd34d"];
+  var NODE_COLORS = ["#22d3ee", "#a78bfa", "#f472b6", "#fbbf24", "#34d399", "#f87171", "#60a5fa", "#e879f9"];
+  var devices = {};
+  var order = [];
+  var alarms = {};
+  var scatter = null;
+  var scatterKeys = "";
+  var dirty = {};
+  var scatterDirty = false;
+  var nodeColor = {};
+  var overview = null;
+
+  function $(id) { return document.getElementById(id); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+  function fmt(v, d) { return v === undefined || v === null || !isFinite(v) ? "–" : Number(v).toFixed(d); }
+  function ago(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return s + " s ago";
+    if (s < 3600) return Math.round(s / 60) + " min ago";
+    return Math.round(s / 3600) + " h ago";
+  }
+  function rate(v) { return v >= 100 ? v.toFixed(0) : v.toFixed(1); }
+  function colorOf(node) {
+    if (!(node in nodeColor)) nodeColor[node] = NODE_COLORS[Object.keys(nodeColor).length % NODE_COLORS.length];
+    return nodeColor[node];
+  }
+  function axisStyle(extra) {
+    var a = { stroke: "#8b9bb4", grid: { stroke: "#1f2a40", width: 1 }, ticks: { stroke: "#24324d", width: 1 } };
+    for (var k in extra) a[k] = extra[k];
+    return a;
+  }
+
+  // ---- devices and their charts ----------------------------------------------------
+  function deviceFor(r) {
+    var key = r.device + "/" + r.sensor;
+    var d = devices[key];
+    if (d) return d;
+    d = { key: key, device: r.device, sensor: r.sensor, partition: r.partition, ts: [], temperature: [], humidity: [], latest: {}, lastTs: 0, color: PALETTE[order.length % PALETTE.length], windows: {} };
+    devices[key] = d;
+    order.push(key);
+    order.sort();
+    createCard(d);
+    scatterDirty = true;
+    return d;
+  }
+
+  function createCard(d) {
+    var card = el("section", "card");
+    card.setAttribute("data-device", d.device);
+    card.setAttribute("data-sensor", d.sensor);
+    card.setAttribute("data-points", "0");
+    var head = el("header");
+    var title = el("h3", null, d.device);
+    if (d.sensor !== "env") title.appendChild(el("span", "meta", " / " + d.sensor));
+    head.appendChild(title);
+    d.metaEl = el("span", "meta", "partition " + d.partition);
+    head.appendChild(d.metaEl);
+    card.appendChild(head);
+    var values = el("div", "values");
+    d.tempEl = valueBox(values, "temp", "°C", "temperature");
+    d.humEl = valueBox(values, "hum", "%", "humidity");
+    card.appendChild(values);
+    d.othersEl = el("div", "others");
+    card.appendChild(d.othersEl);
+    d.chartEl = el("div", "chart");
+    card.appendChild(d.chartEl);
+    var foot = el("footer");
+    d.seenEl = el("span", null, "");
+    d.windowEl = el("span", null, "");
+    foot.appendChild(d.seenEl);
+    foot.appendChild(d.windowEl);
+    card.appendChild(foot);
+    d.card = card;
+    var list = $("devices");
+    var notice = $("no-devices");
+    if (notice) notice.remove();
+    var idx = order.indexOf(d.key);
+    var next = null;
+    for (var i = idx + 1; i < order.length && !next; i++) if (devices[order[i]] && devices[order[i]].card && devices[order[i]].card.parentNode) next = devices[order[i]].card;
+    list.insertBefore(card, next);
+    d.chart = new uPlot(chartOptions(d.chartEl.clientWidth || 400), [[], [], []], d.chartEl);
+  }
+
+  function valueBox(parent, cls, unit, metric) {
+    var box = el("div", "value " + cls);
+    var num = el("span", "num", "–");
+    num.setAttribute("data-metric", metric);
+    box.appendChild(num);
+    box.appendChild(el("span", "unit", unit));
+    box.appendChild(el("span", "label", metric));
+    parent.appendChild(box);
+    return num;
+  }
+
+  // A flat series (a DHT11 reads whole degrees) would otherwise get a huge padded range.
+  function rangeAtLeast(span) {
+    return function (u, min, max) {
+      if (min === null || max === null) return [0, span];
+      if (max - min < span) { var mid = (min + max) / 2; return [mid - span / 2, mid + span / 2]; }
+      var pad = (max - min) * 0.08;
+      return [min - pad, max + pad];
+    };
+  }
+
+  function two(n) { return n < 10 ? "0" + n : String(n); }
+  // One line per tick (uPlot's default adds a date line that crowds a small chart).
+  function timeLabels(u, splits) {
+    return splits.map(function (ts) {
+      var d = new Date(ts * 1000);
+      return two(d.getHours()) + ":" + two(d.getMinutes()) + (d.getSeconds() ? ":" + two(d.getSeconds()) : "");
+    });
+  }
+
+  function chartOptions(width) {
+    return {
+      width: Math.max(260, width),
+      height: 190,
+      legend: { show: false },
+      cursor: { points: { size: 6 } },
+      scales: { x: { time: true }, t: { auto: true, range: rangeAtLeast(2) }, h: { auto: true, range: rangeAtLeast(6) } },
+      series: [
+        {},
+        { label: "Temperature", scale: "t", stroke: "#fb923c", width: 2, fill: "rgba(251,146,60,.06)", value: function (u, v) { return fmt(v, 1) + " °C"; } },
+        { label: "Humidity", scale: "h", stroke: "#38bdf8", width: 2, value: function (u, v) { return fmt(v, 1) + " %"; } }
+      ],
+      axes: [
+        axisStyle({ space: 70, values: timeLabels }),
+        axisStyle({ scale: "t", size: 50, values: function (u, vals) { return vals.map(function (v) { return fmt(v, 1) + "°"; }); } }),
+        axisStyle({ scale: "h", side: 1, size: 46, grid: { show: false }, values: function (u, vals) { return vals.map(function (v) { return fmt(v, 0) + "%"; }); } })
+      ]
+    };
+  }
+
+  function insertAt(arr, ts) {
+    var i = arr.length;
+    while (i > 0 && arr[i - 1] > ts) i--;
+    return i;
+  }
+
+  function addReading(r) {
+    var d = deviceFor(r);
+    var t = r.ts / 1000;
+    var i = insertAt(d.ts, t);
+    if (i > 0 && d.ts[i - 1] === t) i = i - 1; // same event time: a replay, overwrite
+    else {
+      d.ts.splice(i, 0, t);
+      d.temperature.splice(i, 0, null);
+      d.humidity.splice(i, 0, null);
+    }
+    d.temperature[i] = "temperature" in r.values ? r.values.temperature : null;
+    d.humidity[i] = "humidity" in r.values ? r.values.humidity : null;
+    if (r.ts >= d.lastTs) { d.lastTs = r.ts; d.latest = r.values; d.partition = r.partition; }
+    var cutoff = (Date.now() - WINDOW_MS) / 1000;
+    var drop = 0;
+    while (drop < d.ts.length && d.ts[drop] < cutoff) drop++;
+    if (drop > 0) { d.ts.splice(0, drop); d.temperature.splice(0, drop); d.humidity.splice(0, drop); }
+    dirty[d.key] = true;
+    scatterDirty = true;
+  }
+
+  function renderDevice(d) {
+    d.chart.setData([d.ts, d.temperature, d.humidity]);
+    d.card.setAttribute("data-points", String(d.ts.length));
+    d.tempEl.textContent = fmt(d.latest.temperature, 1);
+    d.humEl.textContent = fmt(d.latest.humidity, 1);
+    d.tempEl.parentNode.style.display = "temperature" in d.latest ? "" : "none";
+    d.humEl.parentNode.style.display = "humidity" in d.latest ? "" : "none";
+    var others = [];
+    for (var k in d.latest) if (k !== "temperature" && k !== "humidity") others.push(k + " " + fmt(d.latest[k], 2));
+    d.othersEl.textContent = others.join(" · ");
+    var owner = ownerOf(d.partition);
+    d.metaEl.textContent = "partition " + d.partition + (owner ? " · " + owner : "");
+  }
+
+  function ownerOf(p) {
+    if (!overview) return null;
+    for (var i = 0; i < overview.owners.length; i++) if (overview.owners[i].partition === p) return overview.owners[i].owner;
+    return null;
+  }
+
+  function renderSeen() {
+    var now = Date.now();
+    for (var i = 0; i < order.length; i++) {
+      var d = devices[order[i]];
+      d.seenEl.textContent = d.lastTs ? "updated " + ago(now - d.lastTs) + " · " + d.ts.length + " points" : "";
+    }
+  }
+
+  // ---- temperature against humidity ------------------------------------------------
+  // In uPlot's faceted mode (2) each series is [xs, ys]; its points are drawn as one path.
+  function dots(u, seriesIdx) {
+    var data = u.data[seriesIdx];
+    var path = new Path2D();
+    var r = 3.5 * uPlot.pxRatio;
+    for (var i = 0; i < data[0].length; i++) {
+      var cx = u.valToPos(data[0][i], "x", true);
+      var cy = u.valToPos(data[1][i], "y", true);
+      path.moveTo(cx + r, cy);
+      path.arc(cx, cy, r, 0, 2 * Math.PI);
+    }
+    return { stroke: path, fill: path };
+  }
+
+  function renderScatter() {
+    var keys = order.filter(function (k) { return devices[k].temperature.some(function (v) { return v !== null; }) && devices[k].humidity.some(function (v) { return v !== null; }); });
+    var host = $("scatter");
+    var width = host.clientWidth || 400;
+    if (keys.join("|") !== scatterKeys) {
+      if (scatter) scatter.destroy();
+      scatter = null;
+      scatterKeys = keys.join("|");
+      if (keys.length === 0) return;
+      var series = [null];
+      keys.forEach(function (k) {
+        var d = devices[k];
+        series.push({
+          label: d.device, stroke: d.color, fill: d.color + "88", width: 1,
+          paths: dots,
+          points: { show: false },
+          facets: [{ scale: "x", auto: true }, { scale: "y", auto: true }]
+        });
+      });
+      scatter = new uPlot({
+        mode: 2, width: width, height: 300,
+        legend: { live: false },
+        cursor: { show: false },
+        scales: { x: { time: false, auto: true, range: rangeAtLeast(2) }, y: { auto: true, range: rangeAtLeast(6) } },
+        series: series,
+        axes: [
+          axisStyle({ label: "temperature °C", labelSize: 20, values: function (u, vals) { return vals.map(function (v) { return v + "°"; }); } }),
+          axisStyle({ label: "humidity %", labelSize: 20, size: 44 })
+        ]
+      }, scatterData(keys), host);
+    } else if (scatter) {
+      scatter.setData(scatterData(keys));
+    }
+    host.setAttribute("data-series", String(keys.length));
+  }
+
+  function scatterData(keys) {
+    var data = [null];
+    keys.forEach(function (k) {
+      var d = devices[k], xs = [], ys = [];
+      for (var i = 0; i < d.ts.length; i++) {
+        if (d.temperature[i] !== null && d.humidity[i] !== null) { xs.push(d.temperature[i]); ys.push(d.humidity[i]); }
+      }
+      data.push([xs, ys]);
+    });
+    return data;
+  }
+
+  // ---- cluster, partitions, alarms -------------------------------------------------
+  function renderCluster(o) {
+    overview = o;
+    $("cluster-name").textContent = o.cluster;
+    $("answered-by").textContent = "served by " + o.self;
+    var members = $("members");
+    members.innerHTML = "";
+    var inRate = 0, outRate = 0, lag = 0, lagKnown = false, sinkMs = null;
+    o.members.forEach(function (m) {
+      var row = el("div", "member");
+      row.setAttribute("data-node", m.node);
+      row.setAttribute("data-health", m.health);
+      var sw = el("span", "swatch");
+      sw.style.background = colorOf(m.node);
+      row.appendChild(sw);
+      var mid = el("div");
+      var name = el("div", "name", m.node + " ");
+      var dot = el("span", "dot " + m.health);
+      dot.title = m.health + (m.problem ? ": " + m.problem : "");
+      name.appendChild(dot);
+      mid.appendChild(name);
+      var sub = m.status
+        ? rate(m.status.rates.readingsIn) + " readings/s in · " + rate(m.status.rates.readingsOut) + " out · up " + ago(m.status.uptimeMs).replace(" ago", "")
+        : (m.problem || m.health);
+      if (m.problem && m.status) sub = m.problem;
+      mid.appendChild(el("div", "sub", sub));
+      row.appendChild(mid);
+      row.appendChild(el("div", "sub", m.partitions.length + " partition" + (m.partitions.length === 1 ? "" : "s")));
+      members.appendChild(row);
+      if (m.status) {
+        inRate += m.status.rates.readingsIn;
+        outRate += m.status.rates.readingsOut;
+        if (m.status.lag) { lag += m.status.lag.pending; lagKnown = true; }
+        if (m.status.storage.writes > 0) sinkMs = Math.max(sinkMs || 0, m.status.storage.lastWriteMs);
+      }
+    });
+    $("kpi-in").textContent = rate(inRate);
+    $("kpi-out").textContent = rate(outRate);
+    $("kpi-lag").textContent = lagKnown ? String(lag) : "–";
+    $("kpi-sink").textContent = sinkMs === null ? "–" : sinkMs + " ms";
+    var pmap = $("pmap");
+    pmap.innerHTML = "";
+    o.owners.forEach(function (p) {
+      var cell = el("div", "part" + (p.owner ? "" : " unowned"), "p" + p.partition);
+      cell.setAttribute("data-partition", String(p.partition));
+      if (p.owner) { cell.style.background = colorOf(p.owner); cell.title = "partition " + p.partition + " → " + p.owner; }
+      else cell.title = "partition " + p.partition + ": no owner (rebalancing)";
+      pmap.appendChild(cell);
+    });
+    for (var i = 0; i < order.length; i++) dirty[order[i]] = true;
+  }
+
+  function renderAlarms() {
+    var list = $("alarms");
+    list.innerHTML = "";
+    var keys = Object.keys(alarms).sort();
+    list.setAttribute("data-count", String(keys.length));
+    if (keys.length === 0) { list.appendChild(el("li", "empty", "No active alarms")); list.firstChild.style.background = "none"; list.firstChild.style.borderLeft = "none"; return; }
+    keys.forEach(function (k) {
+      var a = alarms[k];
+      var li = el("li", null, a.device + " — " + a.rule);
+      var detail = a.event && typeof a.event === "object" && a.event.message ? a.event.message : JSON.stringify(a.event);
+      li.appendChild(el("small", null, detail + " · " + ago(Date.now() - a.at)));
+      list.appendChild(li);
+    });
+  }
+
+  function addAlarm(a) {
+    var state = a.event && typeof a.event === "object" ? (a.event.state || a.event.status) : undefined;
+    var key = a.device + "/" + a.rule;
+    if (state === "cleared" || state === "resolved" || state === "ok" || state === "inactive") delete alarms[key];
+    else alarms[key] = a;
+  }
+
+  // ---- plumbing --------------------------------------------------------------------
+  function render() {
+    for (var k in dirty) if (devices[k]) renderDevice(devices[k]);
+    dirty = {};
+    if (scatterDirty) { renderScatter(); scatterDirty = false; }
+    renderSeen();
+  }
+
+  function getJson(path) {
+    return fetch(path, { cache: "no-store" }).then(function (r) {
+      if (!r.ok) throw new Error(path + ": " + r.status);
+      return r.json();
+    });
+  }
+
+  function setLive(state, text) {
+    var dot = $("live-dot");
+    dot.className = "dot " + state;
+    $("live-text").textContent = text;
+    document.body.setAttribute("data-live", state);
+  }
+
+  function connect() {
+    var source = new EventSource("/events");
+    source.onopen = function () { setLive("ok", "live"); };
+    source.onerror = function () { setLive("down", "reconnecting…"); };
+    source.addEventListener("readings", function (e) { JSON.parse(e.data).forEach(addReading); });
+    source.addEventListener("windows", function (e) {
+      JSON.parse(e.data).forEach(function (w) {
+        var d = devices[w.device + "/" + w.sensor];
+        if (d && w.metric === "temperature") d.windowEl.textContent = w.window + " mean " + fmt(w.mean, 2) + " °C (n=" + w.count + ")";
+      });
+    });
+    source.addEventListener("alarms", function (e) { JSON.parse(e.data).forEach(addAlarm); renderAlarms(); });
+    source.addEventListener("cluster", function (e) { renderCluster(JSON.parse(e.data)); });
+  }
+
+  window.addEventListener("resize", function () {
+    for (var i = 0; i < order.length; i++) {
+      var d = devices[order[i]];
+      d.chart.setSize({ width: Math.max(260, d.chartEl.clientWidth), height: 190 });
+    }
+    if (scatter) scatter.setSize({ width: $("scatter").clientWidth, height: 300 });
+  });
+
+  setInterval(render, 1000);
+  getJson("/api/cluster").then(renderCluster).catch(function () {});
+  getJson("/api/alarms").then(function (r) { r.alarms.forEach(addAlarm); renderAlarms(); }).catch(function () { renderAlarms(); });
+  getJson("/api/history?minutes=15").then(function (r) {
+    r.readings.forEach(addReading);
+    render();
+  }).catch(function () {}).then(function () {
+    document.body.setAttribute("data-history", "loaded");
+    connect();
+  });
+})();
+`
+
+/** The dashboard HTML for a node. */
+export const dashboardPage = (options: { readonly cluster: string; readonly node: string }): string => {
+  const esc = (text: string) => text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;" })[c]!)
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Bramble — ${esc(options.cluster)}</title>
+<link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='5' cy='6' r='3' fill='%23a855f7'/%3E%3Ccircle cx='10' cy='5' r='3' fill='%237c3aed'/%3E%3Ccircle cx='8' cy='10' r='3' fill='%236d28d9'/%3E%3C/svg%3E">
+<link rel="stylesheet" href="/assets/uPlot.min.css">
+<style>${STYLE}</style>
+</head>
+<body>
+<header class="top">
+  <h1>Bramble <span id="cluster-name">${esc(options.cluster)}</span></h1>
+  <span class="live"><span id="live-dot" class="dot"></span><span id="live-text">connecting…</span></span>
+  <span class="live" id="answered-by">served by ${esc(options.node)}</span>
+  <div class="kpis">
+    <div class="kpi"><b id="kpi-in">–</b><small>readings/s in</small></div>
+    <div class="kpi"><b id="kpi-out">–</b><small>stored/s</small></div>
+    <div class="kpi"><b id="kpi-lag">–</b><small>lag</small></div>
+    <div class="kpi"><b id="kpi-sink">–</b><small>db write</small></div>
+  </div>
+</header>
+<main>
+  <div class="row">
+    <div class="stack">
+      <section class="panel"><h2>Nodes &amp; partitions</h2><div id="members" class="members"></div><div id="pmap" class="pmap"></div></section>
+      <section class="panel"><h2>Active alarms</h2><ul id="alarms" class="alarms"></ul></section>
+    </div>
+    <section class="panel"><h2>Temperature against humidity</h2><div id="scatter" data-series="0"></div></section>
+  </div>
+  <section id="devices" class="devices"><div id="no-devices" class="notice">Waiting for readings…</div></section>
+</main>
+<script src="/assets/uplot.iife.min.js"></script>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`
+}

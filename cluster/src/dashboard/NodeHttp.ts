@@ -1,0 +1,144 @@
+/**
+ * Every node's HTTP server:
+ *
+ *   GET /                  the live dashboard (DashboardPage)
+ *   GET /events            Server-Sent Events: readings, windows, alarms, cluster (LiveFeed)
+ *   GET /api/status        this node's status (the admin `status` reply)
+ *   GET /api/cluster       members, their health, and the partition map
+ *   GET /api/devices       every device with its latest reading
+ *   GET /api/device/<id>   one device (answered by its partition's owner, from any node)
+ *   GET /api/alarms        the latest event of every alarm rule
+ *   GET /api/history?minutes=15&limit=20000   recent readings from the log
+ *   GET /metrics           Prometheus text format
+ *   GET /healthz           200 while the node runs
+ *   GET /assets/…          uPlot
+ *
+ * Read-only: nothing here changes the node (restarts and config go through the admin
+ * protocol, which NATS permissions can restrict).
+ */
+import { Admin, Subjects } from "@bramble/protocol"
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
+import type { NatsConnection } from "@nats-io/transport-node"
+import { Effect, FiberSet, type Scope } from "effect"
+import type { ServerResponse } from "node:http"
+import { callCluster } from "../admin/AdminClient.js"
+import type { AdminService } from "../admin/AdminService.js"
+import { storedReading } from "../admin/DeviceQueries.js"
+import { peekStream } from "../admin/StreamPeek.js"
+import { nodeMetrics, processMetrics } from "../metrics/NodeMetrics.js"
+import { type Histogram, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../metrics/Prometheus.js"
+import { readAsset } from "./Assets.js"
+import { clusterOverview } from "./ClusterOverview.js"
+import { dashboardPage } from "./DashboardPage.js"
+import { type HttpServerError, type RunningHttpServer, sendJson, sendText, serveHttp } from "./HttpServer.js"
+import { type LiveReading, makeLiveFeed } from "./LiveFeed.js"
+
+export interface NodeHttpOptions {
+  readonly host: string
+  /** 0 picks a free port. */
+  readonly port: number
+  readonly cluster: string
+  readonly admin: AdminService
+  readonly nc: NatsConnection
+  readonly js: JetStreamClient
+  readonly jsm: JetStreamManager
+  /** Database write latency, when the storage stats are instrumented. */
+  readonly writeLatency?: Histogram
+}
+
+/** History the dashboard asks for at most. */
+const MAX_HISTORY = 50_000
+
+/** Serve the node's HTTP endpoints until the scope closes. */
+export const serveNodeHttp = (options: NodeHttpOptions): Effect.Effect<RunningHttpServer, HttpServerError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { admin, nc, js, jsm } = options
+    const run = yield* FiberSet.makeRuntimePromise<never, unknown, unknown>()
+    const overview = clusterOverview({ cluster: options.cluster, nc, view: admin.view, selfStatus: admin.status })
+    const feed = makeLiveFeed({ nc, overview: () => run(overview) })
+    yield* Effect.addFinalizer(() => Effect.sync(() => feed.close()))
+    const page = dashboardPage({ cluster: options.cluster, node: admin.view.self })
+
+    const metrics = Effect.gen(function*() {
+      const [status, actors] = yield* Effect.all([admin.status, admin.registry.list])
+      return renderPrometheus([...nodeMetrics({ status, actors, writeLatency: options.writeLatency }), ...processMetrics()])
+    })
+
+    const history = (minutes: number, limit: number) =>
+      peekStream(js, jsm, {
+        stream: Subjects.Streams.readings,
+        filter: "readings.*.*.*",
+        start: { kind: "since", time: Date.now() - minutes * 60_000 },
+        limit,
+        newest: true,
+        timeoutMs: 10_000
+      }).pipe(
+        Effect.map((messages) => ({
+          readings: messages.flatMap((m): Array<LiveReading> => {
+            const where = Subjects.parseReadingsSubject(m.subject)
+            const reading = storedReading(m)
+            return where === undefined || reading === undefined
+              ? []
+              : [{ device: where.device, sensor: where.sensor, partition: where.partition, ts: reading.ts, values: reading.values }]
+          })
+        }))
+      )
+
+    /** Answer with the effect's value as JSON; 404/409/503 for admin errors. */
+    const json = (response: ServerResponse, effect: Effect.Effect<unknown, unknown>) => {
+      run(effect).then(
+        (body) => sendJson(response, 200, body),
+        (error: unknown) => {
+          const e = error as { _tag?: string; reason?: string; message?: string }
+          const status = e._tag === "AdminError" ? Admin.adminErrorCode(e.reason as Admin.AdminErrorReason) : 503
+          sendJson(response, status, { error: e.message ?? String(error), ...(e.reason === undefined ? {} : { reason: e.reason }) })
+        }
+      )
+    }
+
+    const intParam = (url: URL, name: string, fallback: number, max: number) => {
+      const value = Number(url.searchParams.get(name) ?? fallback)
+      return Number.isFinite(value) && value > 0 ? Math.min(Math.floor(value), max) : fallback
+    }
+
+    const server = yield* serveHttp({
+      host: options.host,
+      port: options.port,
+      handle: (request, response, url) => {
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          response.writeHead(405, { allow: "GET, HEAD" }).end()
+          return
+        }
+        const path = url.pathname
+        if (path === "/" || path === "/index.html") return sendText(response, 200, "text/html; charset=utf-8", page)
+        if (path === "/events") return feed.attach(response)
+        if (path === "/healthz") return sendText(response, 200, "text/plain", "ok\n")
+        if (path === "/metrics") {
+          run(metrics).then(
+            (text) => sendText(response, 200, PROMETHEUS_CONTENT_TYPE, text as string),
+            (error: unknown) => sendText(response, 500, "text/plain", `metrics failed: ${String(error)}\n`)
+          )
+          return
+        }
+        if (path === "/api/status") return json(response, admin.status)
+        if (path === "/api/cluster") return json(response, overview)
+        if (path === "/api/devices") return json(response, admin.queries.devices)
+        if (path === "/api/alarms") return json(response, admin.queries.alarms())
+        if (path === "/api/history") {
+          return json(response, history(intParam(url, "minutes", 15, 24 * 60), intParam(url, "limit", 20_000, MAX_HISTORY)))
+        }
+        if (path.startsWith("/api/device/")) {
+          const device = decodeURIComponent(path.slice("/api/device/".length))
+          if (!Subjects.isToken(device)) return sendJson(response, 400, { error: `"${device}" is not a device id`, reason: "BadRequest" })
+          return json(response, callCluster(nc, Admin.AdminCalls.device, { device }))
+        }
+        if (path.startsWith("/assets/")) {
+          const asset = readAsset(path)
+          if (asset instanceof Error) return sendText(response, 500, "text/plain", `${asset.message}\n`)
+          if (asset !== undefined) return sendText(response, 200, asset.type, asset.body, "public, max-age=86400")
+        }
+        sendText(response, 404, "text/plain", `not found: ${path}\n`)
+      }
+    })
+    return server
+  })

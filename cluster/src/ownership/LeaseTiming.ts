@@ -1,0 +1,51 @@
+/**
+ * The clocks of partition ownership. The lease TTL decides how long a dead node's
+ * partitions wait for a new owner (failover ≥ TTL); the fence is how long after the send
+ * time of its last successful renewal a node keeps writing; the gap between the two is the
+ * margin in which a node that cannot renew stops its partition's actors before anyone else
+ * can claim the lease.
+ *
+ *   claim/renew sent ──renewEvery──▶ renew ──…        (renewals every TTL/3)
+ *   │◀──────── fence (TTL/2): writes allowed ───────▶│ stop writing
+ *   │◀──────────────── lease TTL on the server ────────────────▶│ others may claim
+ */
+import { Data } from "effect"
+
+export interface LeaseTiming {
+  /** Lease expiry on the server (the leases bucket's TTL). */
+  readonly ttlMs: number
+  /** How often a held lease is renewed. */
+  readonly renewEveryMs: number
+  /** How long after the send time of the last successful renewal this node may write. */
+  readonly fenceMs: number
+  /** Delay before retrying a renewal that failed without a verdict (timeout, no server). */
+  readonly retryMs: number
+  /** How often ownership is reconciled with the membership (claims and handovers). */
+  readonly tickMs: number
+  /** How long a handover waits for the partition's last checkpoint before letting go anyway. */
+  readonly drainTimeoutMs: number
+}
+
+/** A timing that cannot keep the fencing promise. */
+export class InvalidLeaseTiming extends Data.TaggedError("InvalidLeaseTiming")<{ readonly message: string }> {}
+
+/** TTL 6 s: renew every 2 s, stop writing 3 s after the last successful renewal was sent. */
+export const leaseTiming = (ttlMs = 6_000): LeaseTiming => ({
+  ttlMs,
+  renewEveryMs: Math.round(ttlMs / 3),
+  fenceMs: Math.round(ttlMs / 2),
+  retryMs: Math.min(250, Math.round(ttlMs / 24)),
+  tickMs: Math.min(500, Math.round(ttlMs / 12)),
+  drainTimeoutMs: Math.max(2_000, ttlMs)
+})
+
+/** Undefined when the timing is safe, else why not. */
+export const checkLeaseTiming = (t: LeaseTiming): InvalidLeaseTiming | undefined => {
+  if (!(t.fenceMs > 0 && t.fenceMs < t.ttlMs)) {
+    return new InvalidLeaseTiming({ message: `the fence (${t.fenceMs} ms) must be shorter than the lease TTL (${t.ttlMs} ms)` })
+  }
+  if (!(t.renewEveryMs > 0 && t.renewEveryMs < t.fenceMs)) {
+    return new InvalidLeaseTiming({ message: `renewals (every ${t.renewEveryMs} ms) must come more often than the fence (${t.fenceMs} ms)` })
+  }
+  return undefined
+}

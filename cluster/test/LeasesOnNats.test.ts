@@ -1,0 +1,113 @@
+/**
+ * The lease and checkpoint compare-and-sets against a real nats-server (2.9.10 here): the
+ * semantics the fencing argument rests on, checked where they are implemented.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { scopedTempDir, startNatsServer } from "@bramble/deploy"
+import { CHECKPOINT_BUCKET, ensureClusterBuckets, ensureTopology, kvLeaseStore, NatsClient } from "@bramble/nats"
+import { Watermark } from "@bramble/actor-aggregator"
+import { Codec } from "@bramble/protocol"
+import { Cause, Clock, Effect, Exit } from "effect"
+import { Fence, FencedOut } from "../src/ownership/Fence.js"
+import { fencedCheckpoints, fencedNats, type OwnedPartitionCheckpoint } from "../src/ownership/OwnedPorts.js"
+
+const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
+
+const withServer = <A, E>(use: (client: NatsClient["Service"]) => Effect.Effect<A, E, NatsClient>) =>
+  Effect.gen(function*() {
+    const dir = yield* scopedTempDir({ prefix: "bramble-leases-" })
+    const server = yield* startNatsServer({ dir, partitions: 4 })
+    const client = yield* NatsClient.make({ servers: server.url, name: "leases-test" })
+    return yield* Effect.provideService(use(client), NatsClient, client)
+  }).pipe(Effect.scoped)
+
+const errorTag = (exit: Exit.Exit<unknown, { readonly _tag: string; readonly reason?: string }>) => {
+  if (Exit.isSuccess(exit)) return "success"
+  const error = Cause.findErrorOption(exit.cause)
+  return error._tag === "Some" ? `${error.value._tag}${error.value.reason === undefined ? "" : `:${error.value.reason}`}` : "defect"
+}
+
+const record = (node: string) => ({ node, incarnation: `${node}-1`, claimedAt: Date.now() })
+
+describe("leases on nats-server", () => {
+  it.live("leases - claim is exclusive, renew and release need the last revision", () =>
+    withServer(() =>
+      Effect.gen(function*() {
+        const { leases: kv } = yield* ensureClusterBuckets({ replicas: 1, memberTtlMs: 10_000, leaseTtlMs: 60_000 })
+        const leases = kvLeaseStore(kv)
+        const r1 = yield* leases.claim(0, record("a"))
+        assert.strictEqual(errorTag(yield* Effect.exit(leases.claim(0, record("b")))), "LeaseConflict:Held")
+        const r2 = yield* leases.renew(0, record("a"), r1)
+        assert.isAbove(r2, r1)
+        assert.strictEqual(errorTag(yield* Effect.exit(leases.renew(0, record("a"), r1))), "LeaseConflict:Lost", "a stale revision cannot renew")
+        assert.strictEqual(errorTag(yield* Effect.exit(leases.release(0, r1))), "LeaseConflict:Lost", "a stale revision cannot release")
+        const current = yield* leases.read(0)
+        assert.strictEqual(current?.record.node, "a")
+        assert.strictEqual(current?.revision, r2)
+        yield* leases.release(0, r2)
+        assert.isUndefined(yield* leases.read(0))
+        // After a release (a delete marker), the next claim succeeds at once.
+        const r3 = yield* leases.claim(0, record("b"))
+        assert.strictEqual((yield* leases.read(0))?.record.node, "b")
+        assert.strictEqual(errorTag(yield* Effect.exit(leases.renew(0, record("a"), r2))), "LeaseConflict:Lost")
+        yield* leases.renew(0, record("b"), r3)
+      })
+    ))
+
+  it.live("leases - an unrenewed lease expires with the bucket TTL; the old holder cannot renew it after", () =>
+    withServer(() =>
+      Effect.gen(function*() {
+        const { leases: kv } = yield* ensureClusterBuckets({ replicas: 1, memberTtlMs: 10_000, leaseTtlMs: 1_000 })
+        const leases = kvLeaseStore(kv)
+        const r1 = yield* leases.claim(1, record("a"))
+        // Poll for the expiry (no timing assertion: it happens once the server ages it out).
+        let claimed: number | undefined
+        for (let i = 0; i < 200 && claimed === undefined; i++) {
+          yield* Effect.sleep("100 millis")
+          const exit = yield* Effect.exit(leases.claim(1, record("b")))
+          if (Exit.isSuccess(exit)) claimed = exit.value
+        }
+        assert.isDefined(claimed, "the lease never expired")
+        assert.strictEqual(errorTag(yield* Effect.exit(leases.renew(1, record("a"), r1))), "LeaseConflict:Lost")
+      })
+    ))
+
+  it.live("checkpoints - a stale owner's checkpoint writes fail once the new owner took over", () =>
+    withServer((client) =>
+      Effect.gen(function*() {
+        yield* ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits })
+        const kv = yield* Effect.promise(() => client.kvm.open(CHECKPOINT_BUCKET))
+        const clock = yield* Clock.Clock
+        const fenceA = new Fence(2, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+        const fenceB = new Fence(2, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+        const a = fencedCheckpoints(kv, fenceA, { node: "a", incarnation: "a-1", lease: 10 })
+        const b = fencedCheckpoints(kv, fenceB, { node: "b", incarnation: "b-1", lease: 20 })
+        const wm = Watermark.initial
+
+        assert.isUndefined(yield* a.loadPartition(2))
+        assert.isUndefined(yield* a.loadDevice(2, "d1"))
+        yield* a.saveDevices(2, [["d1", { seq: 5 } as never]])
+        yield* a.savePartition(2, { seq: 5, watermark: wm })
+
+        // B takes over (A is, say, SIGSTOPped mid-checkpoint).
+        assert.deepStrictEqual(yield* b.loadPartition(2), { seq: 5, watermark: wm })
+        const stored = yield* Effect.promise(() => kv.get("part.2"))
+        assert.deepStrictEqual(decode(stored!.value).owner, { node: "b", incarnation: "b-1", lease: 20 })
+        assert.strictEqual(errorTag(yield* Effect.exit(a.savePartition(2, { seq: 9, watermark: wm }))), "NatsError:KeyValue")
+        yield* b.loadDevice(2, "d1")
+        yield* b.saveDevices(2, [["d1", { seq: 7 } as never]])
+        assert.strictEqual(errorTag(yield* Effect.exit(a.saveDevices(2, [["d1", { seq: 9 } as never]]))), "NatsError:KeyValue")
+        yield* b.savePartition(2, { seq: 7, watermark: wm })
+        assert.strictEqual(decode((yield* Effect.promise(() => kv.get("part.2")))!.value).seq, 7)
+
+        // A closed fence refuses before any request is made.
+        fenceB.close()
+        assert.strictEqual(errorTag(yield* Effect.exit(b.savePartition(2, { seq: 8, watermark: wm }))), "NatsError:KeyValue")
+        const nats = fencedNats(client, fenceB, () => {})
+        const published = yield* Effect.exit(Effect.tryPromise({ try: () => nats.js.publish("aggregates.d1.env.t.1s", new Uint8Array()), catch: (e) => e }))
+        assert.isTrue(Exit.isFailure(published) && Cause.squash(published.cause) instanceof FencedOut, "publish after the fence closed")
+      })
+    ))
+})
+
+const decode = (bytes: Uint8Array): OwnedPartitionCheckpoint => Codec.decode(bytes) as OwnedPartitionCheckpoint

@@ -1,0 +1,383 @@
+/**
+ * The admin protocol: what operators (the `bramble` CLI, the dashboard, the `nats` CLI) ask a
+ * running bramble over NATS request-reply, and what it answers.
+ *
+ * Every request and reply is a Schema. Unlike the data path (msgpack), admin traffic is
+ * encoded as JSON: it is small and rare, and humans debug it with
+ * `nats req bramble.admin.n1.status ''` — a JSON reply is readable there as-is. An empty
+ * request body means `{}`, so parameterless calls need no payload at all.
+ *
+ * A request that cannot be answered gets an `AdminError` reply (with the NATS micro-services
+ * error headers set), never silence: a bad request, an unknown device or actor, a node that
+ * does not own the partition asked about, or a node that cannot reach what it needs.
+ *
+ * Subjects: every node answers `bramble.admin.<node>.<call>`; calls about the cluster as a
+ * whole (a device, the device list, alarms, members, partitions) are also answered on
+ * `bramble.admin.<call>` by whichever node the request reaches (a queue group), which
+ * forwards to the node that owns the data when it is not itself.
+ */
+import { Schema } from "effect"
+import { Reading, Token } from "./Reading.js"
+import { WindowResult } from "./WindowResult.js"
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/** Why an admin request was not answered. */
+export const AdminErrorReason = Schema.Literals([
+  /** The request did not decode (wrong JSON, missing or invalid fields). */
+  "BadRequest",
+  /** The device, actor or endpoint asked about does not exist. */
+  "NotFound",
+  /** The node asked does not own the partition the request is about. */
+  "NotOwner",
+  /** The node cannot answer right now (NATS, JetStream or the owner unreachable; rebalancing). */
+  "Unavailable",
+  /** A bug on the answering node; its log has the details. */
+  "Internal"
+])
+export type AdminErrorReason = typeof AdminErrorReason.Type
+
+/** The error reply of every admin call. */
+export class AdminError extends Schema.TaggedError<AdminError>()("AdminError", {
+  reason: AdminErrorReason,
+  message: Schema.String
+}) {}
+
+/** The `Nats-Service-Error-Code` of each reason (HTTP-like, as NATS micro-services use). */
+export const adminErrorCode = (reason: AdminErrorReason): number => {
+  switch (reason) {
+    case "BadRequest":
+      return 400
+    case "NotFound":
+      return 404
+    case "NotOwner":
+      return 409
+    case "Unavailable":
+      return 503
+    case "Internal":
+      return 500
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+
+/** The request of calls that take no parameters (an empty body decodes to it). */
+export const NoParams = Schema.Struct({})
+export type NoParams = typeof NoParams.Type
+
+/** `device`: the state of one device. */
+export const DeviceRequest = Schema.Struct({ device: Token })
+export type DeviceRequest = typeof DeviceRequest.Type
+
+/** `alarms`: active alarms, optionally of one device. */
+export const AlarmsRequest = Schema.Struct({ device: Schema.optionalKey(Token) })
+export type AlarmsRequest = typeof AlarmsRequest.Type
+
+/** `restart`: restart one actor by the name `actors` lists (e.g. `partition-3`). */
+export const RestartRequest = Schema.Struct({ actor: Schema.NonEmptyString })
+export type RestartRequest = typeof RestartRequest.Type
+
+/** `config-validate`: check a cluster file's text as this node's loader would. */
+export const ConfigValidateRequest = Schema.Struct({
+  text: Schema.String,
+  /** Named in error messages (default "cluster.yaml"). */
+  file: Schema.optionalKey(Schema.String)
+})
+export type ConfigValidateRequest = typeof ConfigValidateRequest.Type
+
+// ---------------------------------------------------------------------------------------
+// Replies
+
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+/** What is running where. */
+export const Versions = Schema.Struct({
+  bramble: Schema.String,
+  node: Schema.String,
+  /** The version of the nats-server this node is connected to. */
+  natsServer: Schema.String
+})
+export type Versions = typeof Versions.Type
+
+/** Where a partition's durable consumer stands: what the node still has to process. */
+export const ConsumerLag = Schema.Struct({
+  /** Messages of the partition not yet delivered to the node. */
+  pending: Count,
+  /** Delivered but not yet acknowledged (acks follow checkpoints). */
+  ackPending: Count
+})
+export type ConsumerLag = typeof ConsumerLag.Type
+
+/** One owned partition's counters. */
+export const PartitionStatus = Schema.Struct({
+  partition: Count,
+  received: Count,
+  accepted: Count,
+  rejected: Count,
+  tooLate: Count,
+  windowsEmitted: Count,
+  checkpointedSeq: Count,
+  lastCheckpointAt: Count,
+  /** Absent when JetStream could not be asked. */
+  lag: Schema.optionalKey(ConsumerLag)
+})
+export type PartitionStatus = typeof PartitionStatus.Type
+
+/** One sensor actor's counters. */
+export const SensorStatus = Schema.Struct({
+  device: Schema.String,
+  reads: Count,
+  readFailures: Count,
+  consecutiveFailures: Count,
+  published: Count,
+  dropped: Count,
+  buffered: Count
+})
+export type SensorStatus = typeof SensorStatus.Type
+
+/** The storage actor: writes to the database. */
+export const StorageStatus = Schema.Struct({
+  pointsWritten: Count,
+  readingsWritten: Count,
+  writes: Count,
+  writeFailures: Count,
+  pointsRejected: Count,
+  /** Duration of the last successful write. */
+  lastWriteMs: Schema.Finite,
+  /** Set while the database is unreachable (ms since the epoch of the first failure). */
+  unavailableSince: Schema.optionalKey(Schema.Finite),
+  lastError: Schema.optionalKey(Schema.String)
+})
+export type StorageStatus = typeof StorageStatus.Type
+
+/** Per-second rates over the last few seconds, computed from the counters. */
+export const Rates = Schema.Struct({
+  /** Readings taken from the log by this node's partitions. */
+  readingsIn: Schema.Finite,
+  /** Raw readings written to the database. */
+  readingsOut: Schema.Finite,
+  /** Window results closed and emitted. */
+  windowsOut: Schema.Finite,
+  /** The period the rates cover. */
+  overSeconds: Schema.Finite
+})
+export type Rates = typeof Rates.Type
+
+/** `status`: one node. */
+export const NodeStatus = Schema.Struct({
+  node: Schema.String,
+  versions: Versions,
+  startedAt: Count,
+  uptimeMs: Count,
+  nats: Schema.String,
+  mqtt: Schema.optionalKey(Schema.String),
+  /** The node's dashboard and `/metrics` (absent when disabled). */
+  http: Schema.optionalKey(Schema.String),
+  partitions: Schema.Array(PartitionStatus),
+  sensors: Schema.Array(SensorStatus),
+  storage: StorageStatus,
+  totals: Schema.Struct({
+    received: Count,
+    accepted: Count,
+    rejected: Count,
+    tooLate: Count,
+    windowsEmitted: Count,
+    pointsWritten: Count
+  }),
+  rates: Rates,
+  /** Sum over the owned partitions (absent when JetStream could not be asked). */
+  lag: Schema.optionalKey(ConsumerLag)
+})
+export type NodeStatus = typeof NodeStatus.Type
+
+export const ActorState = Schema.Literals(["starting", "running", "restarting", "stopped", "failed"])
+
+/** One actor (or supervisor, or partition worker) on a node. */
+export const ActorInfo = Schema.Struct({
+  /** Unique on the node; what `restart` takes. */
+  name: Schema.String,
+  /** "partition", "aggregator", "storage", "sensor", "supervisor" … */
+  kind: Schema.String,
+  state: ActorState,
+  mailboxSize: Count,
+  mailboxCapacity: Count,
+  processed: Count,
+  restarts: Count,
+  lastFailure: Schema.optionalKey(Schema.String),
+  /** Whether `restart` accepts it. */
+  restartable: Schema.Boolean
+})
+export type ActorInfo = typeof ActorInfo.Type
+
+/** `actors`: every actor on one node. */
+export const ActorsReply = Schema.Struct({
+  node: Schema.String,
+  actors: Schema.Array(ActorInfo)
+})
+export type ActorsReply = typeof ActorsReply.Type
+
+/** An alarm event as stored in ALARMS (`alarms.<device>.<rule>`), decoded loosely: the
+ * alarm payload is owned by the rules engine. */
+export const AlarmInfo = Schema.Struct({
+  device: Schema.String,
+  rule: Schema.String,
+  /** When JetStream stored the event (ms since the epoch). */
+  at: Count,
+  seq: Count,
+  /** The event as published. */
+  event: Schema.Unknown
+})
+export type AlarmInfo = typeof AlarmInfo.Type
+
+/** `device`: everything a node knows about one device. */
+export const DeviceState = Schema.Struct({
+  device: Schema.String,
+  partition: Count,
+  /** The node that owns the partition and answered. */
+  owner: Schema.String,
+  /** The latest reading of each of the device's sensors. */
+  latest: Schema.Array(Reading),
+  /** Windows still open in the device's aggregator actor. */
+  openWindows: Schema.Array(WindowResult),
+  /** The last closed window of each (sensor, metric, window). */
+  recentWindows: Schema.Array(WindowResult),
+  alarms: Schema.Array(AlarmInfo),
+  /** Filled by forecasting (not implemented yet: always null). */
+  forecast: Schema.NullOr(Schema.Unknown),
+  /** Whether the aggregator actor is in memory (false: passivated or never seen since start). */
+  live: Schema.Boolean
+})
+export type DeviceState = typeof DeviceState.Type
+
+/** One (device, sensor) the log has readings of. */
+export const DeviceSummary = Schema.Struct({
+  device: Schema.String,
+  sensor: Schema.String,
+  partition: Count,
+  owner: Schema.NullOr(Schema.String),
+  /** Event time of the latest reading. */
+  ts: Schema.Finite,
+  values: Schema.Record(Schema.String, Schema.Finite)
+})
+export type DeviceSummary = typeof DeviceSummary.Type
+
+/** `devices`: every device in READINGS with its latest reading. */
+export const DevicesReply = Schema.Struct({ devices: Schema.Array(DeviceSummary) })
+export type DevicesReply = typeof DevicesReply.Type
+
+/** `alarms`. */
+export const AlarmsReply = Schema.Struct({ alarms: Schema.Array(AlarmInfo) })
+export type AlarmsReply = typeof AlarmsReply.Type
+
+/** `restart`. */
+export const RestartReply = Schema.Struct({
+  node: Schema.String,
+  actor: Schema.String,
+  message: Schema.String
+})
+export type RestartReply = typeof RestartReply.Type
+
+/** `config-show`: the cluster file this node runs, as decoded (secrets are only ever
+ * referenced by environment variable or file name, never held in it). */
+export const ConfigShowReply = Schema.Struct({
+  node: Schema.String,
+  config: Schema.Unknown
+})
+export type ConfigShowReply = typeof ConfigShowReply.Type
+
+/** `config-validate`. */
+export const ConfigValidateReply = Schema.Struct({
+  valid: Schema.Boolean,
+  /** A summary when valid; every problem with its path and line when not. */
+  message: Schema.String
+})
+export type ConfigValidateReply = typeof ConfigValidateReply.Type
+
+export const MemberState = Schema.Literals(["alive", "suspect", "down"])
+
+/** One node of the cluster as membership sees it. */
+export const MemberInfo = Schema.Struct({
+  node: Schema.String,
+  state: MemberState,
+  /** Last heartbeat seen (ms since the epoch); absent when never seen. */
+  lastSeen: Schema.optionalKey(Schema.Finite),
+  /** The node's dashboard and `/metrics`, when it serves them. */
+  http: Schema.optionalKey(Schema.String),
+  /** Partitions it holds leases for. */
+  partitions: Schema.Array(Count)
+})
+export type MemberInfo = typeof MemberInfo.Type
+
+/** `members`. */
+export const MembersReply = Schema.Struct({ members: Schema.Array(MemberInfo) })
+export type MembersReply = typeof MembersReply.Type
+
+/** One partition's lease. */
+export const PartitionOwner = Schema.Struct({
+  partition: Count,
+  /** The lease holder; null while unowned (rebalancing, or its owner died). */
+  owner: Schema.NullOr(Schema.String),
+  /** Lease revision in the KV bucket, when leases are in use. */
+  revision: Schema.optionalKey(Count),
+  /** When the lease expires unless renewed. */
+  expiresAt: Schema.optionalKey(Schema.Finite)
+})
+export type PartitionOwner = typeof PartitionOwner.Type
+
+/** `partitions`. */
+export const PartitionsReply = Schema.Struct({
+  partitions: Count,
+  owners: Schema.Array(PartitionOwner)
+})
+export type PartitionsReply = typeof PartitionsReply.Type
+
+// ---------------------------------------------------------------------------------------
+// Calls and subjects
+
+/** One admin call: its endpoint name and the Schemas of its request and reply. */
+export interface AdminCall<Req, Rep> {
+  /** Endpoint name: the last subject token. */
+  readonly name: string
+  readonly request: Schema.Codec<Req, unknown>
+  readonly reply: Schema.Codec<Rep, unknown>
+  /** Also answered cluster-wide on `bramble.admin.<name>` by any node. */
+  readonly clusterWide: boolean
+}
+
+const call = <Req, Rep>(
+  name: string,
+  request: Schema.Codec<Req, unknown>,
+  reply: Schema.Codec<Rep, unknown>,
+  clusterWide = false
+): AdminCall<Req, Rep> => ({ name, request, reply, clusterWide })
+
+/** Every admin call. */
+export const AdminCalls = {
+  status: call("status", NoParams, NodeStatus),
+  actors: call("actors", NoParams, ActorsReply),
+  restart: call("restart", RestartRequest, RestartReply),
+  configShow: call("config-show", NoParams, ConfigShowReply),
+  configValidate: call("config-validate", ConfigValidateRequest, ConfigValidateReply),
+  device: call("device", DeviceRequest, DeviceState, true),
+  devices: call("devices", NoParams, DevicesReply, true),
+  alarms: call("alarms", AlarmsRequest, AlarmsReply, true),
+  members: call("members", NoParams, MembersReply, true),
+  partitions: call("partitions", NoParams, PartitionsReply, true)
+} as const
+
+/** The NATS micro-service every node registers (`nats micro ls` lists it). */
+export const ADMIN_SERVICE = "bramble"
+
+/** Prefix of every admin subject. */
+export const ADMIN_PREFIX = "bramble.admin"
+
+/** One node's endpoint: `bramble.admin.<node>.<call>`. */
+export const adminNodeSubject = (node: string, callName: string): string => `${ADMIN_PREFIX}.${node}.${callName}`
+
+/** The cluster-wide endpoint, answered by any node: `bramble.admin.<call>`. */
+export const adminClusterSubject = (callName: string): string => `${ADMIN_PREFIX}.${callName}`
+
+/** Queue group of the cluster-wide endpoints: one node answers each request. */
+export const ADMIN_QUEUE = "bramble-admin"
