@@ -99,7 +99,7 @@ layer(Layer.effect(Fixture, startTestNode()), { excludeTestServices: true, timeo
       const device = DEVICES[0]
       const state = yield* eventually("a closed window for the device", async () => {
         const s = await Effect.runPromise(callCluster(nc, Admin.AdminCalls.device, { device }))
-        return s.recentWindows.length > 0 && s.openWindows.length > 0 ? s : undefined
+        return s.recentWindows.length > 0 && s.openWindows.length > 0 && s.forecasts.length > 0 ? s : undefined
       }, 90_000)
       assert.strictEqual(state.device, device)
       assert.strictEqual(state.owner, "n1")
@@ -109,7 +109,13 @@ layer(Layer.effect(Fixture, startTestNode()), { excludeTestServices: true, timeo
       assert.isTrue(state.recentWindows.every((w) => w.device === device && w.count > 0))
       assert.deepStrictEqual([...new Set(state.openWindows.map((w) => w.metric))].sort(), ["humidity", "temperature"])
       assert.deepStrictEqual(state.alarms, [])
-      assert.isNull(state.forecast)
+      assert.isTrue(state.forecasts.every((f) => f.device === device && f.basedOn > 0 && f.start >= state.recentWindows[0]!.end))
+      // greenhouse-2's rule is raised: the owner reports it with the event that raised it.
+      const alarmed = yield* eventually("the too-warm alarm of greenhouse-2", async () => {
+        const s = await Effect.runPromise(callCluster(nc, Admin.AdminCalls.device, { device: "greenhouse-2" }))
+        return s.alarms.length > 0 ? s : undefined
+      })
+      assert.deepStrictEqual(alarmed.alarms.map((a) => [a.device, a.rule, a.state]), [["greenhouse-2", "too-warm", "raised"]])
       // The owner's own subject answers the same device.
       const direct = yield* callNode(nc, "n1", Admin.AdminCalls.device, { device })
       assert.strictEqual(direct.partition, state.partition)
@@ -131,8 +137,14 @@ layer(Layer.effect(Fixture, startTestNode()), { excludeTestServices: true, timeo
       const partitions = yield* callCluster(nc, Admin.AdminCalls.partitions, {})
       assert.strictEqual(partitions.partitions, 4)
       assert.deepStrictEqual(partitions.owners.map((o) => o.owner), ["n1", "n1", "n1", "n1"])
-      const alarms = yield* callCluster(nc, Admin.AdminCalls.alarms, {})
-      assert.deepStrictEqual(alarms.alarms, [])
+      const alarms = yield* eventually("the raised alarm listed cluster-wide", async () => {
+        const a = await Effect.runPromise(callCluster(nc, Admin.AdminCalls.alarms, {}))
+        return a.alarms.length > 0 ? a : undefined
+      })
+      assert.deepStrictEqual(alarms.alarms.map((a) => [a.device, a.rule, a.state]), [["greenhouse-2", "too-warm", "raised"]])
+      assert.isAbove(alarms.alarms[0]!.value ?? 0, 12)
+      const none = yield* callCluster(nc, Admin.AdminCalls.alarms, { device: "barn" })
+      assert.deepStrictEqual(none.alarms, [])
     }))
 
   it.effect("actors and restart - partitions, sensors, storage and aggregators listed; a restart is counted", () =>

@@ -39,6 +39,8 @@ export const startTestNode = (options: { readonly partitions?: number; readonly 
       `sensors:`,
       ...DEVICES.map((device, i) => `  - { device: ${device}, node: n1, kind: simulated-dht11, pin: ${4 + i}, interval: 1s }`),
       `windows: [{ name: 2s, size: 2s }, { name: 1m, size: 1m }]`,
+      // Always raised for greenhouse-2 (simulated temperatures stay within 15-27 °C).
+      `rules: [{ kind: threshold, name: too-warm, metric: temperature, above: 12, devices: [greenhouse-2] }]`,
       `processing: { allowedLateness: 1s, idleAdvance: 1s, checkpointInterval: 500ms }`,
       `sink: { kind: influx-v2, url: ${db.url} }`
     ].join("\n")

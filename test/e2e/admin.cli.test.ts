@@ -42,6 +42,8 @@ const fixture = Layer.effect(
       `sensors:`,
       ...DEVICES.map((device, i) => `  - { device: ${device}, node: n1, kind: simulated-dht11, pin: ${4 + i}, interval: 1s }`),
       `windows: [{ name: 2s, size: 2s }]`,
+      // Always raised for barn (simulated temperatures stay within 15-27 °C).
+      `rules: [{ kind: threshold, name: too-warm, metric: temperature, above: 12, devices: [barn] }]`,
       `processing: { allowedLateness: 1s, idleAdvance: 1s, checkpointInterval: 500ms }`,
       `sink: { kind: influx-v2, url: ${db.url} }`
     ].join("\n")
@@ -152,10 +154,14 @@ layer(fixture, { excludeTestServices: true, timeout: "180 seconds" })("bramble C
 
   it.effect("alarms, actors, restart - readable output and JSON", () =>
     Effect.gen(function*() {
-      const alarms = yield* bramble(["alarms"])
-      ok(alarms, "alarms")
-      assert.include(alarms.stdout, "No alarms.")
-      assert.deepStrictEqual(JSON.parse((yield* bramble(["alarms", "--json"])).stdout), { alarms: [] })
+      const alarms = yield* eventually(["alarms"], (r) => r.code === 0 && r.stdout.includes("too-warm"))
+      assert.match(alarms.stdout, /^DEVICE\s+RULE\s+STATE/m)
+      assert.match(alarms.stdout, /^barn\s+too-warm\s+raised\s+/m)
+      const json = Schema.decodeUnknownSync(Admin.AlarmsReply)(JSON.parse((yield* bramble(["alarms", "--json"])).stdout))
+      assert.deepStrictEqual(json.alarms.map((a) => [a.device, a.rule, a.state]), [["barn", "too-warm", "raised"]])
+      const other = yield* bramble(["alarms", "--device", "greenhouse-1"])
+      ok(other, "alarms --device")
+      assert.include(other.stdout, "No alarms raised.")
       const actors = yield* bramble(["actors"])
       ok(actors, "actors")
       assert.match(actors.stdout, /^partition-0\s+partition\s+running/m)

@@ -53,6 +53,8 @@ const clusterFile = (dir: string, ports: ReadonlyArray<number>, dbUrl: string) =
     // DHT22s every 2 s, as the demo runs them (a DHT22 reads tenths of a degree).
     ...DEVICES.map((device, i) => `  - { device: ${device}, node: pi1, kind: simulated-dht22, pin: ${4 + i}, interval: 2s }`),
     `windows: [{ name: 10s, size: 10s }, { name: 1m, size: 1m }]`,
+    // The barn is always warmer than 12 °C in the simulation: one alarm raised to show.
+    `rules: [{ kind: threshold, name: too-warm, metric: temperature, above: 12, devices: [barn] }]`,
     `processing: { allowedLateness: 1s, idleAdvance: 2s, checkpointInterval: 500ms }`,
     `sink: { kind: influx-v2, url: ${dbUrl} }`
   ].join("\n")
@@ -143,8 +145,11 @@ describe("dashboard", () => {
       assert.strictEqual(partitions, 4)
       const member = yield* Effect.promise(() => page.$eval(`[data-node="pi1"]`, (el) => el.getAttribute("data-health")))
       assert.strictEqual(member, "ok")
-      const alarms = yield* Effect.promise(() => page.$eval("#alarms", (el) => el.getAttribute("data-count")))
-      assert.strictEqual(alarms, "0")
+      // The raised alarm: in the alarms panel, and on the barn's card.
+      yield* Effect.promise(() => page.waitForSelector(`#alarms [data-alarm="barn/too-warm"]`, { timeout: WAIT_MS }))
+      yield* Effect.promise(() => page.waitForSelector(`[data-device="barn"][data-alarms="1"]`, { timeout: WAIT_MS }))
+      const quiet = yield* Effect.promise(() => page.$eval(`[data-device="cellar"]`, (el) => el.getAttribute("data-alarms")))
+      assert.strictEqual(quiet, "0")
 
       // Some more history, so the picture shows a curve, then the screenshot.
       yield* Effect.promise(() =>

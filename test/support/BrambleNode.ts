@@ -28,6 +28,7 @@ export type NodeSink =
 
 /** `processing:` of the cluster file; durations as the file writes them ("500ms"). */
 export interface NodeProcessing {
+  readonly watermarkDelay?: string
   readonly allowedLateness?: string
   readonly idleAdvance?: string
   readonly checkpointInterval?: string
@@ -43,6 +44,8 @@ export interface StartBrambleNodeOptions {
   /** Window specs as the oracle takes them; written to the file with sizes in ms. */
   readonly windows: ReadonlyArray<WindowSpec>
   readonly processing?: NodeProcessing
+  /** Alarm rules, as the cluster file writes them (durations as strings). */
+  readonly rules?: ReadonlyArray<Record<string, unknown>>
   /** Default 4. */
   readonly partitions?: number
   /** Default `n1`. */
@@ -191,6 +194,7 @@ export const clusterFile = (options: StartBrambleNodeOptions & { readonly ports:
       }],
       windows: windowsYaml(options.windows),
       processing: options.processing ?? {},
+      rules: options.rules ?? [],
       sink: options.sink
     },
     null,

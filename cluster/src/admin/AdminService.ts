@@ -138,7 +138,7 @@ export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminSer
       [C.configValidate, (r: Admin.ConfigValidateRequest) => Effect.sync(() => validate(r))],
       [C.device, (r: Admin.DeviceRequest) => queries.device(r.device)],
       [C.devices, () => queries.devices],
-      [C.alarms, (r: Admin.AlarmsRequest) => queries.alarms(r.device)],
+      [C.alarms, (r: Admin.AlarmsRequest) => queries.alarms(r)],
       [C.members, () => Effect.map(view.members, (members) => ({ members }))],
       [C.partitions, () => Effect.map(view.owners, (owners) => ({ partitions: view.partitions, owners }))]
     ]

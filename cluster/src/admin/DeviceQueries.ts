@@ -2,13 +2,24 @@
  * Questions about devices: one device's full state, the list of every device, the alarms.
  *
  * The log answers most of it, from any node: the latest reading of each of a device's
- * sensors (READINGS, last message per subject), its last closed windows (AGGREGATES) and
- * alarm events (ALARMS). Only the windows still open live in memory, in the device's
- * aggregator actor on the node that owns its partition — which is why a device query is
- * answered by the owner (see AdminService for the forwarding).
+ * sensors (READINGS, last message per subject), its last closed windows and forecasts
+ * (AGGREGATES) and alarm events (ALARMS). The windows still open, the alarms raised right
+ * now and the latest forecasts live in the device's aggregator actor on the node that owns
+ * its partition — which is why a device query is answered by the owner (see AdminService
+ * for the forwarding).
  */
 import type { DevicePeek } from "@bramble/actor-aggregator"
-import { Admin, Codec, decodeReading, type Reading, readWindowResult, Subjects, type WindowResult } from "@bramble/protocol"
+import {
+  Admin,
+  decodeReading,
+  type Forecast,
+  parseAlarm,
+  type Reading,
+  readForecast,
+  readWindowResult,
+  Subjects,
+  type WindowResult
+} from "@bramble/protocol"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { type Deferred, Effect, Result } from "effect"
 import type { ActorRegistry } from "./ActorRegistry.js"
@@ -29,7 +40,10 @@ export const storedReading = (m: PeekedMessage): Reading | undefined => {
   return Result.isSuccess(decoded) ? decoded.success : undefined
 }
 
+const FORECAST_SUFFIX = ".forecast"
+
 const storedWindow = (m: PeekedMessage): WindowResult | undefined => {
+  if (m.subject.endsWith(FORECAST_SUFFIX)) return undefined
   try {
     return readWindowResult(m.data)
   } catch {
@@ -37,20 +51,19 @@ const storedWindow = (m: PeekedMessage): WindowResult | undefined => {
   }
 }
 
-/** An alarm payload, whatever its encoding (the rules engine owns its schema). */
-export const decodeLoosely = (bytes: Uint8Array): unknown => {
+const storedForecast = (m: PeekedMessage): Forecast | undefined => {
+  if (!m.subject.endsWith(FORECAST_SUFFIX)) return undefined
   try {
-    return Codec.isJson(bytes) ? Codec.decodeJson(bytes) : Codec.decode(bytes)
+    return readForecast(m.data)
   } catch {
-    return { undecodable: bytes.length }
+    return undefined
   }
 }
 
-/** An alarm event from its ALARMS subject `alarms.<device>.<rule>`. */
-export const storedAlarm = (m: PeekedMessage): Admin.AlarmInfo | undefined => {
-  const parts = m.subject.split(".")
-  if (parts.length !== 3 || parts[0] !== "alarms") return undefined
-  return { device: parts[1]!, rule: parts[2]!, at: m.storedAt, seq: m.seq, event: decodeLoosely(m.data) }
+/** A stored alarm event; undefined when its payload is not an alarm. */
+export const storedAlarm = (m: Pick<PeekedMessage, "data" | "seq" | "storedAt">): Admin.AlarmEvent | undefined => {
+  const alarm = parseAlarm(m.data)
+  return Result.isSuccess(alarm) ? { ...alarm.success, seq: m.seq, storedAt: m.storedAt } : undefined
 }
 
 const unavailable = (what: string) => (error: { readonly message: string }) =>
@@ -65,8 +78,9 @@ export interface DeviceQueries {
   readonly device: (device: string) => Effect.Effect<Admin.DeviceState, Admin.AdminError>
   /** Every device the log has readings of (any node can answer). */
   readonly devices: Effect.Effect<Admin.DevicesReply, Admin.AdminError>
-  /** The latest event of every alarm rule, optionally of one device (any node can answer). */
-  readonly alarms: (device?: string) => Effect.Effect<Admin.AlarmsReply, Admin.AdminError>
+  /** The alarms raised now (every rule's latest event with `all`), optionally of one device
+   * (any node can answer, from ALARMS). */
+  readonly alarms: (request: Admin.AlarmsRequest) => Effect.Effect<Admin.AlarmsReply, Admin.AdminError>
 }
 
 export const makeDeviceQueries = (options: {
@@ -79,29 +93,34 @@ export const makeDeviceQueries = (options: {
   const peek = (stream: string, filter: string, limit: number) =>
     peekStream(js, jsm, { stream, filter, start: { kind: "lastPerSubject" }, limit })
 
-  const alarms = (device?: string) =>
+  const alarmEvents = (device: string | undefined) =>
     peek(Subjects.Streams.alarms, device === undefined ? "alarms.>" : `alarms.${device}.*`, MAX_DEVICES).pipe(
-      Effect.map((messages) => ({
-        alarms: messages.flatMap((m) => storedAlarm(m) ?? []).sort((a, b) => a.device.localeCompare(b.device) || a.rule.localeCompare(b.rule))
-      })),
+      Effect.map((messages) =>
+        messages.flatMap((m) => storedAlarm(m) ?? []).sort((a, b) => a.device.localeCompare(b.device) || a.rule.localeCompare(b.rule))
+      ),
       Effect.mapError(unavailable("cannot read the ALARMS stream"))
     )
 
-  const openWindows = (partition: number, device: string, mustExist: boolean) =>
+  const alarms = (request: Admin.AlarmsRequest) =>
+    Effect.map(alarmEvents(request.device), (events) => ({
+      alarms: request.all === true ? events : events.filter((e) => e.state === "raised")
+    }))
+
+  const peekActor = (partition: number, device: string, mustExist: boolean) =>
     Effect.gen(function*() {
       const entities = registry.devicesOf(partition)
-      if (entities === undefined) return { live: false, windows: [] as ReadonlyArray<WindowResult> }
+      if (entities === undefined) return undefined
       const live = (yield* entities.list).some((s) => s.name === device)
       // Peeking at a passivated device brings it back from its checkpoint; not worth it
       // for a device the log has never heard of.
-      if (!live && !mustExist) return { live: false, windows: [] as ReadonlyArray<WindowResult> }
+      if (!live && !mustExist) return undefined
       const peeked = yield* entities.ask(device, (reply: Deferred.Deferred<DevicePeek>) => ({ _tag: "Peek" as const, reply })).pipe(
         Effect.timeout("5 seconds"),
         Effect.mapError((error) =>
           new Admin.AdminError({ reason: "Unavailable", message: `the aggregator of ${device} did not answer: ${error._tag}` })
         )
       )
-      return { live: true, windows: peeked.openWindows }
+      return peeked
     })
 
   const device = (device: string) =>
@@ -117,35 +136,45 @@ export const makeDeviceQueries = (options: {
           })
         )
       }
-      const [latest, recent, alarmList] = yield* Effect.all([
+      const [latest, aggregates, events] = yield* Effect.all([
         peek(Subjects.Streams.readings, `readings.${partition}.${device}.*`, 1000).pipe(
           Effect.map((ms) => ms.flatMap((m) => storedReading(m) ?? [])),
           Effect.mapError(unavailable("cannot read the READINGS stream"))
         ),
-        peek(Subjects.Streams.aggregates, `aggregates.${device}.>`, 1000).pipe(
-          Effect.map((ms) => ms.flatMap((m) => storedWindow(m) ?? [])),
+        peek(Subjects.Streams.aggregates, `aggregates.${device}.>`, 2000).pipe(
           Effect.mapError(unavailable("cannot read the AGGREGATES stream"))
         ),
-        alarms(device)
+        alarmEvents(device)
       ], { concurrency: 3 })
-      const open = yield* openWindows(partition, device, latest.length > 0)
-      if (latest.length === 0 && !open.live) {
+      const actor = yield* peekActor(partition, device, latest.length > 0)
+      if (latest.length === 0 && actor === undefined) {
         return yield* Effect.fail(
           new Admin.AdminError({ reason: "NotFound", message: `no readings of device "${device}" in READINGS (partition ${partition}); see \`bramble devices\`` })
         )
       }
       const order = (a: WindowResult, b: WindowResult) =>
         a.sensor.localeCompare(b.sensor) || a.metric.localeCompare(b.metric) || a.window.localeCompare(b.window) || a.start - b.start
+      // The actor knows what is raised and predicted right now; without it (passivated, or
+      // its partition restarting), the log's latest events say the same as of their storing.
+      const active = actor === undefined
+        ? events.filter((e) => e.state === "raised")
+        : actor.activeAlarms.map((rule) =>
+          events.find((e) => e.rule === rule) ??
+            { device, rule, state: "raised" as const, message: `${rule} is raised`, at: Date.now(), seq: 0, storedAt: 0 }
+        )
+      const forecasts = actor === undefined ? aggregates.flatMap((m) => storedForecast(m) ?? []) : actor.forecasts
+      const byKey = (a: Forecast, b: Forecast) =>
+        a.sensor.localeCompare(b.sensor) || a.metric.localeCompare(b.metric) || a.window.localeCompare(b.window)
       return {
         device,
         partition,
         owner: view.self,
         latest: [...latest].sort((a, b) => a.sensor.localeCompare(b.sensor)),
-        openWindows: [...open.windows].sort(order),
-        recentWindows: [...recent].sort(order),
-        alarms: alarmList.alarms,
-        forecast: null,
-        live: open.live
+        openWindows: [...(actor?.openWindows ?? [])].sort(order),
+        recentWindows: aggregates.flatMap((m) => storedWindow(m) ?? []).sort(order),
+        alarms: active,
+        forecasts: [...forecasts].sort(byKey),
+        live: actor !== undefined
       }
     })
 

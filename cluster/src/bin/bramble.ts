@@ -8,11 +8,14 @@ import { Effect } from "effect"
 import { Command } from "effect/cli"
 import { actorsCommand, restartCommand } from "../cli/ActorsCommand.js"
 import { alarmsCommand } from "../cli/AlarmsCommand.js"
+import { membersCommand, partitionsCommand } from "../cli/ClusterMapCommand.js"
 import { configCommand } from "../cli/ConfigCommand.js"
 import { demoCommand } from "../cli/DemoCommand.js"
+import { devCommand } from "../cli/DevCommand.js"
 import { deviceCommand } from "../cli/DeviceCommand.js"
 import { devicesCommand } from "../cli/DevicesCommand.js"
 import { nodeCommand } from "../cli/NodeCommand.js"
+import { replayCommand } from "../cli/ReplayCommand.js"
 import { statusCommand } from "../cli/StatusCommand.js"
 import { tailCommand } from "../cli/TailCommand.js"
 import { VERSION } from "../Version.js"
@@ -23,13 +26,17 @@ const bramble = Command.make("bramble").pipe(
     demoCommand,
     nodeCommand,
     configCommand,
+    replayCommand,
     statusCommand,
     devicesCommand,
     deviceCommand,
     alarmsCommand,
     tailCommand,
     actorsCommand,
-    restartCommand
+    restartCommand,
+    devCommand,
+    membersCommand,
+    partitionsCommand
   ])
 )
 

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { callCluster } from "../admin/AdminClient.js"
 import { connectAdmin, intervalFlag, jsonFlag, serverFlag, serverUrl, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
-import { age, bold, clock, dim, num, table, values } from "./Table.js"
+import { age, bold, clock, dim, num, red, table, values } from "./Table.js"
 
 const windowRows = (ws: ReadonlyArray<WindowResult>) =>
   ws.map((w) => [
@@ -45,9 +45,17 @@ export const renderDevice = (d: Admin.DeviceState, now: number = Date.now()): st
     bold("Last closed windows"),
     d.recentWindows.length === 0 ? "  none yet" : indent(table(WINDOW_HEADERS, windowRows(d.recentWindows), WINDOW_ALIGN)),
     "",
-    `${bold("Alarms")}  ${d.alarms.length === 0 ? "none" : ""}`,
-    ...d.alarms.map((a) => `  ${a.rule}  ${age(a.at, now)}  ${JSON.stringify(a.event)}`),
-    `${bold("Forecast")}  ${d.forecast === null ? dim("not available") : JSON.stringify(d.forecast)}`
+    `${bold("Alarms raised")}  ${d.alarms.length === 0 ? "none" : ""}`,
+    ...d.alarms.map((a) => `  ${red(a.rule)}  since ${age(a.at, now)}${a.value === undefined ? "" : `  value ${num(a.value)}`}  ${a.message}`),
+    "",
+    bold("Forecast of the next window"),
+    d.forecasts.length === 0
+      ? dim("  none yet (needs closed windows)")
+      : indent(table(
+        ["sensor", "metric", "window", "starts", "predicted mean", "from windows"],
+        d.forecasts.map((f) => [f.sensor, f.metric, f.window, clock(f.start), num(f.mean), String(f.basedOn)]),
+        ["left", "left", "left", "left", "right", "right"]
+      ))
   ]
   return parts.join("\n")
 }

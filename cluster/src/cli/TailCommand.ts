@@ -4,11 +4,10 @@
  * each. A core NATS subscription: it sees what is published from now on, costs the cluster
  * no consumer state, and leaves nothing behind when stopped.
  */
-import { Subjects, decodeReading, readWindowResult } from "@bramble/protocol"
+import { decodeReading, parseAlarm, readForecast, readWindowResult, Subjects } from "@bramble/protocol"
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { Console, Effect, Option, Queue, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { decodeLoosely } from "../admin/DeviceQueries.js"
 import { connectAdmin, fail, jsonFlag, serverFlag, serverUrl, usage } from "./AdminConnection.js"
 import { clock, cyan, dim, green, num, red, values, yellow } from "./Table.js"
 
@@ -19,7 +18,8 @@ type Kind = (typeof KINDS)[number]
 export type TailEvent =
   | { readonly kind: "reading"; readonly subject: string; readonly device: string; readonly sensor: string; readonly partition: number; readonly ts: number; readonly values: Readonly<Record<string, number>> }
   | { readonly kind: "window"; readonly subject: string; readonly device: string; readonly sensor: string; readonly metric: string; readonly window: string; readonly start: number; readonly end: number; readonly count: number; readonly mean: number; readonly min: number; readonly max: number }
-  | { readonly kind: "alarm"; readonly subject: string; readonly device: string; readonly rule: string; readonly event: unknown }
+  | { readonly kind: "forecast"; readonly subject: string; readonly device: string; readonly sensor: string; readonly metric: string; readonly window: string; readonly start: number; readonly mean: number; readonly basedOn: number }
+  | { readonly kind: "alarm"; readonly subject: string; readonly device: string; readonly rule: string; readonly state: "raised" | "cleared"; readonly value?: number | undefined; readonly message: string; readonly at: number }
   | { readonly kind: "undecodable"; readonly subject: string; readonly bytes: number }
 
 const LIMITS = { maxPayloadBytes: 1024 * 1024, maxFutureSkewMs: Number.MAX_SAFE_INTEGER }
@@ -46,6 +46,14 @@ export const tailEvent = (msg: Pick<Msg, "subject" | "data">): TailEvent => {
     }
     return { kind: "undecodable", subject, bytes: msg.data.length }
   }
+  if (subject.startsWith("aggregates.") && subject.endsWith(".forecast")) {
+    try {
+      const f = readForecast(msg.data)
+      return { kind: "forecast", subject, device: f.device, sensor: f.sensor, metric: f.metric, window: f.window, start: f.start, mean: f.mean, basedOn: f.basedOn }
+    } catch {
+      return { kind: "undecodable", subject, bytes: msg.data.length }
+    }
+  }
   if (subject.startsWith("aggregates.")) {
     try {
       const w = readWindowResult(msg.data)
@@ -54,8 +62,10 @@ export const tailEvent = (msg: Pick<Msg, "subject" | "data">): TailEvent => {
       return { kind: "undecodable", subject, bytes: msg.data.length }
     }
   }
-  const parts = subject.split(".")
-  if (parts[0] === "alarms" && parts.length === 3) return { kind: "alarm", subject, device: parts[1]!, rule: parts[2]!, event: decodeLoosely(msg.data) }
+  if (subject.startsWith("alarms.")) {
+    const alarm = parseAlarm(msg.data)
+    if (Result.isSuccess(alarm)) return { kind: "alarm", subject, ...alarm.success }
+  }
   return { kind: "undecodable", subject, bytes: msg.data.length }
 }
 
@@ -68,8 +78,11 @@ export const tailLine = (event: TailEvent, at: number = Date.now()): string => {
     case "window":
       return `${time} ${cyan("window ")} ${event.device}/${event.sensor} ${event.metric} ${event.window} ` +
         `[${clock(event.start)}, ${clock(event.end)}) n=${event.count} mean=${num(event.mean)} min=${num(event.min)} max=${num(event.max)}`
+    case "forecast":
+      return `${time} ${cyan("predict")} ${event.device}/${event.sensor} ${event.metric} ${event.window} from ${clock(event.start)} mean=${num(event.mean)} ${dim(`(${event.basedOn} windows)`)}`
     case "alarm":
-      return `${time} ${red("alarm  ")} ${event.device} ${yellow(event.rule)} ${JSON.stringify(event.event)}`
+      return `${time} ${event.state === "raised" ? red("alarm  ") : green("cleared")} ${event.device} ${yellow(event.rule)}` +
+        `${event.value === undefined ? "" : ` value=${num(event.value)}`} ${event.message}`
     case "undecodable":
       return `${time} ${dim("?      ")} ${event.subject} (${event.bytes} bytes, not decodable)`
   }

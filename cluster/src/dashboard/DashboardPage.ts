@@ -5,9 +5,10 @@
  *
  * What it shows, updating live over Server-Sent Events (`/events`) without a reload:
  *   - the cluster: members with their health and rates, and the partition map (who owns what);
- *   - active alarms;
+ *   - the alarms raised now (device cards with one get a red edge);
  *   - temperature against humidity for every device (scatter);
- *   - per device: current values and temperature and humidity over the last minutes.
+ *   - per device: current values, temperature and humidity over the last minutes, the last
+ *     closed window and the forecast of the next one.
  * On load it fetches the last minutes of readings from the log (`/api/history`), so the
  * charts start full rather than empty.
  *
@@ -50,6 +51,8 @@ main { padding: 18px 24px 40px; display: grid; gap: 18px; }
 .empty { color: var(--muted); padding: 10px 0; }
 .devices { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 18px; }
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px 8px; min-width: 0; }
+.card.alarmed { border-color: var(--bad); box-shadow: 0 0 0 1px var(--bad) inset; }
+.card .alarm-note { color: #fca5a5; font-size: 12px; }
 .card header { display: flex; align-items: baseline; justify-content: space-between; gap: 8px; }
 .card h3 { margin: 0; font-size: 16px; } .card .meta { color: var(--muted); font-size: 12px; }
 .values { display: flex; gap: 22px; margin: 6px 0 4px; }
@@ -110,7 +113,7 @@ const SCRIPT = String.raw`
     var key = r.device + "/" + r.sensor;
     var d = devices[key];
     if (d) return d;
-    d = { key: key, device: r.device, sensor: r.sensor, partition: r.partition, ts: [], temperature: [], humidity: [], latest: {}, lastTs: 0, color: PALETTE[order.length % PALETTE.length], windows: {} };
+    d = { key: key, device: r.device, sensor: r.sensor, partition: r.partition, ts: [], temperature: [], humidity: [], latest: {}, lastTs: 0, color: PALETTE[order.length % PALETTE.length], windowText: "", forecastText: "" };
     devices[key] = d;
     order.push(key);
     order.sort();
@@ -137,6 +140,8 @@ const SCRIPT = String.raw`
     card.appendChild(values);
     d.othersEl = el("div", "others");
     card.appendChild(d.othersEl);
+    d.alarmEl = el("div", "alarm-note");
+    card.appendChild(d.alarmEl);
     d.chartEl = el("div", "chart");
     card.appendChild(d.chartEl);
     var foot = el("footer");
@@ -245,6 +250,11 @@ const SCRIPT = String.raw`
     d.othersEl.textContent = others.join(" · ");
     var owner = ownerOf(d.partition);
     d.metaEl.textContent = "partition " + d.partition + (owner ? " · " + owner : "");
+    d.windowEl.textContent = d.windowText + (d.windowText && d.forecastText ? " · " : "") + d.forecastText;
+    var raised = Object.keys(alarms).filter(function (k) { return alarms[k].device === d.device; }).map(function (k) { return alarms[k]; });
+    d.card.classList.toggle("alarmed", raised.length > 0);
+    d.card.setAttribute("data-alarms", String(raised.length));
+    d.alarmEl.textContent = raised.map(function (a) { return "⚠ " + a.rule + ": " + a.message; }).join(" · ");
   }
 
   function ownerOf(p) {
@@ -385,17 +395,18 @@ const SCRIPT = String.raw`
     keys.forEach(function (k) {
       var a = alarms[k];
       var li = el("li", null, a.device + " — " + a.rule);
-      var detail = a.event && typeof a.event === "object" && a.event.message ? a.event.message : JSON.stringify(a.event);
-      li.appendChild(el("small", null, detail + " · " + ago(Date.now() - a.at)));
+      li.setAttribute("data-alarm", k);
+      var value = a.value === undefined || a.value === null ? "" : " (" + fmt(a.value, 2) + ")";
+      li.appendChild(el("small", null, a.message + value + " · raised " + ago(Date.now() - a.at)));
       list.appendChild(li);
     });
   }
 
   function addAlarm(a) {
-    var state = a.event && typeof a.event === "object" ? (a.event.state || a.event.status) : undefined;
     var key = a.device + "/" + a.rule;
-    if (state === "cleared" || state === "resolved" || state === "ok" || state === "inactive") delete alarms[key];
+    if (a.state === "cleared") delete alarms[key];
     else alarms[key] = a;
+    for (var i = 0; i < order.length; i++) if (devices[order[i]].device === a.device) dirty[order[i]] = true;
   }
 
   // ---- plumbing --------------------------------------------------------------------
@@ -428,7 +439,13 @@ const SCRIPT = String.raw`
     source.addEventListener("windows", function (e) {
       JSON.parse(e.data).forEach(function (w) {
         var d = devices[w.device + "/" + w.sensor];
-        if (d && w.metric === "temperature") d.windowEl.textContent = w.window + " mean " + fmt(w.mean, 2) + " °C (n=" + w.count + ")";
+        if (d && w.metric === "temperature") { d.windowText = w.window + " mean " + fmt(w.mean, 2) + " °C (n=" + w.count + ")"; dirty[d.key] = true; }
+      });
+    });
+    source.addEventListener("forecasts", function (e) {
+      JSON.parse(e.data).forEach(function (f) {
+        var d = devices[f.device + "/" + f.sensor];
+        if (d && f.metric === "temperature") { d.forecastText = "next " + f.window + " ≈ " + fmt(f.mean, 2) + " °C"; dirty[d.key] = true; }
       });
     });
     source.addEventListener("alarms", function (e) { JSON.parse(e.data).forEach(addAlarm); renderAlarms(); });

@@ -10,11 +10,11 @@
  * The feed is for display: a browser too slow to keep up misses batches rather than making
  * the node buffer for it.
  */
-import { type Admin, decodeReading, readWindowResult, Subjects, type WindowResult } from "@bramble/protocol"
+import { type Admin, decodeReading, type Forecast, readForecast, readWindowResult, Subjects, type WindowResult } from "@bramble/protocol"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Result } from "effect"
 import type { ServerResponse } from "node:http"
-import { decodeLoosely } from "../admin/DeviceQueries.js"
+import { storedAlarm } from "../admin/DeviceQueries.js"
 
 /** A reading as the dashboard gets it. */
 export interface LiveReading {
@@ -53,7 +53,8 @@ export const makeLiveFeed = (options: LiveFeedOptions): LiveFeed => {
   let timers: Array<ReturnType<typeof setInterval>> = []
   let readings: Array<LiveReading> = []
   let windows: Array<WindowResult> = []
-  let alarms: Array<Admin.AlarmInfo> = []
+  let forecasts: Array<Forecast> = []
+  let alarms: Array<Admin.AlarmEvent> = []
 
   const send = (event: string, data: unknown) => {
     if (clients.size === 0) return
@@ -73,6 +74,10 @@ export const makeLiveFeed = (options: LiveFeedOptions): LiveFeed => {
     if (windows.length > 0) {
       send("windows", windows.slice(-MAX_BATCH))
       windows = []
+    }
+    if (forecasts.length > 0) {
+      send("forecasts", forecasts.slice(-MAX_BATCH))
+      forecasts = []
     }
     if (alarms.length > 0) {
       send("alarms", alarms)
@@ -102,19 +107,24 @@ export const makeLiveFeed = (options: LiveFeedOptions): LiveFeed => {
         callback: (error, msg) => {
           if (error !== null) return
           try {
-            windows.push(readWindowResult(msg.data))
-            if (windows.length > MAX_BATCH * 2) windows = windows.slice(-MAX_BATCH)
+            if (msg.subject.endsWith(".forecast")) {
+              forecasts.push(readForecast(msg.data))
+              if (forecasts.length > MAX_BATCH * 2) forecasts = forecasts.slice(-MAX_BATCH)
+            } else {
+              windows.push(readWindowResult(msg.data))
+              if (windows.length > MAX_BATCH * 2) windows = windows.slice(-MAX_BATCH)
+            }
           } catch {
-            // not a window result: nothing to show
+            // not a window result or forecast: nothing to show
           }
         }
       }),
       nc.subscribe(Subjects.ALARMS_SUBJECTS[0]!, {
         callback: (error, msg) => {
           if (error !== null) return
-          const parts = msg.subject.split(".")
-          if (parts.length !== 3) return
-          alarms.push({ device: parts[1]!, rule: parts[2]!, at: Date.now(), seq: 0, event: decodeLoosely(msg.data) })
+          const alarm = storedAlarm({ data: msg.data, seq: 0, storedAt: Date.now() })
+          if (alarm === undefined) return
+          alarms.push(alarm)
           if (alarms.length > 1_000) alarms = alarms.slice(-1_000)
         }
       })
@@ -136,6 +146,7 @@ export const makeLiveFeed = (options: LiveFeedOptions): LiveFeed => {
     timers = []
     readings = []
     windows = []
+    forecasts = []
     alarms = []
   }
 

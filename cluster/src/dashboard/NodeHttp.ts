@@ -123,7 +123,7 @@ export const serveNodeHttp = (options: NodeHttpOptions): Effect.Effect<RunningHt
         if (path === "/api/status") return json(response, admin.status)
         if (path === "/api/cluster") return json(response, overview)
         if (path === "/api/devices") return json(response, admin.queries.devices)
-        if (path === "/api/alarms") return json(response, admin.queries.alarms())
+        if (path === "/api/alarms") return json(response, admin.queries.alarms({}))
         if (path === "/api/history") {
           return json(response, history(intParam(url, "minutes", 15, 24 * 60), intParam(url, "limit", 20_000, MAX_HISTORY)))
         }

@@ -17,6 +17,8 @@
  * forwards to the node that owns the data when it is not itself.
  */
 import { Schema } from "effect"
+import { Alarm } from "./Alarm.js"
+import { Forecast } from "./Forecast.js"
 import { Reading, Token } from "./Reading.js"
 import { WindowResult } from "./WindowResult.js"
 
@@ -71,8 +73,12 @@ export type NoParams = typeof NoParams.Type
 export const DeviceRequest = Schema.Struct({ device: Token })
 export type DeviceRequest = typeof DeviceRequest.Type
 
-/** `alarms`: active alarms, optionally of one device. */
-export const AlarmsRequest = Schema.Struct({ device: Schema.optionalKey(Token) })
+/** `alarms`: the alarms raised now, optionally of one device. */
+export const AlarmsRequest = Schema.Struct({
+  device: Schema.optionalKey(Token),
+  /** Also list rules whose latest event cleared the alarm. */
+  all: Schema.optionalKey(Schema.Boolean)
+})
 export type AlarmsRequest = typeof AlarmsRequest.Type
 
 /** `restart`: restart one actor by the name `actors` lists (e.g. `partition-3`). */
@@ -218,18 +224,16 @@ export const ActorsReply = Schema.Struct({
 })
 export type ActorsReply = typeof ActorsReply.Type
 
-/** An alarm event as stored in ALARMS (`alarms.<device>.<rule>`), decoded loosely: the
- * alarm payload is owned by the rules engine. */
-export const AlarmInfo = Schema.Struct({
-  device: Schema.String,
-  rule: Schema.String,
-  /** When JetStream stored the event (ms since the epoch). */
-  at: Count,
+/** An alarm event as stored in ALARMS (`alarms.<device>.<rule>`): the latest event of a rule
+ * says whether its alarm is raised now. */
+export const AlarmEvent = Schema.Struct({
+  ...Alarm.fields,
+  /** Its ALARMS stream sequence. */
   seq: Count,
-  /** The event as published. */
-  event: Schema.Unknown
+  /** When JetStream stored it (ms since the epoch); `at` is the event time. */
+  storedAt: Count
 })
-export type AlarmInfo = typeof AlarmInfo.Type
+export type AlarmEvent = typeof AlarmEvent.Type
 
 /** `device`: everything a node knows about one device. */
 export const DeviceState = Schema.Struct({
@@ -243,9 +247,10 @@ export const DeviceState = Schema.Struct({
   openWindows: Schema.Array(WindowResult),
   /** The last closed window of each (sensor, metric, window). */
   recentWindows: Schema.Array(WindowResult),
-  alarms: Schema.Array(AlarmInfo),
-  /** Filled by forecasting (not implemented yet: always null). */
-  forecast: Schema.NullOr(Schema.Unknown),
+  /** The device's alarms raised now, with the event that raised each. */
+  alarms: Schema.Array(AlarmEvent),
+  /** The predicted mean of each metric's next window. */
+  forecasts: Schema.Array(Forecast),
   /** Whether the aggregator actor is in memory (false: passivated or never seen since start). */
   live: Schema.Boolean
 })
@@ -267,8 +272,8 @@ export type DeviceSummary = typeof DeviceSummary.Type
 export const DevicesReply = Schema.Struct({ devices: Schema.Array(DeviceSummary) })
 export type DevicesReply = typeof DevicesReply.Type
 
-/** `alarms`. */
-export const AlarmsReply = Schema.Struct({ alarms: Schema.Array(AlarmInfo) })
+/** `alarms`: the latest event of each (device, rule), raised ones only unless `all`. */
+export const AlarmsReply = Schema.Struct({ alarms: Schema.Array(AlarmEvent) })
 export type AlarmsReply = typeof AlarmsReply.Type
 
 /** `restart`. */

@@ -5,7 +5,7 @@
  * consumed by actuator actors. Rules come from the cluster file (threshold, rate, stale) and
  * from the edge (`sensor-fault`, `outbox-overflow`).
  */
-import { Schema } from "effect"
+import { Result, Schema } from "effect"
 import * as Codec from "./Codec.js"
 import { Token } from "./Reading.js"
 
@@ -27,3 +27,32 @@ export type Alarm = typeof Alarm.Type
 export const encodeAlarm = (alarm: Alarm): Uint8Array => Codec.encode(alarm)
 export const decodeAlarm = Schema.decodeUnknownSync(Alarm)
 export const readAlarm = (bytes: Uint8Array): Alarm => decodeAlarm(Codec.decode(bytes))
+
+/** An alarm payload that cannot be read (an actuator skips it and says why). */
+export class AlarmRejected extends Schema.TaggedError<AlarmRejected>()("AlarmRejected", {
+  reason: Schema.Literals(["Malformed", "SchemaMismatch"]),
+  message: Schema.String
+}) {}
+
+const decodeAlarmResult = Schema.decodeUnknownResult(Alarm)
+
+/** Like `readAlarm`, but never throws: msgpack (or JSON text starting with `{`) to a validated alarm. */
+export const parseAlarm = (bytes: Uint8Array): Result.Result<Alarm, AlarmRejected> => {
+  let raw: unknown
+  try {
+    raw = Codec.isJson(bytes) ? Codec.decodeJson(bytes) : Codec.decode(bytes)
+  } catch (error) {
+    return Result.fail(new AlarmRejected({ reason: "Malformed", message: `alarm payload is neither JSON nor msgpack: ${(error as Error).message}` }))
+  }
+  const decoded = decodeAlarmResult(raw)
+  return Result.isFailure(decoded)
+    ? Result.fail(new AlarmRejected({ reason: "SchemaMismatch", message: decoded.failure.message.replace(/\s*\n\s*/g, " ") }))
+    : Result.succeed(decoded.success)
+}
+
+/**
+ * JetStream de-duplication id of an alarm event (`Nats-Msg-Id`): the same event published
+ * twice (a republish after a reconnect, a rule replayed from a checkpoint) is stored once.
+ */
+export const alarmMsgId = (alarm: Pick<Alarm, "device" | "rule" | "state" | "at">): string =>
+  `alarm.${alarm.device}.${alarm.rule}.${alarm.state}.${alarm.at}`

@@ -1,0 +1,349 @@
+/**
+ * What the cluster fault tests share: a local 3-node bramble (deploy DevCluster: three
+ * nats-servers in one JetStream cluster, three `bramble node` processes, VictoriaMetrics),
+ * a steady load through all three servers, an independent record of every partition
+ * checkpoint write, and the end-of-run checks:
+ *
+ * - every acknowledged publish is stored exactly once as a raw point, and so is every
+ *   reading the READINGS log holds (Jepsen's lost/duplicated checker);
+ * - every window result equals the oracle computed from the log (minus readings the nodes
+ *   dead-lettered as too late, which no window includes);
+ * - no partition ever had two owners: from every node's ownership log, the interval in
+ *   which each ownership could write (claim → last fence deadline or release) never
+ *   overlaps another ownership of the same partition; and the fencing tokens (lease claim
+ *   revisions) stamped on `part.<p>` checkpoint writes never go backwards.
+ *
+ * Times to recover are measured from the checkpoint record: "processing resumed" is when
+ * every partition has checkpointed beyond where it stood at the fault.
+ */
+import { readFileSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { assert } from "@effect/vitest"
+import { type DevCluster, startDevCluster } from "@bramble/deploy"
+import { CHECKPOINT_BUCKET, NatsClient } from "@bramble/nats"
+import { Codec } from "@bramble/protocol"
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { Effect, type Scope } from "effect"
+import { assignPartitions } from "../../cluster/src/ownership/Assignment.js"
+import type { PartitionsReply } from "../../cluster/src/ownership/ClusterMap.js"
+import {
+  type OwnershipEvent,
+  overlappingOwnerships,
+  ownershipIntervals
+} from "../../cluster/src/ownership/OwnershipLog.js"
+import { BRAMBLE_CLI } from "../support/BrambleNode.js"
+import { readDeadLetters } from "../support/DeadLetters.js"
+import {
+  checkExactlyOnce,
+  compareWindows,
+  expectedWindows,
+  type PublishReport,
+  type RawPoint,
+  readRawPoints,
+  readStreamReadings,
+  readWindowResults,
+  steadyLoad,
+  type SteadyLoad,
+  type TestReading,
+  waitFor
+} from "../support/index.js"
+
+/** Small windows: many results to compare, all closed soon after the load stops. */
+export const WINDOWS = [{ name: "1s", size: 1_000 }, { name: "5s", size: 5_000 }] as const
+/** Lateness well above any publish reordering three publishers and a failover cause. */
+const PROCESSING = { allowedLateness: "5s", idleAdvance: "1s", checkpointInterval: "500ms" } as const
+/** Generous for a busy 2-core machine; nothing here is a timing assertion. */
+export const WAIT_MS = 150_000
+/** The load every cluster fault test runs (readings/s over the three servers). */
+export const RATE = 2_100
+
+export const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+export const log = (line: string) => Effect.sync(() => console.log(`[cluster-faults] ${line}`))
+
+/** One `part.<p>` checkpoint write, as a watcher saw it. */
+interface CheckpointWrite {
+  readonly partition: number
+  readonly seq: number
+  readonly lease: number | undefined
+  readonly incarnation: string | undefined
+  readonly node: string | undefined
+  readonly at: number
+}
+
+export interface FaultCluster {
+  readonly cluster: DevCluster
+  readonly dir: string
+  readonly partitions: number
+  /** A connection to every server (fails over when one dies). */
+  readonly nc: NatsConnection
+  readonly map: () => Promise<PartitionsReply>
+  /** Waits until the partitions are owned as the assignment says for `members`; ms waited. */
+  readonly waitBalanced: (members: ReadonlyArray<string>, label: string) => Effect.Effect<number>
+  /** Waits until every partition checkpointed past where it stood at `since`; ms after `since`. */
+  readonly waitResumed: (since: number, label: string) => Effect.Effect<number>
+  readonly checkpoints: ReadonlyArray<CheckpointWrite>
+  readonly ownershipEvents: () => ReadonlyArray<OwnershipEvent>
+  readonly startLoad: () => Effect.Effect<RunningLoad>
+  /** The end-of-run checks; a one-line summary. */
+  readonly verify: (load: RunningLoad) => Effect.Effect<string>
+  readonly dumpLogs: Effect.Effect<void>
+}
+
+export interface RunningLoad {
+  readonly loads: ReadonlyArray<SteadyLoad>
+  readonly stop: () => Promise<PublishReport>
+}
+
+const ownershipLogOf = (dir: string, node: string) => join(dir, "ownership", `${node}.jsonl`)
+
+/** Starts the cluster (and a spare node `n4` when `spare`); closing the scope stops it. */
+export const startFaultCluster = (options: { readonly dir: string; readonly spare?: boolean; readonly partitions?: number }) =>
+  Effect.gen(function*() {
+    const dir = resolve(options.dir)
+    const partitions = options.partitions ?? 8
+    const cluster = yield* startDevCluster({
+      dir,
+      nodes: 3,
+      spareNodes: options.spare === true ? 1 : 0,
+      partitions,
+      bramble: [process.execPath, BRAMBLE_CLI],
+      sensorsPerNode: 0,
+      windows: WINDOWS.map((w) => ({ name: w.name, size: `${w.size}ms` })),
+      processing: PROCESSING,
+      dashboards: false,
+      nodeArgs: (node) => ["--ownership-log", ownershipLogOf(dir, node)]
+    })
+    const nc = yield* Effect.acquireRelease(
+      promise(() => connect({ servers: [...cluster.natsUrls], name: "cluster-fault-test", maxReconnectAttempts: -1, reconnectTimeWait: 250 })),
+      (c) => promise(() => c.close().catch(() => undefined))
+    )
+    const checkpoints = yield* watchCheckpoints([...cluster.natsUrls])
+
+    const map = async () => {
+      const reply = await nc.request("bramble.cluster.partitions", undefined, { timeout: 5_000 })
+      return reply.json<PartitionsReply>()
+    }
+
+    const waitBalanced = (members: ReadonlyArray<string>, label: string) =>
+      Effect.gen(function*() {
+        const started = Date.now()
+        const target = assignPartitions(members, partitions)
+        yield* promise(() =>
+          waitFor(map, {
+            until: (m) => m.partitions.every((p) => p.owner === target[p.partition] && p.renewedAgoMs !== null && p.renewedAgoMs < 4_000),
+            timeoutMs: WAIT_MS,
+            intervalMs: 250,
+            show: (m) => m.partitions.map((p) => `${p.partition}:${p.owner ?? "-"}→${target[p.partition]}`).join(" "),
+            label: `partitions owned as assigned to ${members.join(",")} (${label})`
+          })
+        )
+        return Date.now() - started
+      })
+
+    const waitResumed = (since: number, label: string) =>
+      Effect.gen(function*() {
+        const before = new Map<number, number>()
+        for (const w of checkpoints) if (w.at < since) before.set(w.partition, Math.max(before.get(w.partition) ?? 0, w.seq))
+        const resumedAt = () => {
+          let latest = since
+          for (let p = 0; p < partitions; p++) {
+            const first = checkpoints.find((w) => w.partition === p && w.at >= since && w.seq > (before.get(p) ?? 0))
+            if (first === undefined) return undefined
+            latest = Math.max(latest, first.at)
+          }
+          return latest
+        }
+        const at = yield* promise(() =>
+          waitFor(resumedAt, { until: (t) => t !== undefined, timeoutMs: WAIT_MS, intervalMs: 100, label: `every partition checkpointing again (${label})` })
+        )
+        return at! - since
+      })
+
+    const ownershipEvents = () =>
+      cluster.nodeInfos.flatMap((n) => {
+        try {
+          return readFileSync(ownershipLogOf(dir, n.name), "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as OwnershipEvent)
+        } catch {
+          return []
+        }
+      })
+
+    const startLoad = () =>
+      Effect.gen(function*() {
+        // One publisher per server, each with its own devices: readings enter the cluster
+        // through all three servers, and a server's death takes only its publisher's
+        // in-flight publishes with it (they count as failed, not acknowledged).
+        const loads = cluster.natsUrls.map((url, i) =>
+          steadyLoad({
+            url,
+            ratePerSec: RATE / cluster.natsUrls.length,
+            devices: Array.from({ length: 40 }, (_, d) => `s${i + 1}-dev-${String(d).padStart(2, "0")}`),
+            seed: i + 1,
+            timeoutMs: 5_000
+          })
+        )
+        yield* promise(() => Promise.all(loads.map((l) => l.started)))
+        return {
+          loads,
+          stop: async () => merge(await Promise.all(loads.map((l) => l.stop())))
+        }
+      })
+
+    const dumpLogs = Effect.sync(() => {
+      for (const n of cluster.nodeInfos) {
+        try {
+          const lines = readFileSync(n.logFile, "utf8").trimEnd().split("\n")
+          console.error(`--- last lines of ${n.logFile}:\n${lines.slice(-25).join("\n")}`)
+        } catch {
+          // never started
+        }
+      }
+    })
+
+    const fc: FaultCluster = {
+      cluster,
+      dir,
+      partitions,
+      nc,
+      map,
+      waitBalanced,
+      waitResumed,
+      checkpoints,
+      ownershipEvents,
+      startLoad,
+      verify: (load) => verify(fc, load),
+      dumpLogs
+    }
+    return fc
+  })
+
+const merge = (reports: ReadonlyArray<PublishReport>): PublishReport => ({
+  attempted: reports.flatMap((r) => r.attempted),
+  acknowledged: reports.flatMap((r) => r.acknowledged),
+  failed: reports.flatMap((r) => r.failed),
+  duplicates: reports.reduce((a, r) => a + r.duplicates, 0),
+  elapsedMs: Math.max(...reports.map((r) => r.elapsedMs)),
+  ackedPerSec: reports.reduce((a, r) => a + r.ackedPerSec, 0)
+})
+
+/** Records every `part.<p>` write, in stream order, restarting the watch if it ends. */
+const watchCheckpoints = (servers: ReadonlyArray<string>): Effect.Effect<Array<CheckpointWrite>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* NatsClient.make({ servers, name: "cluster-fault-checkpoints" }).pipe(Effect.orDie)
+    const kv = yield* promise(() => client.kvm.open(CHECKPOINT_BUCKET))
+    const writes: Array<CheckpointWrite> = []
+    let lastRevision = 0
+    let stopped = false
+    const run = async () => {
+      while (!stopped) {
+        try {
+          const iterator = await kv.watch({ key: "part.>", ...(lastRevision > 0 ? { resumeFromRevision: lastRevision + 1 } : {}) })
+          stopWatch = () => iterator.stop()
+          for await (const entry of iterator) {
+            if (entry.revision <= lastRevision) continue
+            lastRevision = entry.revision
+            if (entry.operation !== "PUT") continue
+            const value = Codec.decode(entry.value) as { seq: number; owner?: { node: string; incarnation: string; lease: number } }
+            writes.push({
+              partition: Number(entry.key.split(".")[1]),
+              seq: value.seq,
+              lease: value.owner?.lease,
+              incarnation: value.owner?.incarnation,
+              node: value.owner?.node,
+              at: Date.now()
+            })
+          }
+        } catch {
+          // the server went away; watch again from where we were
+        }
+        if (!stopped) await new Promise((r) => setTimeout(r, 250))
+      }
+    }
+    let stopWatch = () => {}
+    const running = run()
+    yield* Effect.addFinalizer(() =>
+      promise(async () => {
+        stopped = true
+        stopWatch()
+        await running
+      })
+    )
+    return writes
+  })
+
+const verify = (fc: FaultCluster, load: RunningLoad) =>
+  Effect.gen(function*() {
+    const report = yield* promise(() => load.stop())
+    const urls = [...fc.cluster.natsUrls]
+    // 1. Drained: every partition owned, nothing pending, everything acknowledged (= checkpointed).
+    yield* promise(() =>
+      waitFor(fc.map, {
+        until: (m) => m.partitions.every((p) => p.owner !== null && p.pending === 0 && p.ackPending === 0),
+        timeoutMs: WAIT_MS,
+        intervalMs: 500,
+        show: (m) => m.partitions.map((p) => `${p.partition}:${p.owner ?? "-"} pending ${p.pending} unacked ${p.ackPending}`).join("; "),
+        label: "every partition drained and checkpointed"
+      })
+    )
+    // 2. The oracle, from the log in its own order.
+    const logged = yield* promise(() => readStreamReadings(urls, "READINGS", { timeoutMs: WAIT_MS }))
+    const deadLetters = yield* promise(() => readDeadLetters(urls))
+    const tooLate = new Set(deadLetters.filter((d) => d.entry.reason === "TooLate").map((d) => d.entry.streamSeq))
+    const others = deadLetters.filter((d) => d.entry.reason !== "TooLate")
+    assert.deepStrictEqual(others.map((d) => `${d.entry.reason}: ${d.entry.message}`).slice(0, 5), [], "readings were refused")
+    const raw = (m: { device: string; sensor: string; ts: number; values: Readonly<Record<string, number>> }): RawPoint => ({
+      device: m.device,
+      sensor: m.sensor,
+      ts: m.ts,
+      values: m.values
+    })
+    const loggedRaw = logged.map(raw)
+    const expected = expectedWindows(logged.filter((m) => !tooLate.has(m.streamSeq)).map(raw), WINDOWS)
+    const db = { kind: "victoria-metrics" as const, url: fc.cluster.db.url }
+    const stored = yield* promise(() =>
+      waitFor(async () => ({ raw: await readRawPoints(db), windows: await readWindowResults(db) }), {
+        until: (s) => s.raw.length >= loggedRaw.length && compareWindows(expected, s.windows).ok,
+        timeoutMs: WAIT_MS,
+        intervalMs: 1_000,
+        show: (s) => `${s.raw.length}/${loggedRaw.length} raw points; ${compareWindows(expected, s.windows).text.split("\n").slice(0, 6).join(" | ")}`,
+        label: "every reading and window result in the database"
+      }).catch((error) => ({ error }))
+    )
+    const points = "error" in stored ? yield* promise(() => readRawPoints(db)) : stored.raw
+    const windows = "error" in stored ? yield* promise(() => readWindowResults(db)) : stored.windows
+
+    // 3. Exactly once.
+    const acked = checkExactlyOnce(report.acknowledged as ReadonlyArray<TestReading>, points, { attempted: report.attempted })
+    assert.isTrue(acked.ok, `acknowledged readings vs. database: ${acked.text}`)
+    const fromLog = checkExactlyOnce(loggedRaw, points)
+    assert.isTrue(fromLog.ok, `READINGS log vs. database: ${fromLog.text}`)
+    const diff = compareWindows(expected, windows)
+    assert.isTrue(diff.ok, diff.text)
+
+    // 4. One owner at a time.
+    const events = fc.ownershipEvents()
+    const intervals = ownershipIntervals(events)
+    const overlaps = overlappingOwnerships(intervals)
+    assert.deepStrictEqual(
+      overlaps.map(([a, b]) => `p${a.partition}: ${a.node}/${a.lease} [${a.start}, ${a.end}] overlaps ${b.node}/${b.lease} [${b.start}, ${b.end}]`),
+      [],
+      "two ownerships of one partition overlapped"
+    )
+    const backwards: Array<string> = []
+    const highest = new Map<number, CheckpointWrite>()
+    for (const w of fc.checkpoints) {
+      if (w.lease === undefined) continue
+      const top = highest.get(w.partition)
+      if (top !== undefined && w.lease < top.lease!) backwards.push(`p${w.partition}: ${w.node} (lease ${w.lease}) wrote after ${top.node} (lease ${top.lease})`)
+      else highest.set(w.partition, w)
+    }
+    assert.deepStrictEqual(backwards.slice(0, 10), [], "a stale owner's checkpoint write landed")
+    const ownerships = intervals.length
+    return `${report.attempted.length} attempted, ${report.acknowledged.length} acknowledged (${Math.round(report.ackedPerSec)}/s), ` +
+      `${report.failed.length} failed (${acked.recovered.length} of those stored anyway); log ${logged.length}, ${tooLate.size} too late; ` +
+      `${points.length} raw points, ${windows.length} window rows; ${diff.text}; ${ownerships} ownerships, ${fc.checkpoints.length} checkpoint writes, no overlap`
+  })
+
+/** Fails the test with the nodes' logs attached. */
+export const withLogs = <A, E, R>(fc: FaultCluster, effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.tapCause(() => fc.dumpLogs))
