@@ -61,7 +61,9 @@ export type Sensor = typeof Sensor.Type
 
 export const Window = Schema.Struct({
   name: Name,
-  size: Millis.check(Schema.isGreaterThan(0))
+  size: Millis.check(Schema.isGreaterThan(0)),
+  /** Hopping windows: a new window starts every `hop` (default: `size`, i.e. tumbling). */
+  hop: Schema.optionalKey(Millis.check(Schema.isGreaterThan(0)))
 })
 export type Window = typeof Window.Type
 

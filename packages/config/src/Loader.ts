@@ -50,6 +50,11 @@ export const crossCheck = (config: ClusterConfig): Array<{ path: Array<PropertyK
   duplicates(config.nodes, (n) => n.name, (i) => ["nodes", i, "name"], "node name")
   duplicates(config.windows, (w) => w.name, (i) => ["windows", i, "name"], "window name")
   duplicates(config.rules, (r) => r.name, (i) => ["rules", i, "name"], "rule name")
+  config.windows.forEach((w, i) => {
+    if (w.hop !== undefined && (w.hop > w.size || w.size % w.hop !== 0)) {
+      problems.push({ path: ["windows", i, "hop"], message: `a hopping window's size (${w.size} ms) must be a whole multiple of its hop (${w.hop} ms)` })
+    }
+  })
   config.rules.forEach((r, i) => {
     if (r.kind !== "threshold") return
     if ((r.below === undefined) === (r.above === undefined)) {

@@ -85,6 +85,13 @@ describe("cluster file", () => {
     assert.include(byPath.get("nodes[1].nats.port"), "already used")
   })
 
+  it("windows - hopping windows decode, and a hop that does not divide the size is refused", () => {
+    const config = Result.getOrThrow(parseClusterConfig(good.replace("    size: 30 minutes", "    size: 30 minutes\n    hop: 5m")))
+    assert.strictEqual(config.windows[1]!.hop, 300_000)
+    const error = problemsOf(good.replace("    size: 30 minutes", "    size: 30 minutes\n    hop: 7m"))
+    assert.include(error.problems.find((p) => p.path === "windows[1].hop")!.message, "whole multiple")
+  })
+
   it("rules - a valid refuel rule decodes with its duration in ms", () => {
     const config = Result.getOrThrow(parseClusterConfig(good + "rules:\n  - { kind: threshold, name: refuel, metric: fuel, below: 500, clearAbove: 550, for: 1m }\n"))
     assert.deepStrictEqual(config.rules[0], { kind: "threshold", name: "refuel", metric: "fuel", below: 500, clearAbove: 550, for: 60_000 })
