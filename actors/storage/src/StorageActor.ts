@@ -10,7 +10,7 @@
 import { InfluxSink, type SinkPoint } from "@bramble/influx"
 import type { Reading, WindowResult } from "@bramble/protocol"
 import { Actor } from "@bramble/runtime"
-import { Clock, Deferred, Effect, Schedule, type Scope } from "effect"
+import { Clock, Deferred, Effect, Fiber, Schedule, type Scope } from "effect"
 import { writeDurably } from "./DurableWrite.js"
 import { readingPoint, windowPoint } from "./Points.js"
 
@@ -76,13 +76,13 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
     const stats = options.stats ?? makeStorageStats()
     let buffer: Array<SinkPoint> = []
     let bufferedReadings = 0
+    // Double buffering: one batch is being written while the next fills, so the mailbox keeps
+    // draining during a database round trip. Writes stay one at a time and in order, so a
+    // corrected window result can never be overtaken by the version it corrects.
+    let inflight: Fiber.Fiber<void> | undefined
+    const scope = yield* Effect.scope
 
-    const write = Effect.fnUntraced(function*() {
-      if (buffer.length === 0) return
-      const points = buffer
-      const readings = bufferedReadings
-      buffer = []
-      bufferedReadings = 0
+    const writeBatch = Effect.fnUntraced(function*(points: ReadonlyArray<SinkPoint>, readings: number) {
       const started = yield* Clock.currentTimeMillis
       yield* writeDurably(points, {
         rejected: (point, reason) =>
@@ -110,6 +110,24 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
       stats.lastWriteMs = (yield* Clock.currentTimeMillis) - started
     })
 
+    /** Wait for the write in flight, if any. */
+    const settle = Effect.suspend(() => {
+      const fiber = inflight
+      inflight = undefined
+      return fiber === undefined ? Effect.void : Fiber.join(fiber)
+    })
+
+    /** Hand the buffer to the writer (after the previous write finished); do not wait for it. */
+    const write = Effect.fnUntraced(function*() {
+      if (buffer.length === 0) return
+      yield* settle
+      const points = buffer
+      const readings = bufferedReadings
+      buffer = []
+      bufferedReadings = 0
+      inflight = yield* Effect.forkIn(writeBatch(points, readings), scope)
+    })
+
     const ref = yield* Actor.make<StorageMessage, null, never, InfluxSink>("storage", {
       init: Effect.succeed(null),
       receive: (state, message) =>
@@ -130,6 +148,7 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
               break
             case "Flush":
               yield* write()
+              yield* settle
               yield* Deferred.succeed(message.reply, undefined)
               break
             case "Tick":

@@ -24,13 +24,20 @@ const secret = (what: string, env: string | undefined, file: string | undefined)
     catch: (error) => new SecretUnavailable({ message: `cannot read the database ${what}: ${(error as Error).message}` })
   })
 
+/** Compressing costs CPU on a Pi and saves nothing on loopback; over a network it pays. */
+const gzipFor = (sink: Sink): boolean => {
+  if (sink.gzip !== undefined) return sink.gzip
+  const host = new URL(sink.url).hostname
+  return !(host === "localhost" || host === "::1" || host === "[::1]" || host.startsWith("127."))
+}
+
 /** Build the sink the cluster file describes. */
 export const makeSink = (sink: Sink): Effect.Effect<InfluxSink["Service"], unknown, Scope.Scope> =>
   Effect.gen(function*() {
     if (sink.kind === "influx-v2") {
       const token = yield* secret("token", sink.tokenEnv, sink.tokenFile)
-      return yield* InfluxSink.makeV2({ url: sink.url, org: sink.org, bucket: sink.bucket, batchSize: sink.batchSize, gzip: true, token })
+      return yield* InfluxSink.makeV2({ url: sink.url, org: sink.org, bucket: sink.bucket, batchSize: sink.batchSize, gzip: gzipFor(sink), token })
     }
     const password = yield* secret("password", sink.passwordEnv, sink.passwordFile)
-    return yield* InfluxSink.makeV1({ url: sink.url, database: sink.database, batchSize: sink.batchSize, username: sink.username, password })
+    return yield* InfluxSink.makeV1({ url: sink.url, database: sink.database, batchSize: sink.batchSize, gzip: gzipFor(sink), username: sink.username, password })
   })

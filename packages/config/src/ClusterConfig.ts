@@ -91,7 +91,9 @@ export const Sink = Schema.Union([
     tokenEnv: Schema.optionalKey(Schema.String),
     /** File holding the token. */
     tokenFile: Schema.optionalKey(Schema.String),
-    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 50_000 })), 5000)
+    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 50_000 })), 5000),
+    /** Gzip request bodies (default: on, except for a database on this machine). */
+    gzip: Schema.optionalKey(Schema.Boolean)
   }),
   Schema.Struct({
     kind: Schema.Literal("influx-v1"),
@@ -100,7 +102,8 @@ export const Sink = Schema.Union([
     username: Schema.optionalKey(Schema.String),
     passwordEnv: Schema.optionalKey(Schema.String),
     passwordFile: Schema.optionalKey(Schema.String),
-    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 50_000 })), 5000)
+    batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 50_000 })), 5000),
+    gzip: Schema.optionalKey(Schema.Boolean)
   })
 ])
 export type Sink = typeof Sink.Type
