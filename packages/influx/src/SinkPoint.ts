@@ -40,7 +40,22 @@ const ambiguousBackslash = /\\(?:$|[\\, =])/
 const lineBreakOrTab = /[\n\r\t]/
 const loneSurrogate = /\p{Cs}/u
 
+// Device ids, sensor and metric names repeat on every point: remember the ones already found
+// clean (bounded, so hostile input cannot grow it) instead of running the regexes again.
+const cleanNames = new Set<string>()
+const CLEAN_NAMES_LIMIT = 100_000
+
 const nameProblem = (what: string, value: string): string | undefined => {
+  if (cleanNames.has(value)) return undefined
+  const problem = findNameProblem(what, value)
+  if (problem === undefined && value !== "__proto__") {
+    if (cleanNames.size >= CLEAN_NAMES_LIMIT) cleanNames.clear()
+    cleanNames.add(value)
+  }
+  return problem
+}
+
+const findNameProblem = (what: string, value: string): string | undefined => {
   if (value.length === 0) return `${what} is empty`
   if (lineBreakOrTab.test(value)) {
     return `${what} ${JSON.stringify(value)} contains a line break or tab, which line protocol cannot carry`
