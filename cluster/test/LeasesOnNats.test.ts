@@ -4,12 +4,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { scopedTempDir, startNatsServer } from "@bramble/deploy"
-import { CHECKPOINT_BUCKET, ensureClusterBuckets, ensureTopology, kvLeaseStore, NatsClient } from "@bramble/nats"
+import { CHECKPOINT_BUCKET, consumerName, ensureClusterBuckets, ensureTopology, kvLeaseStore, NatsClient, resetPartitionConsumer } from "@bramble/nats"
 import { Watermark } from "@bramble/actor-aggregator"
-import { Codec } from "@bramble/protocol"
+import { Codec, Subjects } from "@bramble/protocol"
 import { Cause, Clock, Effect, Exit } from "effect"
 import { Fence, FencedOut } from "../src/ownership/Fence.js"
-import { fencedCheckpoints, fencedNats, type OwnedPartitionCheckpoint } from "../src/ownership/OwnedPorts.js"
+import { type DeliveryGap, fencedCheckpoints, fencedNats, type OwnedPartitionCheckpoint } from "../src/ownership/OwnedPorts.js"
 
 const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
 
@@ -106,6 +106,58 @@ describe("leases on nats-server", () => {
         const nats = fencedNats(client, fenceB, () => {})
         const published = yield* Effect.exit(Effect.tryPromise({ try: () => nats.js.publish("aggregates.d1.env.t.1s", new Uint8Array()), catch: (e) => e }))
         assert.isTrue(Exit.isFailure(published) && Cause.squash(published.cause) instanceof FencedOut, "publish after the fence closed")
+      })
+    ))
+
+  it.live("owned consumer - delivery stops when the fence shuts, and closing the consumer then completes", () =>
+    withServer((client) =>
+      Effect.gen(function*() {
+        yield* ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits })
+        for (let i = 0; i < 20; i++) yield* Effect.promise(() => client.js.publish(Subjects.readingsSubject(0, "d1", "env"), new Uint8Array([i])))
+        yield* resetPartitionConsumer(client.jsm, 0, 1)
+        const clock = yield* Clock.Clock
+        const fence = new Fence(0, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+        const owned = fencedNats(client, fence, () => {})
+        const consumer = yield* Effect.promise(() => owned.js.consumers.get(Subjects.Streams.readings, consumerName(0)))
+        const messages = yield* Effect.promise(() => consumer.consume({ max_messages: 5 }))
+        const iterator = messages[Symbol.asyncIterator]()
+        const first = yield* Effect.promise(() => iterator.next())
+        assert.isFalse(first.done)
+        fence.close()
+        const after = yield* Effect.promise(() => iterator.next())
+        assert.isTrue(after.done, "a shut fence ends delivery")
+        // The worker's release closes the consumer: that must not hang.
+        const closed = yield* Effect.promise(() => messages.close()).pipe(Effect.timeoutOption("10 seconds"))
+        assert.isTrue(closed._tag === "Some", "closing the consumer hung")
+      })
+    ))
+
+  it.live("owned consumer - deliveries taken by another puller (a stale owner) end delivery instead of being skipped", () =>
+    withServer((client) =>
+      Effect.gen(function*() {
+        yield* ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits })
+        for (let i = 0; i < 50; i++) yield* Effect.promise(() => client.js.publish(Subjects.readingsSubject(1, "d1", "env"), new Uint8Array([i])))
+        yield* resetPartitionConsumer(client.jsm, 1, 1)
+        const clock = yield* Clock.Clock
+        const fence = new Fence(1, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+        const gaps: Array<DeliveryGap> = []
+        const owned = fencedNats(client, fence, (gap) => gaps.push(gap))
+        // A stale process pulls from the same durable consumer first.
+        const stale = yield* Effect.promise(() => client.js.consumers.get(Subjects.Streams.readings, consumerName(1)))
+        const stolen = yield* Effect.promise(async () => {
+          const batch = await stale.fetch({ max_messages: 3, expires: 2_000 })
+          const seqs: Array<number> = []
+          for await (const m of batch) seqs.push(m.seq)
+          return seqs
+        })
+        assert.strictEqual(stolen.length, 3)
+        const consumer = yield* Effect.promise(() => owned.js.consumers.get(Subjects.Streams.readings, consumerName(1)))
+        const messages = yield* Effect.promise(() => consumer.consume({ max_messages: 10 }))
+        const next = yield* Effect.promise(() => messages[Symbol.asyncIterator]().next())
+        assert.isTrue(next.done, "the owner must not go on past messages it never saw")
+        assert.deepStrictEqual(gaps, [{ partition: 1, expected: 1, got: 4 }])
+        const closed = yield* Effect.promise(() => messages.close()).pipe(Effect.timeoutOption("10 seconds"))
+        assert.isTrue(closed._tag === "Some", "closing the consumer hung")
       })
     ))
 })

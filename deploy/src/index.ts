@@ -12,7 +12,23 @@ export {
   quoteNatsString,
   renderNatsServerConf
 } from "./nats/NatsServerConf.js"
-export { NATS_MAX_PAYLOAD, natsSpecForNode, natsUrlForNode, nodeDataDir } from "./nats/NodeNatsSpec.js"
+export {
+  type NatsAuthorizationSpec,
+  type NatsConnectionType,
+  type NatsSubjectRules,
+  type NatsTlsSpec,
+  type NatsUserSpec
+} from "./nats/NatsServerConf.js"
+export {
+  NATS_AUTH_TIMEOUT_SECONDS,
+  NATS_MAX_PAYLOAD,
+  NATS_TLS_TIMEOUT_SECONDS,
+  natsSpecForNode,
+  type NatsSpecOptions,
+  natsUrlForNode,
+  nodeDataDir
+} from "./nats/NodeNatsSpec.js"
+export * from "./security/index.js"
 
 export {
   describeExit,

@@ -24,13 +24,7 @@ import { CHECKPOINT_BUCKET, NatsClient } from "@bramble/nats"
 import { Codec } from "@bramble/protocol"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
-import { assignPartitions } from "../../cluster/src/ownership/Assignment.js"
-import type { PartitionsReply } from "../../cluster/src/ownership/ClusterMap.js"
-import {
-  type OwnershipEvent,
-  overlappingOwnerships,
-  ownershipIntervals
-} from "../../cluster/src/ownership/OwnershipLog.js"
+import { assignPartitions, type OwnershipEvent, overlappingOwnerships, ownershipIntervals, type PartitionsReply } from "@bramble/cluster"
 import { BRAMBLE_CLI } from "../support/BrambleNode.js"
 import { readDeadLetters } from "../support/DeadLetters.js"
 import {

@@ -46,9 +46,9 @@ describe("faults - database outage", () => {
             yield* promise(() => load.started)
             yield* promise(() =>
               waitFor(() => node.status(), {
-                until: (s) => s.storage.readingsWritten >= 3 * RATE,
+                until: (s) => s.storage.pointsWritten >= 3 * RATE,
                 timeoutMs: WAIT_MS,
-                label: `${3 * RATE} readings written before the outage`
+                label: `${3 * RATE} points written before the outage`
               })
             )
 

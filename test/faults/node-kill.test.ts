@@ -33,9 +33,9 @@ describe("faults - node killed", () => {
           // Kill once the node has stored a good part of the load and is mid-stream.
           yield* promise(() =>
             waitFor(() => node.status(), {
-              until: (s) => s.storage.readingsWritten >= 3 * RATE,
+              until: (s) => s.storage.pointsWritten >= 3 * RATE,
               timeoutMs: WAIT_MS,
-              label: `${3 * RATE} readings written before the kill`
+              label: `${3 * RATE} points written before the kill`
             })
           )
           // Delivered and not yet acknowledged: what the restarted node has to replay (reported, not asserted).

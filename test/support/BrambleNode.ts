@@ -18,8 +18,9 @@ import { Effect, type Scope } from "effect"
 import { waitFor } from "./Db.js"
 import type { WindowSpec } from "./Oracle.js"
 
-/** The built CLI the node runs from. `npm test` builds it first. */
-export const BRAMBLE_CLI = resolve(import.meta.dirname, "../../cluster/dist/bin/bramble.js")
+/** The built CLI the node runs from (`npm test` builds it first); BRAMBLE_CLI points elsewhere,
+ * e.g. at a build of another checkout, to bisect a failure. */
+export const BRAMBLE_CLI = process.env["BRAMBLE_CLI"] ?? resolve(import.meta.dirname, "../../cluster/dist/bin/bramble.js")
 
 /** The database the node writes to, as the cluster file's `sink`. */
 export type NodeSink =
@@ -110,17 +111,25 @@ export interface BrambleNode {
   readonly logTail: Effect.Effect<string>
 }
 
-const STATUS_SUBJECT = (node: string) => `bramble.admin.${node}.status`
-
-/** Asks `node` at `natsUrl` for its status over a connection of its own. */
-export const requestNodeStatus = async (natsUrl: string, node: string, timeoutMs = 5_000): Promise<NodeStatus> => {
+/** One admin request (`bramble.admin.<node>.<call>`, empty body, JSON reply) over a connection of its own. */
+export const requestAdmin = async (natsUrl: string, node: string, call: string, timeoutMs = 5_000): Promise<unknown> => {
   const nc = await connect({ servers: natsUrl, name: "bramble-test-admin", timeout: timeoutMs, reconnect: false })
   try {
-    const reply = await nc.request(STATUS_SUBJECT(node), undefined, { timeout: timeoutMs })
-    return reply.json<NodeStatus>()
+    const reply = await nc.request(`bramble.admin.${node}.${call}`, undefined, { timeout: timeoutMs })
+    return reply.json<unknown>()
   } finally {
     await nc.close()
   }
+}
+
+/** Asks `node` at `natsUrl` for its status. */
+export const requestNodeStatus = async (natsUrl: string, node: string, timeoutMs = 5_000): Promise<NodeStatus> => {
+  const reply = await requestAdmin(natsUrl, node, "status", timeoutMs)
+  // An admin error reply (e.g. while starting) is not a status.
+  if (typeof reply !== "object" || reply === null || !("totals" in reply) || !("partitions" in reply)) {
+    throw new Error(`not a status reply: ${JSON.stringify(reply).slice(0, 300)}`)
+  }
+  return reply as NodeStatus
 }
 
 const withConnection = async <A>(natsUrl: string, use: (nc: NatsConnection) => Promise<A>): Promise<A> => {

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { type Db, readRawPoints, readWindowResults, waitFor } from "./Db.js"
 import { compareWindows } from "./Oracle.js"
 import type { WindowRow } from "./Points.js"
-import { type BrambleNode, waitUntilCheckpointed } from "./BrambleNode.js"
+import { type BrambleNode, requestAdmin, waitUntilCheckpointed } from "./BrambleNode.js"
 
 /** Small windows and a fast checkpoint, so windows close soon after publishing stops. */
 export const WINDOWS = [{ name: "1s", size: 1_000 }, { name: "5s", size: 5_000 }] as const
@@ -30,8 +30,20 @@ export const withNodeLog = <A, E, R>(node: BrambleNode, effect: Effect.Effect<A,
     Effect.tapCause(() =>
       Effect.gen(function*() {
         const status = yield* Effect.promise(() => node.status(2_000).then((s) => JSON.stringify(s), (error: unknown) => `no answer: ${String(error)}`))
+        // Busy actors (non-empty mailboxes) point at where a stalled pipeline is stuck.
+        const actors = yield* Effect.promise(() =>
+          requestAdmin(node.natsUrl, node.name, "actors", 2_000).then(
+            (reply) => {
+              const list = (reply as { actors?: Array<{ mailboxSize?: number }> }).actors ?? []
+              return JSON.stringify(list.filter((a) => (a.mailboxSize ?? 0) > 0))
+            },
+            (error: unknown) => `no answer: ${String(error)}`
+          )
+        )
         const tail = yield* node.logTail
-        yield* Effect.sync(() => console.error(`--- status of node ${node.name}: ${status}\n--- last lines of ${node.logFile}:\n${tail}`))
+        yield* Effect.sync(() =>
+          console.error(`--- status of node ${node.name}: ${status}\n--- actors with queued messages: ${actors}\n--- last lines of ${node.logFile}:\n${tail}`)
+        )
       })
     )
   )

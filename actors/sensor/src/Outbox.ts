@@ -262,7 +262,7 @@ export const openOutbox = (options: OutboxOptions): Effect.Effect<Outbox, Outbox
     // Scan the undelivered part: every whole record stays, the file ends at the first torn one.
     let position = headOffset
     let expected = state === undefined ? undefined : headSeq + 1
-    let carry = new Uint8Array(0)
+    let carry: Uint8Array = new Uint8Array(0)
     const kept: Array<Cached> = []
     scan: while (position + carry.length < size) {
       const chunk = await readAt(handle, position + carry.length, Math.min(READ_CHUNK, size - position - carry.length))
@@ -390,7 +390,7 @@ export const openOutbox = (options: OutboxOptions): Effect.Effect<Outbox, Outbox
     const out: Array<OutboxRecord> = []
     peeked = new Map()
     let position = headOffset
-    let carry = new Uint8Array(0)
+    let carry: Uint8Array = new Uint8Array(0)
     while (out.length < count && position + carry.length < endOffset) {
       const chunk = await readAt(handle, position + carry.length, Math.min(256 * 1024, endOffset - position - carry.length))
       const bytes = carry.length === 0 ? chunk : concat([carry, chunk])

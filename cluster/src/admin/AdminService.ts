@@ -15,7 +15,7 @@
  */
 import type { ClusterConfig } from "@bramble/config"
 import { parseClusterConfig } from "@bramble/config"
-import { NatsClient } from "@bramble/nats"
+import { NatsClient, natsError, type NatsError } from "@bramble/nats"
 import { Admin } from "@bramble/protocol"
 import { Svcm, type ServiceMsg } from "@nats-io/services"
 import { Cause, Clock, Effect, FiberSet, Result, Schema, type Scope } from "effect"
@@ -75,7 +75,7 @@ const headerText = (text: string) => {
 }
 
 /** Start the admin service of this node; it stops when the scope closes. */
-export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminService, unknown, NatsClient | Scope.Scope> =>
+export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminService, NatsError, NatsClient | Scope.Scope> =>
   Effect.gen(function*() {
     const { nc, js, jsm } = yield* NatsClient
     const { node, registry, view, config } = options
@@ -128,29 +128,16 @@ export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminSer
 
     // Each request runs on its own fibre, interrupted if the service stops mid-request.
     const run = yield* FiberSet.makeRuntime<never, void, never>()
-    const C = Admin.AdminCalls
-    const handlers: Array<readonly [Admin.AdminCall<any, any>, (request: any) => Effect.Effect<unknown, Admin.AdminError>]> = [
-      [C.status, () => status],
-      [C.actors, () => Effect.map(registry.list, (actors) => ({ node: self, actors }))],
-      [C.restart, (r: Admin.RestartRequest) =>
-        Effect.map(registry.restart(r.actor), (message) => ({ node: self, actor: r.actor, message }))],
-      [C.configShow, () => Effect.succeed({ node: self, config })],
-      [C.configValidate, (r: Admin.ConfigValidateRequest) => Effect.sync(() => validate(r))],
-      [C.device, (r: Admin.DeviceRequest) => queries.device(r.device)],
-      [C.devices, () => queries.devices],
-      [C.alarms, (r: Admin.AlarmsRequest) => queries.alarms(r)],
-      [C.members, () => Effect.map(view.members, (members) => ({ members }))],
-      [C.partitions, () => Effect.map(view.owners, (owners) => ({ partitions: view.partitions, owners }))]
-    ]
 
-    const respond = <Req, Rep>(call: Admin.AdminCall<Req, Rep>, handler: (request: Req) => Effect.Effect<unknown, Admin.AdminError>) =>
-      (error: Error | null, msg: ServiceMsg) => {
+    /** The micro-service handler of one call: decode, answer, encode — or reply an AdminError. */
+    const respond = <Req, Rep>(call: Admin.AdminCall<Req, Rep>, handler: (request: Req) => Effect.Effect<Rep, Admin.AdminError>) =>
+      (error: Error | null, msg: ServiceMsg): void => {
         if (error !== null) return
         const reply = Effect.suspend(() => {
           const request = decodeAdminRequest(call, msg.data)
           return Result.isFailure(request) ? Effect.fail(request.failure) : handler(request.success)
         }).pipe(
-          Effect.flatMap((value) => Effect.sync(() => JSON.stringify(Schema.encodeSync(call.reply)(value as Rep)))),
+          Effect.flatMap((value) => Effect.sync(() => JSON.stringify(Schema.encodeSync(call.reply)(value)))),
           Effect.catchCause((cause) => {
             const failure = Cause.findErrorOption(cause)
             if (failure._tag === "Some") return Effect.fail(failure.value)
@@ -171,28 +158,58 @@ export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminSer
         run(reply)
       }
 
+    interface Endpoint {
+      readonly name: string
+      readonly onNode: (error: Error | null, msg: ServiceMsg) => void
+      /** Also on the cluster-wide subject (queue group), with this handler. */
+      readonly onCluster?: (error: Error | null, msg: ServiceMsg) => void
+    }
+    const endpoint = <Req, Rep>(
+      call: Admin.AdminCall<Req, Rep>,
+      handler: (request: Req) => Effect.Effect<Rep, Admin.AdminError>,
+      clusterHandler: (request: Req) => Effect.Effect<Rep, Admin.AdminError> = handler
+    ): Endpoint => ({
+      name: call.name,
+      onNode: respond(call, handler),
+      ...(call.clusterWide ? { onCluster: respond(call, clusterHandler) } : {})
+    })
+    const C = Admin.AdminCalls
+    const endpoints: ReadonlyArray<Endpoint> = [
+      endpoint(C.status, () => status),
+      endpoint(C.actors, () => Effect.map(registry.list, (actors) => ({ node: self, actors }))),
+      endpoint(C.restart, (r) => Effect.map(registry.restart(r.actor), (message) => ({ node: self, actor: r.actor, message }))),
+      endpoint(C.configShow, () => Effect.succeed({ node: self, config })),
+      endpoint(C.configValidate, (r) => Effect.sync(() => validate(r))),
+      endpoint(C.device, (r) => queries.device(r.device), deviceAnywhere),
+      endpoint(C.devices, () => queries.devices),
+      endpoint(C.alarms, (r) => queries.alarms(r)),
+      endpoint(C.members, () => Effect.map(view.members, (members) => ({ members }))),
+      endpoint(C.partitions, () => Effect.map(view.owners, (owners) => ({ partitions: view.partitions, owners })))
+    ]
+
     // nats.js services bundles its own copy of nats-core types; the connection is the same.
     const service = yield* Effect.acquireRelease(
-      Effect.tryPromise(() =>
-        new Svcm(nc as never).add({
-          name: Admin.ADMIN_SERVICE,
-          version: VERSION,
-          description: `Bramble admin actor of node ${self}`,
-          metadata: { node: self }
-        })
-      ),
+      Effect.tryPromise({
+        try: () =>
+          new Svcm(nc as never).add({
+            name: Admin.ADMIN_SERVICE,
+            version: VERSION,
+            description: `Bramble admin actor of node ${self}`,
+            metadata: { node: self }
+          }),
+        catch: natsError("Request", "cannot register the admin micro-service")
+      }),
       (s) => Effect.promise(() => s.stop().catch(() => null))
     )
     const mine = service.addGroup(`${Admin.ADMIN_PREFIX}.${self}`)
     const cluster = service.addGroup(Admin.ADMIN_PREFIX, Admin.ADMIN_QUEUE)
-    for (const [call, handler] of handlers) {
-      mine.addEndpoint(call.name, { handler: respond(call, handler), metadata: { scope: "node" } })
-      if (call.clusterWide) {
-        const clusterHandler = call === C.device ? deviceAnywhere : handler
-        // Endpoint names are unique within a service; the subject is what clients use.
-        cluster.addEndpoint(`cluster-${call.name}`, { subject: call.name, handler: respond(call, clusterHandler), metadata: { scope: "cluster" } })
-      }
+    for (const e of endpoints) {
+      mine.addEndpoint(e.name, { handler: e.onNode, metadata: { scope: "node" } })
+      // Endpoint names are unique within a service; the subject is what clients use.
+      if (e.onCluster !== undefined) cluster.addEndpoint(`cluster-${e.name}`, { subject: e.name, handler: e.onCluster, metadata: { scope: "cluster" } })
     }
+    // Ready means answering: the server has every subscription once the flush returns.
+    yield* Effect.tryPromise({ try: () => nc.flush(), catch: natsError("Request", "cannot register the admin endpoints") })
     yield* Effect.logInfo(`admin: NATS micro-service "${Admin.ADMIN_SERVICE}" on ${Admin.ADMIN_PREFIX}.${self}.* and ${Admin.ADMIN_PREFIX}.*`)
     return { status, queries, view, registry }
   })

@@ -11,6 +11,7 @@ import { alarmsCommand } from "../cli/AlarmsCommand.js"
 import { membersCommand, partitionsCommand } from "../cli/ClusterMapCommand.js"
 import { configCommand } from "../cli/ConfigCommand.js"
 import { demoCommand } from "../cli/DemoCommand.js"
+import { deployCommand } from "../cli/DeployCommand.js"
 import { devCommand } from "../cli/DevCommand.js"
 import { deviceCommand } from "../cli/DeviceCommand.js"
 import { devicesCommand } from "../cli/DevicesCommand.js"
@@ -26,6 +27,7 @@ const bramble = Command.make("bramble").pipe(
     demoCommand,
     nodeCommand,
     configCommand,
+    deployCommand,
     replayCommand,
     statusCommand,
     devicesCommand,

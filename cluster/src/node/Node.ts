@@ -7,16 +7,15 @@
  * wired to it, and answers admin requests. Everything is scoped: closing the scope (Ctrl-C,
  * SIGTERM) stops it all in reverse order, nats-server last.
  */
-import { makeSensorStats, runSensor, type SensorStats } from "@bramble/actor-sensor"
+import type { ActuatorStats } from "@bramble/actor-actuator"
+import type { SensorStats } from "@bramble/actor-sensor"
 import { makeStorage, type StorageStats } from "@bramble/actor-storage"
 import type { ClusterConfig } from "@bramble/config"
-import { natsSpecForNode, nodeDataDir, startNatsServer } from "@bramble/deploy"
-import { DhtDriver } from "@bramble/hardware"
+import { loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, startNatsServer } from "@bramble/deploy"
 import { InfluxSink } from "@bramble/influx"
 import { CHECKPOINT_BUCKET, ensureClusterBuckets, ensureTopology, kvLeaseStore, kvMemberStore, NatsClient, natsError } from "@bramble/nats"
 import { Codec, encodeDeadLetter, Subjects } from "@bramble/protocol"
-import { Backoff } from "@bramble/runtime"
-import { Effect, Layer, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js"
 import { type AdminService, serveAdmin } from "../admin/AdminService.js"
 import type { ClusterView } from "../admin/ClusterView.js"
@@ -33,6 +32,7 @@ import { startOwnership } from "../ownership/Ownership.js"
 import type { OwnershipLog } from "../ownership/OwnershipLog.js"
 import { makePartitionStats, type PartitionStats } from "../partition/PartitionStats.js"
 import { runPartition } from "../partition/PartitionWorker.js"
+import { type EdgeHardware, startEdge } from "./Edge.js"
 import { makeSink } from "./Sink.js"
 
 export interface NodeOptions {
@@ -44,6 +44,8 @@ export interface NodeOptions {
   readonly simulate?: boolean
   /** Record every lease claim, renewal and release here (fault tests, audits). */
   readonly ownershipLog?: OwnershipLog
+  /** Drivers for the node's sensors and actuators instead of those their kinds choose (tests). */
+  readonly hardware?: EdgeHardware
 }
 
 /** How long a silent member's heartbeat stays in the members bucket. */
@@ -57,6 +59,7 @@ export interface RunningNode {
   readonly startedAt: number
   readonly partitions: ReadonlyArray<PartitionStats>
   readonly sensors: ReadonlyArray<SensorStats>
+  readonly actuators: ReadonlyArray<ActuatorStats>
   readonly storage: StorageStats
   /** The node's HTTP server (dashboard, /metrics); undefined when off or not listening. */
   readonly httpUrl: string | undefined
@@ -80,12 +83,15 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
 
     // 1. NATS: the node's own supervised nats-server, or an existing one.
     const existing = options.natsUrl ?? self.nats.url
+    // A security section adds every user's password hash and the TLS files (deploy/src/security).
+    const security = existing === undefined ? yield* loadServerSecurity(config, node) : undefined
     const server = existing === undefined
-      ? yield* startNatsServer({ dir: nodeDataDir(config, node), spec: natsSpecForNode(config, node)!, restartOnExit: true })
+      ? yield* startNatsServer({ dir: nodeDataDir(config, node), spec: natsSpecForNode(config, node, security === undefined ? {} : { security })!, restartOnExit: true })
       : undefined
     const natsUrl = existing ?? server!.url
-    const mqttUrl = server === undefined ? undefined : `mqtt://${self.host}:${server.spec.mqttPort}`
-    const client = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}` })
+    const credentials = yield* loadNodeCredentials(config, node)
+    const mqttUrl = server === undefined ? undefined : `${credentials?.tls === undefined ? "mqtt" : "mqtts"}://${self.host}:${server.spec.mqttPort}`
+    const client = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}`, ...credentials })
     const withNats = Effect.provideService(NatsClient, client)
 
     yield* withNats(ensureTopology({
@@ -138,7 +144,8 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     })
     const partitions: Array<PartitionStats> = Array.from({ length: config.cluster.partitions }, (_, partition) => makePartitionStats(partition))
     const p = config.processing
-    const runWorker = (partition: number, fence: Fence, lease: number) => {
+    const runWorker = (partition: number, fence: Fence, lease: number) => runWorker0(partition, fence, lease).pipe(Effect.onExit((e) => Effect.logInfo(`DBG worker ${partition} exit ${e._tag}`)))
+    const runWorker0 = (partition: number, fence: Fence, lease: number) => {
       const stats = partitions[partition]!
       return registry.restartable(`partition-${partition}`, "partition", Effect.scoped(runPartition({
         partition,
@@ -178,35 +185,17 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     const clusterView = leasedClusterView({ self: node, partitions: config.cluster.partitions, leaseTtlMs: timing.ttlMs, leases, membership, ownership })
     yield* withNats(serveClusterMap({ node, partitions: config.cluster.partitions, leases, membership, ownership }))
 
-    // 4. Sensors wired to this node.
-    const sensors: Array<SensorStats> = []
-    const mine = config.sensors.filter((s) => s.node === node)
-    if (mine.length > 0) {
-      const simulated = options.simulate === true || mine.every((s) => s.kind.startsWith("simulated-"))
-      const driver = simulated ? DhtDriver.layerSimulated() : DhtDriver.layerNodeDht
-      const publish = (subject: string, data: Uint8Array, msgID: string) =>
-        Effect.tryPromise({ try: () => client.js.publish(subject, data, { msgID }), catch: natsError("Publish", `cannot publish to ${subject}`) })
-      const context = yield* Layer.build(driver)
-      for (const s of mine) {
-        const stats = makeSensorStats(s.device)
-        sensors.push(stats)
-        const model = s.kind.endsWith("dht11") ? "dht11" as const : "dht22" as const
-        yield* Effect.forkScoped(
-          registry.restartable(
-            `sensor-${s.device}-${s.sensor}`,
-            "sensor",
-            runSensor({ spec: { device: s.device, sensor: s.sensor, model, pin: s.pin, intervalMs: s.interval }, publish, stats }).pipe(
-              Effect.scoped,
-              Effect.provide(context)
-            ),
-            { processed: () => stats.published }
-          ).pipe(
-            Effect.tapCause((cause) => Effect.logError(`sensor ${s.device}/${s.sensor} failed; restarting`, cause)),
-            Effect.retry(Backoff.schedule({ initial: "1 second", max: "30 seconds", factor: 2, jitter: 0.3 }))
-          )
-        )
-      }
-    }
+    // 4. The edge (./Edge.ts): the sensor actors (each with its on-disk outbox) and the
+    //    actuator actors wired to this node, each supervised on its own.
+    const edge = yield* startEdge({
+      config,
+      node,
+      simulate: options.simulate === true,
+      client,
+      registry,
+      ...(options.hardware === undefined ? {} : { hardware: options.hardware })
+    })
+    const sensors = edge.sensors
 
     // 5. The admin actor, then the HTTP server (dashboard, /metrics) that reads from it.
     const adminNode = {
@@ -237,7 +226,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       if (http._tag === "Success") httpUrl = http.success.url
       else yield* Effect.logWarning(`dashboard and /metrics are off: ${http.failure.message}`)
     }
-    const running: RunningNode = { ...adminNode, httpUrl, config, registry, clusterView, admin }
+    const running: RunningNode = { ...adminNode, actuators: edge.actuators, httpUrl, config, registry, clusterView, admin }
     yield* Effect.logInfo(
       `node ${node} ready: nats ${natsUrl}${mqttUrl ? `, mqtt ${mqttUrl}` : ""}${httpUrl ? `, dashboard ${httpUrl}` : ""}, ` +
         `${config.cluster.partitions} partitions, sink ${sink.describe}`

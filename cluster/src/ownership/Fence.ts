@@ -108,8 +108,9 @@ export class Fence {
   /** Called after a partition checkpoint was saved under this fence. */
   checkpointSaved(): void {
     if (!this.draining) return
-    this.close()
+    // Drained before closed: whoever wakes up on the close sees the drain done.
     Deferred.doneUnsafe(this.drained, Effect.void)
+    this.close()
   }
 
   /** Completes as soon as the fence stops holding (expired or closed). */

@@ -141,7 +141,21 @@ const ownedMessages = (messages: ConsumerMessages, fence: Fence, onGap: (gap: De
     let expected = 1
     let ended = false
     const end = (): IteratorResult<JsMsg> => {
-      ended = true
+      if (!ended) {
+        ended = true
+        // Keep taking from the client's iterator, discarding: nats.js runs a consumer's
+        // `stop` as a queued step of that iterator, so `close()` (the worker's release)
+        // would wait forever on an iterator nobody takes from.
+        void (async () => {
+          try {
+            while (!(await inner.next()).done) {
+              // discarded: the worker restarts from its checkpoint, re-reading these
+            }
+          } catch {
+            // the consumer failed; nothing to drain
+          }
+        })()
+      }
       return { done: true, value: undefined }
     }
     return {
@@ -158,13 +172,19 @@ const ownedMessages = (messages: ConsumerMessages, fence: Fence, onGap: (gap: De
         expected = got + 1
         return result
       },
-      return: async () => {
-        ended = true
-        return inner.return === undefined ? { done: true, value: undefined } : inner.return()
-      }
+      return: async () => end()
     }
   }
-  return bindAll(messages, { [Symbol.asyncIterator]: iterate })
+  return bindAll(messages, {
+    [Symbol.asyncIterator]: iterate,
+    close: () => {
+      console.log(`DBG p${fence.partition} close() called`)
+      return messages.close().then((r) => {
+        console.log(`DBG p${fence.partition} close() resolved`)
+        return r
+      })
+    }
+  })
 }
 
 /** The node's NATS client as one partition worker sees it while the partition is owned. */

@@ -19,7 +19,11 @@ import { Subjects } from "@bramble/protocol"
  * - no JetStream `sync_interval` (fsync timing cannot be configured);
  * - MQTT payloads above `max_payload` are not refused;
  * - a forbidden MQTT publish is PUBACKed and then dropped;
- * - a `.` inside an MQTT topic level is not escaped (so device ids must not contain dots).
+ * - a `.` inside an MQTT topic level is not escaped (so device ids must not contain dots);
+ * - publish permissions are checked against the subject *after* the mappings, so a device
+ *   allowed its ingest subject must also be allowed the readings subject it is mapped to;
+ * - `allow: []` allows everything (this renderer writes `deny: [">"]` instead);
+ * - QoS 1 MQTT subscriptions need subscribe permission on `$MQTT.sub.>` (implicit from 2.12).
  */
 export interface NatsServerConfSpec {
   /** Unique per server; required for JetStream clustering and for MQTT. */
@@ -46,6 +50,8 @@ export interface NatsServerConfSpec {
     readonly port: number
     /** Seed routes, e.g. `"nats-route://127.0.0.1:6223"`; a server ignores its own. */
     readonly routes: ReadonlyArray<string>
+    /** TLS between servers; with `verify`, routes authenticate each other by certificate. */
+    readonly tls?: NatsTlsSpec
   }
   /** Subject mappings, source pattern to destination, e.g. `ingestPartitionMapping(8)`. */
   readonly mappings?: Readonly<Record<string, string>>
@@ -55,6 +61,58 @@ export interface NatsServerConfSpec {
   readonly writeDeadline?: string
   readonly logFile?: string
   readonly pidFile?: string
+  /** TLS on the client port. Clients prove who they are with a password, not a certificate. */
+  readonly tls?: NatsTlsSpec
+  /** TLS on the MQTT listener (needs `mqttPort`). */
+  readonly mqttTls?: NatsTlsSpec
+  /**
+   * Users and what each may publish and subscribe to. With users, a connection without a
+   * valid user and password (NATS or MQTT) is refused.
+   */
+  readonly authorization?: NatsAuthorizationSpec
+}
+
+/** A `tls {}` block: the server's certificate and key, and the CA that signs its peers. */
+export interface NatsTlsSpec {
+  readonly certFile: string
+  readonly keyFile: string
+  /** CA that client or route certificates must chain to (`verify`), and routes verify peers with. */
+  readonly caFile?: string
+  /** Require a certificate from the other side, signed by `caFile` (mutual TLS, used for routes). */
+  readonly verify?: boolean
+  /** Handshake timeout in seconds (server default 0.5; Pis are slow, so set it higher). */
+  readonly timeoutSeconds?: number
+}
+
+/** Subjects a user may (`allow`) and may not (`deny`, which wins) use. */
+export interface NatsSubjectRules {
+  /** Empty or missing: nothing is allowed (rendered as `deny: [">"]`). */
+  readonly allow?: ReadonlyArray<string>
+  readonly deny?: ReadonlyArray<string>
+}
+
+/** Connection kinds nats-server can restrict a user to. */
+export type NatsConnectionType = "STANDARD" | "MQTT" | "WEBSOCKET" | "LEAFNODE"
+
+/** One user of the `authorization {}` block. */
+export interface NatsUserSpec {
+  readonly user: string
+  /**
+   * A bcrypt hash (`$2a$`/`$2b$`…). nats-server also takes a plain-text password; only tests
+   * should render one.
+   */
+  readonly password: string
+  readonly publish?: NatsSubjectRules
+  readonly subscribe?: NatsSubjectRules
+  /** Default: any connection type. */
+  readonly allowedConnectionTypes?: ReadonlyArray<NatsConnectionType>
+}
+
+/** The `authorization {}` block. */
+export interface NatsAuthorizationSpec {
+  readonly users: ReadonlyArray<NatsUserSpec>
+  /** Seconds a client has to authenticate (server default 2; bcrypt on a Pi takes a while). */
+  readonly timeoutSeconds?: number
 }
 
 /** Source pattern of the ingest mapping: `ingest.<device>.<metric>` (MQTT `ingest/<device>/<metric>`). */
@@ -144,10 +202,16 @@ export const renderNatsServerConf = (spec: NatsServerConfSpec): string => {
   }
   lines.push("}")
 
+  if (spec.tls !== undefined) {
+    lines.push("")
+    tlsBlock(lines, spec.tls, "")
+  }
+
   if (spec.mqttPort !== undefined) {
     lines.push("", "mqtt {")
     setting("host", str(spec.host), "  ")
     setting("port", String(spec.mqttPort), "  ")
+    if (spec.mqttTls !== undefined) tlsBlock(lines, spec.mqttTls, "  ")
     lines.push("}")
   }
 
@@ -164,6 +228,7 @@ export const renderNatsServerConf = (spec: NatsServerConfSpec): string => {
       for (const route of routes) lines.push(`    ${str(route)}`)
       lines.push("  ]")
     }
+    if (spec.cluster.tls !== undefined) tlsBlock(lines, spec.cluster.tls, "  ")
     lines.push("}")
   }
 
@@ -174,5 +239,72 @@ export const renderNatsServerConf = (spec: NatsServerConfSpec): string => {
     lines.push("}")
   }
 
+  if (spec.authorization !== undefined) authorizationBlock(lines, spec.authorization)
+
   return `${lines.join("\n")}\n`
+}
+
+const stringList = (values: ReadonlyArray<string>): string => `[${values.map(quoteNatsString).join(", ")}]`
+
+const tlsBlock = (lines: Array<string>, tls: NatsTlsSpec, indent: string) => {
+  const inner = `${indent}  `
+  lines.push(`${indent}tls {`)
+  lines.push(`${inner}cert_file: ${quoteNatsString(tls.certFile)}`)
+  lines.push(`${inner}key_file: ${quoteNatsString(tls.keyFile)}`)
+  if (tls.caFile !== undefined) lines.push(`${inner}ca_file: ${quoteNatsString(tls.caFile)}`)
+  if (tls.verify !== undefined) lines.push(`${inner}verify: ${tls.verify ? "true" : "false"}`)
+  if (tls.timeoutSeconds !== undefined) lines.push(`${inner}timeout: ${seconds(tls.timeoutSeconds)}`)
+  lines.push(`${indent}}`)
+}
+
+const seconds = (value: number): string => {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`a timeout must be a positive number of seconds, got ${value}`)
+  return String(value)
+}
+
+// One subject per line, so a changed permission is a one-line diff.
+const listSetting = (lines: Array<string>, indent: string, key: string, values: ReadonlyArray<string>) => {
+  if (values.length <= 1) {
+    lines.push(`${indent}${key}: ${stringList(values)}`)
+    return
+  }
+  lines.push(`${indent}${key}: [`)
+  for (const value of values) lines.push(`${indent}  ${quoteNatsString(value)}`)
+  lines.push(`${indent}]`)
+}
+
+const rulesBlock = (lines: Array<string>, name: string, rules: NatsSubjectRules | undefined) => {
+  // nats-server 2.9 reads `allow: []` as no allow list at all, which allows everything. So
+  // an empty or missing allow list is written as denying every subject.
+  const allow = rules?.allow ?? []
+  const deny = allow.length === 0 ? [">"] : rules?.deny ?? []
+  lines.push(`        ${name} {`)
+  if (allow.length > 0) listSetting(lines, "          ", "allow", allow)
+  if (deny.length > 0) listSetting(lines, "          ", "deny", deny)
+  lines.push("        }")
+}
+
+const authorizationBlock = (lines: Array<string>, authorization: NatsAuthorizationSpec) => {
+  const seen = new Set<string>()
+  lines.push("", "authorization {")
+  if (authorization.timeoutSeconds !== undefined) lines.push(`  timeout: ${seconds(authorization.timeoutSeconds)}`)
+  lines.push("  users: [")
+  for (const user of authorization.users) {
+    if (user.user === "") throw new RangeError("a nats user needs a name")
+    if (seen.has(user.user)) throw new RangeError(`nats user "${user.user}" is listed twice`)
+    seen.add(user.user)
+    lines.push("    {")
+    lines.push(`      user: ${quoteNatsString(user.user)}`)
+    lines.push(`      password: ${quoteNatsString(user.password)}`)
+    if (user.allowedConnectionTypes !== undefined) {
+      lines.push(`      allowed_connection_types: ${stringList(user.allowedConnectionTypes)}`)
+    }
+    lines.push("      permissions {")
+    rulesBlock(lines, "publish", user.publish)
+    rulesBlock(lines, "subscribe", user.subscribe)
+    lines.push("      }")
+    lines.push("    }")
+  }
+  lines.push("  ]")
+  lines.push("}")
 }

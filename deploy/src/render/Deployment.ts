@@ -9,6 +9,7 @@ import type { ClusterConfig } from "@bramble/config"
 import { posix } from "node:path"
 import { renderNatsServerConf } from "../nats/NatsServerConf.js"
 import { natsSpecForNode } from "../nats/NodeNatsSpec.js"
+import { serverSecurityFor } from "../security/Credentials.js"
 import { deploymentWarnings } from "./DeploymentWarnings.js"
 import { renderDockerCompose } from "./DockerCompose.js"
 import { grafanaFilesFor } from "./GrafanaProvisioning.js"
@@ -26,6 +27,12 @@ export interface RenderDeploymentOptions {
   readonly dataDir?: string
   /** The cluster file on each Pi. Default `/etc/bramble/cluster.yaml`; the env file goes beside it. */
   readonly configPath?: string
+  /**
+   * User name to bcrypt hash, as `bramble deploy creds` wrote them (`readPasswordHashes`).
+   * Required when the cluster file has a security section: the servers' users are rendered
+   * with them. Hashes only; a rendered deployment never holds a password or a key.
+   */
+  readonly passwordHashes?: ReadonlyMap<string, string>
 }
 
 /**
@@ -35,8 +42,9 @@ export interface RenderDeploymentOptions {
  *   `<node>/bramble.env`, `<node>/README.md` for every node;
  * - `docker-compose.yml`, `grafana/provisioning/…` and `grafana/dashboards/…` for the master Pi.
  *
- * Throws a `RangeError` for a relative or unsafe path option, or a sink secret variable that
- * is not a valid environment variable name.
+ * Throws a `RangeError` for a relative or unsafe path option, a sink secret variable that
+ * is not a valid environment variable name, or a secured cluster file without the hash of
+ * every user it implies.
  */
 export const renderDeployment = (
   config: ClusterConfig,
@@ -50,9 +58,16 @@ export const renderDeployment = (
   const installed: ClusterConfig = { ...config, cluster: { ...config.cluster, dataDir } }
   const warnings = deploymentWarnings(config, dataDir)
   const files: Array<RenderedFile> = []
+  const specOf = (name: string) => {
+    if (installed.security === undefined) return natsSpecForNode(installed, name)
+    if (options.passwordHashes === undefined) {
+      throw new RangeError("the cluster file has a security section: render with the password hashes `bramble deploy creds` wrote")
+    }
+    return natsSpecForNode(installed, name, { security: serverSecurityFor(installed, name, options.passwordHashes) })
+  }
 
   config.nodes.forEach((node, index) => {
-    const spec = natsSpecForNode(installed, node.name)
+    const spec = specOf(node.name)
     if (spec !== undefined) files.push({ path: `${node.name}/nats-server.conf`, content: renderNatsServerConf(spec) })
     files.push(
       { path: `${node.name}/bramble-node.service`, content: renderNodeUnit({ node: node.name, binPath, configPath, envPath, dataDir }) },
@@ -66,7 +81,7 @@ export const renderDeployment = (
 
   const first = config.nodes[0]
   if (first !== undefined) {
-    files.push({ path: "docker-compose.yml", content: renderDockerCompose({ config, natsSpec: natsSpecForNode(installed, first.name) }) })
+    files.push({ path: "docker-compose.yml", content: renderDockerCompose({ config, natsSpec: specOf(first.name) }) })
     const language = config.sink.kind === "influx-v2" ? "flux" : "influxql"
     for (const file of grafanaFilesFor(language)) files.push({ path: `grafana/${file.path}`, content: file.content })
   }

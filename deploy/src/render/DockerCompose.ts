@@ -132,7 +132,9 @@ const natsService = (config: ClusterConfig, spec: NatsServerConfSpec | undefined
     "    command: [\"--config\", \"/etc/nats/nats-server.conf\"]",
     "    volumes:",
     `      - ${literal(`./${first.name}/nats-server.conf:/etc/nats/nats-server.conf:ro`)}`,
-    `      - ${literal(`${store}:${store}`)}`
+    `      - ${literal(`${store}:${store}`)}`,
+    // The configuration names certificates and keys by their paths on the Pi.
+    ...(config.security === undefined ? [] : [`      - ${literal(`${config.security.credentials}:${config.security.credentials}:ro`)}`])
   ]
 }
 

@@ -5,6 +5,7 @@
  */
 import type { ClusterConfig } from "@bramble/config"
 import type { NatsServerConfSpec } from "../nats/NatsServerConf.js"
+import { credentialPaths, tlsFilesFor, UserNames } from "../security/CredentialLayout.js"
 import { lines } from "./internal/text.js"
 import { sinkSecret } from "./SinkSecret.js"
 
@@ -33,6 +34,52 @@ const secretStep = (config: ClusterConfig, envPath: string): ReadonlyArray<strin
     case "none":
       return []
   }
+}
+
+/** Which credential files this Pi needs, and how to install them (secured cluster files only). */
+const credentialsSection = (config: ClusterConfig, node: string, spec: NatsServerConfSpec | undefined): ReadonlyArray<string> => {
+  const security = config.security
+  if (security === undefined) return []
+  const self = config.nodes.find((n) => n.name === node)!
+  const installed = credentialPaths(security.credentials)
+  const generated = credentialPaths("credentials")
+  const tls = tlsFilesFor(security, node)
+  const copies: Array<[from: string, to: string]> = [
+    [generated.users, installed.users],
+    [generated.nodePassword(node), installed.nodePassword(node)],
+    ...(tls === undefined
+      ? []
+      : [
+        [generated.caCert, tls.caFile] as [string, string],
+        ...(spec === undefined ? [] : [[generated.nodeCert(node), tls.certFile], [generated.nodeKey(node), tls.keyFile]] as Array<[string, string]>)
+      ])
+  ]
+  const dirs = [...new Set(copies.map(([, to]) => to.replace(/\/[^/]+$/, "")))].sort()
+  const mqtt = spec?.mqttPort === undefined ? undefined : `${tls === undefined ? "mqtt" : "mqtts"}://${self.host}:${spec.mqttPort}`
+  return [
+    "",
+    "## Credentials",
+    "",
+    "The cluster file has a `security:` section: every NATS and MQTT connection needs a user and",
+    `password${tls === undefined ? "" : ", and client, MQTT and route connections use TLS (routes prove who they are with certificates)"}.`,
+    "Copy these files from the directory `bramble deploy creds` wrote (`credentials/` below), and no",
+    "others: other nodes' keys, the devices' passwords and the CA key (`tls/ca.key`) stay off this Pi.",
+    "",
+    "```sh",
+    ...dirs.map((dir) => `sudo install -d -m 0700 -o bramble -g gpio ${dir}`),
+    ...copies.map(([from, to]) => `sudo install -m 0600 -o bramble -g gpio ${from} ${to}`),
+    "```",
+    "",
+    `The node logs in as \`${UserNames.node(node)}\`. Its server checks every user against the hashes in`,
+    `\`${installed.users}\`: after \`bramble deploy creds\` adds a device, copy that file to every node and restart them.`,
+    ...(mqtt === undefined
+      ? []
+      : [
+        `Each device logs in to \`${mqtt}\` as \`device:<id>\` with the password in \`devices/<id>.password\`${tls === undefined ? "" : ", trusting `tls/ca.crt`"};`,
+        "it may publish only to `ingest/<id>/<sensor>` and subscribe only to `alarms/<id>/#` and `commands/<id>/#`."
+      ]),
+    `nats-server's monitoring port${spec?.httpPort === undefined ? "" : ` (${spec.httpPort})`} has no authentication: allow only the admin's machine to reach it.`
+  ]
 }
 
 /** Renders `<node>/README.md`. */
@@ -108,6 +155,7 @@ export const renderNodeReadme = (input: NodeReadmeInput): string => {
     `   \`printf '#!/bin/sh\\nexec /usr/bin/node /opt/bramble/cluster/dist/bin/bramble.js "$@"\\n' | sudo tee ${binPath} && sudo chmod 755 ${binPath}\``,
     "5. A clock that is set before the node starts (a Pi has no battery-backed clock):",
     "   `sudo systemctl enable systemd-time-wait-sync`",
+    credentialsSection(config, node, spec),
     "",
     "## Install and start",
     "",

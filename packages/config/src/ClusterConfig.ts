@@ -42,7 +42,43 @@ export const Node = Schema.Struct({
 })
 export type Node = typeof Node.Type
 
-export const SensorKind = Schema.Literals(["dht11", "dht22", "simulated-dht11", "simulated-dht22"])
+/**
+ * What a sensor is. `dht11`/`dht22` read a DHT through node-dht-sensor, `gpio-input` watches a
+ * digital input (door contact, PIR, button) through onoff; the `simulated-` kinds use the
+ * simulated twins (as does every kind with `bramble node --simulate`). `synthetic` is a
+ * software sensor for load tests and benchmarks: no hardware, `{ value }` every `interval`,
+ * which may be as short as 10 ms.
+ */
+export const SensorKind = Schema.Literals([
+  "dht11",
+  "dht22",
+  "simulated-dht11",
+  "simulated-dht22",
+  "gpio-input",
+  "simulated-gpio-input",
+  "synthetic"
+])
+export type SensorKind = typeof SensorKind.Type
+
+/** A BCM GPIO number on the 40-pin header. */
+const GpioPin = Schema.Int.check(
+  Schema.isBetween({ minimum: 0, maximum: 27 }, { message: "Expected a BCM GPIO number 0..27 (not a physical header position)" })
+)
+
+/** `engineering = raw * scale + offset` (see @bramble/hardware `Calibration`). */
+export const Calibration = Schema.Struct({
+  offset: Schema.optionalKey(Schema.Finite),
+  scale: Schema.optionalKey(
+    Schema.Finite.check(Schema.makeFilter((scale: number) => scale !== 0 || "scale must not be 0: every reading would become the offset"))
+  )
+})
+
+/** The sensor's on-disk buffer of readings not yet acknowledged by JetStream. */
+export const Outbox = Schema.Struct({
+  /** Most readings kept while NATS is unreachable; beyond it the oldest are dropped (counted,
+   * with an `outbox-overflow` alarm). 100,000 is 55 h of a DHT22 read every 2 s, about 4 MB. */
+  maxReadings: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000_000 })), 100_000)
+})
 
 export const Sensor = Schema.Struct({
   /** The device id readings are published under. */
@@ -52,12 +88,48 @@ export const Sensor = Schema.Struct({
   /** The node whose process reads it. */
   node: Name,
   kind: SensorKind,
-  /** BCM GPIO number the data line is wired to. */
-  pin: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 63 })), 4),
-  /** How often to read; never faster than the sensor allows (DHT22 2 s, DHT11 1 s). */
-  interval: withDefault(Millis, "2s")
+  /** BCM GPIO number the sensor is wired to (not used by `synthetic`). */
+  pin: withDefault(GpioPin, 4),
+  /** How often to read (DHT, synthetic); never faster than the sensor allows (DHT22 2 s, DHT11 1 s). */
+  interval: withDefault(Millis, "2s"),
+  /** DHT: most read attempts per interval; only as many as the model's minimum interval lets fit. */
+  attempts: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10 })), 3),
+  /** DHT: read intervals in a row without a reading that raise the `sensor-fault` alarm. */
+  faultAfter: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })), 5),
+  /** Per value (`temperature`, `humidity`; `value` for synthetic), applied before publishing. */
+  calibration: Schema.optionalKey(Schema.Record(Name, Calibration)),
+  /** gpio-input: which transitions are readings. */
+  edge: withDefault(Schema.Literals(["rising", "falling", "both"]), "both"),
+  /** gpio-input: edges closer together than this are one (contact bounce). */
+  debounce: withDefault(Millis, "50ms"),
+  /** gpio-input: logical 1 (pressed, open, motion) is the low level. */
+  activeLow: withDefault(Schema.Boolean, false),
+  outbox: withDefault(Outbox, {})
 })
 export type Sensor = typeof Sensor.Type
+
+/** Which alarms switch an actuator on: a rule, for one device or for all. */
+export const AlarmMatcher = Schema.Struct({
+  rule: Name,
+  device: Schema.optionalKey(Name)
+})
+
+/** `gpio-output` drives a pin through onoff; `simulated-gpio-output` the simulated twin. */
+export const ActuatorKind = Schema.Literals(["gpio-output", "simulated-gpio-output"])
+
+/** A digital output (relay, LED, buzzer), on while any alarm it watches is raised. */
+export const Actuator = Schema.Struct({
+  name: Name,
+  /** The node whose process drives it. */
+  node: Name,
+  kind: withDefault(ActuatorKind, "gpio-output"),
+  pin: GpioPin,
+  /** The load is on when the pin is low (many relay boards). */
+  activeLow: withDefault(Schema.Boolean, false),
+  /** One matcher or a list: on while any matching alarm is raised. */
+  on: Schema.Union([AlarmMatcher, Schema.Array(AlarmMatcher).check(Schema.isMinLength(1))])
+})
+export type Actuator = typeof Actuator.Type
 
 export const Window = Schema.Struct({
   name: Name,
@@ -163,6 +235,78 @@ export const Processing = Schema.Struct({
   maxPayload: withDefault(Bytes, "16KiB")
 })
 
+const ABSOLUTE = /^\/[^\0]*$/
+/** A path on the Pi. Absolute, because the node runs under systemd, whose working directory is `/`. */
+const AbsolutePath = Schema.String.check(
+  Schema.isPattern(ABSOLUTE, { message: "Expected an absolute path (starting with /)" })
+)
+
+/** A device that connects from outside the cluster (MQTT or NATS) with a credential of its own. */
+export const SecureDevice = Schema.Struct({
+  /** The device id it publishes under (`ingest/<id>/<sensor>`); also its user name, `device:<id>`. */
+  id: Name,
+  /** The one transport its credential works on. MQTT devices need `$MQTT.sub.>` for QoS 1
+   * subscriptions, which a NATS connection must never get (it would see every device's
+   * deliveries), so a credential is for one or the other. */
+  transport: withDefault(Schema.Literals(["mqtt", "nats"]), "mqtt")
+})
+export type SecureDevice = typeof SecureDevice.Type
+
+/** TLS for client, MQTT and route connections. Files default to `<credentials>/tls/…`. */
+export const Tls = Schema.Struct({
+  enabled: withDefault(Schema.Boolean, true),
+  /** The CA that signed every server certificate (clients and routes verify against it). */
+  caFile: Schema.optionalKey(AbsolutePath),
+  /** This node's certificate and key. The cluster file is the same on every Pi, so a path here
+   * names the same place on each, where each Pi keeps its own (default `tls/<node>.crt`). */
+  certFile: Schema.optionalKey(AbsolutePath),
+  keyFile: Schema.optionalKey(AbsolutePath)
+})
+export type Tls = typeof Tls.Type
+
+/**
+ * Authentication, permissions and TLS. Without this section nothing is authenticated (the
+ * demo, tests on loopback). Credentials never appear in the cluster file: it names the
+ * directory `bramble deploy creds` wrote, and each Pi holds the files it needs there.
+ */
+export const Security = Schema.Struct({
+  /** Directory of generated credentials: password hashes, node passwords, TLS files. */
+  credentials: AbsolutePath,
+  /** Devices outside the cluster that get their own credential (sensors wired to a node
+   * publish with the node's credential and need none). */
+  devices: withDefault(Schema.Array(SecureDevice), []),
+  tls: Schema.optionalKey(Tls)
+})
+export type Security = typeof Security.Type
+
+/** Security checks that span sections: every problem at its own path. */
+const securityProblems = (config: {
+  readonly nodes: ReadonlyArray<Node>
+  readonly security?: Security
+}): Array<{ path: ReadonlyArray<PropertyKey>; issue: string }> => {
+  const security = config.security
+  if (security === undefined) return []
+  const problems: Array<{ path: ReadonlyArray<PropertyKey>; issue: string }> = []
+  const seen = new Map<string, number>()
+  security.devices.forEach((device, i) => {
+    const first = seen.get(device.id)
+    if (first === undefined) seen.set(device.id, i)
+    else problems.push({ path: ["security", "devices", i, "id"], issue: `device "${device.id}" is already listed at index ${first}` })
+  })
+  const servers = config.nodes.filter((n) => n.nats.url === undefined).length
+  if (servers > 1 && security.tls?.enabled !== true) {
+    problems.push({
+      path: ["security", "tls"],
+      issue: "a cluster of more than one nats-server needs `tls: { enabled: true }`: servers authenticate their routes to each other by certificate, and without TLS anyone on the network could join as a route"
+    })
+  }
+  const tls = security.tls
+  if (tls !== undefined && (tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    problems.push({ path: ["security", "tls"], issue: "certFile and keyFile go together" })
+  }
+  return problems
+}
+
 export const ClusterConfig = Schema.Struct({
   cluster: Schema.Struct({
     name: Name,
@@ -173,10 +317,12 @@ export const ClusterConfig = Schema.Struct({
   }),
   nodes: Schema.Array(Node).check(Schema.isMinLength(1)),
   sensors: withDefault(Schema.Array(Sensor), []),
+  actuators: withDefault(Schema.Array(Actuator), []),
   windows: withDefault(Schema.Array(Window), [{ name: "1m", size: "1m" }, { name: "30m", size: "30m" }]),
   streams: withDefault(Streams, {}),
   rules: withDefault(Schema.Array(Rule), []),
   processing: withDefault(Processing, {}),
-  sink: Sink
-})
+  sink: Sink,
+  security: Schema.optionalKey(Security)
+}).check(Schema.makeFilter(securityProblems))
 export type ClusterConfig = typeof ClusterConfig.Type

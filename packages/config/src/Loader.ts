@@ -9,6 +9,7 @@ import { Effect, Result, Schema, SchemaIssue } from "effect"
 import { LineCounter, parseDocument, type Document } from "yaml"
 import { ClusterConfig } from "./ClusterConfig.js"
 import { ConfigError, type ConfigProblem } from "./ConfigError.js"
+import { edgeCrossCheck } from "./EdgeChecks.js"
 
 /** A decoded cluster file, with `dataDir` made absolute relative to the file. */
 export interface LoadedConfig {
@@ -67,17 +68,7 @@ export const crossCheck = (config: ClusterConfig): Array<{ path: Array<PropertyK
     if (r.below === undefined && r.clearAbove !== undefined) problems.push({ path: ["rules", i, "clearAbove"], message: "clearAbove goes with below" })
     if (r.above === undefined && r.clearBelow !== undefined) problems.push({ path: ["rules", i, "clearBelow"], message: "clearBelow goes with above" })
   })
-  duplicates(config.sensors, (s) => `${s.device}/${s.sensor}`, (i) => ["sensors", i, "device"], "device/sensor")
-  const nodeNames = new Set(config.nodes.map((n) => n.name))
-  config.sensors.forEach((s, i) => {
-    if (!nodeNames.has(s.node)) {
-      problems.push({ path: ["sensors", i, "node"], message: `no node is named "${s.node}" (nodes: ${[...nodeNames].join(", ")})` })
-    }
-    const minimum = s.kind.endsWith("dht22") ? 2000 : 1000
-    if (s.interval < minimum) {
-      problems.push({ path: ["sensors", i, "interval"], message: `a ${s.kind.replace("simulated-", "")} cannot be read more often than every ${minimum} ms` })
-    }
-  })
+  problems.push(...edgeCrossCheck(config))
   // Two servers on one host cannot share a port.
   const ports = new Map<string, string>()
   config.nodes.forEach((n, i) => {

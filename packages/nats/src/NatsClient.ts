@@ -5,10 +5,11 @@
  * recovers from server restarts on its own — Telegraf users' top MQTT complaint is a
  * consumer silently receiving nothing after a broker restart.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { connect, credsAuthenticator, type NatsConnection, nkeyAuthenticator } from "@nats-io/transport-node"
+import { readFileSync } from "node:fs"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Redacted } from "effect"
 import { natsError, type NatsError } from "./NatsError.js"
 
 export interface NatsClientOptions {
@@ -17,10 +18,46 @@ export interface NatsClientOptions {
   /** Connection name shown by `nats server report connections`. */
   readonly name: string
   readonly user?: string
-  readonly pass?: string
+  /** The password of `user`; keep it `Redacted` so it cannot reach a log line. */
+  readonly pass?: string | Redacted.Redacted<string>
+  /** An NKEY seed file (`SU…`): the client signs the server's nonce, no password is sent. */
+  readonly nkeySeedFile?: string
+  /** A NATS credentials file (user JWT and seed), for servers in operator mode. */
+  readonly credsFile?: string
+  /** TLS: the CA the server's certificate must chain to, and a client certificate if the server asks for one. */
+  readonly tls?: NatsClientTls
+  /** Prefix of reply inboxes, for users allowed to subscribe only to their own (default `_INBOX`). */
+  readonly inboxPrefix?: string
   /** How long a JetStream API call may take. */
   readonly apiTimeoutMs?: number
 }
+
+/** TLS options of a NATS connection. With any of them set, the connection requires TLS. */
+export interface NatsClientTls {
+  readonly caFile?: string
+  readonly certFile?: string
+  readonly keyFile?: string
+}
+
+// Secrets are read here, at connect time, and go straight into nats.js.
+const authOptions = (options: NatsClientOptions) => ({
+  ...(options.user === undefined ? {} : { user: options.user }),
+  ...(options.pass === undefined ? {} : { pass: Redacted.isRedacted(options.pass) ? Redacted.value(options.pass) : options.pass }),
+  ...(options.nkeySeedFile === undefined
+    ? {}
+    : { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(options.nkeySeedFile, "utf8").trim())) }),
+  ...(options.credsFile === undefined ? {} : { authenticator: credsAuthenticator(readFileSync(options.credsFile)) }),
+  ...(options.tls === undefined
+    ? {}
+    : {
+      tls: {
+        ...(options.tls.caFile === undefined ? {} : { caFile: options.tls.caFile }),
+        ...(options.tls.certFile === undefined ? {} : { certFile: options.tls.certFile }),
+        ...(options.tls.keyFile === undefined ? {} : { keyFile: options.tls.keyFile })
+      }
+    }),
+  ...(options.inboxPrefix === undefined ? {} : { inboxPrefix: options.inboxPrefix })
+})
 
 export class NatsClient extends Context.Service<NatsClient, {
   readonly nc: NatsConnection
@@ -36,8 +73,7 @@ export class NatsClient extends Context.Service<NatsClient, {
           const nc = await connect({
             servers: typeof options.servers === "string" ? options.servers : [...options.servers],
             name: options.name,
-            ...(options.user === undefined ? {} : { user: options.user }),
-            ...(options.pass === undefined ? {} : { pass: options.pass }),
+            ...authOptions(options),
             // A node outlives any server restart: reconnect forever, and wait for a server
             // that is still starting instead of failing the first attempt.
             maxReconnectAttempts: -1,

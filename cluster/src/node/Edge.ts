@@ -1,0 +1,199 @@
+/**
+ * The edge of a node: the sensor and actuator actors of the Pi it runs on.
+ *
+ * Each sensor of this node (cluster file `sensors`, `node: <this>`) gets a sensor actor
+ * (actors/sensor) with its own on-disk outbox in `<dataDir>/<node>/outbox/<device>.<sensor>/`,
+ * delivering to JetStream with PubAcks; each actuator gets an actuator actor
+ * (actors/actuator) fed from the ALARMS stream. Every actor is supervised on its own: a
+ * failure is logged and the actor starts again with capped, jittered backoff; nothing here
+ * can stop the node. The `sensor-fault` and `outbox-overflow` alarms the sensors raise go
+ * to ALARMS through one alarm sender.
+ *
+ * Drivers are chosen per sensor: the `simulated-` kinds (or every kind with `--simulate`)
+ * use the simulated twins, the others the real drivers (node-dht-sensor, onoff), which fail
+ * with a clear `HardwareUnavailable` off a Pi. Simulated inputs are pressed at random
+ * (every 20 s on average) so the demo shows door and button readings.
+ */
+import { type ActuatorStats, alarmFilters, type AlarmMatcher, makeActuatorStats, runActuator } from "@bramble/actor-actuator"
+import {
+  makeAlarmSender,
+  makeSensorStats,
+  openOutbox,
+  type Publish,
+  runDhtSensor,
+  runGpioInput,
+  runSyntheticSensor,
+  type SensorActorOptions,
+  type SensorSpec,
+  type SensorStats
+} from "@bramble/actor-sensor"
+import type { ClusterConfig, Sensor } from "@bramble/config"
+import { nodeDataDir } from "@bramble/deploy"
+import { DhtDriver, GpioDriver } from "@bramble/hardware"
+import { type NatsClient, type NatsError, natsError } from "@bramble/nats"
+import { type Alarm, parseAlarm, Subjects } from "@bramble/protocol"
+import { Backoff } from "@bramble/runtime"
+import { DeliverPolicy } from "@nats-io/jetstream"
+import { type Context, Effect, Layer, Result, type Scope, Stream } from "effect"
+import { join } from "node:path"
+import type { ActorRegistry } from "../admin/ActorRegistry.js"
+
+/** Drivers that replace the ones the kinds and `simulate` choose (tests inject simulated drivers they control). */
+export interface EdgeHardware {
+  readonly dht?: Layer.Layer<DhtDriver>
+  readonly gpio?: Layer.Layer<GpioDriver>
+}
+
+export interface EdgeOptions {
+  readonly config: ClusterConfig
+  readonly node: string
+  /** Simulated drivers for every sensor and actuator, whatever their kind. */
+  readonly simulate: boolean
+  readonly client: NatsClient["Service"]
+  readonly registry: Pick<ActorRegistry, "restartable">
+  readonly hardware?: EdgeHardware
+}
+
+/** What the node reports about its edge. */
+export interface RunningEdge {
+  readonly sensors: ReadonlyArray<SensorStats>
+  readonly actuators: ReadonlyArray<ActuatorStats>
+}
+
+/** Where a sensor's outbox lives. */
+export const outboxDir = (config: ClusterConfig, node: string, sensor: Pick<Sensor, "device" | "sensor">): string =>
+  join(nodeDataDir(config, node), "outbox", `${sensor.device}.${sensor.sensor}`)
+
+/** The actor's view of a sensor entry of the cluster file. */
+export const sensorSpec = (s: Sensor): SensorSpec => {
+  const identity = { device: s.device, sensor: s.sensor }
+  const calibration = s.calibration === undefined ? {} : { calibration: s.calibration }
+  switch (s.kind) {
+    case "dht11":
+    case "simulated-dht11":
+    case "dht22":
+    case "simulated-dht22":
+      return {
+        ...identity,
+        kind: "dht",
+        model: s.kind.endsWith("dht11") ? "dht11" : "dht22",
+        pin: s.pin,
+        intervalMs: s.interval,
+        attempts: s.attempts,
+        faultAfter: s.faultAfter,
+        ...calibration
+      }
+    case "gpio-input":
+    case "simulated-gpio-input":
+      return { ...identity, kind: "gpio-input", pin: s.pin, edge: s.edge, debounceMs: s.debounce, activeLow: s.activeLow }
+    case "synthetic":
+      return { ...identity, kind: "synthetic", intervalMs: s.interval, ...calibration }
+  }
+}
+
+/**
+ * Alarm events of ALARMS under `filters`: first the latest event of every matching alarm
+ * (its current state), then each new one. One ordered consumer per filter (nats-server 2.9
+ * takes one filter subject per consumer); it recreates itself after a server restart.
+ */
+export const alarmFeed = (client: NatsClient["Service"], filters: ReadonlyArray<string>): Stream.Stream<Alarm, NatsError> =>
+  Stream.mergeAll(
+    filters.map((filter) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const consumer = yield* Effect.tryPromise({
+          try: () => client.js.consumers.get(Subjects.Streams.alarms, { filter_subjects: filter, deliver_policy: DeliverPolicy.LastPerSubject }),
+          catch: natsError("JetStream", `cannot follow ${filter} in ${Subjects.Streams.alarms}`)
+        })
+        const messages = yield* Effect.acquireRelease(
+          Effect.tryPromise({ try: () => consumer.consume(), catch: natsError("JetStream", `cannot follow ${filter}`) }),
+          (messages) => Effect.promise(() => messages.close()).pipe(Effect.ignore)
+        )
+        return Stream.fromAsyncIterable(messages, natsError("JetStream", `following ${filter} failed`)).pipe(
+          Stream.filterMap((message) => {
+            const alarm = parseAlarm(message.data)
+            // An unreadable event is not ours to fix; it cannot switch anything.
+            return Result.isSuccess(alarm) ? Result.succeed(alarm.success) : Result.fail(undefined)
+          })
+        )
+      }))
+    ),
+    { concurrency: "unbounded" }
+  )
+
+/** Starts the sensor and actuator actors of `options.node` for the duration of the scope. */
+export const startEdge = (options: EdgeOptions): Effect.Effect<RunningEdge, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { config, node, client, registry } = options
+    const mySensors = config.sensors.filter((s) => s.node === node)
+    const myActuators = config.actuators.filter((a) => a.node === node)
+    if (mySensors.length === 0 && myActuators.length === 0) return { sensors: [], actuators: [] }
+
+    // Drivers are built once, on first use, and shared: a pin is claimed once per node.
+    const built = new Map<string, Context.Context<never>>()
+    const driver = <I>(key: string, layer: Layer.Layer<I>) =>
+      Effect.gen(function*() {
+        const existing = built.get(key)
+        if (existing !== undefined) return existing as Context.Context<I>
+        const context = yield* Layer.build(layer)
+        built.set(key, context as Context.Context<never>)
+        return context
+      })
+    const simulated = (kind: string) => options.simulate || kind.startsWith("simulated-")
+    const dhtDriver = (kind: string) =>
+      options.hardware?.dht !== undefined
+        ? driver("dht-injected", options.hardware.dht)
+        : simulated(kind)
+        ? driver("dht-simulated", DhtDriver.layerSimulated())
+        : driver("dht-real", DhtDriver.layerNodeDht)
+    const gpioDriver = (kind: string) =>
+      options.hardware?.gpio !== undefined
+        ? driver("gpio-injected", options.hardware.gpio)
+        : simulated(kind)
+        ? driver("gpio-simulated", GpioDriver.layerSimulated({ randomPresses: { meanIntervalMs: 20_000 } }))
+        : driver("gpio-real", GpioDriver.layerOnoff)
+
+    const publish: Publish = (subject, data, msgID) =>
+      Effect.tryPromise({ try: () => client.js.publish(subject, data, { msgID }), catch: natsError("Publish", `cannot publish to ${subject}`) })
+    const alarms = yield* makeAlarmSender({ publish })
+
+    const supervise = <E, R>(name: string, kind: string, actor: Effect.Effect<never, E, R>, processed: () => number) =>
+      Effect.forkScoped(
+        registry.restartable(name, kind, actor, { processed }).pipe(
+          Effect.tapCause((cause) => Effect.logError(`${kind} ${name} failed; restarting`, cause)),
+          Effect.retry(Backoff.schedule({ initial: "1 second", max: "30 seconds", factor: 2, jitter: 0.3 }))
+        )
+      )
+
+    const sensors: Array<SensorStats> = []
+    for (const s of mySensors) {
+      const stats = makeSensorStats(s.device, s.sensor)
+      sensors.push(stats)
+      const spec = sensorSpec(s)
+      const base: Omit<SensorActorOptions, "spec"> = {
+        outbox: openOutbox({ dir: outboxDir(config, node, s), maxReadings: s.outbox.maxReadings }),
+        publish,
+        raise: alarms.raise,
+        stats
+      }
+      const actor = spec.kind === "dht"
+        ? Effect.provide(Effect.scoped(runDhtSensor({ ...base, spec })), yield* dhtDriver(s.kind))
+        : spec.kind === "gpio-input"
+        ? Effect.provide(Effect.scoped(runGpioInput({ ...base, spec })), yield* gpioDriver(s.kind))
+        : Effect.scoped(runSyntheticSensor({ ...base, spec }))
+      yield* supervise(`sensor-${s.device}-${s.sensor}`, "sensor", actor, () => stats.published)
+    }
+
+    const actuators: Array<ActuatorStats> = []
+    for (const a of myActuators) {
+      const stats = makeActuatorStats(a)
+      actuators.push(stats)
+      const on: ReadonlyArray<AlarmMatcher> = "rule" in a.on ? [a.on] : a.on
+      const actor = runActuator({
+        spec: { name: a.name, pin: a.pin, activeLow: a.activeLow, on },
+        alarms: alarmFeed(client, alarmFilters(on)),
+        stats
+      }).pipe(Effect.scoped, Effect.provide(yield* gpioDriver(a.kind)))
+      yield* supervise(`actuator-${a.name}`, "actuator", actor, () => stats.events)
+    }
+    return { sensors, actuators }
+  })

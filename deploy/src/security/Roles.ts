@@ -1,0 +1,209 @@
+/**
+ * Who may do what on a secured bramble. Every user the cluster file implies — one per node,
+ * one per external device, an admin and a dashboard — gets exactly the subjects its role
+ * needs, as nats-server permissions. They apply to NATS and MQTT connections alike (an MQTT
+ * topic `a/b/c` is the subject `a.b.c`).
+ *
+ * | role | publish | subscribe |
+ * |---|---|---|
+ * | node | everything | everything |
+ * | admin | `bramble.admin.>`, `$SRV.>`, read-only JetStream API | inbox, readings, aggregates, alarms, dead letters |
+ * | dashboard | read-only admin queries (status, devices, alarms, members, partitions) | its inbox, readings, aggregates, alarms |
+ * | device `d` | its own readings only | its own alarms and commands |
+ *
+ * Two facts of nats-server 2.9 shape the device rules (checked against 2.9.10 in
+ * test/e2e/security-authz.test.ts):
+ *
+ * - Publish permissions are checked on the subject *after* the ingest mapping. A device's
+ *   `ingest.d.s` is checked as `readings.<p>.d.s`, so the device is allowed exactly that: the
+ *   readings subjects of its own partition (and `ingest.d.*`, for servers that check before
+ *   mapping). It cannot place its readings in another partition or under another device.
+ * - An MQTT QoS 1 subscription is delivered through an internal `$MQTT.sub.<id>` subject the
+ *   client must be allowed to subscribe to. Only MQTT connections get that (an MQTT client
+ *   cannot subscribe to `$MQTT.sub` itself); a NATS connection with it could read every
+ *   device's deliveries, so each device credential is for one transport.
+ */
+import type { ClusterConfig, SecureDevice } from "@bramble/config"
+import { Admin, Subjects } from "@bramble/protocol"
+import type { NatsConnectionType, NatsSubjectRules, NatsUserSpec } from "../nats/NatsServerConf.js"
+import { UserNames } from "./CredentialLayout.js"
+
+/** A role and whom it is for. */
+export type Role =
+  | { readonly kind: "node"; readonly node: string }
+  | { readonly kind: "admin" }
+  | { readonly kind: "dashboard" }
+  | { readonly kind: "device"; readonly device: string; readonly transport: SecureDevice["transport"] }
+
+/** What a role may do. */
+export interface RolePermissions {
+  readonly publish: NatsSubjectRules
+  readonly subscribe: NatsSubjectRules
+  readonly allowedConnectionTypes: ReadonlyArray<NatsConnectionType>
+}
+
+/** The partition nats-server's `{{partition(n,1)}}` puts `device` in: FNV-1a (32 bit) of its bytes, modulo n. */
+export const devicePartition = (device: string, partitions: number): number => {
+  let hash = 0x811c9dc5
+  for (const byte of new TextEncoder().encode(device)) {
+    hash ^= byte
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash % partitions
+}
+
+/**
+ * The inbox prefix a role's NATS client must use (nats.js `inboxPrefix`), so its replies
+ * arrive where it may subscribe. Nodes and the admin use the default `_INBOX`.
+ * (A nats.js inbox is `_INBOX.<22-character nuid>…`, so `_INBOX.device…` and
+ * `_INBOX.dashboard…` can never be another client's.)
+ */
+export const inboxPrefixFor = (role: Role): string | undefined => {
+  switch (role.kind) {
+    case "device":
+      return `_INBOX.device.${role.device}`
+    case "dashboard":
+      return "_INBOX.dashboard"
+    default:
+      return undefined
+  }
+}
+
+/** The user name of a role. */
+export const userNameOf = (role: Role): string => {
+  switch (role.kind) {
+    case "node":
+      return UserNames.node(role.node)
+    case "admin":
+      return UserNames.admin
+    case "dashboard":
+      return UserNames.dashboard
+    case "device":
+      return UserNames.device(role.device)
+  }
+}
+
+/** The admin queries that change nothing, which the dashboard may ask. */
+const READ_ONLY_CALLS = [
+  Admin.AdminCalls.status,
+  Admin.AdminCalls.devices,
+  Admin.AdminCalls.device,
+  Admin.AdminCalls.alarms,
+  Admin.AdminCalls.members,
+  Admin.AdminCalls.partitions
+]
+
+const STREAM_SUBJECTS = {
+  readings: "readings.>",
+  aggregates: "aggregates.>",
+  alarms: "alarms.>",
+  deadLetter: "deadletter.>"
+} as const
+
+/**
+ * The JetStream API calls that only read: account and stream info, stored messages, and
+ * consumers to read streams with (ephemeral or ordered ones, which expire on their own).
+ * Stream create/update/delete/purge and message delete are not among them.
+ */
+const READ_ONLY_JETSTREAM = [
+  "$JS.API.INFO",
+  "$JS.API.STREAM.NAMES",
+  "$JS.API.STREAM.LIST",
+  "$JS.API.STREAM.INFO.*",
+  "$JS.API.STREAM.MSG.GET.*",
+  "$JS.API.DIRECT.GET.>",
+  "$JS.API.CONSUMER.CREATE.*",
+  "$JS.API.CONSUMER.CREATE.*.>",
+  "$JS.API.CONSUMER.INFO.*.*",
+  "$JS.API.CONSUMER.NAMES.*",
+  "$JS.API.CONSUMER.LIST.*",
+  "$JS.API.CONSUMER.MSG.NEXT.*.*",
+  "$JS.ACK.>",
+  "$JS.FC.>"
+]
+
+/** The subjects `role` may publish and subscribe to, in a cluster of `partitions`. */
+export const permissionsOf = (role: Role, partitions: number): RolePermissions => {
+  switch (role.kind) {
+    case "node":
+      return { publish: { allow: [">"] }, subscribe: { allow: [">"] }, allowedConnectionTypes: ["STANDARD"] }
+    case "admin":
+      return {
+        publish: { allow: [`${Admin.ADMIN_PREFIX}.>`, "$SRV.>", ...READ_ONLY_JETSTREAM] },
+        subscribe: {
+          allow: ["_INBOX.>", STREAM_SUBJECTS.readings, STREAM_SUBJECTS.aggregates, STREAM_SUBJECTS.alarms, STREAM_SUBJECTS.deadLetter]
+        },
+        allowedConnectionTypes: ["STANDARD"]
+      }
+    case "dashboard":
+      return {
+        publish: {
+          allow: [
+            ...READ_ONLY_CALLS.flatMap((call) => [
+              Admin.adminNodeSubject("*", call.name),
+              ...(call.clusterWide ? [Admin.adminClusterSubject(call.name)] : [])
+            ]),
+            `$SRV.PING.${Admin.ADMIN_SERVICE}`,
+            `$SRV.PING.${Admin.ADMIN_SERVICE}.*`
+          ]
+        },
+        subscribe: { allow: [`${inboxPrefixFor(role)}.>`, STREAM_SUBJECTS.readings, STREAM_SUBJECTS.aggregates, STREAM_SUBJECTS.alarms] },
+        allowedConnectionTypes: ["STANDARD"]
+      }
+    case "device": {
+      const d = role.device
+      const own = [
+        Subjects.alarmsSubject(d, "*").replace(/\.\*$/, ""),
+        Subjects.alarmsSubject(d, ">"),
+        commandsSubject(d),
+        `${commandsSubject(d)}.>`
+      ]
+      return {
+        publish: {
+          allow: [
+            Subjects.ingestSubject(d, "*"),
+            Subjects.readingsSubject(devicePartition(d, partitions), d, "*")
+          ]
+        },
+        subscribe: {
+          // An MQTT `alarms/d/#` is also a subscription to `alarms.d` itself.
+          allow: role.transport === "mqtt" ? [...own, "$MQTT.sub.>"] : [...own, `${inboxPrefixFor(role)}.>`]
+        },
+        allowedConnectionTypes: [role.transport === "mqtt" ? "MQTT" : "STANDARD"]
+      }
+    }
+  }
+}
+
+/** Commands to a device (actuators, configuration): `commands.<device>`, MQTT `commands/<device>/#`. */
+export const commandsSubject = (device: string): string => `commands.${device}`
+
+/** Every role the cluster file implies, nodes first, in file order. */
+export const clusterRoles = (config: ClusterConfig): ReadonlyArray<Role> => [
+  ...config.nodes.map((n): Role => ({ kind: "node", node: n.name })),
+  { kind: "admin" },
+  { kind: "dashboard" },
+  ...(config.security?.devices ?? []).map((d): Role => ({ kind: "device", device: d.id, transport: d.transport }))
+]
+
+/**
+ * The `authorization {}` users of a secured cluster, with the password hashes of `hashes`.
+ * Throws a `RangeError` naming every user whose hash is missing.
+ */
+export const natsUsersFor = (config: ClusterConfig, hashes: ReadonlyMap<string, string>): ReadonlyArray<NatsUserSpec> => {
+  const roles = clusterRoles(config)
+  const missing = roles.map(userNameOf).filter((user) => !hashes.has(user))
+  if (missing.length > 0) {
+    throw new RangeError(`no password hash for ${missing.map((u) => `"${u}"`).join(", ")}: run \`bramble deploy creds\` again to add them`)
+  }
+  return roles.map((role) => {
+    const permissions = permissionsOf(role, config.cluster.partitions)
+    return {
+      user: userNameOf(role),
+      password: hashes.get(userNameOf(role))!,
+      publish: permissions.publish,
+      subscribe: permissions.subscribe,
+      allowedConnectionTypes: permissions.allowedConnectionTypes
+    }
+  })
+}
