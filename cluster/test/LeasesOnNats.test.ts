@@ -132,6 +132,24 @@ describe("leases on nats-server", () => {
       })
     ))
 
+  it.live("owned consumer - a worker interrupted between two reads can still close its consumer", () =>
+    withServer((client) =>
+      Effect.gen(function*() {
+        yield* ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits })
+        for (let i = 0; i < 20; i++) yield* Effect.promise(() => client.js.publish(Subjects.readingsSubject(2, "d1", "env"), new Uint8Array([i])))
+        yield* resetPartitionConsumer(client.jsm, 2, 1)
+        const clock = yield* Clock.Clock
+        const fence = new Fence(2, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+        const consumer = yield* Effect.promise(() => fencedNats(client, fence, () => {}).js.consumers.get(Subjects.Streams.readings, consumerName(2)))
+        const messages = yield* Effect.promise(() => consumer.consume({ max_messages: 5 }))
+        const first = yield* Effect.promise(() => messages[Symbol.asyncIterator]().next())
+        assert.isFalse(first.done)
+        fence.close() // the handover's last checkpoint, then the interruption: no further read
+        const closed = yield* Effect.promise(() => messages.close()).pipe(Effect.timeoutOption("10 seconds"))
+        assert.isTrue(closed._tag === "Some", "closing the consumer hung")
+      })
+    ))
+
   it.live("owned consumer - deliveries taken by another puller (a stale owner) end delivery instead of being skipped", () =>
     withServer((client) =>
       Effect.gen(function*() {

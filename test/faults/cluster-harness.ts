@@ -100,7 +100,9 @@ export const startFaultCluster = (options: { readonly dir: string; readonly spar
       nodes: 3,
       spareNodes: options.spare === true ? 1 : 0,
       partitions,
-      bramble: [process.execPath, BRAMBLE_CLI],
+      // BRAMBLE_CLI_PATH runs another build of the CLI (e.g. one built elsewhere while the
+      // shared dist is being rebuilt).
+      bramble: [process.execPath, process.env["BRAMBLE_CLI_PATH"] ?? BRAMBLE_CLI],
       sensorsPerNode: 0,
       windows: WINDOWS.map((w) => ({ name: w.name, size: `${w.size}ms` })),
       processing: PROCESSING,

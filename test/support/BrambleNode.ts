@@ -199,6 +199,8 @@ export const clusterFile = (options: StartBrambleNodeOptions & { readonly ports:
       nodes: [{
         name: options.node ?? "n1",
         host: "127.0.0.1",
+        // No dashboard/metrics server: parallel test nodes would all want the default port.
+        httpPort: 0,
         nats: { port: options.ports[0], mqttPort: options.ports[1], httpPort: options.ports[2], clusterPort: options.ports[3] }
       }],
       windows: windowsYaml(options.windows),

@@ -12,7 +12,8 @@ import type { Reading, WindowResult } from "@bramble/protocol"
 import { Actor } from "@bramble/runtime"
 import { Clock, Deferred, Effect, Fiber, Schedule, type Scope } from "effect"
 import { writeDurably } from "./DurableWrite.js"
-import { readingPoint, windowPoint } from "./Points.js"
+import { makeLagHistogram, type LagHistogram, recordLag } from "./LagHistogram.js"
+import { Measurements, readingPoint, windowPoint } from "./Points.js"
 
 export type StorageMessage =
   | { readonly _tag: "Readings"; readonly readings: ReadonlyArray<Reading> }
@@ -26,6 +27,8 @@ export interface StorageStats {
   pointsWritten: number
   /** Raw readings among pointsWritten (the rest are window results). */
   readingsWritten: number
+  /** Event time → durable, for every raw reading written. */
+  readonly storedLag: LagHistogram
   writes: number
   writeFailures: number
   pointsRejected: number
@@ -50,6 +53,7 @@ export interface StorageOptions {
 export const makeStorageStats = (): StorageStats => ({
   pointsWritten: 0,
   readingsWritten: 0,
+  storedLag: makeLagHistogram(),
   writes: 0,
   writeFailures: 0,
   pointsRejected: 0,
@@ -106,6 +110,8 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
       }
       stats.pointsWritten += points.length
       stats.readingsWritten += readings
+      const done = Date.now()
+      for (const p of points) if (p.measurement === Measurements.readings) recordLag(stats.storedLag, done - p.timestampMs)
       stats.writes += 1
       stats.lastWriteMs = (yield* Clock.currentTimeMillis) - started
     })

@@ -96,3 +96,16 @@ describe("storage actor", () => {
       assert.strictEqual(db.written.length, 20)
     }).pipe(Effect.scoped))
 })
+
+describe("lag histogram", () => {
+  it("quantiles come from the bucket bounds; the top bucket reports the maximum", async () => {
+    const { makeLagHistogram, recordLag, lagQuantile } = await import("@bramble/actor-storage")
+    const h = makeLagHistogram()
+    for (const lag of [3, 4, 4, 7, 40, 900]) recordLag(h, lag)
+    assert.strictEqual(lagQuantile(h, 0.5), 5)
+    assert.strictEqual(lagQuantile(h, 0.99), 1_000)
+    recordLag(h, 10_000_000)
+    assert.strictEqual(lagQuantile(h, 1), 10_000_000)
+    assert.isUndefined(lagQuantile(makeLagHistogram(), 0.5))
+  })
+})

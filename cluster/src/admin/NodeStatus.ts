@@ -2,6 +2,7 @@
  * A node's `status` reply, assembled from its live counters, rates and consumer lag. Also
  * what the dashboard shows per node and what `/metrics` exports, so all three agree.
  */
+import { lagQuantile } from "@bramble/actor-storage"
 import type { SensorStats } from "@bramble/actor-sensor"
 import type { StorageStats } from "@bramble/actor-storage"
 import type { Admin } from "@bramble/protocol"
@@ -110,7 +111,10 @@ export const nodeStatus = (options: {
       pointsRejected: s.pointsRejected,
       lastWriteMs: s.lastWriteMs,
       ...(s.unavailableSince === undefined ? {} : { unavailableSince: s.unavailableSince }),
-      ...(s.lastError === undefined ? {} : { lastError: s.lastError })
+      ...(s.lastError === undefined ? {} : { lastError: s.lastError }),
+      ...(s.storedLag.count === 0 ? {} : {
+        storedLag: { count: s.storedLag.count, p50: lagQuantile(s.storedLag, 0.5)!, p99: lagQuantile(s.storedLag, 0.99)!, max: s.storedLag.max }
+      })
     },
     totals,
     rates: options.rates,

@@ -19,6 +19,7 @@ import { nodeCommand } from "../cli/NodeCommand.js"
 import { replayCommand } from "../cli/ReplayCommand.js"
 import { statusCommand } from "../cli/StatusCommand.js"
 import { tailCommand } from "../cli/TailCommand.js"
+import { ExitCode } from "../cli/ExitCode.js"
 import { VERSION } from "../Version.js"
 
 const bramble = Command.make("bramble").pipe(
@@ -44,6 +45,12 @@ const bramble = Command.make("bramble").pipe(
 
 bramble.pipe(
   Command.run({ version: VERSION }),
+  // The help text and the parse errors are already printed: usage errors exit 2.
+  Effect.catch((error: unknown) => {
+    const help = error as { readonly _tag?: string; readonly errors?: ReadonlyArray<unknown> }
+    if (help._tag !== "ShowHelp") return Effect.fail(error)
+    return (help.errors?.length ?? 0) > 0 ? ExitCode.fail(2) : Effect.void
+  }),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain
 )

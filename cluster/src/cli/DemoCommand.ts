@@ -21,6 +21,7 @@ cluster:
 nodes:
   - name: demo
     host: 127.0.0.1
+    httpPort: ${options.ports[4]}
     nats: { port: ${options.ports[0]}, mqttPort: ${options.ports[1]}, httpPort: ${options.ports[2]}, clusterPort: ${options.ports[3]} }
 sensors:
   - { device: greenhouse-1, node: demo, kind: simulated-dht22, pin: 4, interval: 2s }
@@ -50,7 +51,7 @@ export const demoCommand = Command.make(
       mkdirSync(home, { recursive: true })
       yield* Console.log(`Bramble demo — data in ${home}\nStarting VictoriaMetrics (InfluxDB v2 write API) ...`)
       const db = yield* startVictoriaMetrics({ dir: join(home, "victoria-metrics") })
-      const ports = yield* freePorts(4)
+      const ports = yield* freePorts(5)
       const file = join(home, "cluster.yaml")
       writeFileSync(file, demoFile({ dataDir: join(home, "nodes"), ports, sinkUrl: db.url }))
       const config = parseClusterConfig(demoFile({ dataDir: join(home, "nodes"), ports, sinkUrl: db.url }), file)
@@ -60,6 +61,7 @@ export const demoCommand = Command.make(
       yield* Console.log(
         [
           "",
+          `  Dashboard    ${node.httpUrl ?? "(not serving)"}`,
           `  NATS         ${node.natsUrl}`,
           `  MQTT         ${node.mqttUrl}`,
           `  Database     ${db.url}  (browse: ${db.url}/vmui)`,

@@ -396,8 +396,7 @@ const SCRIPT = String.raw`
       var a = alarms[k];
       var li = el("li", null, a.device + " — " + a.rule);
       li.setAttribute("data-alarm", k);
-      var value = a.value === undefined || a.value === null ? "" : " (" + fmt(a.value, 2) + ")";
-      li.appendChild(el("small", null, a.message + value + " · raised " + ago(Date.now() - a.at)));
+      li.appendChild(el("small", null, a.message + " · raised " + ago(Date.now() - a.at)));
       list.appendChild(li);
     });
   }

@@ -144,8 +144,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     })
     const partitions: Array<PartitionStats> = Array.from({ length: config.cluster.partitions }, (_, partition) => makePartitionStats(partition))
     const p = config.processing
-    const runWorker = (partition: number, fence: Fence, lease: number) => runWorker0(partition, fence, lease).pipe(Effect.onExit((e) => Effect.logInfo(`DBG worker ${partition} exit ${e._tag}`)))
-    const runWorker0 = (partition: number, fence: Fence, lease: number) => {
+    const runWorker = (partition: number, fence: Fence, lease: number) => {
       const stats = partitions[partition]!
       return registry.restartable(`partition-${partition}`, "partition", Effect.scoped(runPartition({
         partition,

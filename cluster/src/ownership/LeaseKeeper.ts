@@ -144,9 +144,7 @@ export const startLeaseKeeper = (options: LeaseKeeperOptions): Effect.Effect<Lea
         const fiber = yield* Effect.forkChild(options.runWorker(fence, lease))
         yield* Effect.raceFirst(Effect.asVoid(Fiber.await(fiber)), fence.expired)
         // Interrupts the worker if the fence won, and waits until it has stopped.
-        yield* Effect.logInfo(`DBG partition ${partition}: worker race done holds=${fence.holds()} closed=${fence.isClosed} done=${fiber.pollUnsafe() !== undefined}`)
         const exit = yield* Effect.andThen(Fiber.interrupt(fiber), Fiber.await(fiber))
-        yield* Effect.logInfo(`DBG partition ${partition}: worker ended ${exit._tag}`)
         if (fence.isClosed) return
         if (!fence.holds()) {
           if (state === "running") {
@@ -174,18 +172,14 @@ export const startLeaseKeeper = (options: LeaseKeeperOptions): Effect.Effect<Lea
       )
       if (why === "release") {
         state = "draining"
-        yield* Effect.logInfo(`DBG partition ${partition}: release start holds=${fence.holds()} closed=${fence.isClosed} remaining=${fence.remainingMs()}`)
         if (fence.holds()) {
           // One more checkpoint (it closes the fence), unless the lease goes first.
           fence.requestDrain()
           yield* Effect.raceFirst(fence.expired, Effect.sleep(timing.drainTimeoutMs))
         }
-        yield* Effect.logInfo(`DBG partition ${partition}: drained=${Deferred.isDoneUnsafe(fence.drained)} holds=${fence.holds()} closed=${fence.isClosed} remaining=${fence.remainingMs()}`)
         fence.close()
         yield* Fiber.interrupt(workerFiber)
-        yield* Effect.logInfo(`DBG partition ${partition}: worker stopped`)
         yield* Fiber.interrupt(renewFiber)
-        yield* Effect.logInfo(`DBG partition ${partition}: renewals stopped`)
         if (!Deferred.isDoneUnsafe(lost)) {
           const released = yield* Effect.exit(leases.release(partition, revision))
           log("released", Exit.isSuccess(released) ? {} : { detail: "delete failed; the lease expires by its TTL" })

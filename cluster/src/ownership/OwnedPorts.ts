@@ -135,33 +135,42 @@ const bindAll = <T extends object>(target: T, overrides: Partial<Record<Property
 
 /** Messages of the owned consumer: end when the fence shuts or the delivery sequence skips. */
 const ownedMessages = (messages: ConsumerMessages, fence: Fence, onGap: (gap: DeliveryGap) => void): ConsumerMessages => {
+  let inner: AsyncIterator<JsMsg> | undefined
+  let draining = false
+  // nats.js runs a consumer's `stop` as a queued step of its iterator, so `close()` (the
+  // worker's release) would wait forever on an iterator nobody takes from any more — which
+  // is the case once delivery ended here, or once the worker was interrupted between two
+  // reads. So from then on, take from it in the background and discard: the worker restarts
+  // from its checkpoint and re-reads whatever is dropped here.
+  const drain = () => {
+    if (draining || inner === undefined) return
+    draining = true
+    const it = inner
+    void (async () => {
+      try {
+        while (!(await it.next()).done) {
+          // discarded
+        }
+      } catch {
+        // the consumer failed: nothing left to drain
+      }
+    })()
+  }
   const iterate = (): AsyncIterator<JsMsg> => {
-    const inner = messages[Symbol.asyncIterator]()
+    const source = messages[Symbol.asyncIterator]()
+    inner = source
     // A freshly created consumer (the worker recreates it at every start) delivers 1 first.
     let expected = 1
     let ended = false
     const end = (): IteratorResult<JsMsg> => {
-      if (!ended) {
-        ended = true
-        // Keep taking from the client's iterator, discarding: nats.js runs a consumer's
-        // `stop` as a queued step of that iterator, so `close()` (the worker's release)
-        // would wait forever on an iterator nobody takes from.
-        void (async () => {
-          try {
-            while (!(await inner.next()).done) {
-              // discarded: the worker restarts from its checkpoint, re-reading these
-            }
-          } catch {
-            // the consumer failed; nothing to drain
-          }
-        })()
-      }
+      ended = true
+      drain()
       return { done: true, value: undefined }
     }
     return {
       next: async () => {
         if (ended || !fence.holds()) return end()
-        const result = await inner.next()
+        const result = await source.next()
         if (result.done === true) return end()
         if (!fence.holds()) return end()
         const got = result.value.info.deliverySequence
@@ -178,11 +187,13 @@ const ownedMessages = (messages: ConsumerMessages, fence: Fence, onGap: (gap: De
   return bindAll(messages, {
     [Symbol.asyncIterator]: iterate,
     close: () => {
-      console.log(`DBG p${fence.partition} close() called`)
-      return messages.close().then((r) => {
-        console.log(`DBG p${fence.partition} close() resolved`)
-        return r
-      })
+      const closed = messages.close()
+      drain()
+      return closed
+    },
+    stop: (error?: Error) => {
+      messages.stop(error)
+      drain()
     }
   })
 }

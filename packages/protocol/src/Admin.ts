@@ -154,7 +154,9 @@ export const StorageStatus = Schema.Struct({
   lastWriteMs: Schema.Finite,
   /** Set while the database is unreachable (ms since the epoch of the first failure). */
   unavailableSince: Schema.optionalKey(Schema.Finite),
-  lastError: Schema.optionalKey(Schema.String)
+  lastError: Schema.optionalKey(Schema.String),
+  /** Event time → durable in the database, over every raw reading written (ms, bucket bounds). */
+  storedLag: Schema.optionalKey(Schema.Struct({ count: Count, p50: Schema.Finite, p99: Schema.Finite, max: Schema.Finite }))
 })
 export type StorageStatus = typeof StorageStatus.Type
 
