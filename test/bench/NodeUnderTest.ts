@@ -29,6 +29,8 @@ export const startNodeUnderTest = (options: {
   readonly partitions?: number
   readonly windows?: ReadonlyArray<{ name: string; size: string }>
   readonly extra?: string
+  /** Serve the node's HTTP endpoint (metrics) on this port (default: off). */
+  readonly httpPort?: number
   /** Write a V8 CPU profile of the node to this directory. */
   readonly cpuProfileDir?: string
 }): Effect.Effect<NodeUnderTest, unknown, Scope.Scope> =>
@@ -45,7 +47,7 @@ export const startNodeUnderTest = (options: {
     const windows = options.windows ?? [{ name: "10s", size: "10s" }, { name: "1m", size: "1m" }]
     writeFileSync(file, [
       `cluster: { name: bench, partitions: ${partitions}, dataDir: ${JSON.stringify(join(options.dir, "nodes"))} }`,
-      `nodes: [{ name: n1, httpPort: 0, nats: { url: ${server.url}, clusterPort: ${clusterPort} } }]`,
+      `nodes: [{ name: n1, httpPort: ${options.httpPort ?? 0}, nats: { url: ${server.url}, clusterPort: ${clusterPort} } }]`,
       `windows: [${windows.map((w) => `{ name: ${w.name}, size: ${w.size} }`).join(", ")}]`,
       `sink: { kind: influx-v2, url: ${db.url} }`,
       options.extra ?? ""
