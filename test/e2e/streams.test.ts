@@ -4,9 +4,14 @@
  * later than that (dead-lettered TooLate, raw point still stored), windows of quiet devices
  * closing on their own, refuel alarm hysteresis and a stale-device alarm (ALARMS stream,
  * MQTT topic, database), forecasts, and a replay that reproduces the stored windows exactly.
+ *
+ * The live node writes to InfluxDB 1.x, which overwrites a point written again at the same
+ * timestamp (what makes corrected windows idempotent). VictoriaMetrics does not: for
+ * duplicate timestamps it keeps one of the samples (the biggest value on 1.79), so it is
+ * only used here for the replay, which writes every window once.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { scopedTempDir, startVictoriaMetrics } from "@bramble/deploy"
+import { scopedTempDir, startInfluxDb1, startVictoriaMetrics } from "@bramble/deploy"
 import { readAlarm, Subjects } from "@bramble/protocol"
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
@@ -52,10 +57,10 @@ describe("stream semantics", () => {
   it.live("late and out-of-order readings, alarms, forecasts, and a replay that reproduces the stored windows", () =>
     Effect.scoped(Effect.gen(function*() {
       const dir = yield* scopedTempDir({ prefix: "bramble-streams-" })
-      const db = yield* startVictoriaMetrics({ dir: join(dir, "vm") })
+      const db = yield* startInfluxDb1({ dir: join(dir, "influx"), database: "bramble" })
       const node = yield* startBrambleNode({
         dir: join(dir, "node"),
-        sink: { kind: "influx-v2", url: db.url },
+        sink: { kind: "influx-v1", url: db.url, database: "bramble" },
         windows,
         processing: { watermarkDelay: "200ms", allowedLateness: "3s", idleAdvance: "4s", checkpointInterval: "300ms" },
         rules: [
@@ -108,7 +113,7 @@ describe("stream semantics", () => {
       const acknowledged = [...first.acknowledged, ...second.acknowledged]
 
       // Raw: every reading exactly once, the too-late one included.
-      const dbRef = { kind: "victoria-metrics" as const, url: db.url }
+      const dbRef = { kind: "influx-v1" as const, url: db.url, database: "bramble" }
       const raw = yield* Effect.promise(() =>
         waitFor(() => readRawPoints(dbRef), { until: (points) => points.length >= acknowledged.length, timeoutMs: 120_000, label: "raw points" })
       )
@@ -141,20 +146,19 @@ describe("stream semantics", () => {
       yield* Effect.promise(() => waitFor(() => mqttAlarms, { until: (t) => t.filter((x) => x === "alarms/gen-1/refuel").length === 2, timeoutMs: 30_000, label: "MQTT alarms" }))
 
       // Forecasts of the next window were stored for every device's metrics.
-      const forecastSeries = yield* Effect.promise(async () => {
-        await fetch(`${db.url}/internal/force_flush`)
-        const text = await (await fetch(`${db.url}/api/v1/export?match[]=forecast_mean`)).text()
-        return text.trim().split("\n").filter((l) => l.length > 0).map((l) => (JSON.parse(l) as { metric: Record<string, string> }).metric)
+      const forecastKeys = yield* Effect.promise(async () => {
+        const q = encodeURIComponent(`SELECT "mean" FROM "forecast" WHERE "window" = '5s' GROUP BY "device", "metric"`)
+        const body = await (await fetch(`${db.url}/query?db=bramble&q=${q}`)).json() as { results: Array<{ series?: Array<{ tags: Record<string, string> }> }> }
+        return new Set((body.results[0]?.series ?? []).map((s) => `${s.tags["device"]}/${s.tags["metric"]}`))
       })
-      const forecastKeys = new Set(forecastSeries.filter((m) => m["window"] === "5s").map((m) => `${m["device"]}/${m["metric"]}`))
       expect([...forecastKeys].sort()).toEqual(["d-0/temperature", "d-1/temperature", "d-2/temperature", "d-3/temperature", "d-4/temperature", "gen-1/fuel"])
       const status = yield* Effect.promise(() => node.status())
       expect(status.totals.tooLate).toBe(1)
 
       // Replay into a second database: the same windows, bit for bit (to VM's 12 digits).
       const db2 = yield* startVictoriaMetrics({ dir: join(dir, "vm2") })
-      const file = JSON.parse(readFileSync(node.configFile, "utf8")) as { sink: { url: string } }
-      file.sink.url = db2.url
+      const file = JSON.parse(readFileSync(node.configFile, "utf8")) as { sink: unknown }
+      file.sink = { kind: "influx-v2", url: db2.url }
       const replayFile = join(dir, "replay.yaml")
       writeFileSync(replayFile, JSON.stringify(file))
       const result = yield* Effect.promise(() =>

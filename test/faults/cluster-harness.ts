@@ -16,7 +16,7 @@
  * Times to recover are measured from the checkpoint record: "processing resumed" is when
  * every partition has checkpointed beyond where it stood at the fault.
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { assert } from "@effect/vitest"
 import { type DevCluster, startDevCluster } from "@bramble/deploy"
@@ -58,6 +58,7 @@ export const log = (line: string) => Effect.sync(() => console.log(`[cluster-fau
 interface CheckpointWrite {
   readonly partition: number
   readonly seq: number
+  readonly watermark: number
   readonly lease: number | undefined
   readonly incarnation: string | undefined
   readonly node: string | undefined
@@ -73,8 +74,9 @@ export interface FaultCluster {
   readonly map: () => Promise<PartitionsReply>
   /** Waits until the partitions are owned as the assignment says for `members`; ms waited. */
   readonly waitBalanced: (members: ReadonlyArray<string>, label: string) => Effect.Effect<number>
-  /** Waits until every partition checkpointed past where it stood at `since`; ms after `since`. */
-  readonly waitResumed: (since: number, label: string) => Effect.Effect<number>
+  /** Waits until every partition checkpointed past where it stood at `since` (those of the
+   * `faulted` node, by another node); ms after `since`. */
+  readonly waitResumed: (since: number, label: string, faulted?: string) => Effect.Effect<number>
   readonly checkpoints: ReadonlyArray<CheckpointWrite>
   readonly ownershipEvents: () => ReadonlyArray<OwnershipEvent>
   readonly startLoad: () => Effect.Effect<RunningLoad>
@@ -136,14 +138,22 @@ export const startFaultCluster = (options: { readonly dir: string; readonly spar
         return Date.now() - started
       })
 
-    const waitResumed = (since: number, label: string) =>
+    const waitResumed = (since: number, label: string, faulted?: string) =>
       Effect.gen(function*() {
         const before = new Map<number, number>()
-        for (const w of checkpoints) if (w.at < since) before.set(w.partition, Math.max(before.get(w.partition) ?? 0, w.seq))
+        const lastWriter = new Map<number, string | undefined>()
+        for (const w of checkpoints) {
+          if (w.at >= since) continue
+          before.set(w.partition, Math.max(before.get(w.partition) ?? 0, w.seq))
+          lastWriter.set(w.partition, w.node)
+        }
         const resumedAt = () => {
           let latest = since
           for (let p = 0; p < partitions; p++) {
-            const first = checkpoints.find((w) => w.partition === p && w.at >= since && w.seq > (before.get(p) ?? 0))
+            // A partition of the faulted node resumes when another node checkpoints it (its
+            // own writes seen just after the fault were made before it).
+            const moved = faulted !== undefined && lastWriter.get(p) === faulted
+            const first = checkpoints.find((w) => w.partition === p && w.at >= since && w.seq > (before.get(p) ?? 0) && (!moved || w.node !== faulted))
             if (first === undefined) return undefined
             latest = Math.max(latest, first.at)
           }
@@ -239,10 +249,11 @@ const watchCheckpoints = (servers: ReadonlyArray<string>): Effect.Effect<Array<C
             if (entry.revision <= lastRevision) continue
             lastRevision = entry.revision
             if (entry.operation !== "PUT") continue
-            const value = Codec.decode(entry.value) as { seq: number; owner?: { node: string; incarnation: string; lease: number } }
+            const value = Codec.decode(entry.value) as { seq: number; watermark?: { watermark: number }; owner?: { node: string; incarnation: string; lease: number } }
             writes.push({
               partition: Number(entry.key.split(".")[1]),
               seq: value.seq,
+              watermark: value.watermark?.watermark ?? Number.NEGATIVE_INFINITY,
               lease: value.owner?.lease,
               incarnation: value.owner?.incarnation,
               node: value.owner?.node,
@@ -314,6 +325,13 @@ const verify = (fc: FaultCluster, load: RunningLoad) =>
     const fromLog = checkExactlyOnce(loggedRaw, points)
     assert.isTrue(fromLog.ok, `READINGS log vs. database: ${fromLog.text}`)
     const diff = compareWindows(expected, windows)
+    if (!diff.ok) {
+      // Where the watermark stood: the checkpoint history of the partitions involved.
+      const bad = new Set([...diff.mismatched.map((m) => m.key.split("/")[0]), ...diff.missing.map((m) => m.device)])
+      const parts = new Set(logged.filter((m) => bad.has(m.device)).map((m) => m.partition))
+      writeFileSync(join(fc.dir, "checkpoints.json"), JSON.stringify(fc.checkpoints.filter((w) => parts.has(w.partition))))
+      console.error(`checkpoint history of partitions ${[...parts].join(",")} written to ${join(fc.dir, "checkpoints.json")}`)
+    }
     assert.isTrue(diff.ok, diff.text)
 
     // 4. One owner at a time.

@@ -31,7 +31,7 @@ describe("cluster faults - nodes", () => {
         // 1. SIGKILL n2, later restart it.
         const killedAt = Date.now()
         yield* fc.cluster.node("n2")!.process.signal("SIGKILL")
-        const failover = yield* fc.waitResumed(killedAt, "after SIGKILL of n2")
+        const failover = yield* fc.waitResumed(killedAt, "after SIGKILL of n2", "n2")
         yield* fc.waitBalanced(["n1", "n3"], "n2 dead")
         yield* log(`SIGKILL n2: processing resumed on every partition ${failover} ms after the kill`)
         yield* Effect.sleep("5 seconds")
@@ -44,7 +44,7 @@ describe("cluster faults - nodes", () => {
         // 2. SIGSTOP n3 for longer than the lease TTL (6 s), then SIGCONT.
         const stoppedAt = Date.now()
         yield* fc.cluster.node("n3")!.process.signal("SIGSTOP")
-        const takeover = yield* fc.waitResumed(stoppedAt, "after SIGSTOP of n3")
+        const takeover = yield* fc.waitResumed(stoppedAt, "after SIGSTOP of n3", "n3")
         yield* log(`SIGSTOP n3: processing resumed on every partition ${takeover} ms after the stop`)
         const stillStopped = 10_000 - (Date.now() - stoppedAt)
         if (stillStopped > 0) yield* Effect.sleep(stillStopped)

@@ -33,7 +33,7 @@ describe("cluster faults - servers", () => {
         const server = fc.cluster.servers.find((s) => s.name === "n2")!
         const killedAt = Date.now()
         yield* server.process.signal("SIGKILL")
-        const failover = yield* fc.waitResumed(killedAt, "after SIGKILL of n2's nats-server")
+        const failover = yield* fc.waitResumed(killedAt, "after SIGKILL of n2's nats-server", "n2")
         yield* fc.waitBalanced(["n1", "n3"], "n2 cut off")
         yield* log(`SIGKILL nats-server n2: processing resumed on every partition ${failover} ms after the kill`)
         yield* Effect.sleep("5 seconds")

@@ -121,8 +121,7 @@ const withOutbox = <E, R>(
     return yield* Effect.raceFirst(read(sink), delivery)
   })
 
-const describe = (error: DhtReadError | HardwareUnavailable): string =>
-  error._tag === "DhtReadError" ? `${error.reason}: ${error.message}` : `${error.reason}: ${error.message}`
+const describe = (error: DhtReadError | HardwareUnavailable): string => `${error.reason}: ${error.message}`
 
 /** Sleeps until the next tick of a fixed-rate schedule; a late tick skips the ones it missed. */
 const nextTick = (state: { next: number }, intervalMs: number) =>
