@@ -146,7 +146,8 @@ describe("dead letters - bramble node", () => {
           const spaceAcked = yield* promise(() =>
             Promise.race([
               spaceClient.publishAsync("ingest/dev 1/env", Buffer.from(spacePayload), { qos: 1 }).then(() => true, () => false),
-              new Promise<boolean>((resolve) => spaceClient.once("close", () => resolve(false)))
+              new Promise<boolean>((resolve) => spaceClient.once("close", () => resolve(false))),
+              new Promise<boolean>((resolve) => setTimeout(resolve, 10_000, false))
             ])
           )
           yield* promise(() => spaceClient.endAsync(true))

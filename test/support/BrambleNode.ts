@@ -42,7 +42,7 @@ export interface StartBrambleNodeOptions {
   /** Home of the node: `cluster.yaml`, `node.log` and the data directory (`data/<node>/`). */
   readonly dir: string
   readonly sink: NodeSink
-  /** Window specs as the oracle takes them; written to the file with sizes in ms. */
+  /** Window specs as the oracle takes them (tumbling or hopping); written to the file in ms. */
   readonly windows: ReadonlyArray<WindowSpec>
   readonly processing?: NodeProcessing
   /** Alarm rules, as the cluster file writes them (durations as strings). */
@@ -184,12 +184,8 @@ export const waitUntilCheckpointed = (node: Pick<BrambleNode, "natsUrl" | "parti
     label: "every partition consumer fully acknowledged (nothing pending)"
   })
 
-const windowsYaml = (windows: ReadonlyArray<WindowSpec>) => {
-  for (const w of windows) {
-    if (w.hop !== undefined && w.hop !== w.size) throw new RangeError(`window ${w.name}: the cluster file has tumbling windows only`)
-  }
-  return windows.map((w) => ({ name: w.name, size: `${w.size}ms` }))
-}
+const windowsYaml = (windows: ReadonlyArray<WindowSpec>) =>
+  windows.map((w) => ({ name: w.name, size: `${w.size}ms`, ...(w.hop === undefined ? {} : { hop: `${w.hop}ms` }) }))
 
 /** The cluster file (JSON, which is YAML) for a one-node bramble on the given ports. */
 export const clusterFile = (options: StartBrambleNodeOptions & { readonly ports: ReadonlyArray<number>; readonly dataDir: string }) =>

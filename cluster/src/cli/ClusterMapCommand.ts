@@ -5,7 +5,7 @@
  * `--watch` shows the dead node's partitions turn unowned and come back under a new owner.
  */
 import { readDevClusterState } from "@bramble/deploy"
-import { Console, Effect, Option, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { adminRequest } from "../admin/AdminClient.js"
 import { clusterMapSubject, MembersReply, PartitionsReply } from "../ownership/ClusterMap.js"
@@ -108,6 +108,3 @@ export const partitionsCommand = mapCommand(
   renderPartitions,
   "Every partition: its owner (lease holder), where it should be, lease age, last renewal, lag"
 )
-
-/** Used by `bramble dev up` to say where to look. */
-export const printMapHint = (dir: string) => Console.log(`  bramble members --dir ${dir}\n  bramble partitions --dir ${dir} --watch`)

@@ -16,7 +16,7 @@
  *   acknowledging past them (AckPolicy.All) would skip them for good. On a gap the worker
  *   ends and restarts from its checkpoint, re-reading what it did not see.
  *
- * What remains (documented in cluster/README.md): a database write or publish that passed
+ * What remains (documented in ./README.md): a database write or publish that passed
  * the check and then sat in a stopped process's socket buffer lands after the fence shut.
  * Those writes are idempotent by key (raw points by device and event time, window results
  * by window) and carry what the new owner computes from the same log.

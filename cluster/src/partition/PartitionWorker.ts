@@ -178,9 +178,20 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
   let lastAck: JsMsg | undefined
   let lastCheckpointAt = yield* Clock.currentTimeMillis
   let lastArrivalAt = lastCheckpointAt
+  // Idle time moves the watermark only once the worker has caught up with its log. A worker
+  // still waiting for a backlog to be delivered (a new owner after a failover, a restart, a
+  // slow consumer start on a busy machine) is not idle: advancing by the time it waited would
+  // close windows before the backlog's readings reach them, and a partition that moved would
+  // give other results than one that did not (DESIGN decision 4).
+  let caughtUp = false
+  const logDrained = Effect.tryPromise(() => jsm.consumers.info(Subjects.Streams.readings, consumerName(partition))).pipe(
+    Effect.map((info) => info.num_pending === 0),
+    Effect.orElseSucceed(() => true)
+  )
 
   const doCheckpoint = Effect.fnUntraced(function*(now: number) {
-    watermark = Watermark.idle(watermark, now - lastArrivalAt, settings.idleAdvanceMs)
+    if (!caughtUp && now - lastArrivalAt >= settings.idleAdvanceMs) caughtUp = yield* logDrained
+    if (caughtUp) watermark = Watermark.idle(watermark, now - lastArrivalAt, settings.idleAdvanceMs)
     yield* advanceDevices(watermark.watermark)
     const snapshots = yield* snapshotDirty
     const pending = inFlight
@@ -209,6 +220,8 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     const now = yield* Clock.currentTimeMillis
     if (batch.length > 0) {
       lastArrivalAt = now
+      // `pending`: what the log held for this consumer after the message was delivered.
+      caughtUp = batch[batch.length - 1]!.info.pending === 0
       const readings: Array<Reading> = []
       const perDevice = new Map<string, Array<DeviceItem>>()
       for (const m of batch) {
