@@ -41,7 +41,6 @@ export const startNodeUnderTest = (options: {
     // The server runs separately from the node (--nats-url), so the node can be stopped and
     // restarted while the log keeps accepting readings (the backlog-drain measurement).
     const server = yield* startNatsServer({ dir: join(options.dir, "nats"), partitions })
-    const port = Number(new URL(server.url).port)
     const [clusterPort] = yield* freePorts(1)
     const file = join(options.dir, "cluster.yaml")
     const windows = options.windows ?? [{ name: "10s", size: "10s" }, { name: "1m", size: "1m" }]

@@ -69,8 +69,10 @@ const program = Effect.scoped(Effect.gen(function*() {
   yield* node.process.stop
   const backlog = makeReadings({ devices: D, perDevice: Math.ceil(N / D), startMs: base - 3 * 3600_000, stepMs: 100, seqStart: 20_000_000 }).slice(0, N)
   const backlogPub = yield* Effect.promise(() => publishNats(node.natsUrl, backlog, { window: 4096 }))
-  const drainStart = Date.now()
+  const startAt = Date.now()
   yield* node.process.start
+  const drainStart = Date.now()
+  results["nodeColdStartMs"] = drainStart - startAt
   const drained = yield* Effect.promise(() => waitStored(node, backlogPub.acknowledged.length))
   results["backlogDrain"] = {
     readings: backlogPub.acknowledged.length,
@@ -131,6 +133,7 @@ const program = Effect.scoped(Effect.gen(function*() {
   console.log(line("NATS (JetStream)", results["nats"] as never))
   console.log(line("MQTT QoS 1", results["mqttQos1"] as never))
   console.log(`${"raw consume+ack".padEnd(22)} ${String(raw.messages).padStart(8)} ${"".padStart(12)} ${raw.perSec.toFixed(0).padStart(14)} ${String(raw.elapsedMs).padStart(10)}`)
+  console.log(`node cold start (process start → answering status): ${results["nodeColdStartMs"]} ms`)
   console.log(`ratio to raw consume+ack: backlog drain ${(results["ratioBacklog"] as number).toFixed(2)}, live NATS ${(results["ratioLiveNats"] as number).toFixed(2)}\n`)
   const out = resolve(import.meta.dirname, "results")
   mkdirSync(out, { recursive: true })

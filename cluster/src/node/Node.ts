@@ -15,7 +15,7 @@ import { loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, 
 import { InfluxSink } from "@bramble/influx"
 import { CHECKPOINT_BUCKET, ensureClusterBuckets, ensureTopology, kvLeaseStore, kvMemberStore, NatsClient, natsError } from "@bramble/nats"
 import { Codec, encodeDeadLetter, Subjects } from "@bramble/protocol"
-import { Effect, type Scope } from "effect"
+import { Effect, Scope } from "effect"
 import { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js"
 import { type AdminService, serveAdmin } from "../admin/AdminService.js"
 import type { ClusterView } from "../admin/ClusterView.js"
@@ -102,8 +102,12 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       deadLetter: { maxAgeMs: config.streams.deadLetter.maxAge, maxBytes: config.streams.deadLetter.maxBytes }
     }))
 
-    // 2. Storage: one writer per node to the database.
-    const sink = yield* makeSink(config.sink)
+    // 2. Storage: one writer per node to the database. It lives in a scope of its own,
+    //    closed only after the partitions were handed over on the way out (they need it for
+    //    their last checkpoint): the storage actor forks every database write into its scope,
+    //    and a fork registered late in the node's scope would be stopped before the handover.
+    const storageScope = yield* Scope.fork(yield* Effect.scope, "sequential")
+    const sink = yield* makeSink(config.sink).pipe(Scope.provide(storageScope))
     const { stats: storageStats, writeLatency } = instrumentedStorageStats()
     const storage = yield* makeStorage({
       batchSize: config.sink.batchSize,
@@ -118,7 +122,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
             ),
           catch: natsError("Publish", "cannot dead-letter a point the database refused")
         }).pipe(Effect.orDie, Effect.asVoid)
-    }).pipe(Effect.provideService(InfluxSink, sink))
+    }).pipe(Effect.provideService(InfluxSink, sink), Scope.provide(storageScope))
     const registry = makeActorRegistry()
     yield* registry.registerActor("storage", storage.ref.stats)
     let httpUrl: string | undefined

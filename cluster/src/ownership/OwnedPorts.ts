@@ -214,5 +214,11 @@ export const fencedNats = (client: NatsClient["Service"], fence: Fence, onGap: (
       })
     }
   })
-  return { ...client, js: bindAll(js, { publish, consumers }) }
+  const publisher = {
+    publish: (subject: string, data: Uint8Array, msgID: string) => {
+      const out = fence.check()
+      return out === undefined ? client.publisher.publish(subject, data, msgID) : Promise.reject(out)
+    }
+  }
+  return { ...client, js: bindAll(js, { publish, consumers }), publisher }
 }

@@ -71,7 +71,7 @@ export interface PartitionWorkerOptions {
 /** Run one partition until interrupted (or until NATS fails in a way it cannot ride out). */
 export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: PartitionWorkerOptions) {
   const { partition, settings, checkpoints, storage, stats } = options
-  const { js, jsm } = yield* NatsClient
+  const { js, jsm, publisher } = yield* NatsClient
   const checkpoint = yield* checkpoints.loadPartition(partition)
   let watermark: Watermark.WatermarkState = checkpoint?.watermark ?? Watermark.initial
   let lastSeq = checkpoint?.seq ?? 0
@@ -82,7 +82,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
   // Publishes (AGGREGATES, DEADLETTER) started since the last checkpoint; awaited before it.
   let inFlight: Array<Promise<unknown>> = []
   const publish = (subject: string, data: Uint8Array, msgID: string) => {
-    const ack = js.publish(subject, data, { msgID })
+    const ack = publisher.publish(subject, data, msgID)
     // Awaited at the next checkpoint; until then a failure must not be an unhandled rejection.
     ack.catch(() => undefined)
     inFlight.push(ack)

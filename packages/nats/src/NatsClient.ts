@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs"
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { Context, Effect, Layer, Redacted } from "effect"
+import { AsyncJetStreamPublisher } from "./AsyncPublisher.js"
 import { natsError, type NatsError } from "./NatsError.js"
 
 export interface NatsClientOptions {
@@ -64,6 +65,8 @@ export class NatsClient extends Context.Service<NatsClient, {
   readonly js: JetStreamClient
   readonly jsm: JetStreamManager
   readonly kvm: Kvm
+  /** Pipelined JetStream publishing (many PubAcks outstanding): the hot-path publisher. */
+  readonly publisher: Pick<AsyncJetStreamPublisher, "publish">
 }>()("bramble/nats/NatsClient") {
   /** Connect (retrying until the server is up) and drain the connection when the scope closes. */
   static readonly make = (options: NatsClientOptions): Effect.Effect<NatsClient["Service"], NatsError, import("effect").Scope.Scope> =>
@@ -84,11 +87,15 @@ export class NatsClient extends Context.Service<NatsClient, {
           const timeout = options.apiTimeoutMs ?? 10_000
           const jsm = await jetstreamManager(nc, { timeout })
           const js = jetstream(nc, { timeout })
-          return { nc, js, jsm, kvm: new Kvm(js) }
+          return { nc, js, jsm, kvm: new Kvm(js), publisher: new AsyncJetStreamPublisher(nc, timeout) }
         },
         catch: natsError("Connect", `cannot connect to NATS at ${String(options.servers)}`)
       }),
-      ({ nc }) => Effect.promise(() => nc.drain().catch(() => nc.close())).pipe(Effect.ignore)
+      ({ nc, publisher }) =>
+        Effect.promise(() => {
+          ;(publisher as AsyncJetStreamPublisher).close()
+          return nc.drain().catch(() => nc.close())
+        }).pipe(Effect.ignore)
     )
 
   static readonly layer = (options: NatsClientOptions): Layer.Layer<NatsClient, NatsError> =>

@@ -6,6 +6,7 @@
 export * from "./ClusterBuckets.js"
 export * from "./LeaseStore.js"
 export * from "./MemberStore.js"
+export * from "./AsyncPublisher.js"
 export * from "./NatsClient.js"
 export * from "./NatsError.js"
 export * from "./PartitionConsumer.js"

@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { connectAsync, type MqttClient } from "mqtt"
 import { Subjects } from "@bramble/protocol"
 import type { PublishFailure, PublishReport, TestReading } from "../Load.js"
-import { AsyncJetStreamPublisher } from "./AsyncJetStreamPublisher.js"
+import { AsyncJetStreamPublisher } from "@bramble/nats"
 import { describeError, type InFlight, withTimeout } from "./InFlight.js"
 import { mqttPayload, natsPayload } from "./Payload.js"
 
