@@ -33,6 +33,7 @@ declare -A provides=(
   [python3]=python3
   [setpriv]=util-linux
   [chromium]=chromium
+  [openssl]=openssl
 )
 missing=()
 for cmd in "${!provides[@]}"; do

@@ -153,9 +153,22 @@ export const startFaultCluster = (options: { readonly dir: string; readonly spar
             // A partition of the faulted node resumes when another node checkpoints it (its
             // own writes seen just after the fault were made before it).
             const moved = faulted !== undefined && lastWriter.get(p) === faulted
-            const first = checkpoints.find((w) => w.partition === p && w.at >= since && w.seq > (before.get(p) ?? 0) && (!moved || w.node !== faulted))
-            if (first === undefined) return undefined
-            latest = Math.max(latest, first.at)
+            // Without a faulted node, a write seen just after the fault may have been sent
+            // before it: the second advancing write is the proof of progress.
+            const needed = moved ? 1 : 2
+            let seq = before.get(p) ?? 0
+            let seen = 0
+            let at: number | undefined
+            for (const w of checkpoints) {
+              if (w.partition !== p || w.at < since || w.seq <= seq || (moved && w.node === faulted)) continue
+              seq = w.seq
+              if (++seen === needed) {
+                at = w.at
+                break
+              }
+            }
+            if (at === undefined) return undefined
+            latest = Math.max(latest, at)
           }
           return latest
         }

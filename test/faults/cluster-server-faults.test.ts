@@ -2,10 +2,10 @@
  * Server faults on a 3-node local bramble under a steady load (2,100 readings/s through all
  * three servers, unique (device, seq)):
  *
- * 1. SIGKILL one of the three nats-servers (n2's; n2 itself keeps running, cut off). The
- *    JetStream cluster keeps its quorum; n2 cannot renew, stops writing before its leases
- *    expire, and the others take its partitions over. The server comes back, n2 reconnects
- *    and takes its share back.
+ * 1. SIGKILL one of the three nats-servers (n2's; n2 itself keeps running). The JetStream
+ *    cluster keeps its quorum and moves the leaders that were on it; n2's client reconnects
+ *    to another server. Whatever n2 could not renew in time in the meantime moves and comes
+ *    back. The server is restarted and catches up.
  * 2. Stop the database for 60 s: writes and acknowledgements stop, the log keeps the
  *    backlog, ownership stays put (leases do not depend on the database), and when it is
  *    back everything is written.
@@ -15,7 +15,7 @@
 import { describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { testDir } from "../support/SystemTest.js"
-import { log, startFaultCluster, withLogs } from "./cluster-harness.js"
+import { log, promise, startFaultCluster, withLogs } from "./cluster-harness.js"
 
 const ALL = ["n1", "n2", "n3"]
 
@@ -29,13 +29,18 @@ describe("cluster faults - servers", () => {
         const load = yield* fc.startLoad()
         yield* Effect.sleep("8 seconds")
 
-        // 1. SIGKILL n2's nats-server; n2 runs on without NATS.
+        // 1. SIGKILL n2's nats-server. n2 itself runs on: its client reconnects to another
+        //    server of the cluster (nats.js learns them from the server), so n2 keeps its
+        //    partitions unless it cannot renew in time — either way nothing may be lost.
         const server = fc.cluster.servers.find((s) => s.name === "n2")!
         const killedAt = Date.now()
         yield* server.process.signal("SIGKILL")
-        const failover = yield* fc.waitResumed(killedAt, "after SIGKILL of n2's nats-server", "n2")
-        yield* fc.waitBalanced(["n1", "n3"], "n2 cut off")
-        yield* log(`SIGKILL nats-server n2: processing resumed on every partition ${failover} ms after the kill`)
+        const failover = yield* fc.waitResumed(killedAt, "after SIGKILL of n2's nats-server")
+        const owners = yield* promise(() => fc.map())
+        yield* log(
+          `SIGKILL nats-server n2: processing resumed on every partition ${failover} ms after the kill ` +
+            `(owners now ${owners.partitions.map((p) => `${p.partition}:${p.owner}`).join(" ")})`
+        )
         yield* Effect.sleep("5 seconds")
         const restartedAt = Date.now()
         yield* server.process.start

@@ -31,7 +31,10 @@ export const writeDurably = (points: ReadonlyArray<SinkPoint>, options: DurableW
       const error = result.failure
       // Everything before `acknowledged` is durable: never send it again.
       remaining = remaining.slice(error.acknowledged)
-      if (error.retryable) {
+      // A refused credential or a missing database/bucket is the operator's to fix, not the
+      // points' fault: hold everything and retry (dead-lettering it would drain real data).
+      const misconfigured = error.status === 401 || error.status === 403 || error.status === 404
+      if (error.retryable || misconfigured) {
         attempt += 1
         if (options.unavailable) yield* options.unavailable(error, attempt)
         yield* Effect.sleep(retryDelay(options, attempt))

@@ -16,13 +16,13 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { type ClusterConfig, decodeClusterConfig } from "@bramble/config"
-import { Duration, Effect, Result, Scope } from "effect"
+import { Duration, Effect, Result, Schedule, Scope } from "effect"
 import { natsSpecForNode, nodeDataDir } from "../nats/NodeNatsSpec.js"
 import { type ManagedProcess, makeManagedProcess } from "../process/ManagedProcess.js"
 import type { ProcessError } from "../process/ProcessError.js"
 import { isProcessAlive } from "../process/internal/platform.js"
 import { freePorts } from "./freePort.js"
-import { httpRequest, parseJson } from "./internal/probe.js"
+import { expectStatus, httpRequest, parseJson } from "./internal/probe.js"
 import { type LocalNatsServer, startNatsServer } from "./LocalNatsServer.js"
 import { type LocalVictoriaMetrics, startVictoriaMetrics } from "./LocalVictoriaMetrics.js"
 
@@ -114,6 +114,18 @@ export interface DevClusterState {
 
 const nodeName = (i: number) => `n${i + 1}`
 
+/** Waits until the server sees a JetStream meta leader and is current (full `/healthz`). */
+const clusterFormed = (monitorUrl: string) =>
+  httpRequest(`${monitorUrl}/healthz`).pipe(
+    Effect.flatMap((response) => expectStatus(`${monitorUrl}/healthz`, response, 200)),
+    Effect.retry(Schedule.spaced("200 millis")),
+    Effect.orDie,
+    Effect.timeoutOrElse({
+      duration: "90 seconds",
+      orElse: () => Effect.die(new Error(`the nats-server at ${monitorUrl} never joined a healthy JetStream cluster`))
+    })
+  )
+
 /** Default readiness: the node's admin endpoint is subscribed on its server (the last thing a node sets up). */
 const adminSubscribed = (info: DevNodeInfo) =>
   Effect.gen(function*() {
@@ -172,16 +184,19 @@ export const startDevCluster = (options: DevClusterOptions): Effect.Effect<DevCl
     const configFile = join(dir, "cluster.yaml")
     writeFileSync(configFile, `# Written by the dev cluster launcher (JSON is YAML).\n${JSON.stringify(document, null, 2)}\n`)
 
-    // 3. The servers, all at once: each is healthy only once the JetStream cluster formed.
+    // 3. The servers, all at once, then wait until they formed one JetStream cluster. A
+    //    server's own readiness is only "JetStream is up": a server restarted by a fault
+    //    test must count as up while it is still catching up with the others.
     const servers: ReadonlyArray<DevServer> = yield* Effect.forEach(
       serverNodes,
       (n) =>
         Effect.map(
-          startNatsServer({ dir: nodeDataDir(config, n.name), spec: natsSpecForNode(config, n.name)!, health: "full", readyTimeout: "60 seconds" }),
+          startNatsServer({ dir: nodeDataDir(config, n.name), spec: natsSpecForNode(config, n.name)!, readyTimeout: "60 seconds" }),
           (server): DevServer => ({ ...server, name: n.name })
         ),
       { concurrency: "unbounded" }
     )
+    yield* Effect.forEach(servers, (server) => clusterFormed(server.monitorUrl), { discard: true })
 
     // 4. The nodes.
     const monitorOf = (url: string) => servers.find((s) => s.url === url)?.monitorUrl ?? servers[0]!.monitorUrl

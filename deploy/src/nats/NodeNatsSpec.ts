@@ -64,7 +64,7 @@ export const natsSpecForNode = (config: ClusterConfig, node: string, options?: N
           port: self.nats.clusterPort,
           routes: peers.map((p) => `nats-route://${p.host}:${p.nats.clusterPort}`),
           // Routes prove who they are with certificates from the cluster's CA.
-          ...(tls === undefined || security?.tls === undefined ? {} : { tls: { ...tls, caFile: security.tls.caFile, verify: true } })
+          ...(security?.tls === undefined || tls === undefined ? {} : { tls: { ...tls, caFile: security.tls.caFile, verify: true } })
         }
       }),
     mappings: Subjects.partitionMapping(config.cluster.partitions),

@@ -54,13 +54,17 @@ export interface TlsFiles {
   readonly keyFile: string
 }
 
+/** The CA certificate clients verify servers with, or undefined when TLS is off. */
+export const caFileFor = (security: Security): string | undefined =>
+  security.tls === undefined || !security.tls.enabled ? undefined : security.tls.caFile ?? credentialPaths(security.credentials).caCert
+
 /** TLS files of `node`, or undefined when TLS is off. */
 export const tlsFilesFor = (security: Security, node: string): TlsFiles | undefined => {
   const tls = security.tls
   if (tls === undefined || !tls.enabled) return undefined
   const paths = credentialPaths(security.credentials)
   return {
-    caFile: tls.caFile ?? paths.caCert,
+    caFile: caFileFor(security)!,
     certFile: tls.certFile ?? paths.nodeCert(node),
     keyFile: tls.keyFile ?? paths.nodeKey(node)
   }

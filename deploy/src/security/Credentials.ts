@@ -6,7 +6,7 @@
 import type { ClusterConfig } from "@bramble/config"
 import { Effect, Redacted } from "effect"
 import type { NatsUserSpec } from "../nats/NatsServerConf.js"
-import { credentialPaths, type TlsFiles, tlsFilesFor } from "./CredentialLayout.js"
+import { caFileFor, credentialPaths, type TlsFiles, tlsFilesFor } from "./CredentialLayout.js"
 import { fileExists, readCredentialFile } from "./internal/secretFile.js"
 import { isBcryptHash } from "./PasswordHash.js"
 import { inboxPrefixFor, natsUsersFor, type Role, userNameOf } from "./Roles.js"
@@ -130,12 +130,12 @@ export const loadClientCredentials = (
     if (security === undefined) return undefined
     const user = userNameOf(role)
     const pass = yield* readPassword(options.passwordFile ?? passwordFileOf(security.credentials, role), `the password of ${user}`)
-    const tls = tlsFilesFor(security, role.kind === "node" ? role.node : "")
+    const caFile = caFileFor(security)
     const inboxPrefix = inboxPrefixFor(role)
     return {
       user,
       pass,
-      ...(tls === undefined ? {} : { tls: { caFile: tls.caFile } }),
+      ...(caFile === undefined ? {} : { tls: { caFile } }),
       ...(inboxPrefix === undefined ? {} : { inboxPrefix })
     }
   })

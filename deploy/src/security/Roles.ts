@@ -152,12 +152,9 @@ export const permissionsOf = (role: Role, partitions: number): RolePermissions =
       }
     case "device": {
       const d = role.device
-      const own = [
-        Subjects.alarmsSubject(d, "*").replace(/\.\*$/, ""),
-        Subjects.alarmsSubject(d, ">"),
-        commandsSubject(d),
-        `${commandsSubject(d)}.>`
-      ]
+      // `alarms.<d>` itself too: an MQTT `alarms/<d>/#` subscribes to the parent level as well.
+      const alarms = Subjects.alarmsSubject(d, ">")
+      const own = [alarms.slice(0, -2), alarms, commandsSubject(d), `${commandsSubject(d)}.>`]
       return {
         publish: {
           allow: [
@@ -166,7 +163,6 @@ export const permissionsOf = (role: Role, partitions: number): RolePermissions =
           ]
         },
         subscribe: {
-          // An MQTT `alarms/d/#` is also a subscription to `alarms.d` itself.
           allow: role.transport === "mqtt" ? [...own, "$MQTT.sub.>"] : [...own, `${inboxPrefixFor(role)}.>`]
         },
         allowedConnectionTypes: [role.transport === "mqtt" ? "MQTT" : "STANDARD"]

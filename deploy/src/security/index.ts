@@ -4,7 +4,7 @@
  * reading back what a node, an admin or the dashboard needs to connect.
  */
 export { CA_DAYS, createCertificateAuthority, createNodeCertificate, type KeyType, nodeAltNames, NODE_CERT_DAYS } from "./Certificates.js"
-export { credentialPaths, type TlsFiles, tlsEnabled, tlsFilesFor, UserNames, USERS_FILE } from "./CredentialLayout.js"
+export { caFileFor, credentialPaths, type TlsFiles, tlsEnabled, tlsFilesFor, UserNames, USERS_FILE } from "./CredentialLayout.js"
 export {
   type ClientCredentials,
   loadClientCredentials,
