@@ -9,7 +9,7 @@ import { TestClock } from "effect/testing"
  * fail the next writes, refuse a point, or hang until released. */
 const makeSink = () => {
   const written: Array<SinkPoint> = []
-  const state = { unavailable: 0, refuse: undefined as ((p: SinkPoint) => boolean) | undefined, identify: true, writes: 0, gate: undefined as Deferred.Deferred<void> | undefined }
+  const state = { unauthorized: 0, unavailable: 0, refuse: undefined as ((p: SinkPoint) => boolean) | undefined, identify: true, writes: 0, gate: undefined as Deferred.Deferred<void> | undefined }
   const sink = InfluxSink.of({
     describe: "memory",
     ping: Effect.void,
@@ -17,6 +17,10 @@ const makeSink = () => {
       Effect.gen(function*() {
         state.writes += 1
         if (state.gate) yield* Deferred.await(state.gate)
+        if (state.unauthorized > 0) {
+          state.unauthorized -= 1
+          return yield* Effect.fail(new SinkWriteError({ reason: "Rejected", sink: "memory", detail: "unauthorized", status: 401, rejected: [], acknowledged: 0 }))
+        }
         if (state.unavailable > 0) {
           state.unavailable -= 1
           return yield* Effect.fail(new SinkWriteError({ reason: "Unavailable", sink: "memory", detail: "down", status: 503, rejected: [], acknowledged: 0 }))
@@ -64,6 +68,20 @@ describe("storage actor", () => {
       assert.strictEqual(db.written.length, 2)
       assert.strictEqual(storage.stats.writeFailures, 3)
       assert.isUndefined(storage.stats.unavailableSince)
+    }).pipe(Effect.scoped))
+
+  it.effect("a refused credential holds the data and retries until the token is fixed; nothing is dead-lettered", () =>
+    Effect.gen(function*() {
+      const db = makeSink()
+      db.state.unauthorized = 3
+      const dead: Array<unknown> = []
+      const storage = yield* makeStorage({ batchSize: 100, flushIntervalMs: 60_000, rejected: (p) => Effect.sync(() => dead.push(p)) }).pipe(Effect.provide(db.layer))
+      yield* storage.writeReadings([reading(1), reading(2)])
+      const flushed = yield* Effect.forkChild(storage.flush)
+      for (let i = 0; i < 60 && flushed.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 second")
+      yield* Fiber.join(flushed)
+      assert.strictEqual(db.written.length, 2)
+      assert.deepStrictEqual(dead, [])
     }).pipe(Effect.scoped))
 
   it.effect("a point the database refuses is dead-lettered and the rest are written", () =>
