@@ -37,7 +37,7 @@ const makeCluster = Effect.gen(function*() {
     read: (p: number) => guard(node, store.read(p))
   })
   const guard = <A, E>(node: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | NatsError> =>
-    Effect.suspend(() => (cutOff.has(node) ? Effect.fail(natsError("KeyValue", node)(new Error("cut off"))) : effect))
+    Effect.suspend((): Effect.Effect<A, E | NatsError> => (cutOff.has(node) ? Effect.fail(natsError("KeyValue", node)(new Error("cut off"))) : effect))
 
   const start = (node: string) =>
     Effect.gen(function*() {

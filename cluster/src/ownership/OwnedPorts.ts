@@ -14,12 +14,13 @@
  *   sequence is checked to be gap-free: a gap means messages went to someone else (a stale
  *   process pulling from the recreated consumer) or were lost with a broken connection, and
  *   acknowledging past them (AckPolicy.All) would skip them for good. On a gap the worker
- *   ends and restarts from its checkpoint, re-reading what it did not see.
+ *   ends and restarts from its checkpoint, re-reading what it did not see. Pulls expire
+ *   after 5 s, so one lost with a server or a moved consumer leader is re-issued in seconds.
  *
- * What remains (documented in ./README.md): a database write or publish that passed
- * the check and then sat in a stopped process's socket buffer lands after the fence shut.
- * Those writes are idempotent by key (raw points by device and event time, window results
- * by window) and carry what the new owner computes from the same log.
+ * What remains (./README.md): a database write or publish that passed the check and then
+ * sat in a stopped process (the storage actor's batch, a socket buffer) lands after the
+ * fence shut. Those writes are idempotent by key (raw points by device and event time,
+ * window results by window) and carry what the new owner computes from the same log.
  */
 import { Watermark } from "@bramble/actor-aggregator"
 import type { DeviceSnapshot } from "@bramble/actor-aggregator"
@@ -117,6 +118,9 @@ export const fencedStorage = (storage: StoragePort, fence: Fence): StoragePort =
   }
 }
 
+/** How long one pull of an owned consumer waits (see `fencedNats`). */
+export const OWNED_PULL_EXPIRES_MS = 5_000
+
 /** The delivery-sequence gap that made an owned consumer stop (for logs and tests). */
 export interface DeliveryGap {
   readonly partition: number
@@ -209,8 +213,11 @@ export const fencedNats = (client: NatsClient["Service"], fence: Fence, onGap: (
     get: async (...args: Parameters<typeof js.consumers.get>) => {
       const consumer = await js.consumers.get(...args)
       return bindAll(consumer, {
-        consume: async (...options: Parameters<typeof consumer.consume>) =>
-          ownedMessages(await consumer.consume(...options), fence, onGap)
+        // Pulls expire after 5 s (heartbeats every 2.5 s) unless the worker says otherwise:
+        // a pull lost with a dead server or a consumer leader that moved is then noticed and
+        // re-issued within seconds; with nats.js' default (30 s) the partition stalls that long.
+        consume: async (options?: Parameters<typeof consumer.consume>[0]) =>
+          ownedMessages(await consumer.consume({ expires: OWNED_PULL_EXPIRES_MS, ...options } as Parameters<typeof consumer.consume>[0]), fence, onGap)
       })
     }
   })

@@ -177,21 +177,27 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
   const reader = new BatchReader(messages)
   let lastAck: JsMsg | undefined
   let lastCheckpointAt = yield* Clock.currentTimeMillis
-  let lastArrivalAt = lastCheckpointAt
-  // Idle time moves the watermark only once the worker has caught up with its log. A worker
-  // still waiting for a backlog to be delivered (a new owner after a failover, a restart, a
-  // slow consumer start on a busy machine) is not idle: advancing by the time it waited would
-  // close windows before the backlog's readings reach them, and a partition that moved would
-  // give other results than one that did not (DESIGN decision 4).
-  let caughtUp = false
+  // When the worker last finished processing and began waiting for more: idle time is
+  // counted from here, not from when a batch arrived, so time spent blocked on a slow or
+  // stopped database never counts as idleness.
+  let idleSince = lastCheckpointAt
+  // Messages delivered and processed but not yet acknowledged (acks follow checkpoints).
+  let processedSinceAck = 0
+  // Idle time moves the watermark only once the worker has caught up with its log: nothing
+  // left on the server for this consumer and nothing delivered but unprocessed. A worker
+  // still working through a backlog (a new owner after a failover, a restart, the backlog of
+  // a database outage) is not idle: advancing by the time it waited would close windows
+  // before the backlog's readings reach them, and a partition that moved would give other
+  // results than one that did not (DESIGN decision 4).
   const logDrained = Effect.tryPromise(() => jsm.consumers.info(Subjects.Streams.readings, consumerName(partition))).pipe(
-    Effect.map((info) => info.num_pending === 0),
-    Effect.orElseSucceed(() => true)
+    Effect.map((info) => info.num_pending === 0 && info.num_ack_pending <= processedSinceAck),
+    Effect.orElseSucceed(() => false)
   )
 
   const doCheckpoint = Effect.fnUntraced(function*(now: number) {
-    if (!caughtUp && now - lastArrivalAt >= settings.idleAdvanceMs) caughtUp = yield* logDrained
-    if (caughtUp) watermark = Watermark.idle(watermark, now - lastArrivalAt, settings.idleAdvanceMs)
+    if (now - idleSince >= settings.idleAdvanceMs && (yield* logDrained)) {
+      watermark = Watermark.idle(watermark, now - idleSince, settings.idleAdvanceMs)
+    }
     yield* advanceDevices(watermark.watermark)
     const snapshots = yield* snapshotDirty
     const pending = inFlight
@@ -210,6 +216,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     // AckPolicy.All: one ack covers every earlier message of this consumer.
     lastAck?.ack()
     lastAck = undefined
+    processedSinceAck = 0
   })
 
   while (true) {
@@ -219,9 +226,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     }
     const now = yield* Clock.currentTimeMillis
     if (batch.length > 0) {
-      lastArrivalAt = now
-      // `pending`: what the log held for this consumer after the message was delivered.
-      caughtUp = batch[batch.length - 1]!.info.pending === 0
+      processedSinceAck += batch.length
       const readings: Array<Reading> = []
       const perDevice = new Map<string, Array<DeviceItem>>()
       for (const m of batch) {
@@ -257,6 +262,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
         nextEnd.set(device, Number.NEGATIVE_INFINITY)
       }
       stats.accepted += readings.length
+      idleSince = yield* Clock.currentTimeMillis
     }
     if (now - lastCheckpointAt >= settings.checkpointIntervalMs && (lastSeq > checkpointedSeq || batch.length === 0)) {
       yield* doCheckpoint(now)
