@@ -12,10 +12,13 @@
  * - Rebalance: a fourth node joins; time from its start until the partitions are owned as
  *   the assignment says (graceful handovers); then SIGTERM it and time the way back.
  *
- * Prints a table and a JSON line (`BENCH_RESULT {...}`).
+ * Prints a table and a JSON line (`BENCH_RESULT {...}`), and writes the JSON to
+ * test/bench/results/cluster-<time>.json.
  *
  *   npm run build && node --import tsx test/bench/cluster.ts [--readings 60000] [--repeat 2]
  */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { cpus } from "node:os"
 import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { assignPartitions, type PartitionsReply } from "@bramble/cluster"
@@ -237,6 +240,11 @@ const program = Effect.gen(function*() {
     console.log("")
     for (const [what, value, detail] of rows) console.log(`${what!.padEnd(width)}  ${value!.padStart(18)}  ${detail}`)
     console.log(`\nBENCH_RESULT ${JSON.stringify(result)}`)
+    const dir = resolve(import.meta.dirname, "results")
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `cluster-${new Date().toISOString().replace(/[:.]/g, "-")}.json`)
+    writeFileSync(file, `${JSON.stringify({ ...result, at: new Date().toISOString(), cpus: cpus().length }, null, 2)}\n`)
+    console.log(`written to ${file}`)
   })
 }).pipe(Effect.scoped)
 

@@ -84,6 +84,7 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
     // draining during a database round trip. Writes stay one at a time and in order, so a
     // corrected window result can never be overtaken by the version it corrects.
     let inflight: Fiber.Fiber<void> | undefined
+    let lastFailureKind = ""
     const scope = yield* Effect.scope
 
     const writeBatch = Effect.fnUntraced(function*(points: ReadonlyArray<SinkPoint>, readings: number) {
@@ -98,12 +99,17 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
             stats.writeFailures += 1
             stats.lastError = error.message
             stats.unavailableSince ??= yield* Clock.currentTimeMillis
-            // Say it once, then every 20th attempt: an outage can last an hour.
-            if (attempt === 1 || attempt % 20 === 0) {
+            // Say it once, then every 20th attempt (an outage can last an hour), and whenever
+            // the failure changes (e.g. the database is back but now refuses the token).
+            const kind = `${error.reason}/${error.status ?? ""}`
+            const changed = kind !== lastFailureKind
+            lastFailureKind = kind
+            if (attempt === 1 || attempt % 20 === 0 || changed) {
               yield* Effect.logWarning(`database unavailable (attempt ${attempt}), holding ${points.length} points and retrying: ${error.message}`)
             }
           })
       })
+      lastFailureKind = ""
       if (stats.unavailableSince !== undefined) {
         yield* Effect.logInfo("database reachable again; backlog resumes")
         stats.unavailableSince = undefined

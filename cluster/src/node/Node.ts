@@ -15,6 +15,7 @@ import { loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, 
 import { InfluxSink } from "@bramble/influx"
 import { CHECKPOINT_BUCKET, ensureClusterBuckets, ensureTopology, kvLeaseStore, kvMemberStore, NatsClient, natsError } from "@bramble/nats"
 import { Codec, encodeDeadLetter, Subjects } from "@bramble/protocol"
+import { Backoff } from "@bramble/runtime"
 import { Effect, Scope } from "effect"
 import { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js"
 import { type AdminService, serveAdmin } from "../admin/AdminService.js"
@@ -93,14 +94,22 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     const mqttUrl = server === undefined ? undefined : `${credentials?.tls === undefined ? "mqtt" : "mqtts"}://${self.host}:${server.spec.mqttPort}`
     const client = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}`, ...credentials })
     const withNats = Effect.provideService(NatsClient, client)
+    // Nodes of a cluster start together (a power cut, `bramble dev up`) and all create the
+    // streams and buckets at once, while JetStream elects its leaders: a request can time out
+    // then. Retry for a while before giving up on the node.
+    const whileClusterForms = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(
+        Effect.tapError((error) => Effect.logWarning(`${what} failed; retrying while the cluster forms`, error)),
+        Effect.retry({ schedule: Backoff.schedule({ initial: "500 millis", max: "5 seconds", factor: 2, jitter: 0.3 }), times: 30 })
+      )
 
-    yield* withNats(ensureTopology({
+    yield* whileClusterForms("creating the streams", withNats(ensureTopology({
       replicas: Math.min(3, config.nodes.length),
       readings: { maxAgeMs: config.streams.readings.maxAge, maxBytes: config.streams.readings.maxBytes },
       aggregates: { maxAgeMs: config.streams.aggregates.maxAge, maxBytes: config.streams.aggregates.maxBytes },
       alarms: { maxAgeMs: config.streams.alarms.maxAge, maxBytes: config.streams.alarms.maxBytes },
       deadLetter: { maxAgeMs: config.streams.deadLetter.maxAge, maxBytes: config.streams.deadLetter.maxBytes }
-    }))
+    })))
 
     // 2. Storage: one writer per node to the database. It lives in a scope of its own,
     //    closed only after the partitions were handed over on the way out (they need it for
@@ -134,7 +143,10 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     //    restarts from its checkpoint after a failure.
     const timing = leaseTiming()
     const replicas = Math.min(3, config.nodes.length)
-    const buckets = yield* withNats(ensureClusterBuckets({ replicas, memberTtlMs: MEMBER_TTL_MS, leaseTtlMs: timing.ttlMs }))
+    const buckets = yield* whileClusterForms(
+      "creating the membership and lease buckets",
+      withNats(ensureClusterBuckets({ replicas, memberTtlMs: MEMBER_TTL_MS, leaseTtlMs: timing.ttlMs }))
+    )
     const incarnation = newIncarnation(startedAt)
     const membership = yield* startMembership({
       store: kvMemberStore(buckets.members),

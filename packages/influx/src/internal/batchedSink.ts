@@ -38,19 +38,33 @@ export interface BatchedSinkOptions {
   /** Sends one batch; `offset` is the index of its first line in the `write` call. */
   readonly send: (lines: ReadonlyArray<string>, offset: number) => Effect.Effect<void, RequestFailure>
   readonly ping: Effect.Effect<void, RequestFailure>
+  /** Credentials to cut out of anything the server says back (a proxy may quote them). */
+  readonly secrets?: ReadonlyArray<string>
+}
+
+/** Replace every occurrence of a secret (and its base64 form, as in Basic auth) in `text`. */
+const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
+  let out = text
+  for (const secret of secrets) {
+    if (secret.length < 4) continue
+    for (const form of [secret, Buffer.from(secret).toString("base64")]) out = out.split(form).join("[redacted]")
+  }
+  return out
 }
 
 export const makeBatchedSink = (options: BatchedSinkOptions): InfluxSink["Service"] => {
   const { batchSize, describe, timeout } = options
+  const secrets = options.secrets ?? []
   const toError = (failure: RequestFailure, acknowledged: number) =>
     new SinkWriteError({
       reason: failure.reason,
       sink: describe,
-      detail: failure.detail,
+      detail: scrub(failure.detail, secrets),
       status: failure.status,
-      rejected: failure.rejected,
+      rejected: secrets.length === 0 ? failure.rejected : failure.rejected.map((r) => ({ ...r, message: scrub(r.message, secrets) })),
       acknowledged,
-      cause: failure.cause
+      // The raw cause may hold the server's unscrubbed answer: keep it only without secrets.
+      cause: secrets.length === 0 ? failure.cause : undefined
     })
   // Interrupting the request aborts it (its AbortSignal fires), so a timed-out request
   // does not linger holding a socket.

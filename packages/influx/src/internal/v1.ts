@@ -103,6 +103,7 @@ export const makeV1 = (
     const rp = options.retentionPolicy === undefined ? "" : ` rp=${options.retentionPolicy}`
     return makeBatchedSink({
       describe: `influx-v1 ${displayUrl(base)} db=${options.database}${rp}`,
+      secrets: options.password === undefined ? [] : [Redacted.value(options.password), `${options.username}:${Redacted.value(options.password)}`],
       batchSize,
       timeout,
       send,

@@ -94,6 +94,7 @@ export const makeV2 = (
 
     return makeBatchedSink({
       describe: `influx-v2 ${displayUrl(base)} org=${options.org} bucket=${options.bucket}`,
+      secrets: options.token === undefined ? [] : [Redacted.value(options.token)],
       batchSize,
       timeout,
       send,
