@@ -108,7 +108,7 @@ const checkpointWatch = (cluster: DevCluster) =>
             last = e.revision
             if (e.operation !== "PUT") continue
             const v = Codec.decode(e.value) as { seq: number; owner?: { node: string } }
-            writes.push({ partition: Number(e.key.split(".")[1]), seq: v.seq, node: v.owner?.node, at: Date.now() })
+            writes.push({ partition: Number(e.key.split(".")[1]), seq: v.seq, node: v.owner?.node, at: e.created.getTime() })
           }
         } catch {
           // watch again

@@ -270,7 +270,9 @@ const watchCheckpoints = (servers: ReadonlyArray<string>): Effect.Effect<Array<C
               lease: value.owner?.lease,
               incarnation: value.owner?.incarnation,
               node: value.owner?.node,
-              at: Date.now()
+              // The server's time of the write: a watcher that fell behind (its server died)
+              // still dates each write right when it catches up.
+              at: entry.created.getTime()
             })
           }
         } catch {
