@@ -9,19 +9,7 @@
  * noticed.
  */
 
-const OFFSET_BASIS = 0x811c9dc5
-const PRIME = 0x01000193
-const utf8 = new TextEncoder()
+import { Subjects } from "@bramble/protocol"
 
-/** FNV-1a, 32 bit, over the UTF-8 bytes of `text`. */
-export const fnv1a32 = (text: string): number => {
-  let hash = OFFSET_BASIS
-  for (const byte of utf8.encode(text)) {
-    hash ^= byte
-    hash = Math.imul(hash, PRIME)
-  }
-  return hash >>> 0
-}
-
-/** The partition (0 … partitions-1) nats-server maps `device`'s readings to. */
-export const partitionOfDevice = (device: string, partitions: number): number => fnv1a32(device) % partitions
+export const fnv1a32 = Subjects.fnv1a32
+export const partitionOfDevice = Subjects.partitionOfDevice

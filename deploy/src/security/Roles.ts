@@ -42,15 +42,8 @@ export interface RolePermissions {
   readonly allowedConnectionTypes: ReadonlyArray<NatsConnectionType>
 }
 
-/** The partition nats-server's `{{partition(n,1)}}` puts `device` in: FNV-1a (32 bit) of its bytes, modulo n. */
-export const devicePartition = (device: string, partitions: number): number => {
-  let hash = 0x811c9dc5
-  for (const byte of new TextEncoder().encode(device)) {
-    hash ^= byte
-    hash = Math.imul(hash, 0x01000193) >>> 0
-  }
-  return hash % partitions
-}
+/** The partition nats-server's `{{partition(n,1)}}` puts `device` in. */
+export const devicePartition = Subjects.partitionOfDevice
 
 /**
  * The inbox prefix a role's NATS client must use (nats.js `inboxPrefix`), so its replies

@@ -37,6 +37,23 @@ export const partitionMapping = (partitions: number): Record<string, string> => 
   [INGEST_PATTERN]: `readings.{{partition(${partitions},1)}}.{{wildcard(1)}}.{{wildcard(2)}}`
 })
 
+const FNV_OFFSET_BASIS = 0x811c9dc5
+const FNV_PRIME = 0x01000193
+const utf8 = new TextEncoder()
+
+/** FNV-1a, 32 bit, over the UTF-8 bytes of `text`: the hash nats-server's `partition()` uses. */
+export const fnv1a32 = (text: string): number => {
+  let hash = FNV_OFFSET_BASIS
+  for (const byte of utf8.encode(text)) {
+    hash ^= byte
+    hash = Math.imul(hash, FNV_PRIME)
+  }
+  return hash >>> 0
+}
+
+/** The partition the server's mapping puts `device` in (`{{partition(n,1)}}`). */
+export const partitionOfDevice = (device: string, partitions: number): number => fnv1a32(device) % partitions
+
 /** Subjects captured by the READINGS stream. */
 export const READINGS_SUBJECTS = ["readings.*.*.*"]
 
