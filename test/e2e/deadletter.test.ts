@@ -4,10 +4,8 @@
  * (raw points and windows equal the oracle's for the good readings alone); the node counts
  * the refusals and keeps processing good readings published after them.
  */
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { startVictoriaMetrics } from "@bramble/deploy"
 import { Codec, type RejectionReason, Subjects } from "@bramble/protocol"
 import { jetstream } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
@@ -15,7 +13,6 @@ import { connectAsync } from "mqtt"
 import {
   checkExactlyOnce,
   compareWindows,
-  type Db,
   expectedWindows,
   makeReadings,
   mqttPayload,
@@ -23,9 +20,8 @@ import {
   type TestReading,
   waitFor
 } from "../support/index.js"
-import { startBrambleNode } from "../support/BrambleNode.js"
 import { readDeadLetters, type StoredDeadLetter } from "../support/DeadLetters.js"
-import { PROCESSING, WAIT_MS, WINDOWS, promise, settled, testDir, withNodeLog } from "../support/SystemTest.js"
+import { WAIT_MS, WINDOWS, promise, settled, startNodeOnVictoria, withNodeLog } from "../support/SystemTest.js"
 
 const MINUTE = 60_000
 const DAY = 24 * 60 * MINUTE
@@ -98,10 +94,7 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer
 describe("dead letters - bramble node", () => {
   it.live("bad input is dead-lettered with its reason and harms nothing", () =>
     Effect.gen(function*() {
-      const dir = yield* testDir("bramble-deadletter-")
-      const vm = yield* startVictoriaMetrics({ dir: join(dir, "db") })
-      const db: Db = { kind: "victoria-metrics", url: vm.url }
-      const node = yield* startBrambleNode({ dir: join(dir, "node"), sink: { kind: "influx-v2", url: vm.url }, windows: WINDOWS, processing: PROCESSING })
+      const { db, node } = yield* startNodeOnVictoria("bramble-deadletter-")
 
       yield* withNodeLog(
         node,

@@ -4,13 +4,12 @@
  * keep taking readings into JetStream and must not acknowledge the log (nothing it holds is
  * durable yet); when the database is back, the backlog drains and nothing is lost.
  */
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type LocalVictoriaMetrics, startVictoriaMetrics } from "@bramble/deploy"
-import { type Db, steadyLoad, waitFor } from "../support/index.js"
-import { type PartitionConsumerState, partitionConsumers, startBrambleNode } from "../support/BrambleNode.js"
-import { PROCESSING, WAIT_MS, WINDOWS, promise, testDir, withNodeLog } from "../support/SystemTest.js"
+import type { LocalVictoriaMetrics } from "@bramble/deploy"
+import { steadyLoad, waitFor } from "../support/index.js"
+import { type PartitionConsumerState, partitionConsumers } from "../support/BrambleNode.js"
+import { WAIT_MS, promise, startNodeOnVictoria, withNodeLog } from "../support/SystemTest.js"
 import { checkNothingLost } from "./faultCheck.js"
 
 const RATE = 600
@@ -33,10 +32,7 @@ describe("faults - database outage", () => {
   for (const fault of FAULTS) {
     it.live(`database ${fault.name} for 30 s mid-stream, then back: nothing lost`, () =>
       Effect.gen(function*() {
-        const dir = yield* testDir("bramble-dboutage-")
-        const vm = yield* startVictoriaMetrics({ dir: join(dir, "db") })
-        const db: Db = { kind: "victoria-metrics", url: vm.url }
-        const node = yield* startBrambleNode({ dir: join(dir, "node"), sink: { kind: "influx-v2", url: vm.url }, windows: WINDOWS, processing: PROCESSING })
+        const { vm, db, node } = yield* startNodeOnVictoria("bramble-dboutage-")
 
         yield* withNodeLog(
           node,

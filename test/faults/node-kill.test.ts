@@ -4,13 +4,11 @@
  * (pdeathsig), so publishes fail while it is down; only PubAcked readings count as
  * acknowledged, and every one of them must be stored exactly once.
  */
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { startVictoriaMetrics } from "@bramble/deploy"
-import { type Db, steadyLoad, waitFor } from "../support/index.js"
-import { partitionConsumers, startBrambleNode } from "../support/BrambleNode.js"
-import { PROCESSING, WAIT_MS, WINDOWS, promise, testDir, withNodeLog } from "../support/SystemTest.js"
+import { steadyLoad, waitFor } from "../support/index.js"
+import { partitionConsumers } from "../support/BrambleNode.js"
+import { WAIT_MS, promise, startNodeOnVictoria, withNodeLog } from "../support/SystemTest.js"
 import { checkNothingLost } from "./faultCheck.js"
 
 const RATE = 600
@@ -18,10 +16,7 @@ const RATE = 600
 describe("faults - node killed", () => {
   it.live("SIGKILL the node mid-stream, start it again: every acknowledged reading is stored exactly once, and windows equal the oracle", () =>
     Effect.gen(function*() {
-      const dir = yield* testDir("bramble-nodekill-")
-      const vm = yield* startVictoriaMetrics({ dir: join(dir, "db") })
-      const db: Db = { kind: "victoria-metrics", url: vm.url }
-      const node = yield* startBrambleNode({ dir: join(dir, "node"), sink: { kind: "influx-v2", url: vm.url }, windows: WINDOWS, processing: PROCESSING })
+      const { db, node } = yield* startNodeOnVictoria("bramble-nodekill-")
 
       yield* withNodeLog(
         node,

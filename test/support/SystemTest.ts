@@ -4,12 +4,13 @@
  * waits until a node has made durable and acknowledged everything before the database is
  * read, so a check never races the pipeline.
  */
-import { scopedTempDir } from "@bramble/deploy"
+import { scopedTempDir, startVictoriaMetrics } from "@bramble/deploy"
 import { Effect } from "effect"
+import { join } from "node:path"
 import { type Db, readRawPoints, readWindowResults, waitFor } from "./Db.js"
 import { compareWindows } from "./Oracle.js"
 import type { WindowRow } from "./Points.js"
-import { type BrambleNode, requestAdmin, waitUntilCheckpointed } from "./BrambleNode.js"
+import { type BrambleNode, requestAdmin, startBrambleNode, waitUntilCheckpointed } from "./BrambleNode.js"
 
 /** Small windows and a fast checkpoint, so windows close soon after publishing stops. */
 export const WINDOWS = [{ name: "1s", size: 1_000 }, { name: "5s", size: 5_000 }] as const
@@ -23,6 +24,17 @@ export const WAIT_MS = 120_000
 export const testDir = (prefix: string) => scopedTempDir({ prefix, keep: process.env["BRAMBLE_KEEP_TEST_DIRS"] === "1" })
 
 export const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+/** The setup every single-node system test shares: a temp dir, one victoria-metrics, and a
+ * `bramble node` writing to it with the standard windows and processing settings. */
+export const startNodeOnVictoria = (prefix: string) =>
+  Effect.gen(function*() {
+    const dir = yield* testDir(prefix)
+    const vm = yield* startVictoriaMetrics({ dir: join(dir, "db") })
+    const db: Db = { kind: "victoria-metrics", url: vm.url }
+    const node = yield* startBrambleNode({ dir: join(dir, "node"), sink: { kind: "influx-v2", url: vm.url }, windows: WINDOWS, processing: PROCESSING })
+    return { dir, vm, db, node }
+  })
 
 /** Wraps a check so a failure carries the node's status and the end of its log. */
 export const withNodeLog = <A, E, R>(node: BrambleNode, effect: Effect.Effect<A, E, R>) =>
