@@ -178,6 +178,33 @@ describe("leases on nats-server", () => {
         assert.isTrue(closed._tag === "Some", "closing the consumer hung")
       })
     ))
+
+  it.live("owned consumer in callback mode - a delivery gap stops the consumer and nothing after it is passed on", () =>
+    withServer((client) =>
+      Effect.gen(function*() {
+        yield* ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits })
+        for (let i = 0; i < 50; i++) yield* Effect.promise(() => client.js.publish(Subjects.readingsSubject(3, "d3", "env"), new Uint8Array([i])))
+        yield* resetPartitionConsumer(client.jsm, 3, 1)
+        const clock = yield* Clock.Clock
+        const fence = new Fence(3, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+        const gaps: Array<DeliveryGap> = []
+        const owned = fencedNats(client, fence, (gap) => gaps.push(gap))
+        const stale = yield* Effect.promise(() => client.js.consumers.get(Subjects.Streams.readings, consumerName(3)))
+        yield* Effect.promise(async () => {
+          const batch = await stale.fetch({ max_messages: 2, expires: 2_000 })
+          for await (const _ of batch) {
+            // taken by the stale puller
+          }
+        })
+        const consumer = yield* Effect.promise(() => owned.js.consumers.get(Subjects.Streams.readings, consumerName(3)))
+        const seen: Array<number> = []
+        const messages = yield* Effect.promise(() => consumer.consume({ max_messages: 10, callback: (m) => seen.push(m.seq) }))
+        const closed = yield* Effect.promise(() => messages.closed()).pipe(Effect.timeoutOption("10 seconds"))
+        assert.isTrue(closed._tag === "Some", "the consumer was not stopped")
+        assert.deepStrictEqual(seen, [])
+        assert.deepStrictEqual(gaps, [{ partition: 3, expected: 1, got: 3 }])
+      })
+    ))
 })
 
 const decode = (bytes: Uint8Array): OwnedPartitionCheckpoint => Codec.decode(bytes) as OwnedPartitionCheckpoint

@@ -46,7 +46,7 @@ describe("Membership", () => {
       const b = yield* join(store, "b")
       yield* step(2_000)
       yield* Scope.close(b.scope, Exit.void) // like SIGKILL: no leave
-      yield* step(membershipTiming.timeoutMs - 1_100)
+      yield* step(membershipTiming.timeoutMs - 900)
       assert.deepStrictEqual(yield* names(a.membership), ["a", "b"])
       assert.strictEqual((yield* a.membership.view).members.find((m) => m.record.node === "b")?.state, "suspect")
       yield* step(1_200)

@@ -53,6 +53,7 @@ export {
   startNatsServer,
   type StartNatsServerOptions
 } from "./local/LocalNatsServer.js"
+export * from "./local/LeafSite.js"
 export {
   type LocalVictoriaMetrics,
   startVictoriaMetrics,

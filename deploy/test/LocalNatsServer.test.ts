@@ -1,12 +1,14 @@
 import { execFile } from "node:child_process"
 import { createServer } from "node:net"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs"
+import { join } from "node:path"
+import { parseClusterConfig } from "@bramble/config"
 import { promisify } from "node:util"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Option, Stream } from "effect"
-import { isProcessAlive, scopedTempDir, startNatsServer } from "../src/index.js"
+import { Effect, Fiber, Option, Result, Stream } from "effect"
+import { freePorts, isProcessAlive, natsSpecForNode, scopedTempDir, startNatsServer } from "../src/index.js"
 
 const run = promisify(execFile)
 
@@ -93,6 +95,27 @@ describe("startNatsServer", () => {
       assert.strictEqual(varz.mqtt?.port, server.spec.mqttPort)
       assert.include(varz.jetstream?.config?.store_dir ?? "", dir)
       assert.include(readFileSync(server.confPath, "utf8"), "{{partition(8,1)}}")
+    }))
+
+  it.live("a node's server: monitoring on loopback only while clients and MQTT listen on every address; config 0600 in a 0700 directory", () =>
+    Effect.gen(function*() {
+      const dir = yield* scopedTempDir()
+      const ports = yield* freePorts(4)
+      const config = Result.getOrThrow(parseClusterConfig([
+        `cluster: { name: mon, partitions: 2, dataDir: ${JSON.stringify(join(dir, "data"))} }`,
+        `nodes: [{ name: n1, host: 127.0.0.1, nats: { port: ${ports[0]}, mqttPort: ${ports[1]}, httpPort: ${ports[2]}, clusterPort: ${ports[3]} } }]`,
+        "sink: { kind: influx-v2, url: \"http://127.0.0.1:1\" }"
+      ].join("\n")))
+      const spec = natsSpecForNode(config, "n1", { listenHost: "0.0.0.0" })!
+      // An existing directory with loose modes is tightened.
+      const home = join(dir, "nats")
+      mkdirSync(home, { mode: 0o755 })
+      const server = yield* startNatsServer({ dir: home, spec })
+      assert.strictEqual(server.monitorUrl, `http://127.0.0.1:${ports[2]}`)
+      const varz = JSON.parse((yield* fetchText(`${server.monitorUrl}/varz`)).body) as { host: string; http_host: string; http_port: number }
+      assert.deepStrictEqual([varz.host, varz.http_host, varz.http_port], ["0.0.0.0", "127.0.0.1", ports[2]])
+      assert.strictEqual(statSync(server.confPath).mode & 0o777, 0o600)
+      assert.strictEqual(statSync(home).mode & 0o777, 0o700)
     }))
 
   it.live("scope - closing it stops the server and keeps its directory", () =>

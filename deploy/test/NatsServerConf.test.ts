@@ -89,6 +89,14 @@ describe("renderNatsServerConf", () => {
     assert.notStrictEqual(renderNatsServerConf({ ...fullSpec, port: 4223 }), renderNatsServerConf(fullSpec))
   })
 
+  it("monitoring on its own address: `http: host:port` (IPv6 in brackets), and nats-server 2.9.10 accepts it", async () => {
+    assert.include(renderNatsServerConf({ ...fullSpec, host: "0.0.0.0", httpHost: "127.0.0.1" }), "host: \"0.0.0.0\"\nport: 4222\nhttp: \"127.0.0.1:8222\"\n")
+    assert.include(renderNatsServerConf({ ...fullSpec, httpHost: "::1" }), "http: \"[::1]:8222\"\n")
+    assert.notInclude(renderNatsServerConf({ ...fullSpec, httpHost: "127.0.0.1" }), "http_port")
+    const checked = await natsServerAccepts(renderNatsServerConf({ ...fullSpec, httpHost: "127.0.0.1" }), "http-host.conf")
+    assert.isTrue(checked.ok, checked.output)
+  })
+
   it("leaves out the optional blocks that are not asked for", () => {
     const text = renderNatsServerConf({
       serverName: "n",

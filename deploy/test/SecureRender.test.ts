@@ -5,7 +5,7 @@
  * 2.9.10 accepting every rendered configuration with real generated certificates.
  */
 import { execFile } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -21,7 +21,9 @@ import {
   readPasswordHashes,
   renderDeployment,
   renderNatsServerConf,
-  type RenderedFile
+  type RenderedFile,
+  renderedFileMode,
+  writeRenderedFiles
 } from "../src/index.js"
 import { assertGolden } from "./support/Golden.js"
 
@@ -51,6 +53,29 @@ const userBlock = (conf: string, user: string): string => {
 }
 
 describe("renderDeployment of a secured cluster file", () => {
+  it("writeRenderedFiles - nats-server.conf and bramble.env 0600 in 0700 node directories, the rest 0644; rendering again tightens files left open", () => {
+    const out = join(scratch, "written")
+    const files = renderDeployment(secure, { passwordHashes: hashes })
+    // A previous render (or a copy) left the node's files world-readable.
+    mkdirSync(join(out, "pi-1"), { recursive: true, mode: 0o755 })
+    writeFileSync(join(out, "pi-1", "nats-server.conf"), "old", { mode: 0o644 })
+    writeFileSync(join(out, "pi-1", "bramble.env"), "old", { mode: 0o666 })
+    chmodSync(join(out, "pi-1", "bramble.env"), 0o666)
+    writeRenderedFiles(out, files)
+    const mode = (path: string) => statSync(join(out, path)).mode & 0o777
+    for (const f of files) {
+      const private_ = f.path.endsWith("/nats-server.conf") || f.path.endsWith("/bramble.env")
+      assert.strictEqual(mode(f.path), private_ ? 0o600 : 0o644, f.path)
+      assert.strictEqual(renderedFileMode(f.path), private_ ? 0o600 : 0o644, f.path)
+      assert.strictEqual(readFileSync(join(out, f.path), "utf8"), f.content, f.path)
+    }
+    for (const node of ["pi-1", "pi-2", "pi-3"]) assert.strictEqual(mode(node), 0o700, node)
+    // Grafana's container must read its provisioning: not made private.
+    assert.strictEqual(mode("grafana") & 0o005, 0o005)
+    // Nothing left behind by the atomic writes.
+    assert.deepStrictEqual(readdirSync(join(out, "pi-1")).sort(), ["README.md", "bramble-node.service", "bramble.env", "nats-server.conf"])
+  })
+
   it("golden - three secured nodes render to the checked-in files", () => {
     assertGolden(join(here, "golden/three-node-secure"), renderDeployment(secure, { passwordHashes: hashes }))
   })

@@ -33,6 +33,8 @@ export const startNodeUnderTest = (options: {
   readonly httpPort?: number
   /** Write a V8 CPU profile of the node to this directory. */
   readonly cpuProfileDir?: string
+  /** Extra V8/Node flags for the node process. */
+  readonly nodeFlags?: ReadonlyArray<string>
 }): Effect.Effect<NodeUnderTest, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     if (!existsSync(BRAMBLE_BIN)) return yield* Effect.die(new Error(`${BRAMBLE_BIN} is missing: run \`npm run build\` first`))
@@ -63,6 +65,9 @@ export const startNodeUnderTest = (options: {
       command: globalThis.process.execPath,
       args: [
         ...(options.cpuProfileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`]),
+        ...(options.nodeFlags ?? []),
+        // V8 flags to compare (e.g. BENCH_NODE_FLAGS="--max-semi-space-size=16").
+        ...(globalThis.process.env["BENCH_NODE_FLAGS"]?.split(" ").filter((f) => f !== "") ?? []),
         BRAMBLE_BIN, "node", "--config", file, "--node", "n1"
       ],
       logFile: join(options.dir, "node.log"),

@@ -38,10 +38,13 @@ const runAt = (rate: number) =>
       ].join("\n")
     })
     const alarmLatency: Array<number> = []
+    const worst: Array<[number, number]> = []
+    const loadStart = Date.now()
     const sub = node.nc.subscribe("alarms.>", {
       callback: (_error, msg) => {
         const alarm = readAlarm(msg.data)
         alarmLatency.push(Date.now() - alarm.at)
+        if (Date.now() - alarm.at > 100) worst.push([alarm.at - loadStart, Date.now() - alarm.at])
       }
     })
     const load = steadyLoad({ url: node.natsUrl, ratePerSec: rate, devices: DEVICES, durationMs: seconds * 1000, metrics: ["temperature", "level"] })
@@ -53,6 +56,7 @@ const runAt = (rate: number) =>
     sub.unsubscribe()
     const status = (yield* Effect.promise(() => node.status())) as unknown as { storage: { storedLag: { p50: number; p99: number; max: number } } }
     const lag = status.storage.storedLag
+    if (process.env["LATENCY_DEBUG"]) console.log(`rate ${rate}: alarms over 100 ms (ms after load start, latency):`, JSON.stringify(worst.slice(0, 40)))
     const sorted = [...alarmLatency].sort((a, b) => a - b)
     return {
       rate,

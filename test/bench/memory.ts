@@ -20,6 +20,17 @@ const heapOf = async (url: string) => {
   const text = await (await fetch(`${url}/metrics`)).text()
   return Number(/^nodejs_heap_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)/m.exec(text)?.[1] ?? NaN)
 }
+/**
+ * The node's heap after a full garbage collection: the node runs with `--expose-gc`, which
+ * makes it collect on SIGUSR2 (cluster/src/cli/NodeCommand.ts); the heap is then read from
+ * /metrics.
+ */
+const heapAfterGc = async (pid: number, url: string) => {
+  process.kill(pid, "SIGUSR2")
+  await new Promise((r) => setTimeout(r, 1000))
+  return heapOf(url)
+}
+
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)
 
 const measure = (devices: number) =>
@@ -28,6 +39,7 @@ const measure = (devices: number) =>
     const httpPort = yield* freePort
     const node = yield* startNodeUnderTest({
       dir,
+      nodeFlags: ["--expose-gc"],
       httpPort,
       windows: [{ name: "10s", size: "10s" }],
       extra: "processing: { idleAdvance: 1s, watermarkDelay: 500ms, allowedLateness: 1s, passivateAfter: 15s }"
@@ -35,28 +47,28 @@ const measure = (devices: number) =>
     const http = `http://127.0.0.1:${httpPort}`
     const pid = (yield* node.process.pid)!
     yield* Effect.sleep(2000)
-    const baseline = { rss: rssOf(pid), heap: yield* Effect.promise(() => heapOf(http)) }
+    const baseline = { rss: rssOf(pid), heap: yield* Effect.promise(() => heapOf(http)), heapAfterGc: yield* Effect.promise(() => heapAfterGc(pid, http)) }
     const readings = makeReadings({ devices, perDevice: 3, startMs: Date.now() - 120_000, stepMs: 1000 })
     const published = yield* Effect.promise(() => publishNats(node.natsUrl, readings, { window: 4096 }))
     while ((yield* Effect.promise(() => node.status())).storage.readingsWritten < published.acknowledged.length) yield* Effect.sleep(200)
-    const active = { rss: rssOf(pid), heap: yield* Effect.promise(() => heapOf(http)) }
+    const active = { rss: rssOf(pid), heap: yield* Effect.promise(() => heapOf(http)), heapAfterGc: yield* Effect.promise(() => heapAfterGc(pid, http)) }
     // Windows close after the idle advance, then the devices are passivated after 15 s idle.
     yield* Effect.sleep(30_000)
-    const passivated = { rss: rssOf(pid), heap: yield* Effect.promise(() => heapOf(http)) }
+    const passivated = { rss: rssOf(pid), heap: yield* Effect.promise(() => heapOf(http)), heapAfterGc: yield* Effect.promise(() => heapAfterGc(pid, http)) }
     return {
       devices,
       baseline,
       active,
       passivated,
-      heapPerActiveDevice: (active.heap - baseline.heap) / devices,
-      heapPerPassivatedDevice: (passivated.heap - baseline.heap) / devices
+      heapPerActiveDevice: (active.heapAfterGc - baseline.heapAfterGc) / devices,
+      heapPerPassivatedDevice: (passivated.heapAfterGc - baseline.heapAfterGc) / devices
     }
   }))
 
 const program = Effect.gen(function*() {
   const results = []
   for (const n of counts) results.push(yield* measure(n))
-  console.log("\nBramble memory, one node (RSS includes the V8 heap; heap is sampled, not after a forced GC)")
+  console.log("\nBramble memory, one node (RSS includes the V8 heap; bytes per device from the heap after a full GC)")
   console.log(`${"devices".padStart(8)} ${"RSS base".padStart(9)} ${"RSS active".padStart(11)} ${"RSS idle".padStart(9)} ${"heap active".padStart(12)} ${"B/active dev".padStart(13)} ${"B/passivated dev".padStart(17)}`)
   for (const r of results) {
     console.log(`${String(r.devices).padStart(8)} ${mb(r.baseline.rss).padStart(9)} ${mb(r.active.rss).padStart(11)} ${mb(r.passivated.rss).padStart(9)} ${mb(r.active.heap).padStart(12)} ${r.heapPerActiveDevice.toFixed(0).padStart(13)} ${r.heapPerPassivatedDevice.toFixed(0).padStart(17)}`)

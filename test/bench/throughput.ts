@@ -9,7 +9,7 @@
 import { scopedTempDir } from "@bramble/deploy"
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Effect } from "effect"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg } from "node:os"
 import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
@@ -25,6 +25,18 @@ const { values: args } = parseArgs({
 })
 const N = Number(args.readings)
 const D = Number(args.devices)
+
+/** CPU time (user + system) the process has used, in ms: the node's cost per reading, which
+ * (unlike a rate) holds still when other work shares the machine. */
+const cpuMs = (pid: number | undefined): number => {
+  if (pid === undefined) return Number.NaN
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return Number.NaN
+  }
+}
 
 const waitStored = async (node: NodeUnderTest, target: number) => {
   let lastReport = Date.now()
@@ -73,25 +85,36 @@ const program = Effect.scoped(Effect.gen(function*() {
   yield* node.process.start
   const drainStart = Date.now()
   results["nodeColdStartMs"] = drainStart - startAt
+  const pid = yield* node.process.pid
+  const drainCpu = cpuMs(pid)
+  // Cold start as a user sees it: until the first reading of the backlog is durable
+  // (membership, partition leases, consumers, device restore, first database write).
+  results["nodeColdStartToFirstStoredMs"] = (yield* Effect.promise(() => waitStored(node, 1))) - startAt
   const drained = yield* Effect.promise(() => waitStored(node, backlogPub.acknowledged.length))
+  const drainCpuMs = cpuMs(pid) - drainCpu
   results["backlogDrain"] = {
     readings: backlogPub.acknowledged.length,
     publishPerSec: backlogPub.ackedPerSec,
     endToEndMs: drained - drainStart,
-    endToEndPerSec: backlogPub.acknowledged.length / (drained - drainStart) * 1000
+    endToEndPerSec: backlogPub.acknowledged.length / (drained - drainStart) * 1000,
+    nodeCpuMs: drainCpuMs,
+    nodeCpuUsPerReading: drainCpuMs * 1000 / backlogPub.acknowledged.length
   }
   const afterDrain = backlogPub.acknowledged.length
 
   // NATS: JetStream publish with PubAck, msgpack payloads.
   const natsReadings = makeReadings({ devices: D, perDevice: Math.ceil(N / D), startMs: base, stepMs: 100 }).slice(0, N)
   const natsStart = Date.now()
+  const natsCpu = cpuMs(pid)
   const natsPub = yield* Effect.promise(() => publishNats(node.natsUrl, natsReadings, { window: 4096 }))
   const natsStored = yield* Effect.promise(() => waitStored(node, afterDrain + natsPub.acknowledged.length))
   results["nats"] = {
     readings: natsPub.acknowledged.length,
     publishPerSec: natsPub.ackedPerSec,
     endToEndMs: natsStored - natsStart,
-    endToEndPerSec: natsPub.acknowledged.length / (natsStored - natsStart) * 1000
+    endToEndPerSec: natsPub.acknowledged.length / (natsStored - natsStart) * 1000,
+    nodeCpuMs: cpuMs(pid) - natsCpu,
+    nodeCpuUsPerReading: (cpuMs(pid) - natsCpu) * 1000 / natsPub.acknowledged.length
   }
 
   // MQTT QoS 1: JSON payloads, several clients.
@@ -133,7 +156,9 @@ const program = Effect.scoped(Effect.gen(function*() {
   console.log(line("NATS (JetStream)", results["nats"] as never))
   console.log(line("MQTT QoS 1", results["mqttQos1"] as never))
   console.log(`${"raw consume+ack".padEnd(22)} ${String(raw.messages).padStart(8)} ${"".padStart(12)} ${raw.perSec.toFixed(0).padStart(14)} ${String(raw.elapsedMs).padStart(10)}`)
-  console.log(`node cold start (process start → answering status): ${results["nodeColdStartMs"]} ms`)
+  const perReading = (r: unknown) => ((r as { nodeCpuUsPerReading: number }).nodeCpuUsPerReading).toFixed(1)
+  console.log(`node CPU per reading: backlog drain ${perReading(results["backlogDrain"])} µs, live NATS ${perReading(results["nats"])} µs (1 core = 1,000,000 µs/s)`)
+  console.log(`node cold start: process start → answering status ${results["nodeColdStartMs"]} ms, → first reading of the backlog stored ${results["nodeColdStartToFirstStoredMs"]} ms`)
   console.log(`ratio to raw consume+ack: backlog drain ${(results["ratioBacklog"] as number).toFixed(2)}, live NATS ${(results["ratioLiveNats"] as number).toFixed(2)}\n`)
   const out = resolve(import.meta.dirname, "results")
   mkdirSync(out, { recursive: true })

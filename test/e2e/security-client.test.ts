@@ -1,16 +1,23 @@
 /**
- * `NatsClient` with credentials, against nats-server 2.9.10: a `Redacted` password, an NKEY
- * seed file, TLS with the cluster's CA, and a refused login that fails with a `NatsError`
- * which does not carry the password.
+ * Clients with credentials, against nats-server 2.9.10:
+ * - `NatsClient`: a `Redacted` password, an NKEY seed file, TLS with the cluster's CA, and a
+ *   refused login that fails with a `NatsError` which does not carry the password;
+ * - the operator CLI (the built `bramble`, as a child process) on a secured node with TLS:
+ *   `--config` logs in as the admin over TLS; no credentials, a device's or the read-only
+ *   dashboard's are refused with exit 1 and a message saying what to do.
  */
-import { writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { execFile } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { createUser } from "@nats-io/nkeys"
 import { NatsClient } from "@bramble/nats"
 import { createCertificateAuthority, createNodeCertificate, freePorts, makeManagedProcess, quoteNatsString, scopedTempDir } from "@bramble/deploy"
 import { Effect, Redacted } from "effect"
 import { connect as tcp } from "node:net"
+import { startSecureCluster } from "./security-harness.js"
+
+const CLI = resolve(import.meta.dirname, "../../cluster/dist/bin/bramble.js")
 
 /** A nats-server on `conf`, stopped with the scope. */
 const server = (dir: string, conf: string, port: number) =>
@@ -78,5 +85,68 @@ describe("security - NatsClient credentials", () => {
       assert.match(error.message, /Authorization Violation/i)
       assert.notInclude(error.message, wrong)
       assert.notInclude(String(error.cause), wrong)
+    })))
+})
+
+interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the built `bramble ...args` with no NATS or cluster-file settings from the environment. */
+const bramble = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.promise(() =>
+    new Promise<Run>((resolveRun) => {
+      const { BRAMBLE_NATS: _n, BRAMBLE_CONFIG: _c, BRAMBLE_CREDENTIALS: _d, ...rest } = process.env
+      execFile(process.execPath, [CLI, ...args], { env: { ...rest, NO_COLOR: "1", ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+        resolveRun({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr })
+      })
+    })
+  )
+
+describe("security - the operator CLI on a secured cluster", () => {
+  it.live("--config logs in as the admin over TLS; without credentials, as a device or as the dashboard the request is refused with exit 1 and what to do", () =>
+    Effect.scoped(Effect.gen(function*() {
+      if (!existsSync(CLI)) return yield* Effect.die(new Error(`${CLI} is missing: run \`npm run build\` first (\`npm test\` does)`))
+      const cluster = yield* startSecureCluster({ devices: [{ id: "dev-n", transport: "nats" }, { id: "dev-m", transport: "mqtt" }], tls: true, partitions: 2 })
+      const file = cluster.configFile
+      const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => bramble(args, env)
+      const ok = (r: Run, what: string) => assert.strictEqual(r.code, 0, `${what} exited ${r.code}: ${r.stderr}`)
+      const refused = (r: Run, what: string, pattern: RegExp) => {
+        assert.strictEqual(r.code, 1, `${what} exited ${r.code}: ${r.stdout} ${r.stderr}`)
+        assert.match(r.stderr, pattern, what)
+      }
+
+      // The admin, from the cluster file: its first node's server, TLS with the cluster's CA.
+      const status = yield* run(["status", "--config", file, "--json"])
+      ok(status, "status --config")
+      assert.deepStrictEqual((JSON.parse(status.stdout) as { nodes: Array<{ node: string }> }).nodes.map((n) => n.node), ["n1"])
+      ok(yield* run(["devices", "--json"], { BRAMBLE_CONFIG: file }), "devices with BRAMBLE_CONFIG")
+      const partitions = yield* run(["partitions", "--config", file, "--json", "--server", cluster.natsUrl])
+      ok(partitions, "partitions --config --server")
+      ok(yield* run(["actors", "--config", file, "--json"]), "actors --config")
+      // The credentials somewhere else than the file says: --credentials.
+      const moved = join(cluster.credentials, "..", "elsewhere")
+      mkdirSync(join(moved, "tls"), { recursive: true })
+      writeFileSync(join(moved, "admin.password"), readFileSync(join(cluster.credentials, "admin.password")))
+      writeFileSync(join(moved, "tls", "ca.crt"), readFileSync(join(cluster.credentials, "tls", "ca.crt")))
+      ok(yield* run(["devices", "--config", file, "--credentials", moved, "--json"]), "devices --credentials")
+      // A read-only dashboard login may read, not restart.
+      ok(yield* run(["devices", "--config", file, "--user", "dashboard", "--json"]), "devices as the dashboard")
+
+      // No credentials (and the CA, so the TLS handshake is not what fails).
+      refused(yield* run(["devices", "--server", cluster.natsUrl], { NODE_EXTRA_CA_CERTS: join(cluster.credentials, "tls", "ca.crt") }), "devices without a login", /refused the login[\s\S]*--config FILE/)
+      // A device: an MQTT-only device cannot log in over NATS; a NATS device may not ask.
+      refused(yield* run(["devices", "--config", file, "--user", "device:dev-m"]), "devices as an MQTT device", /refused the login of device:dev-m/)
+      refused(yield* run(["devices", "--config", file, "--user", "device:dev-n"]), "devices as a NATS device", /Permissions Violation[\s\S]*log in as the admin/i)
+      refused(yield* run(["restart", "partition-0", "--config", file, "--user", "dashboard"]), "restart as the dashboard", /Permissions Violation[\s\S]*log in as the admin/i)
+      // A wrong credentials directory says which file is missing.
+      refused(yield* run(["status", "--config", file, "--credentials", join(moved, "nope")]), "status with a wrong --credentials", /admin\.password does not exist/)
+      // Nothing was restarted.
+      const actors = yield* run(["actors", "--config", file, "--json"])
+      ok(actors, "actors")
+      assert.match(actors.stdout, /"restarts":\s*0/)
+      assert.notMatch(actors.stdout, /"restarts":\s*[1-9]/, "the dashboard's refused restart restarted something")
     })))
 })

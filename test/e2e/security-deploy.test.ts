@@ -44,7 +44,7 @@ const files = (dir: string): Array<string> =>
   readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => join(dir, f)).filter((p) => statSync(p).isFile())
 
 describe("security - bramble deploy", () => {
-  it.live("creds then render: secrets stay in 0600 files, are never printed, and every rendered server configuration is valid", () =>
+  it.live("creds then render: secrets, server configurations and env files stay in 0600 files, are never printed, and every rendered server configuration is valid", () =>
     Effect.scoped(Effect.gen(function*() {
       const dir = yield* scopedTempDir({ prefix: "bramble-deploy-cli-" })
       const credentials = join(dir, "credentials")
@@ -85,6 +85,10 @@ describe("security - bramble deploy", () => {
       for (const node of ["pi-1", "pi-2"]) {
         const conf = join(out, node, "nats-server.conf")
         assert.strictEqual(statSync(conf).mode & 0o777, 0o600, "a configuration with password hashes is the owner's only")
+        assert.strictEqual(statSync(join(out, node, "bramble.env")).mode & 0o777, 0o600, "the env file gets the database token")
+        assert.strictEqual(statSync(join(out, node)).mode & 0o777, 0o700, node)
+        assert.strictEqual(statSync(join(out, node, "README.md")).mode & 0o777, 0o644)
+        assert.include(readFileSync(conf, "utf8"), "http: \"127.0.0.1:8222\"", "monitoring on loopback only")
         const text = readFileSync(conf, "utf8")
         assert.include(text, "authorization {")
         assert.include(text, "verify: true")

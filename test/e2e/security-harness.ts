@@ -29,7 +29,7 @@ import {
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, Result, type Scope } from "effect"
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import mqtt, { type MqttClient } from "mqtt"
 import type { Db } from "../support/Db.js"
@@ -53,6 +53,8 @@ export interface Session {
 
 export interface SecureCluster {
   readonly config: ClusterConfig
+  /** The cluster file, as written to disk (for the CLI's `--config`). */
+  readonly configFile: string
   readonly credentials: string
   readonly natsUrl: string
   readonly mqttUrl: string
@@ -92,7 +94,9 @@ export const startSecureCluster = (options: SecureClusterOptions): Effect.Effect
       `  devices: [${options.devices.map((d) => `{ id: ${d.id}, transport: ${d.transport} }`).join(", ")}]`,
       ...(tls ? ["  tls: { enabled: true }"] : [])
     ].join("\n")
-    const parsed = parseClusterConfig(file, join(dir, "cluster.yaml"))
+    const configFile = join(dir, "cluster.yaml")
+    writeFileSync(configFile, file)
+    const parsed = parseClusterConfig(file, configFile)
     if (Result.isFailure(parsed)) return yield* Effect.die(parsed.failure)
     const config = parsed.success
     yield* generateCredentials({ config, out: credentials, cost: 4 })
@@ -162,6 +166,7 @@ export const startSecureCluster = (options: SecureClusterOptions): Effect.Effect
 
     return {
       config,
+      configFile,
       credentials,
       natsUrl,
       mqttUrl,

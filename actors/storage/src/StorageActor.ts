@@ -6,12 +6,17 @@
  * database is down the mailbox fills, senders suspend, partitions stop pulling, and the
  * backlog stays in JetStream, not in memory. A `Flush` completes only when everything sent
  * before it is durable, which is what lets partitions acknowledge the log.
+ *
+ * It writes through the `BatchSink` contract (BatchSink.ts, DurableWrite.ts) shared with the
+ * forwarders; `makeStorage` adapts the `InfluxSink` in context to it.
  */
 import { InfluxSink, type SinkPoint } from "@bramble/influx"
 import type { Reading, WindowResult } from "@bramble/protocol"
 import { Actor } from "@bramble/runtime"
 import { Clock, Deferred, Effect, Fiber, Schedule, type Scope } from "effect"
+import type { BatchSink } from "./BatchSink.js"
 import { writeDurably } from "./DurableWrite.js"
+import { influxBatchSink } from "./InfluxBatchSink.js"
 import { makeLagHistogram, type LagHistogram, recordLag } from "./LagHistogram.js"
 import { Measurements, readingPoint, windowPoint } from "./Points.js"
 
@@ -77,6 +82,12 @@ export interface Storage {
 /** Start the storage actor (writes through the `InfluxSink` in context). */
 export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, never, InfluxSink | Scope.Scope> =>
   Effect.gen(function*() {
+    return yield* makeStorageOn(influxBatchSink(yield* InfluxSink), options)
+  })
+
+/** Start the storage actor on any sink of database points. */
+export const makeStorageOn = (sink: BatchSink<SinkPoint>, options: StorageOptions): Effect.Effect<Storage, never, Scope.Scope> =>
+  Effect.gen(function*() {
     const stats = options.stats ?? makeStorageStats()
     let buffer: Array<SinkPoint> = []
     let bufferedReadings = 0
@@ -89,7 +100,7 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
 
     const writeBatch = Effect.fnUntraced(function*(points: ReadonlyArray<SinkPoint>, readings: number) {
       const started = yield* Clock.currentTimeMillis
-      yield* writeDurably(points, {
+      yield* writeDurably(sink, points, {
         rejected: (point, reason) =>
           Effect.andThen(Effect.sync(() => {
             stats.pointsRejected += 1
@@ -140,7 +151,7 @@ export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, nev
       inflight = yield* Effect.forkIn(writeBatch(points, readings), scope)
     })
 
-    const ref = yield* Actor.make<StorageMessage, null, never, InfluxSink>("storage", {
+    const ref = yield* Actor.make<StorageMessage, null, never, never>("storage", {
       init: Effect.succeed(null),
       receive: (state, message) =>
         Effect.gen(function*() {

@@ -6,6 +6,7 @@ import { lagQuantile } from "@bramble/actor-storage"
 import type { SensorStats } from "@bramble/actor-sensor"
 import type { StorageStats } from "@bramble/actor-storage"
 import type { Admin } from "@bramble/protocol"
+import type { ForwarderStats } from "../forward/ForwarderStats.js"
 import type { PartitionStats } from "../partition/PartitionStats.js"
 import type { LagByPartition } from "./ConsumerLag.js"
 import type { RateCounters } from "./RateMeter.js"
@@ -21,6 +22,8 @@ export interface AdminNode {
   readonly partitions: ReadonlyArray<PartitionStats>
   readonly sensors: ReadonlyArray<SensorStats>
   readonly storage: StorageStats
+  /** The forward targets' forwarders (cluster/src/forward), when the cluster file has any. */
+  readonly forwarders?: ReadonlyArray<ForwarderStats>
 }
 
 /** The counters rates are computed from. */
@@ -118,6 +121,21 @@ export const nodeStatus = (options: {
     },
     totals,
     rates: options.rates,
-    ...(lag === undefined ? {} : { lag: sumLag(lag, owned) })
+    ...(lag === undefined ? {} : { lag: sumLag(lag, owned) }),
+    ...(node.forwarders === undefined || node.forwarders.length === 0 ? {} : { forwarders: node.forwarders.map(forwarderStatus) })
   }
 }
+
+const forwarderStatus = (f: ForwarderStats): Admin.ForwarderStatus => ({
+  name: f.name,
+  kind: f.kind,
+  source: f.source,
+  sent: f.sent,
+  batches: f.batches,
+  failures: f.failures,
+  deadLettered: f.deadLettered,
+  skipped: f.skipped,
+  ...(f.lag === undefined ? {} : { lag: f.lag }),
+  ...(f.unavailableSince === undefined ? {} : { unavailableSince: f.unavailableSince }),
+  ...(f.lastError === undefined ? {} : { lastError: f.lastError })
+})

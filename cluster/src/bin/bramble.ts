@@ -15,6 +15,7 @@ import { deployCommand } from "../cli/DeployCommand.js"
 import { devCommand } from "../cli/DevCommand.js"
 import { deviceCommand } from "../cli/DeviceCommand.js"
 import { devicesCommand } from "../cli/DevicesCommand.js"
+import { exportCommand } from "../cli/ExportCommand.js"
 import { nodeCommand } from "../cli/NodeCommand.js"
 import { replayCommand } from "../cli/ReplayCommand.js"
 import { statusCommand } from "../cli/StatusCommand.js"
@@ -30,6 +31,7 @@ const bramble = Command.make("bramble").pipe(
     configCommand,
     deployCommand,
     replayCommand,
+    exportCommand,
     statusCommand,
     devicesCommand,
     deviceCommand,

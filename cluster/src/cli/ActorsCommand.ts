@@ -8,14 +8,13 @@ import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { callNode } from "../admin/AdminClient.js"
 import {
-  connectAdmin,
+  connectionFlags,
+  connectWith,
   discoverNodes,
   fail,
   intervalFlag,
   jsonFlag,
   orExplain,
-  serverFlag,
-  serverUrl,
   showOrWatch,
   timeoutFlag,
   usage,
@@ -53,16 +52,15 @@ export const actorsCommand = Command.make(
   {
     node: nodeFlag,
     all: Flag.Boolean("all").pipe(Flag.withAlias("a"), Flag.withDescription("List every device aggregator too"), Flag.withDefault(false)),
-    server: serverFlag,
+    ...connectionFlags,
     json: jsonFlag,
     watch: watchFlag,
     interval: intervalFlag,
     timeout: timeoutFlag
   },
-  ({ node, all, server, json, watch, interval, timeout }) =>
+  ({ node, all, server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {
-      const url = serverUrl(server)
-      const nc = yield* connectAdmin(url, { persistent: watch })
+      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
       const fetch = Effect.gen(function*() {
         const nodes = Option.isSome(node) ? [node.value] : yield* discoverNodes(nc, Math.min(timeout * 1000, 2_000))
         if (nodes.length === 0) return yield* fail(1, `no bramble node answers on ${url}; start one or point --server at a node's NATS port`)
@@ -91,15 +89,14 @@ export const restartCommand = Command.make(
   {
     actor: Argument.String("actor").pipe(Argument.withDescription("The actor's name as `bramble actors` lists it (partition-3, sensor-barn-env, a device id)")),
     node: nodeFlag,
-    server: serverFlag,
+    ...connectionFlags,
     json: jsonFlag,
     timeout: timeoutFlag
   },
-  ({ actor, node, server, json, timeout }) =>
+  ({ actor, node, server, config, credentials, user, json, timeout }) =>
     Effect.scoped(Effect.gen(function*() {
       if (actor.trim() === "") return yield* usage("name the actor to restart")
-      const url = serverUrl(server)
-      const nc = yield* connectAdmin(url)
+      const { nc, url } = yield* connectWith({ server, config, credentials, user })
       let target: string
       if (Option.isSome(node)) {
         target = node.value

@@ -7,7 +7,7 @@ import { Admin, Subjects } from "@bramble/protocol"
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { callCluster } from "../admin/AdminClient.js"
-import { connectAdmin, intervalFlag, jsonFlag, serverFlag, serverUrl, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
 import { age, green, num, red, table } from "./Table.js"
 
 /** The alarms table. */
@@ -32,17 +32,16 @@ export const alarmsCommand = Command.make(
   {
     device: Flag.String("device").pipe(Flag.withAlias("d"), Flag.withDescription("Only this device"), Flag.optional),
     all: Flag.Boolean("all").pipe(Flag.withAlias("a"), Flag.withDescription("Also rules whose alarm was cleared"), Flag.withDefault(false)),
-    server: serverFlag,
+    ...connectionFlags,
     json: jsonFlag,
     watch: watchFlag,
     interval: intervalFlag,
     timeout: timeoutFlag
   },
-  ({ device, all, server, json, watch, interval, timeout }) =>
+  ({ device, all, server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {
       if (Option.isSome(device) && !Subjects.isToken(device.value)) return yield* usage(`"${device.value}" is not a device id`)
-      const url = serverUrl(server)
-      const nc = yield* connectAdmin(url, { persistent: watch })
+      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
       const request: Admin.AlarmsRequest = { ...(Option.isSome(device) ? { device: device.value } : {}), ...(all ? { all } : {}) }
       yield* showOrWatch({
         watch,

@@ -9,7 +9,7 @@ import { Effect, Option, Schema } from "effect"
 import { Command, Flag } from "effect/cli"
 import { adminRequest } from "../admin/AdminClient.js"
 import { clusterMapSubject, MembersReply, PartitionsReply } from "../ownership/ClusterMap.js"
-import { connectAdmin, intervalFlag, jsonFlag, serverFlag, serverUrl, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, intervalFlag, jsonFlag, serverUrl, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
 import { DEFAULT_DEV_DIR } from "./DevCommand.js"
 import { cyan, dim, duration, green, red, table, yellow } from "./Table.js"
 
@@ -18,13 +18,15 @@ export const devDirFlag = Flag.String("dir").pipe(
   Flag.optional
 )
 
-/** --server, else the dev cluster in --dir (or the default dev dir), else $BRAMBLE_NATS / localhost. */
-export const resolveServer = (server: Option.Option<string>, dir: Option.Option<string>): string => {
-  if (Option.isSome(server)) return server.value
+/** The first server of the running dev cluster in `dir` (default the default dev dir), if any. */
+const devClusterServer = (dir: Option.Option<string>): Option.Option<string> => {
   const state = readDevClusterState(Option.getOrElse(dir, () => DEFAULT_DEV_DIR))
-  if (state !== undefined && state.natsUrls.length > 0) return state.natsUrls[0]!
-  return serverUrl(Option.none())
+  return state !== undefined && state.natsUrls.length > 0 ? Option.some(state.natsUrls[0]!) : Option.none()
 }
+
+/** --server, else the dev cluster in --dir (or the default dev dir), else $BRAMBLE_NATS / localhost. */
+export const resolveServer = (server: Option.Option<string>, dir: Option.Option<string>): string =>
+  serverUrl(Option.orElse(server, () => devClusterServer(dir)))
 
 const NoParams = Schema.Struct({})
 const callMap = <A>(what: "members" | "partitions", reply: Schema.Codec<A, unknown>) => ({ name: what, request: NoParams, reply, clusterWide: true })
@@ -78,11 +80,11 @@ export const renderPartitions = (reply: PartitionsReply): string => {
 const mapCommand = <A>(what: "members" | "partitions", reply: Schema.Codec<A, unknown>, render: (a: A) => string, description: string) =>
   Command.make(
     what,
-    { server: serverFlag, dir: devDirFlag, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
-    ({ server, dir, json, watch, interval, timeout }) =>
+    { ...connectionFlags, dir: devDirFlag, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
+    ({ server, config, credentials, user, dir, json, watch, interval, timeout }) =>
       Effect.scoped(Effect.gen(function*() {
-        const url = resolveServer(server, dir)
-        const nc = yield* connectAdmin(url, { persistent: watch })
+        // --server, else a running dev cluster, else the cluster file's first node or $BRAMBLE_NATS.
+        const { nc, url } = yield* connectWith({ server: Option.orElse(server, () => devClusterServer(dir)), config, credentials, user }, { persistent: watch })
         const fetch = adminRequest(nc, clusterMapSubject(what), callMap(what, reply), {}, timeout * 1000)
         yield* showOrWatch({ watch, interval, json, title: `bramble ${what}`, server: url, fetch, render })
       }))

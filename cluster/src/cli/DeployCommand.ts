@@ -8,7 +8,8 @@
  *   bramble deploy render cluster.yaml --out deploy-out/ [--credentials credentials/]
  *       per node nats-server.conf, systemd unit, env file and README, plus the master Pi's
  *       docker-compose.yml and Grafana provisioning. A secured cluster file needs the hashes
- *       from the credentials directory (default: `security.credentials`).
+ *       from the credentials directory (default: `security.credentials`). nats-server.conf
+ *       and bramble.env are written 0600 in 0700 node directories.
  *
  * Exit codes: 0 done, 1 the file or the credentials are wrong (said on stderr), 2 usage.
  */
@@ -19,10 +20,10 @@ import {
   readPasswordHashes,
   renderDeployment,
   type RenderDeploymentOptions,
-  type SecurityError
+  type SecurityError,
+  writeRenderedFiles
 } from "@bramble/deploy"
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
+import { resolve } from "node:path"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { type CliFailure, ExitCode } from "./ExitCode.js"
@@ -67,17 +68,9 @@ const render = Command.make(
         catch: (error) => (error as Error).message
       }).pipe(Effect.catch(fail))
       const dir = resolve(out)
+      // nats-server.conf and bramble.env 0600 in 0700 directories, the rest 0644.
       yield* Effect.try({
-        try: () => {
-          for (const rendered of files) {
-            const path = join(dir, rendered.path)
-            mkdirSync(dirname(path), { recursive: true })
-            // A secured server configuration holds password hashes: readable by its owner only.
-            const mode = config.security !== undefined && rendered.path.endsWith("nats-server.conf") ? 0o600 : 0o644
-            writeFileSync(path, rendered.content, { mode })
-            chmodSync(path, mode)
-          }
-        },
+        try: () => writeRenderedFiles(dir, files),
         catch: (error) => `cannot write to ${dir}: ${(error as Error).message}`
       }).pipe(Effect.catch(fail))
       yield* Console.log(`${files.length} files rendered from ${file} into ${dir}:`)

@@ -8,7 +8,7 @@ import { Admin, Subjects, type WindowResult } from "@bramble/protocol"
 import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { callCluster } from "../admin/AdminClient.js"
-import { connectAdmin, intervalFlag, jsonFlag, serverFlag, serverUrl, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
 import { age, bold, clock, dim, num, red, table, values } from "./Table.js"
 
 const windowRows = (ws: ReadonlyArray<WindowResult>) =>
@@ -64,17 +64,16 @@ export const deviceCommand = Command.make(
   "device",
   {
     id: Argument.String("id").pipe(Argument.withDescription("The device id (as in ingest.<device>.<sensor>)")),
-    server: serverFlag,
+    ...connectionFlags,
     json: jsonFlag,
     watch: watchFlag,
     interval: intervalFlag,
     timeout: timeoutFlag
   },
-  ({ id, server, json, watch, interval, timeout }) =>
+  ({ id, server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {
       if (!Subjects.isToken(id)) return yield* usage(`"${id}" is not a device id: ids are 1-64 characters from A-Z a-z 0-9 _ -`)
-      const url = serverUrl(server)
-      const nc = yield* connectAdmin(url, { persistent: watch })
+      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
       yield* showOrWatch({
         watch,
         interval,

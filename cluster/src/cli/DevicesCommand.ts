@@ -6,7 +6,7 @@ import { Admin } from "@bramble/protocol"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import { callCluster } from "../admin/AdminClient.js"
-import { connectAdmin, intervalFlag, jsonFlag, serverFlag, serverUrl, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
 import { age, dim, table, values, yellow } from "./Table.js"
 
 /** The devices table. */
@@ -26,11 +26,10 @@ export const renderDevices = (reply: Admin.DevicesReply, now: number = Date.now(
 
 export const devicesCommand = Command.make(
   "devices",
-  { server: serverFlag, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
-  ({ server, json, watch, interval, timeout }) =>
+  { ...connectionFlags, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
+  ({ server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {
-      const url = serverUrl(server)
-      const nc = yield* connectAdmin(url, { persistent: watch })
+      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
       yield* showOrWatch({
         watch,
         interval,

@@ -9,6 +9,16 @@ import { runNode } from "../node/Node.js"
 import { fileOwnershipLog } from "../ownership/OwnershipLog.js"
 import { ExitCode } from "./ExitCode.js"
 
+/**
+ * Started with `node --expose-gc`, a node runs a full garbage collection on SIGUSR2 — so a
+ * memory measurement (test/bench/memory.ts) reads the heap that is really retained, not
+ * whatever garbage the last collection left. Without the flag nothing is installed.
+ */
+const onDemandGc = () => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (typeof gc === "function") process.on("SIGUSR2", () => gc())
+}
+
 export const nodeCommand = Command.make(
   "node",
   {
@@ -27,6 +37,7 @@ export const nodeCommand = Command.make(
         Effect.catchTag("ConfigError", (error) => Console.error(error.message).pipe(Effect.andThen(ExitCode.fail(1))))
       )
       const name = Option.getOrElse(node, () => hostname())
+      onDemandGc()
       yield* runNode({
         config: loaded.config,
         node: name,

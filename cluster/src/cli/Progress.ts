@@ -8,7 +8,8 @@ export const progressBar = (label: string) => {
   return {
     update: (stage: string, done: number, total: number) => {
       const now = Date.now()
-      if (!tty || now - last < 100) return
+      // Throttled, except the last step: the bar must not stop short of 100%.
+      if (!tty || (now - last < 100 && done < total)) return
       last = now
       const width = 30
       const fraction = total > 0 ? Math.min(1, done / total) : 1

@@ -4,12 +4,11 @@
  */
 import { windowPoint } from "@bramble/actor-storage"
 import { loadClusterConfig } from "@bramble/config"
-import { natsUrlForNode } from "@bramble/deploy"
-import { connect } from "@nats-io/transport-node"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { makeSink } from "../node/Sink.js"
 import { replay } from "../replay/Replay.js"
+import { adminTarget, connectAdmin } from "./AdminConnection.js"
 import { ExitCode } from "./ExitCode.js"
 import { progressBar } from "./Progress.js"
 
@@ -44,13 +43,10 @@ export const replayCommand = Command.make(
         return yield* ExitCode.fail(2)
       }
       const c = loaded.config
-      const url = Option.getOrElse(server, () => natsUrlForNode(c, c.nodes[0]!.name))
-      const nc = yield* Effect.acquireRelease(
-        Effect.tryPromise(() => connect({ servers: url, timeout: 5000 })).pipe(
-          Effect.catch((error) => Console.error(`cannot reach NATS at ${url}: ${String(error)}\nStart the cluster, or pass --server nats://host:port.`).pipe(Effect.andThen(ExitCode.fail(1))))
-        ),
-        (nc) => Effect.promise(() => nc.close())
-      )
+      // The file's first node unless --server; as the admin on a secured cluster (reading the log is all it does there).
+      const target = yield* adminTarget({ server, config: Option.some(config), credentials: Option.none(), user: Option.none() })
+      const url = target.url
+      const nc = yield* connectAdmin(url, { ...(target.login === undefined ? {} : { login: target.login }) })
       const bar = progressBar("replay")
       const results = yield* Effect.tryPromise(() =>
         replay(nc, {

@@ -9,7 +9,7 @@ import { Effect, Option } from "effect"
 import { Command } from "effect/cli"
 import { AdminRequestFailed, callCluster, callNode } from "../admin/AdminClient.js"
 import { type Health, healthOf } from "../dashboard/ClusterOverview.js"
-import { connectAdmin, discoverNodes, intervalFlag, jsonFlag, serverFlag, serverUrl, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, discoverNodes, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
 import { dim, duration, green, perSecond, red, table, yellow } from "./Table.js"
 
 /** One node in `bramble status --json`. */
@@ -71,11 +71,10 @@ export const renderStatus = (rows: ReadonlyArray<NodeRow>): string => {
 
 export const statusCommand = Command.make(
   "status",
-  { server: serverFlag, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
-  ({ server, json, watch, interval, timeout }) =>
+  { ...connectionFlags, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
+  ({ server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {
-      const url = serverUrl(server)
-      const nc = yield* connectAdmin(url, { persistent: watch })
+      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
       const timeoutMs = timeout * 1000
       const fetch = Effect.gen(function*() {
         const discovered = yield* discoverNodes(nc, Math.min(timeoutMs, 2_000))

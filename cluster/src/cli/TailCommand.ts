@@ -8,7 +8,7 @@ import { decodeReading, parseAlarm, readForecast, readWindowResult, Subjects } f
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { Console, Effect, Option, Queue, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { connectAdmin, fail, jsonFlag, serverFlag, serverUrl, usage } from "./AdminConnection.js"
+import { connectionFlags, connectWith, fail, jsonFlag, usage } from "./AdminConnection.js"
 import { clock, cyan, dim, green, num, red, values, yellow } from "./Table.js"
 
 const KINDS = ["all", "readings", "aggregates", "alarms"] as const
@@ -114,17 +114,16 @@ export const tailCommand = Command.make(
     what: Argument.Literals("what", KINDS).pipe(Argument.withDescription("What to follow (default: all)"), Argument.withDefault("all" as Kind)),
     device: Flag.String("device").pipe(Flag.withAlias("d"), Flag.withDescription("Only this device"), Flag.optional),
     count: Flag.Int("count").pipe(Flag.withAlias("n"), Flag.withDescription("Stop after this many messages"), Flag.optional),
-    server: serverFlag,
+    ...connectionFlags,
     json: jsonFlag
   },
-  ({ what, device, count, server, json }) =>
+  ({ what, device, count, server, config, credentials, user, json }) =>
     Effect.scoped(Effect.gen(function*() {
       const d = Option.getOrUndefined(device)
       if (d !== undefined && !Subjects.isToken(d)) return yield* usage(`"${d}" is not a device id`)
       const n = Option.getOrUndefined(count)
       if (n !== undefined && n < 1) return yield* usage("--count must be at least 1")
-      const url = serverUrl(server)
-      const nc = yield* connectAdmin(url, { persistent: true })
+      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: true })
       const subjects = tailSubjects(what, d)
       if (!json) yield* Console.error(dim(`following ${subjects.join(", ")} on ${url} (Ctrl-C to stop)`))
       yield* follow(nc, subjects, (event) => Console.log(json ? JSON.stringify(event) : tailLine(event)), n).pipe(

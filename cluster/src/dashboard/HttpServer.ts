@@ -74,9 +74,9 @@ export const serveHttp = (options: {
   ).pipe(Effect.map(({ running }) => running))
 
 /** Send a JSON body. */
-export const sendJson = (response: ServerResponse, status: number, body: unknown): void => {
+export const sendJson = (response: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void => {
   const text = JSON.stringify(body)
-  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
+  response.writeHead(status, { ...headers, "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
   response.end(text)
 }
 

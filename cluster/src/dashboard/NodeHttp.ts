@@ -3,6 +3,9 @@
  *
  *   GET /                  the live dashboard (DashboardPage)
  *   GET /events            Server-Sent Events: readings, windows, alarms, cluster (LiveFeed)
+ *   GET /api/v1/…          the documented, versioned JSON API for scripts (HttpApi)
+ *
+ * The page's own endpoints (kept as they are; scripts should use /api/v1):
  *   GET /api/status        this node's status (the admin `status` reply)
  *   GET /api/cluster       members, their health, and the partition map
  *   GET /api/devices       every device with its latest reading
@@ -30,6 +33,7 @@ import { type Histogram, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../me
 import { readAsset } from "./Assets.js"
 import { clusterOverview } from "./ClusterOverview.js"
 import { dashboardPage } from "./DashboardPage.js"
+import { API_PREFIX, makeHttpApi } from "./HttpApi.js"
 import { type HttpServerError, type RunningHttpServer, sendJson, sendText, serveHttp } from "./HttpServer.js"
 import { type LiveReading, makeLiveFeed } from "./LiveFeed.js"
 
@@ -44,6 +48,8 @@ export interface NodeHttpOptions {
   readonly jsm: JetStreamManager
   /** Database write latency, when the storage stats are instrumented. */
   readonly writeLatency?: Histogram
+  /** How long another node may take to answer a forwarded API query (default 5 s). */
+  readonly forwardTimeoutMs?: number
 }
 
 /** History the dashboard asks for at most. */
@@ -58,6 +64,15 @@ export const serveNodeHttp = (options: NodeHttpOptions): Effect.Effect<RunningHt
     const feed = makeLiveFeed({ nc, overview: () => run(overview) })
     yield* Effect.addFinalizer(() => Effect.sync(() => feed.close()))
     const page = dashboardPage({ cluster: options.cluster, node: admin.view.self })
+    const api = makeHttpApi({
+      cluster: options.cluster,
+      admin,
+      nc,
+      js,
+      jsm,
+      overview,
+      ...(options.forwardTimeoutMs === undefined ? {} : { forwardTimeoutMs: options.forwardTimeoutMs })
+    })
 
     const metrics = Effect.gen(function*() {
       const [status, actors] = yield* Effect.all([admin.status, admin.registry.list])
@@ -105,11 +120,18 @@ export const serveNodeHttp = (options: NodeHttpOptions): Effect.Effect<RunningHt
       host: options.host,
       port: options.port,
       handle: (request, response, url) => {
+        const path = url.pathname
+        if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
+          run(api(request.method ?? "GET", url)).then(
+            (answer) => sendJson(response, answer.status, answer.body, answer.headers),
+            (error: unknown) => sendJson(response, 500, { error: { code: "Internal", message: String(error) } })
+          )
+          return
+        }
         if (request.method !== "GET" && request.method !== "HEAD") {
           response.writeHead(405, { allow: "GET, HEAD" }).end()
           return
         }
-        const path = url.pathname
         if (path === "/" || path === "/index.html") return sendText(response, 200, "text/html; charset=utf-8", page)
         if (path === "/events") return feed.attach(response)
         if (path === "/healthz") return sendText(response, 200, "text/plain", "ok\n")

@@ -29,7 +29,7 @@ export interface MembershipTiming {
 /** A member gone this long is dropped from the view. */
 const FORGET_AFTER_MS = 60_000
 
-export const membershipTiming: MembershipTiming = { heartbeatMs: 1_000, timeoutMs: 4_000, settleMs: 1_500 }
+export const membershipTiming: MembershipTiming = { heartbeatMs: 1_000, timeoutMs: 3_000, settleMs: 1_500 }
 
 /** `alive`: heard from within two heartbeats; `suspect`: later, but within the timeout
  * (still counted as a member); `down`: not heard from for longer (recently gone). */

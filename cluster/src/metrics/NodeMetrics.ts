@@ -95,6 +95,23 @@ export const nodeMetrics = (input: NodeMetricsInput): ReadonlyArray<MetricFamily
     counter("bramble_sensor_dropped_total", "Readings a sensor dropped because its buffer was full, per device", status.sensors.map((x) => ({ labels: { ...node, device: x.device }, value: x.dropped }))),
     gauge("bramble_sensor_buffered", "Readings a sensor holds while NATS is unreachable, per device", status.sensors.map((x) => ({ labels: { ...node, device: x.device }, value: x.buffered })))
   )
+  const forwarders = status.forwarders ?? []
+  if (forwarders.length > 0) {
+    const per = (value: (f: Admin.ForwarderStatus) => number | undefined) =>
+      forwarders.flatMap((f) => {
+        const v = value(f)
+        return v === undefined ? [] : [{ labels: { ...node, target: f.name, kind: f.kind, source: f.source }, value: v }]
+      })
+    families.push(
+      counter("bramble_forward_items_sent_total", "Items a forward target accepted, per target", per((f) => f.sent)),
+      counter("bramble_forward_batches_total", "Batches delivered to a forward target and acknowledged, per target", per((f) => f.batches)),
+      counter("bramble_forward_failures_total", "Failed deliveries to a forward target that were retried, per target", per((f) => f.failures)),
+      counter("bramble_forward_dead_lettered_total", "Items a forward target refused (4xx), dead-lettered, per target", per((f) => f.deadLettered)),
+      counter("bramble_forward_skipped_total", "Items not forwarded (no ThingsBoard token for the device, not decodable), per target", per((f) => f.skipped)),
+      gauge("bramble_forward_lag", "Messages of a forward target's consumer not yet delivered (the target's, over all nodes)", per((f) => f.lag)),
+      gauge("bramble_forward_unavailable", "1 while a forward target is unreachable", per((f) => f.unavailableSince === undefined ? 0 : 1))
+    )
+  }
   return families
 }
 

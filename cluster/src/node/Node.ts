@@ -21,9 +21,11 @@ import { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js
 import { type AdminService, serveAdmin } from "../admin/AdminService.js"
 import type { ClusterView } from "../admin/ClusterView.js"
 import { serveNodeHttp } from "../dashboard/NodeHttp.js"
+import type { ForwarderStats } from "../forward/ForwarderStats.js"
+import { forwarderConnection, startForwarders } from "../forward/Forwarders.js"
 import { nodeLoggerLayer } from "../metrics/NodeLogger.js"
 import { instrumentedStorageStats } from "../metrics/SinkLatency.js"
-import { newIncarnation, startMembership } from "../membership/Membership.js"
+import { membershipTiming, newIncarnation, startMembership } from "../membership/Membership.js"
 import { serveClusterMap } from "../ownership/ClusterMap.js"
 import type { Fence } from "../ownership/Fence.js"
 import { leasedClusterView } from "../ownership/LeasedClusterView.js"
@@ -33,6 +35,7 @@ import { startOwnership } from "../ownership/Ownership.js"
 import type { OwnershipLog } from "../ownership/OwnershipLog.js"
 import { makePartitionStats, type PartitionStats } from "../partition/PartitionStats.js"
 import { runPartition } from "../partition/PartitionWorker.js"
+import { ownConsumerConnection } from "../partition/Quarantine.js"
 import { type EdgeHardware, startEdge } from "./Edge.js"
 import { makeSink } from "./Sink.js"
 
@@ -62,6 +65,8 @@ export interface RunningNode {
   readonly sensors: ReadonlyArray<SensorStats>
   readonly actuators: ReadonlyArray<ActuatorStats>
   readonly storage: StorageStats
+  /** One per `forward:` target of the cluster file (cluster/src/forward). */
+  readonly forwarders: ReadonlyArray<ForwarderStats>
   /** The node's HTTP server (dashboard, /metrics); undefined when off or not listening. */
   readonly httpUrl: string | undefined
   readonly config: ClusterConfig
@@ -134,6 +139,18 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     }).pipe(Effect.provideService(InfluxSink, sink), Scope.provide(storageScope))
     const registry = makeActorRegistry()
     yield* registry.registerActor("storage", storage.ref.stats)
+
+    // 2b. Forwarders (cluster/src/forward): every `forward:` target of the cluster file
+    //     (ThingsBoard, webhooks) is fed from the log through a durable consumer of its own,
+    //     shared by all nodes, each batch acknowledged once the receiver has it. Their
+    //     secrets are read now, so a missing one stops the node here. Nothing else on the
+    //     node waits for them: a receiver that is down only holds its own consumer back.
+    //     Each pulls over a connection of its own (see Forwarders.ts for why).
+    const forwarders = yield* withNats(startForwarders({
+      config,
+      registry,
+      connect: (target) => forwarderConnection({ servers: natsUrl, name: `bramble-node-${node}-fwd-${target}`, ...credentials })
+    }))
     let httpUrl: string | undefined
 
     // 3. Partitions, owned through leases (cluster/src/ownership): this node joins the
@@ -151,7 +168,11 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     const membership = yield* startMembership({
       store: kvMemberStore(buckets.members),
       self: { node, incarnation, startedAt, natsUrl, ...(mqttUrl === undefined ? {} : { mqttUrl }) },
-      extra: () => (httpUrl === undefined ? {} : { httpUrl })
+      extra: () => (httpUrl === undefined ? {} : { httpUrl }),
+      // Alone in its cluster file, a node has no peers to wait for: it claims its
+      // partitions as soon as its own heartbeat is back (the settle time is for seeing
+      // the others before computing an assignment).
+      ...(config.nodes.length === 1 ? { timing: { ...membershipTiming, settleMs: 0 } } : {})
     })
     const leases = kvLeaseStore(buckets.leases)
     const kv = yield* Effect.tryPromise({
@@ -162,7 +183,10 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     const p = config.processing
     const runWorker = (partition: number, fence: Fence, lease: number) => {
       const stats = partitions[partition]!
-      return registry.restartable(`partition-${partition}`, "partition", Effect.scoped(runPartition({
+      // Delivery comes through a connection of its own, a fresh one every run: a message no
+      // client can parse stalls only that one (../partition/Quarantine.ts).
+      const consumerConnection = ownConsumerConnection({ servers: natsUrl, name: `bramble-node-${node}-p${partition}`, ...credentials })
+      return registry.restartable(`partition-${partition}`, "partition", Effect.scoped(Effect.flatMap(consumerConnection, (js) => runPartition({
         partition,
         settings: {
           batchSize: p.batchSize,
@@ -179,11 +203,11 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         storage: fencedStorage(storage, fence),
         stats,
         onDevices: (devices) => registry.registerDevices(partition, devices)
-      })), { processed: () => stats.received }).pipe(
-        Effect.provideService(NatsClient, fencedNats(client, fence, (gap) => {
+      }).pipe(
+        Effect.provideService(NatsClient, fencedNats({ ...client, js }, fence, (gap) => {
           options.ownershipLog?.write({ event: "gap", partition, node, incarnation, lease, at: Date.now(), detail: `delivery ${gap.got}, expected ${gap.expected}` })
         }))
-      )
+      ))), { processed: () => stats.received })
     }
     const ownership = yield* startOwnership({
       node,
@@ -221,6 +245,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       partitions,
       sensors,
       storage: storageStats,
+      forwarders,
       get httpUrl() {
         return httpUrl
       }

@@ -29,8 +29,13 @@ export interface LeaseTiming {
 /** A timing that cannot keep the fencing promise. */
 export class InvalidLeaseTiming extends Data.TaggedError("InvalidLeaseTiming")<{ readonly message: string }> {}
 
-/** TTL 6 s: renew every 2 s, stop writing 3 s after the last successful renewal was sent. */
-export const leaseTiming = (ttlMs = 6_000): LeaseTiming => ({
+/**
+ * TTL 4 s: renew every 1.3 s, stop writing 2 s after the last successful renewal was sent.
+ * Failover is the TTL plus a reconcile tick plus the new owner's replay since the last
+ * checkpoint, so the TTL is what keeps it under 5 s; a shorter one would let a GC pause or a
+ * busy Pi cost a lease.
+ */
+export const leaseTiming = (ttlMs = 4_000): LeaseTiming => ({
   ttlMs,
   renewEveryMs: Math.round(ttlMs / 3),
   fenceMs: Math.round(ttlMs / 2),

@@ -202,6 +202,39 @@ const ownedMessages = (messages: ConsumerMessages, fence: Fence, onGap: (gap: De
   })
 }
 
+/**
+ * The same rules for a consumer in callback mode (the partition worker's): a message is
+ * passed on only while the fence holds and the delivery sequence has no gap; otherwise the
+ * consumer is stopped (its `closed()` resolves) and nothing after is passed on.
+ */
+const ownedCallback = (callback: (message: JsMsg) => void, fence: Fence, onGap: (gap: DeliveryGap) => void) => {
+  // A freshly created consumer (the worker recreates it at every start) delivers 1 first.
+  let expected = 1
+  let ended = false
+  let messages: ConsumerMessages | undefined
+  const end = () => {
+    ended = true
+    messages?.stop()
+  }
+  return {
+    attach: (m: ConsumerMessages) => {
+      messages = m
+      if (ended) m.stop()
+    },
+    deliver: (message: JsMsg) => {
+      if (ended) return
+      if (!fence.holds()) return end()
+      const got = message.info.deliverySequence
+      if (got !== expected) {
+        onGap({ partition: fence.partition, expected, got })
+        return end()
+      }
+      expected = got + 1
+      callback(message)
+    }
+  }
+}
+
 /** The node's NATS client as one partition worker sees it while the partition is owned. */
 export const fencedNats = (client: NatsClient["Service"], fence: Fence, onGap: (gap: DeliveryGap) => void): NatsClient["Service"] => {
   const js = client.js
@@ -216,8 +249,16 @@ export const fencedNats = (client: NatsClient["Service"], fence: Fence, onGap: (
         // Pulls expire after 5 s (heartbeats every 2.5 s) unless the worker says otherwise:
         // a pull lost with a dead server or a consumer leader that moved is then noticed and
         // re-issued within seconds; with nats.js' default (30 s) the partition stalls that long.
-        consume: async (options?: Parameters<typeof consumer.consume>[0]) =>
-          ownedMessages(await consumer.consume({ expires: OWNED_PULL_EXPIRES_MS, ...options } as Parameters<typeof consumer.consume>[0]), fence, onGap)
+        consume: async (options?: Parameters<typeof consumer.consume>[0]) => {
+          const callback = options?.callback
+          if (callback === undefined) {
+            return ownedMessages(await consumer.consume({ expires: OWNED_PULL_EXPIRES_MS, ...options } as Parameters<typeof consumer.consume>[0]), fence, onGap)
+          }
+          const owned = ownedCallback(callback, fence, onGap)
+          const messages = await consumer.consume({ expires: OWNED_PULL_EXPIRES_MS, ...options, callback: owned.deliver } as Parameters<typeof consumer.consume>[0])
+          owned.attach(messages)
+          return messages
+        }
       })
     }
   })

@@ -34,11 +34,12 @@ import {
   type ReadingRejected,
   Subjects
 } from "@bramble/protocol"
-import { Clock, type Deferred, Effect, Result, type Scope } from "effect"
+import { Clock, type Deferred, Effect, Fiber, Result, type Scope } from "effect"
 import { BatchReader } from "./BatchReader.js"
 import type { Checkpoints } from "./Checkpoints.js"
 import type { PartitionStats } from "./PartitionStats.js"
 import type { StoragePort } from "./Ports.js"
+import { setAsideStalled } from "./Quarantine.js"
 
 export interface PartitionSettings {
   readonly batchSize: number
@@ -77,7 +78,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
   let lastSeq = checkpoint?.seq ?? 0
   let checkpointedSeq = lastSeq
   yield* Effect.logInfo(`partition ${partition}: resuming after stream sequence ${lastSeq}`)
-  yield* resetPartitionConsumer(jsm, partition, lastSeq + 1)
+  yield* resetPartitionConsumer(jsm, partition, lastSeq + 1, { maxAckPending: unackedBound(settings) })
 
   // Publishes (AGGREGATES, DEADLETTER) started since the last checkpoint; awaited before it.
   let inFlight: Array<Promise<unknown>> = []
@@ -167,14 +168,20 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     try: () => js.consumers.get(Subjects.Streams.readings, consumerName(partition)),
     catch: natsError("JetStream", `cannot open consumer for partition ${partition}`)
   })
-  const messages = yield* Effect.acquireRelease(
+  const reader = new BatchReader()
+  yield* Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => consumer.consume({ max_messages: settings.batchSize * 2 }),
+      try: async () => {
+        const messages = await consumer.consume({ max_messages: settings.batchSize * 2, callback: reader.deliver })
+        // Stopped (consumer deleted, connection closed for good, fenced off): wake the loop,
+        // which fails and restarts from the checkpoint.
+        void messages.closed().then(reader.end, reader.end)
+        return messages
+      },
       catch: natsError("JetStream", `cannot consume partition ${partition}`)
     }),
     (m) => Effect.promise(() => m.close().then(() => undefined, () => undefined))
   )
-  const reader = new BatchReader(messages)
   let lastAck: JsMsg | undefined
   let lastCheckpointAt = yield* Clock.currentTimeMillis
   // When the worker last finished processing and began waiting for more: idle time is
@@ -194,6 +201,21 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     Effect.orElseSucceed(() => false)
   )
 
+  // The checkpoint in flight, if any. A checkpoint is captured in the loop (close due
+  // windows, snapshot dirty devices, note the position) and then made durable by a fiber of
+  // its own — wait for the publishes, flush storage, save device and partition records, ack
+  // — while the loop goes on reading. Waiting for the database inline stopped ingest (and
+  // delayed every alarm) for the length of a database round trip each interval. At most one
+  // checkpoint is in flight: the next capture waits for it, so records and acks stay in order
+  // and a slow database still slows the pull (backpressure) instead of piling up captures.
+  let inFlightCheckpoint: Fiber.Fiber<void, unknown> | undefined
+  const settleCheckpoint = Effect.suspend(() => {
+    const fiber = inFlightCheckpoint
+    inFlightCheckpoint = undefined
+    return fiber === undefined ? Effect.void : Fiber.join(fiber)
+  })
+  const scope = yield* Effect.scope
+
   const doCheckpoint = Effect.fnUntraced(function*(now: number) {
     if (now - idleSince >= settings.idleAdvanceMs && (yield* logDrained)) {
       watermark = Watermark.idle(watermark, now - idleSince, settings.idleAdvanceMs)
@@ -202,21 +224,32 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     const snapshots = yield* snapshotDirty
     const pending = inFlight
     inFlight = []
-    yield* Effect.tryPromise({
-      try: () => Promise.all(pending),
-      catch: natsError("Publish", `partition ${partition}: publishing window results or dead letters failed`)
-    })
-    yield* storage.flush
-    yield* checkpoints.saveDevices(partition, snapshots)
-    yield* checkpoints.savePartition(partition, { seq: lastSeq, watermark })
+    const position: { seq: number; watermark: Watermark.WatermarkState } = { seq: lastSeq, watermark }
+    const ack = lastAck
+    const acked = processedSinceAck
+    lastAck = undefined
     checkpointedSeq = lastSeq
     lastCheckpointAt = now
-    stats.checkpointedSeq = lastSeq
-    stats.lastCheckpointAt = now
-    // AckPolicy.All: one ack covers every earlier message of this consumer.
-    lastAck?.ack()
-    lastAck = undefined
-    processedSinceAck = 0
+    // A failure of the previous checkpoint fails the worker here (it restarts from the last
+    // good checkpoint); its success lets this one start.
+    yield* settleCheckpoint
+    inFlightCheckpoint = yield* Effect.forkIn(
+      Effect.gen(function*() {
+        yield* Effect.tryPromise({
+          try: () => Promise.all(pending),
+          catch: natsError("Publish", `partition ${partition}: publishing window results or dead letters failed`)
+        })
+        yield* storage.flush
+        yield* checkpoints.saveDevices(partition, snapshots)
+        yield* checkpoints.savePartition(partition, position)
+        stats.checkpointedSeq = position.seq
+        stats.lastCheckpointAt = now
+        // AckPolicy.All: one ack covers every earlier message of this consumer.
+        ack?.ack()
+        processedSinceAck -= acked
+      }),
+      scope
+    )
   })
 
   while (true) {
@@ -267,8 +300,18 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     if (now - lastCheckpointAt >= settings.checkpointIntervalMs && (lastSeq > checkpointedSeq || batch.length === 0)) {
       yield* doCheckpoint(now)
     }
+    // A whole interval with nothing: maybe stalled on a message no client can be sent (./Quarantine.ts).
+    if (batch.length === 0) yield* setAsideStalled(partition, lastSeq, stats)
   }
 })
+
+/**
+ * How many messages may be delivered and not yet acknowledged: the partition's read-ahead,
+ * and its memory bound (see BatchReader). Acknowledgements come a checkpoint interval plus a
+ * database flush apart, so the bound must cover a few intervals at full speed — 25 batches
+ * (25,000 readings with the default batch of 1,000, a few MB).
+ */
+const unackedBound = (settings: PartitionSettings) => settings.batchSize * 25
 
 type Publish = (subject: string, data: Uint8Array, msgID: string) => void
 

@@ -1,15 +1,15 @@
 /**
  * A real nats-server on loopback for tests, the demo and benchmarks: JetStream, the MQTT
  * listener, HTTP monitoring and the ingest partition mapping, on free ports, with its
- * config, store and log under one directory. It is the same rendered config a node uses,
- * so what the tests exercise is what runs on the Pis.
+ * config, store and log under one directory (0700; the config 0600). It is the same
+ * rendered config a node uses, so what the tests exercise is what runs on the Pis.
  */
 import { randomUUID } from "node:crypto"
-import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { type Duration, Effect, type Scope } from "effect"
 import { ingestPartitionMapping, type NatsServerConfSpec, renderNatsServerConf } from "../nats/NatsServerConf.js"
 import { type ManagedProcess, makeManagedProcess, type RestartPolicy } from "../process/ManagedProcess.js"
+import { privateDirSync, writePrivateFileSync } from "../security/internal/secretFile.js"
 import type { ProcessError } from "../process/ProcessError.js"
 import { freePort } from "./freePort.js"
 import { retryOnPortClash } from "./internal/portRetry.js"
@@ -74,13 +74,15 @@ export const startNatsServer = (
       mappings: overrides.mappings ?? ingestPartitionMapping(options.partitions ?? 8)
     } satisfies NatsServerConfSpec
     const host = connectHost(spec.host)
-    const monitorUrl = `http://${host}:${spec.httpPort}`
+    const monitorUrl = `http://${connectHost(spec.httpHost ?? spec.host)}:${spec.httpPort}`
     const confPath = join(options.dir, "nats-server.conf")
     const logFile = join(options.dir, "nats-server.log")
 
+    // The configuration holds password hashes and key paths on a secured node: 0600 in a
+    // 0700 directory (which also keeps the JetStream store and the log to the owner).
     yield* setupFiles("nats-server", () => {
-      mkdirSync(options.dir, { recursive: true })
-      writeFileSync(confPath, renderNatsServerConf(spec))
+      privateDirSync(options.dir)
+      writePrivateFileSync(confPath, renderNatsServerConf(spec))
     })
 
     const healthUrl = `${monitorUrl}/healthz${(options.health ?? "js-enabled-only") === "full" ? "" : "?js-enabled-only=true"}`

@@ -28,12 +28,18 @@ import { Subjects } from "@bramble/protocol"
 export interface NatsServerConfSpec {
   /** Unique per server; required for JetStream clustering and for MQTT. */
   readonly serverName: string
-  /** Bind address of the client, monitoring and MQTT listeners (and default for routes). */
+  /** Bind address of the client and MQTT listeners (and default for routes and monitoring). */
   readonly host: string
   /** Client port. */
   readonly port: number
   /** HTTP monitoring port (`/healthz`, `/varz`, `/jsz`). */
   readonly httpPort?: number
+  /**
+   * Bind address of the monitoring listener when not `host`. nats-server 2.9's monitoring
+   * has no authentication and shows every connection, subscription and account, so a node's
+   * server binds it to loopback (`natsSpecForNode`).
+   */
+  readonly httpHost?: string
   /** Enables the `mqtt {}` listener (needs `serverName` and JetStream, both always set). */
   readonly mqttPort?: number
   readonly jetstream: {
@@ -186,7 +192,10 @@ export const renderNatsServerConf = (spec: NatsServerConfSpec): string => {
   setting("server_name", str(spec.serverName))
   setting("host", str(spec.host))
   setting("port", String(spec.port))
-  if (spec.httpPort !== undefined) setting("http_port", String(spec.httpPort))
+  if (spec.httpPort !== undefined) {
+    if (spec.httpHost === undefined) setting("http_port", String(spec.httpPort))
+    else setting("http", str(`${spec.httpHost.includes(":") ? `[${spec.httpHost}]` : spec.httpHost}:${spec.httpPort}`))
+  }
   if (spec.maxPayload !== undefined) setting("max_payload", String(spec.maxPayload))
   if (spec.writeDeadline !== undefined) setting("write_deadline", str(spec.writeDeadline))
   if (spec.logFile !== undefined) setting("log_file", str(spec.logFile))

@@ -19,6 +19,13 @@ export const NATS_AUTH_TIMEOUT_SECONDS = 5
 /** Seconds for a TLS handshake: a Pi's is much slower than a server's (the default is 0.5). */
 export const NATS_TLS_TIMEOUT_SECONDS = 5
 
+/**
+ * Where a node's nats-server listens for monitoring (`/healthz`, `/varz`, `/connz`): loopback
+ * only. nats-server 2.9's monitoring has no authentication and lists every connection,
+ * subscription and user name, so it is for the Pi itself (or an SSH tunnel), never the LAN.
+ */
+export const NATS_MONITORING_HOST = "127.0.0.1"
+
 /** The directory a node keeps its server's data and logs in. */
 export const nodeDataDir = (config: ClusterConfig, node: string): string => join(config.cluster.dataDir, node)
 
@@ -53,6 +60,7 @@ export const natsSpecForNode = (config: ClusterConfig, node: string, options?: N
     host,
     port: self.nats.port,
     httpPort: self.nats.httpPort,
+    httpHost: NATS_MONITORING_HOST,
     mqttPort: self.nats.mqttPort,
     jetstream: { storeDir: join(dir, "jetstream") },
     ...(peers.length === 0

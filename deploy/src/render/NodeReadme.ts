@@ -78,7 +78,9 @@ const credentialsSection = (config: ClusterConfig, node: string, spec: NatsServe
         `Each device logs in to \`${mqtt}\` as \`device:<id>\` with the password in \`devices/<id>.password\`${tls === undefined ? "" : ", trusting `tls/ca.crt`"};`,
         "it may publish only to `ingest/<id>/<sensor>` and subscribe only to `alarms/<id>/#` and `commands/<id>/#`."
       ]),
-    `nats-server's monitoring port${spec?.httpPort === undefined ? "" : ` (${spec.httpPort})`} has no authentication: allow only the admin's machine to reach it.`
+    "The operator commands (`bramble status`, `devices`, `tail`, …) log in as `admin` when given the cluster file",
+    `(\`--config FILE\` or \`BRAMBLE_CONFIG\`), with the password in \`${installed.adminPassword}\`${tls === undefined ? "" : " and the CA certificate"}:`,
+    "that password belongs only on the machine you run them from (`--credentials DIR` if it is elsewhere there), not on the Pis."
   ]
 }
 
@@ -90,7 +92,7 @@ export const renderNodeReadme = (input: NodeReadmeInput): string => {
   const nodeDir = `${dataDir}/${node}`
   const peers = config.nodes.filter((n) => n.name !== node && n.nats.url === undefined).length
   const sensors = config.sensors.filter((s) => s.node === node)
-  const monitor = spec?.httpPort === undefined ? undefined : `http://${self.host}:${spec.httpPort}`
+  const monitor = spec?.httpPort === undefined ? undefined : `http://${spec.httpHost ?? self.host}:${spec.httpPort}`
 
   const files = [
     "| file | install as | what it is |",
@@ -118,7 +120,15 @@ export const renderNodeReadme = (input: NodeReadmeInput): string => {
         `${spec.port}, MQTT ${spec.mqttPort ?? "off"}, monitoring ${spec.httpPort ?? "off"}` +
         `${spec.cluster === undefined ? "" : `, routes on ${spec.cluster.port}`}), so no separate nats unit is needed.`,
       "If your distribution's nats-server package enabled its own service, turn it off: it would",
-      "hold the same ports. `sudo systemctl disable --now nats-server`"
+      "hold the same ports. `sudo systemctl disable --now nats-server`",
+      ...(spec.httpPort === undefined || spec.httpHost === undefined
+        ? []
+        : [
+          "",
+          `nats-server's monitoring (port ${spec.httpPort}) listens on ${spec.httpHost} only: nats-server 2.9 has no authentication`,
+          "there, and it lists every connection, subscription and user name. Query it on this Pi, or from",
+          `your machine through SSH: \`ssh -L ${spec.httpPort}:${spec.httpHost}:${spec.httpPort} ${self.host}\`, then \`curl http://${spec.httpHost}:${spec.httpPort}/varz\`.`
+        ])
     ]
 
   const checks = [

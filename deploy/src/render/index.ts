@@ -26,6 +26,7 @@ export { grafanaFilesFor, grafanaProvisioningFiles } from "./GrafanaProvisioning
 export { BRAMBLE_MEASUREMENTS, type DashboardQueries, type DashboardQuery, dashboardQueries } from "./GrafanaQueries.js"
 export { type NodeEnvFileOptions, renderNodeEnvFile } from "./NodeEnvFile.js"
 export { type NodeReadmeInput, renderNodeReadme } from "./NodeReadme.js"
-export { type RenderedFile, sortRenderedFiles } from "./RenderedFile.js"
+export { type RenderedFile, renderedFileMode, sortRenderedFiles } from "./RenderedFile.js"
 export { composeSecretEnv, type SinkSecret, sinkSecret } from "./SinkSecret.js"
 export { NODE_INSTALL_DEFAULTS, type NodeUnitOptions, renderNodeUnit } from "./SystemdUnit.js"
+export { writeRenderedFiles } from "./WriteRenderedFiles.js"

@@ -7,7 +7,7 @@
  * | role | publish | subscribe |
  * |---|---|---|
  * | node | everything | everything |
- * | admin | `bramble.admin.>`, `$SRV.>`, read-only JetStream API | inbox, readings, aggregates, alarms, dead letters |
+ * | admin | `bramble.admin.>`, `bramble.cluster.>` (cluster map), `$SRV.>`, read-only JetStream API | inbox, readings, aggregates, alarms, dead letters |
  * | dashboard | read-only admin queries (status, devices, alarms, members, partitions) | its inbox, readings, aggregates, alarms |
  * | device `d` | its own readings only | its own alarms and commands |
  *
@@ -115,6 +115,13 @@ const READ_ONLY_JETSTREAM = [
   "$JS.FC.>"
 ]
 
+/**
+ * The cluster map every node answers (`bramble members`, `bramble partitions`; served by
+ * cluster/src/ownership/ClusterMap.ts): read-only, like the admin's own `members` and
+ * `partitions` calls, with what operators watch during a failover added.
+ */
+const CLUSTER_MAP_SUBJECTS = "bramble.cluster.>"
+
 /** The subjects `role` may publish and subscribe to, in a cluster of `partitions`. */
 export const permissionsOf = (role: Role, partitions: number): RolePermissions => {
   switch (role.kind) {
@@ -122,7 +129,7 @@ export const permissionsOf = (role: Role, partitions: number): RolePermissions =
       return { publish: { allow: [">"] }, subscribe: { allow: [">"] }, allowedConnectionTypes: ["STANDARD"] }
     case "admin":
       return {
-        publish: { allow: [`${Admin.ADMIN_PREFIX}.>`, "$SRV.>", ...READ_ONLY_JETSTREAM] },
+        publish: { allow: [`${Admin.ADMIN_PREFIX}.>`, CLUSTER_MAP_SUBJECTS, "$SRV.>", ...READ_ONLY_JETSTREAM] },
         subscribe: {
           allow: ["_INBOX.>", STREAM_SUBJECTS.readings, STREAM_SUBJECTS.aggregates, STREAM_SUBJECTS.alarms, STREAM_SUBJECTS.deadLetter]
         },

@@ -307,6 +307,87 @@ const securityProblems = (config: {
   return problems
 }
 
+/** An http(s) URL without credentials in it (those come from env or files, like every secret). */
+const HttpUrl = Schema.String.check(Schema.makeFilter((text: string) => {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return "Expected an absolute URL such as http://thingsboard.local:8080"
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `Expected an http:// or https:// URL, not ${url.protocol}`
+  if (url.username !== "" || url.password !== "") return "credentials do not belong in the URL: name an environment variable or a file instead"
+  return true
+}))
+
+/** The name of an environment variable. */
+const EnvName = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "Expected an environment variable name (letters, digits, _)" })
+)
+
+/** An HTTP header name (an RFC 9110 token). */
+const HeaderName = Schema.String.check(
+  Schema.isPattern(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, { message: "Expected an HTTP header name" })
+)
+
+/** What a forward target receives: raw readings (READINGS), window results (AGGREGATES) or alarms (ALARMS). */
+export const ForwardSource = Schema.Literals(["raw", "windows", "alarms"])
+export type ForwardSource = typeof ForwardSource.Type
+
+/** Fields every forward target has. */
+const forwardCommon = {
+  /** Names the target in logs and metrics, and its durable consumer `bramble-fwd-<name>`. */
+  name: Name,
+  source: withDefault(ForwardSource, "raw"),
+  url: HttpUrl,
+  /** Items per batch (ThingsBoard: split into one request per device). */
+  batchSize: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000 })), 100),
+  /** Time allowed for one HTTP request. */
+  timeout: withDefault(Millis.check(Schema.isGreaterThan(0)), "10s"),
+  /** Longest wait between two retries while the receiver is down (the backoff's ceiling). */
+  retryCap: withDefault(Millis.check(Schema.isGreaterThan(0)), "30s"),
+  /** Where a new target starts: `new` (what arrives from now on) or `all` (everything the
+   * stream still holds). Only read when the target's consumer is first created. */
+  startFrom: withDefault(Schema.Literals(["new", "all"]), "new")
+}
+
+/** A ThingsBoard device's access token: from an environment variable or a file, never the cluster file. */
+export const ThingsBoardDevice = Schema.Struct({
+  device: Name,
+  tokenEnv: Schema.optionalKey(EnvName),
+  tokenFile: Schema.optionalKey(AbsolutePath)
+})
+export type ThingsBoardDevice = typeof ThingsBoardDevice.Type
+
+/**
+ * Where a node forwards data, besides the database: ThingsBoard's HTTP device API or any
+ * webhook. Each target is fed from the log by a durable JetStream consumer of its own;
+ * delivery is at-least-once (see the README).
+ */
+export const ForwardTarget = Schema.Union([
+  Schema.Struct({
+    kind: Schema.Literal("thingsboard"),
+    ...forwardCommon,
+    /** Devices and their access tokens; readings of devices without one are skipped (counted). */
+    devices: withDefault(Schema.Array(ThingsBoardDevice), []),
+    /** A JSON file `{ "<device>": "<access token>", … }`, for many devices at once. */
+    tokensFile: Schema.optionalKey(AbsolutePath)
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("webhook"),
+    ...forwardCommon,
+    /** Extra request headers (not secrets: use `headersEnv` for those). */
+    headers: withDefault(Schema.Record(HeaderName, Schema.String), {}),
+    /** Headers whose values come from environment variables (e.g. `Authorization: BEARER_TOKEN`). */
+    headersEnv: Schema.optionalKey(Schema.Record(HeaderName, EnvName)),
+    /** HMAC-SHA256 signing secret, from an environment variable or a file: adds
+     * `X-Bramble-Signature: sha256=<hex>` over the body. */
+    secretEnv: Schema.optionalKey(EnvName),
+    secretFile: Schema.optionalKey(AbsolutePath)
+  })
+]).annotate({ expected: "a forward target with `kind: thingsboard` or `kind: webhook`" })
+export type ForwardTarget = typeof ForwardTarget.Type
+
 export const ClusterConfig = Schema.Struct({
   cluster: Schema.Struct({
     name: Name,
@@ -323,6 +404,8 @@ export const ClusterConfig = Schema.Struct({
   rules: withDefault(Schema.Array(Rule), []),
   processing: withDefault(Processing, {}),
   sink: Sink,
+  /** Forward targets (ThingsBoard, webhooks); none by default. */
+  forward: Schema.optionalKey(Schema.Array(ForwardTarget)),
   security: Schema.optionalKey(Security)
 }).check(Schema.makeFilter(securityProblems))
 export type ClusterConfig = typeof ClusterConfig.Type

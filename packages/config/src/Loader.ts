@@ -10,6 +10,7 @@ import { LineCounter, parseDocument, type Document } from "yaml"
 import { ClusterConfig } from "./ClusterConfig.js"
 import { ConfigError, type ConfigProblem } from "./ConfigError.js"
 import { edgeCrossCheck } from "./EdgeChecks.js"
+import { forwardCrossCheck } from "./ForwardChecks.js"
 
 /** A decoded cluster file, with `dataDir` made absolute relative to the file. */
 export interface LoadedConfig {
@@ -69,6 +70,7 @@ export const crossCheck = (config: ClusterConfig): Array<{ path: Array<PropertyK
     if (r.above === undefined && r.clearBelow !== undefined) problems.push({ path: ["rules", i, "clearBelow"], message: "clearBelow goes with above" })
   })
   problems.push(...edgeCrossCheck(config))
+  problems.push(...forwardCrossCheck(config))
   // Two servers on one host cannot share a port.
   const ports = new Map<string, string>()
   config.nodes.forEach((n, i) => {

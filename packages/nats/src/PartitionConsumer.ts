@@ -11,8 +11,14 @@ import { natsError } from "./NatsError.js"
 /** Durable consumer name of a partition: stable, so `nats consumer info` shows its lag. */
 export const consumerName = (partition: number) => `bramble-p${partition}`
 
+export interface PartitionConsumerOptions {
+  /** Messages delivered but not acknowledged before the server pauses delivery (the
+   * reader's buffer bound); unlimited when absent. */
+  readonly maxAckPending?: number
+}
+
 /** Recreate the partition's consumer so delivery starts right after the checkpoint. */
-export const resetPartitionConsumer = (jsm: JetStreamManager, partition: number, startSeq: number) =>
+export const resetPartitionConsumer = (jsm: JetStreamManager, partition: number, startSeq: number, options: PartitionConsumerOptions = {}) =>
   Effect.tryPromise({
     try: async () => {
       const name = consumerName(partition)
@@ -26,7 +32,7 @@ export const resetPartitionConsumer = (jsm: JetStreamManager, partition: number,
         // Acks follow checkpoints; redelivery is not how we recover (the checkpoint is), so
         // keep it rare and let everything in flight stay unacked until the next checkpoint.
         ack_wait: 300_000_000_000,
-        max_ack_pending: -1,
+        max_ack_pending: options.maxAckPending ?? -1,
         max_deliver: -1
       })
     },

@@ -4,6 +4,7 @@
  * cluster (member heartbeats, partition leases).
  */
 export * from "./ClusterBuckets.js"
+export * from "./ForwardConsumer.js"
 export * from "./LeaseStore.js"
 export * from "./MemberStore.js"
 export * from "./AsyncPublisher.js"
@@ -12,4 +13,4 @@ export * from "./NatsError.js"
 export * from "./PartitionConsumer.js"
 export * from "./Topology.js"
 export type { KV, KvEntry } from "@nats-io/kv"
-export type { JsMsg, ConsumerMessages } from "@nats-io/jetstream"
+export type { ConsumerInfo, JsMsg, ConsumerMessages } from "@nats-io/jetstream"

@@ -160,6 +160,31 @@ export const StorageStatus = Schema.Struct({
 })
 export type StorageStatus = typeof StorageStatus.Type
 
+/** A forward target's forwarder on this node (ThingsBoard, webhook). Counters are this
+ * node's; `lag` is the target's consumer as a whole (every node pulls from it). */
+export const ForwarderStatus = Schema.Struct({
+  name: Schema.String,
+  /** `thingsboard` or `webhook`. */
+  kind: Schema.String,
+  /** `raw`, `windows` or `alarms`. */
+  source: Schema.String,
+  /** Items the receiver accepted. */
+  sent: Count,
+  batches: Count,
+  /** Failed attempts, retried (receiver down, 5xx, timeouts). */
+  failures: Count,
+  /** Items refused with a 4xx and dead-lettered (ForwardRejected). */
+  deadLettered: Count,
+  /** Items not sent: no ThingsBoard token for the device, or not decodable. */
+  skipped: Count,
+  /** Messages not yet delivered from the target's consumer (absent until known). */
+  lag: Schema.optionalKey(Count),
+  /** Set while the receiver is unreachable (ms since the epoch of the first failure). */
+  unavailableSince: Schema.optionalKey(Schema.Finite),
+  lastError: Schema.optionalKey(Schema.String)
+})
+export type ForwarderStatus = typeof ForwarderStatus.Type
+
 /** Per-second rates over the last few seconds, computed from the counters. */
 export const Rates = Schema.Struct({
   /** Readings taken from the log by this node's partitions. */
@@ -196,7 +221,9 @@ export const NodeStatus = Schema.Struct({
   }),
   rates: Rates,
   /** Sum over the owned partitions (absent when JetStream could not be asked). */
-  lag: Schema.optionalKey(ConsumerLag)
+  lag: Schema.optionalKey(ConsumerLag),
+  /** The forward targets' forwarders (absent when the cluster file has none). */
+  forwarders: Schema.optionalKey(Schema.Array(ForwarderStatus))
 })
 export type NodeStatus = typeof NodeStatus.Type
 

@@ -11,7 +11,8 @@ export const DeadLetter = Schema.Struct({
   message: Schema.String,
   /** The subject the payload was stored under (e.g. `readings.3.dev1.env`). */
   subject: Schema.String,
-  /** The READINGS stream sequence of the original message, when it came from the log. */
+  /** The stream sequence of the original message, when it came from the log (READINGS, or
+   * AGGREGATES/ALARMS for what a forward target refused: the subject says which). */
   streamSeq: Schema.optional(Schema.Int),
   /** When Bramble refused it (ms). */
   at: Schema.Int,

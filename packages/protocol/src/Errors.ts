@@ -13,7 +13,9 @@ export const RejectionReason = Schema.Literals([
   "TimestampOutOfRange",
   "Oversized",
   "TooLate",
-  "SinkRejected"
+  "SinkRejected",
+  /** A forward target (ThingsBoard, a webhook) answered 4xx: refused for good. */
+  "ForwardRejected"
 ])
 export type RejectionReason = typeof RejectionReason.Type
 

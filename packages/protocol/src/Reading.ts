@@ -64,7 +64,64 @@ export interface DecodeLimits {
 
 export const defaultDecodeLimits: DecodeLimits = { maxPayloadBytes: 16 * 1024, maxFutureSkewMs: 24 * 3600_000 }
 
-const decodePayload = Schema.decodeUnknownResult(ReadingPayload)
+const decodeWithSchema = Schema.decodeUnknownResult(ReadingPayload)
+
+// Metric names repeat on every reading: remember the ones that passed (bounded, so hostile
+// input cannot grow it).
+const knownMetrics = new Set<string>()
+const KNOWN_METRICS_LIMIT = 10_000
+
+const isMetricName = (name: string): boolean => {
+  if (knownMetrics.has(name)) return true
+  if (!METRIC_PATTERN.test(name)) return false
+  if (knownMetrics.size >= KNOWN_METRICS_LIMIT) knownMetrics.clear()
+  knownMetrics.add(name)
+  return true
+}
+
+/**
+ * The payload every well-behaved device sends, recognised without the Schema interpreter:
+ * a plain object with nothing but `device` (a token), `ts` (a finite number or a string),
+ * `seq` (a non-negative safe integer) and `values` (1 to 32 metric names with finite
+ * numbers). Anything else — an extra key, a missing field, a doubtful value — returns
+ * undefined and goes to `ReadingPayload`, which decides and explains. So the Schema stays
+ * the definition; this only skips its interpretation on the hot path (it was a tenth of
+ * the node's CPU), and a property test checks that whatever this accepts the Schema accepts
+ * with the same value (packages/protocol/test/Reading.test.ts).
+ */
+const fastPayload = (raw: unknown): ReadingPayload | undefined => {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw) || Object.getPrototypeOf(raw) !== Object.prototype) return undefined
+  const o = raw as Record<string, unknown>
+  for (const key in o) {
+    if (key !== "values" && key !== "ts" && key !== "seq" && key !== "device") return undefined
+  }
+  const { device, ts, seq, values } = o
+  if (device !== undefined && (typeof device !== "string" || !TOKEN_PATTERN.test(device))) return undefined
+  if ("device" in o && device === undefined) return undefined
+  if (ts !== undefined && !(typeof ts === "string" || (typeof ts === "number" && Number.isFinite(ts)))) return undefined
+  if ("ts" in o && ts === undefined) return undefined
+  if (seq !== undefined && !(typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 0)) return undefined
+  if ("seq" in o && seq === undefined) return undefined
+  if (typeof values !== "object" || values === null || Array.isArray(values) || Object.getPrototypeOf(values) !== Object.prototype) return undefined
+  let count = 0
+  for (const name in values) {
+    const value = (values as Record<string, unknown>)[name]
+    if (typeof value !== "number" || !Number.isFinite(value) || !isMetricName(name)) return undefined
+    count += 1
+  }
+  if (count < 1 || count > MAX_VALUES) return undefined
+  return o as ReadingPayload
+}
+
+/** Decode a payload object: the fast path when it is sure, else the Schema. Exported for
+ * the equivalence test only. */
+export const decodePayload = (raw: unknown): Result.Result<ReadingPayload, Schema.SchemaError> => {
+  const fast = fastPayload(raw)
+  return fast === undefined ? decodeWithSchema(raw) : Result.succeed(fast)
+}
+
+/** The Schema alone (the reference the fast path is tested against). */
+export const decodePayloadWithSchema = (raw: unknown): Result.Result<ReadingPayload, Schema.SchemaError> => decodeWithSchema(raw)
 
 const reject = (reason: ReadingRejected["reason"], message: string) =>
   Result.fail(new ReadingRejected({ reason, message }))

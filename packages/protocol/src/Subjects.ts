@@ -15,6 +15,27 @@ export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
 /** True when `token` is safe as a single subject token. */
 export const isToken = (token: string): boolean => TOKEN_PATTERN.test(token)
 
+/**
+ * The white space NATS clients split a delivered message's control line on
+ * (`MSG <subject> <sid> [reply] <size>`): space, tab, CR, LF. nats-server 2.9 turns an MQTT
+ * topic level holding a tab or a line break into a subject holding it, stores it and
+ * delivers it — and the client that receives it cannot parse the line (nats.js then stops
+ * reading that connection, silently). Other control characters (`\u0000`, `\u000b`) cross
+ * the protocol intact; `isToken` refuses them, so they are dead-lettered like any bad id.
+ */
+const PROTOCOL_WHITESPACE = /[ \t\r\n]/
+
+/**
+ * True when a NATS client can be sent a message stored under `subject`: it holds none of
+ * the white space the client protocol splits on. A stored subject that fails this is set
+ * aside before delivery (cluster/src/partition/Quarantine.ts), never delivered.
+ */
+export const isDeliverableSubject = (subject: string): boolean => !PROTOCOL_WHITESPACE.test(subject)
+
+/** `subject` with control characters, quotes and backslashes escaped as in JSON (`\n`,
+ * `\t`, `\u0000`), so it can be logged, printed or stored as text without breaking a line. */
+export const escapeSubject = (subject: string): string => JSON.stringify(subject).slice(1, -1)
+
 /** The stream names; fixed so operators can find them with the `nats` CLI. */
 export const Streams = {
   readings: "READINGS",

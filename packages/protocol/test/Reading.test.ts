@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import fc from "fast-check"
-import { Codec, decodeReading, encodeReadingPayload } from "@bramble/protocol"
+import { Codec, decodePayload, decodePayloadWithSchema, decodeReading, encodeReadingPayload } from "@bramble/protocol"
 
 const now = Date.UTC(2026, 10, 21)
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value))
@@ -112,5 +112,39 @@ describe("Reading", () => {
         }
       )
     )
+  })
+
+  it("decode - the fast path agrees with the Schema on every input (accepts the same, with the same value)", () => {
+    // Near-valid payloads, so both the fast path and its fallbacks are exercised.
+    const name = fc.oneof(fc.constantFrom("temperature", "humidity", "t", "a_b-1", "__proto__", "1x", "", "x y", "toString"), fc.string({ maxLength: 70 }))
+    const number = fc.oneof(fc.double(), fc.integer(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -0, 2 ** 60))
+    const values = fc.oneof(
+      fc.dictionary(name, fc.oneof(number, fc.constant(undefined), fc.string(), fc.constant(null)), { minKeys: 0, maxKeys: 40 }),
+      fc.array(number),
+      fc.constant(null)
+    )
+    const payload = fc.record(
+      {
+        device: fc.oneof(fc.constantFrom("dev-1", "dev 1", "", "a".repeat(65)), fc.string(), fc.constant(undefined), fc.integer()),
+        ts: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(undefined), fc.constant(null)),
+        seq: fc.oneof(fc.integer(), fc.double(), fc.constant(-1), fc.constant(2 ** 60), fc.constant(undefined), fc.string()),
+        values,
+        extra: fc.anything()
+      },
+      { requiredKeys: ["values"] }
+    )
+    const input = fc.oneof(payload, fc.anything())
+    fc.assert(
+      fc.property(input, (raw) => {
+        const fast = decodePayload(raw)
+        const reference = decodePayloadWithSchema(raw)
+        assert.strictEqual(fast._tag, reference._tag, `fast ${fast._tag}, Schema ${reference._tag} for ${String(JSON.stringify(raw))}`)
+        if (Result.isSuccess(fast) && Result.isSuccess(reference)) assert.deepStrictEqual({ ...fast.success }, { ...reference.success })
+      }),
+      { numRuns: 5_000 }
+    )
+    // And the common payloads really take it: a valid one decodes to the object it was given.
+    const valid = { ts: now, seq: 3, values: { temperature: 21.5 } }
+    assert.strictEqual(Result.getOrThrow(decodePayload(valid)), valid)
   })
 })

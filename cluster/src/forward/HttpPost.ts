@@ -1,0 +1,100 @@
+/**
+ * One HTTP POST of a forward target, with Node's own `fetch` (no client library), and how
+ * its outcome maps onto the sink contract: 2xx accepted; 5xx, 408, 425, 429, a network
+ * error or no answer in time are worth retrying; any other 4xx refuses the data for good; a
+ * redirect means the URL is wrong, which an operator must fix (held, like a refused
+ * database token). Raw exceptions are wrapped here, once. Secrets (a ThingsBoard token is
+ * part of the URL) are cut out of anything kept from the answer, and the URL is never put
+ * into a message.
+ */
+import type { BatchWriteReason } from "@bramble/actor-storage"
+import { Effect } from "effect"
+
+/** A POST that was not accepted. */
+export interface HttpFailure {
+  readonly reason: BatchWriteReason
+  readonly status: number | undefined
+  /** The start of the receiver's answer (e.g. `{"error":"bad ts"}`), or what went wrong
+   * without one (`connect ECONNREFUSED 127.0.0.1:8080 (ECONNREFUSED)`). */
+  readonly detail: string
+}
+
+export interface HttpPost {
+  readonly url: string
+  readonly body: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly timeoutMs: number
+  /** Strings never to repeat (tokens, secrets). */
+  readonly secrets?: ReadonlyArray<string>
+}
+
+/** How much of a refusal's body is kept (dead letters, logs). */
+export const BODY_EXCERPT_CHARS = 500
+
+const RETRYABLE_4XX = new Set([408, 425, 429])
+
+/** What a status means for the data. */
+export const classifyStatus = (status: number): BatchWriteReason | "Accepted" => {
+  if (status >= 200 && status < 300) return "Accepted"
+  if (status >= 500 || RETRYABLE_4XX.has(status)) return "Unavailable"
+  if (status >= 400) return "Rejected"
+  return "Misconfigured"
+}
+
+/** Remove every secret from `text`. */
+export const scrub = (text: string, secrets: ReadonlyArray<string> = []): string => {
+  let out = text
+  for (const secret of secrets) {
+    if (secret.length > 0) {
+      out = out.split(secret).join("[redacted]")
+      const encoded = encodeURIComponent(secret)
+      if (encoded !== secret) out = out.split(encoded).join("[redacted]")
+    }
+  }
+  return out
+}
+
+/** The start of a response body, on one line. */
+export const excerpt = (text: string, secrets?: ReadonlyArray<string>): string => {
+  const line = scrub(text, secrets).replace(/\s+/g, " ").trim()
+  return line.length > BODY_EXCERPT_CHARS ? `${line.slice(0, BODY_EXCERPT_CHARS)}…` : line
+}
+
+const networkDetail = (error: unknown, timeoutMs: number): HttpFailure => {
+  const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } }
+  if (e?.name === "TimeoutError" || e?.name === "AbortError") {
+    return { reason: "Timeout", status: undefined, detail: `no answer within ${timeoutMs} ms` }
+  }
+  const code = e?.cause?.code
+  const why = e?.cause?.message ?? e?.message ?? String(error)
+  return { reason: "Unavailable", status: undefined, detail: code === undefined ? why : `${why} (${code})` }
+}
+
+/** POST `body`; succeeds on 2xx. Interrupting it aborts the request. */
+export const httpPost = (request: HttpPost): Effect.Effect<void, HttpFailure> =>
+  Effect.tryPromise({
+    try: async (signal) => {
+      const response = await fetch(request.url, {
+        method: "POST",
+        headers: request.headers,
+        body: request.body,
+        redirect: "manual",
+        signal: AbortSignal.any([signal, AbortSignal.timeout(request.timeoutMs)])
+      })
+      // Read the body either way, so the connection can be reused.
+      const text = await response.text().catch(() => "")
+      return { status: response.status, text }
+    },
+    catch: (error) => networkDetail(error, request.timeoutMs)
+  }).pipe(
+    Effect.flatMap(({ status, text }) => {
+      const meaning = classifyStatus(status)
+      if (meaning === "Accepted") return Effect.void
+      const body = excerpt(text, request.secrets)
+      return Effect.fail<HttpFailure>({
+        reason: meaning,
+        status,
+        detail: meaning === "Misconfigured" ? "the URL redirects; configure the final URL" : body === "" ? "(empty body)" : body
+      })
+    })
+  )

@@ -1,0 +1,119 @@
+/**
+ * Two forwarders of one target — two nodes — on a real nats-server, delivering to a real HTTP
+ * server: they share the target's consumer, and what a node took and never finished (it lost
+ * its connection mid-request) is delivered by the other after `ack_wait`. Nothing is lost.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { ForwardTarget } from "@bramble/config"
+import { scopedTempDir, startNatsServer } from "@bramble/deploy"
+import { ensureTopology, NatsClient } from "@bramble/nats"
+import { defaultDecodeLimits, encodeReadingPayload, Subjects } from "@bramble/protocol"
+import { Effect, Fiber } from "effect"
+import { createServer, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { runForwarder } from "../src/forward/Forwarder.js"
+import { makeForwarderStats } from "../src/forward/ForwarderStats.js"
+import { makeWebhookSink } from "../src/forward/WebhookSink.js"
+
+const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
+const T0 = 1_700_000_000_000
+
+/** A receiver: `/a` hangs while `hangA` (node A's receiver went silent), everything else is 200. */
+const receiver = Effect.acquireRelease(
+  Effect.promise(() =>
+    new Promise<{ url: string; got: Map<string, Array<number>>; hangA: { value: boolean }; close: () => Promise<void> }>((resolve) => {
+      const got = new Map<string, Array<number>>([["/a", []], ["/b", []]])
+      const hangA = { value: false }
+      const held: Array<ServerResponse> = []
+      const s = createServer((req, res) => {
+        const chunks: Array<Buffer> = []
+        req.on("data", (c: Buffer) => chunks.push(c))
+        req.on("end", () => {
+          const path = req.url ?? ""
+          if (path === "/a" && hangA.value) {
+            held.push(res)
+            return
+          }
+          const items = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { items: Array<{ data: { ts: number } }> }).items
+          got.get(path)?.push(...items.map((i) => i.data.ts))
+          res.writeHead(200).end()
+        })
+      })
+      const close = () =>
+        new Promise<void>((done) => {
+          s.closeAllConnections()
+          s.close(() => done())
+        })
+      s.listen(0, "127.0.0.1", () => resolve({ url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, got, hangA, close }))
+    })
+  ),
+  (r) => Effect.promise(r.close)
+)
+
+const target = (url: string): ForwardTarget => ({
+  kind: "webhook",
+  name: "shared",
+  source: "raw",
+  url,
+  batchSize: 10,
+  timeout: 1_000,
+  retryCap: 500,
+  startFrom: "new",
+  headers: {}
+})
+
+describe("forwarders of one target on two nodes", () => {
+  it.live("a batch a node held when it lost its connection is delivered by the other node after ack_wait; nothing is lost", () =>
+    Effect.gen(function*() {
+      const dir = yield* scopedTempDir({ prefix: "bramble-forwarder-" })
+      const server = yield* startNatsServer({ dir, partitions: 4 })
+      const http = yield* receiver
+      const connect = (name: string) => NatsClient.make({ servers: server.url, name })
+      const a = yield* connect("node-a")
+      const b = yield* connect("node-b")
+      const publisher = yield* connect("publisher")
+      yield* Effect.provideService(ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits }), NatsClient, publisher)
+
+      const start = (client: NatsClient["Service"], path: string) => {
+        const t = target(`${http.url}${path}`)
+        const stats = makeForwarderStats(t)
+        const sink = makeWebhookSink({ name: t.name, url: t.url, timeoutMs: t.timeout, headers: {}, secret: undefined, source: t.source })
+        return Effect.map(
+          Effect.forkChild(Effect.provideService(runForwarder({ target: t, sink, stats, nodes: 2, decodeLimits: defaultDecodeLimits, ackWaitMs: 3_000 }), NatsClient, client)),
+          (fiber) => ({ fiber, stats })
+        )
+      }
+      const publish = (from: number, count: number) =>
+        Effect.forEach(Array.from({ length: count }, (_, i) => from + i), (i) =>
+          Effect.promise(() => publisher.js.publish(Subjects.ingestSubject(`dev-${i % 5}`, "env"), encodeReadingPayload({ ts: T0 + i, values: { t: i } }))), { discard: true })
+      const delivered = () => new Set([...http.got.get("/a")!, ...http.got.get("/b")!])
+      /** Polls `done` for up to 45 s; fails saying what was awaited. */
+      const until = (what: () => string, done: Effect.Effect<boolean>) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 450; i++) {
+            if (yield* done) return
+            yield* Effect.sleep("100 millis")
+          }
+          assert.fail(what())
+        })
+
+      // Node A alone takes a batch and its receiver goes silent; then A loses its connection.
+      const nodeA = yield* start(a, "/a")
+      // A new target starts with what arrives after its consumer exists.
+      yield* until(() => "A created the target's consumer", Effect.promise(() => publisher.jsm.consumers.info("READINGS", "bramble-fwd-shared").then(() => true, () => false)))
+      http.hangA.value = true
+      yield* publish(0, 10)
+      yield* until(() => "A holds the batch", Effect.sync(() => nodeA.stats.failures > 0))
+      yield* Effect.promise(() => a.nc.close())
+
+      // Node B gets what A held once ack_wait has passed, and everything after it.
+      const nodeB = yield* start(b, "/b")
+      yield* publish(10, 30)
+      const all = Array.from({ length: 40 }, (_, i) => T0 + i)
+      yield* until(() => `all 40 delivered (got ${delivered().size})`, Effect.sync(() => all.every((ts) => delivered().has(ts))))
+      assert.deepStrictEqual(http.got.get("/a"), [], "A's receiver never answered")
+      assert.isAtLeast(nodeB.stats.sent, 40)
+      yield* Fiber.interrupt(nodeA.fiber)
+      yield* Fiber.interrupt(nodeB.fiber)
+    }).pipe(Effect.scoped))
+})
