@@ -24,7 +24,7 @@
  *                         [--steady 20] [--offline 30] [--partitions 4] [--node]
  */
 import { freePorts, type LocalLeafNatsServer, makeManagedProcess, scopedTempDir, startLeafNatsServer, startVictoriaMetrics } from "@bramble/deploy"
-import { streamConfigs } from "@bramble/nats"
+import { consumerName, streamConfigs } from "@bramble/nats"
 import { Codec, Subjects } from "@bramble/protocol"
 import { type ConsumerMessages, DeliverPolicy, jetstream, type JetStreamManager, jetstreamManager, type StreamConfig } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
@@ -365,16 +365,24 @@ const startHubNode = (dir: string, hubUrl: string): Effect.Effect<HubNode, unkno
     return { status }
   })
 
-/** Waits until the node stored `target` raw readings; the time it did, or undefined. */
-const waitStored = async (node: HubNode, target: number, timeoutMs: number): Promise<number | undefined> => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const s = await node.status().catch(() => undefined)
-    if (s !== undefined && s.storage.readingsWritten >= target) return Date.now()
-    await sleep(50)
-  }
-  return undefined
-}
+/**
+ * Waits until every partition consumer has nothing pending and nothing unacknowledged: the
+ * node acknowledges only after a checkpoint, which follows the database write, so then
+ * everything in READINGS is stored. (Counting stored readings would not do: a partition that
+ * restarts from its checkpoint writes some again.) The time it happened, or undefined.
+ */
+const waitNodeDrained = (hubUrl: string, timeoutMs: number): Promise<number | undefined> =>
+  withConnection(hubUrl, async (_, jsm) => {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const infos = await Promise.all(
+        Array.from({ length: PARTITIONS }, (_, p) => jsm.consumers.info(READINGS, consumerName(p)).catch(() => undefined))
+      )
+      if (infos.every((i) => i !== undefined && i.num_pending === 0 && i.num_ack_pending === 0)) return Date.now()
+      await sleep(50)
+    }
+    return undefined
+  })
 
 // ---------------------------------------------------------------------------------------
 // The run
@@ -413,19 +421,33 @@ const program = Effect.scoped(Effect.gen(function*() {
   console.log(`hub and ${SITES} leaf sites up in ${setupMs} ms${args.keep ? ` (${dir})` : ""}`)
 
   let stored = 0
+  /** What the node did in each phase: counters after minus before. */
+  const nodePhases: Record<string, Record<string, number>> = {}
+  const nodeTotals = async (n: HubNode) => (await n.status()).totals as unknown as Record<string, number>
+  let nodeTotalsBefore: Record<string, number> = node === undefined ? {} : yield* Effect.promise(() => nodeTotals(node))
   const nodeCatchUp = async (label: string) => {
     if (node === undefined) return undefined
-    const target = (await hubState(hub.url)).messages
-    const at = await waitStored(node, target, 300_000)
-    if (at === undefined) console.log(`node did not store all ${target} readings (${label})`)
-    stored = target
+    const at = await waitNodeDrained(hub.url, 300_000)
+    if (at === undefined) console.log(`the node did not drain READINGS within 5 minutes (${label})`)
+    stored = (await hubState(hub.url)).messages
+    const totals = await nodeTotals(node)
+    nodePhases[label] = Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, v - (nodeTotalsBefore[k] ?? 0)]))
+    nodeTotalsBefore = totals
     return at
   }
 
   // 1. Throughput: every site publishes as fast as it can; the same load straight to the hub is the reference.
   const base = Date.now() - 3_600_000
-  const burst = (prefix: string, k: number) =>
-    makeReadings({ devices: siteDevices(`${prefix}${k}`), perDevice: Math.ceil(READINGS_PER_SITE / DEVICES), startMs: base, stepMs: 100 }).slice(0, READINGS_PER_SITE)
+  const perDevice = Math.ceil(READINGS_PER_SITE / DEVICES)
+  // The second burst's event times follow the first's: a partition's watermark is shared by
+  // its devices, so readings behind it would be too late for windows (with --node).
+  const burst = (prefix: "h" | "s", k: number) =>
+    makeReadings({
+      devices: siteDevices(`${prefix}${k}`),
+      perDevice,
+      startMs: prefix === "h" ? base : base + perDevice * 100 + 60_000,
+      stepMs: 100
+    }).slice(0, READINGS_PER_SITE)
 
   const runBurst = async (label: string, prefix: "h" | "s") => {
     const before = (await hubState(hub.url)).messages
@@ -555,6 +577,14 @@ const program = Effect.scoped(Effect.gen(function*() {
     sites: offlineCheck
   }
 
+  // What a reading costs on disk, at a site and in the hub (which adds the source header).
+  const hubFinal = yield* Effect.promise(() => hubState(hub.url))
+  const siteFinal = yield* Effect.promise(() => withConnection(cutSite.server.url, async (_, jsm) => (await jsm.streams.info(READINGS)).state))
+  const storage = {
+    hubBytesPerReading: Math.round(hubFinal.bytes / hubFinal.messages),
+    siteBytesPerReading: Math.round(siteFinal.bytes / siteFinal.messages)
+  }
+
   // Report
   const nodeStatus = node === undefined ? undefined : yield* Effect.promise(() => node.status())
   const strip = ({ reports: _, ...rest }: typeof direct) => rest
@@ -566,7 +596,8 @@ const program = Effect.scoped(Effect.gen(function*() {
     throughput: { direct: strip(direct), viaLeaf: strip(viaLeaf), ratio: viaLeaf.hubArrivalPerSec / direct.hubArrivalPerSec, exactlyOnce: burstCheck },
     steady: { offeredPerSec: RATE_PER_SITE * SITES, all: steadyAll, sites: steady },
     offline,
-    ...(nodeStatus === undefined ? {} : { node: { stored, totals: nodeStatus.totals, storage: nodeStatus.storage } })
+    storage,
+    ...(nodeStatus === undefined ? {} : { node: { stored, totals: nodeStatus.totals, storage: nodeStatus.storage, phases: nodePhases } })
   }
 
   const pad = (v: unknown, n: number) => String(v).padStart(n)
@@ -595,8 +626,14 @@ const program = Effect.scoped(Effect.gen(function*() {
   }
   const offlineBad = offlineCheck.reduce((n, c) => n + c.missing + c.duplicated, 0)
   console.log(`every acknowledged reading in the hub exactly once: ${offlineBad === 0 && allArrived ? "yes" : "NO"}`)
+  console.log(`\nstream bytes per reading (2 metrics, msgpack): site ${storage.siteBytesPerReading}, hub ${storage.hubBytesPerReading}`)
   if (nodeStatus !== undefined) {
-    console.log(`\nBramble node on the hub: ${nodeStatus.storage.readingsWritten} raw readings stored (hub READINGS holds ${stored}), ${nodeStatus.totals.rejected} refused, ${nodeStatus.totals.windowsEmitted} window results`)
+    console.log(`\nBramble node on the hub: READINGS (${stored} readings) drained and stored; ${nodeStatus.totals.rejected} refused, ${nodeStatus.totals.windowsEmitted} window results`)
+    console.log(`${"phase".padEnd(24)} ${pad("received", 9)} ${pad("accepted", 9)} ${pad("tooLate", 8)} ${pad("windows", 8)}`)
+    for (const [phase, t] of Object.entries(nodePhases)) {
+      console.log(`${phase.padEnd(24)} ${pad(t["received"], 9)} ${pad(t["accepted"], 9)} ${pad(t["tooLate"] ?? "-", 8)} ${pad(t["windowsEmitted"], 8)}`)
+    }
+    console.log("(received > readings: a partition restarted from its checkpoint and replayed; tooLate: readings later than\n processing.allowedLateness for their partition's watermark, stored raw, not in windows)")
   }
 
   const out = resolve(import.meta.dirname, "results")

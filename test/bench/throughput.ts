@@ -131,6 +131,31 @@ const program = Effect.scoped(Effect.gen(function*() {
     endToEndPerSec: mqttPub.acknowledged.length / (mqttStored - mqttStart) * 1000
   }
 
+  // MQTT QoS 0: nothing is acknowledged, so the end is when the stored count stops growing;
+  // what did not arrive (dropped by the server under overload) is reported, not hidden.
+  const before0 = (yield* Effect.promise(() => node.status())).storage.readingsWritten
+  const qos0Readings = makeReadings({ devices: D, perDevice: Math.ceil(mqttN / D), startMs: base + 4 * 3600_000, stepMs: 100, seqStart: 30_000_000 }).slice(0, mqttN)
+  const qos0Start = Date.now()
+  const qos0Pub = yield* Effect.promise(() => publishMqtt(node.mqttUrl, qos0Readings, { qos: 0, clients: 4, window: 2000 }))
+  let stored0 = 0
+  let storedAt0 = Date.now()
+  while (true) {
+    const now = (yield* Effect.promise(() => node.status())).storage.readingsWritten - before0
+    if (now !== stored0) {
+      stored0 = now
+      storedAt0 = Date.now()
+    }
+    if (stored0 >= qos0Readings.length || Date.now() - storedAt0 > 3_000) break
+    yield* Effect.sleep(25)
+  }
+  results["mqttQos0"] = {
+    readings: stored0,
+    sent: qos0Readings.length,
+    publishPerSec: qos0Pub.attempted.length / qos0Pub.elapsedMs * 1000,
+    endToEndMs: storedAt0 - qos0Start,
+    endToEndPerSec: stored0 / (storedAt0 - qos0Start) * 1000
+  }
+
   // Reference: the raw JetStream consume + ack rate on the same server, same messages.
   const raw = yield* Effect.promise(() => rawConsumeAck(node, backlogPub.acknowledged.length))
   results["rawJetStreamConsumeAck"] = raw
@@ -155,6 +180,7 @@ const program = Effect.scoped(Effect.gen(function*() {
   console.log(line("backlog drain (node)", results["backlogDrain"] as never))
   console.log(line("NATS (JetStream)", results["nats"] as never))
   console.log(line("MQTT QoS 1", results["mqttQos1"] as never))
+  console.log(line("MQTT QoS 0 (stored)", results["mqttQos0"] as never) + `   (${(results["mqttQos0"] as { sent: number }).sent} sent)`)
   console.log(`${"raw consume+ack".padEnd(22)} ${String(raw.messages).padStart(8)} ${"".padStart(12)} ${raw.perSec.toFixed(0).padStart(14)} ${String(raw.elapsedMs).padStart(10)}`)
   const perReading = (r: unknown) => ((r as { nodeCpuUsPerReading: number }).nodeCpuUsPerReading).toFixed(1)
   console.log(`node CPU per reading: backlog drain ${perReading(results["backlogDrain"])} µs, live NATS ${perReading(results["nats"])} µs (1 core = 1,000,000 µs/s)`)

@@ -250,7 +250,12 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         return httpUrl
       }
     }
-    const admin = yield* withNats(serveAdmin({ node: adminNode, config, registry, view: clusterView }))
+    // Operators' reads (admin service, dashboard, HTTP API) use a connection of their own:
+    // they read READINGS by device, and a message no client can parse
+    // (../partition/Quarantine.ts) may then stall those reads until a ping notices (~30 s),
+    // never this node's leases, heartbeats and publishes.
+    const readers = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}-readers`, ...credentials })
+    const admin = yield* serveAdmin({ node: adminNode, config, registry, view: clusterView }).pipe(Effect.provideService(NatsClient, readers))
     if (self.httpPort !== 0) {
       // The dashboard is not worth stopping the data path for: a taken port is logged.
       const http = yield* Effect.result(serveNodeHttp({
@@ -258,9 +263,9 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         port: self.httpPort,
         cluster: config.cluster.name,
         admin,
-        nc: client.nc,
-        js: client.js,
-        jsm: client.jsm,
+        nc: readers.nc,
+        js: readers.js,
+        jsm: readers.jsm,
         writeLatency
       }))
       if (http._tag === "Success") httpUrl = http.success.url

@@ -183,11 +183,15 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     (m) => Effect.promise(() => m.close().then(() => undefined, () => undefined))
   )
   let lastAck: JsMsg | undefined
-  let lastCheckpointAt = yield* Clock.currentTimeMillis
+  const startedAt = yield* Clock.currentTimeMillis
+  // The first checkpoint comes right after the first batch, not an interval later: a new
+  // owner (after a failover or a restart) makes its replay durable, and shows it holds the
+  // partition, as soon as it can.
+  let lastCheckpointAt = startedAt - settings.checkpointIntervalMs
   // When the worker last finished processing and began waiting for more: idle time is
   // counted from here, not from when a batch arrived, so time spent blocked on a slow or
   // stopped database never counts as idleness.
-  let idleSince = lastCheckpointAt
+  let idleSince = startedAt
   // Messages delivered and processed but not yet acknowledged (acks follow checkpoints).
   let processedSinceAck = 0
   // Idle time moves the watermark only once the worker has caught up with its log: nothing

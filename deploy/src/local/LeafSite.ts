@@ -25,8 +25,11 @@ import type { LocalNatsServer, StartNatsServerOptions } from "./LocalNatsServer.
 
 /** One outgoing leaf connection (a site dialling its hub). */
 export interface LeafRemoteSpec {
-  /** The hub's leaf node listener, e.g. `nats-leaf://hub.example:7422` (TLS: `tls://…`). */
-  readonly url: string
+  /**
+   * The hub's leaf node listener, e.g. `nats-leaf://hub.example:7422` (TLS: `tls://…`); for
+   * a hub cluster, every member's, tried in turn (one link, not one per URL).
+   */
+  readonly url: string | ReadonlyArray<string>
   /**
    * Subjects this server never sends over the link. A site that keeps its own copy of the
    * readings must list what its stream captures (`ingest.>`, `readings.>`): otherwise the
@@ -103,7 +106,9 @@ export const renderLeafNatsServerConf = (spec: NatsServerConfSpec, leaf: LeafNod
     lines.push("  remotes: [")
     for (const remote of remotes) {
       lines.push("    {")
-      lines.push(`      url: ${quoteNatsString(remote.url)}`)
+      if (typeof remote.url === "string") lines.push(`      url: ${quoteNatsString(remote.url)}`)
+      else if (remote.url.length > 0) lines.push(`      urls: ${list(remote.url)}`)
+      else throw new RangeError("a leaf remote needs at least one URL")
       if (remote.credentials !== undefined) lines.push(`      credentials: ${quoteNatsString(remote.credentials)}`)
       if (remote.denyExports !== undefined && remote.denyExports.length > 0) lines.push(`      deny_exports: ${list(remote.denyExports)}`)
       if (remote.denyImports !== undefined && remote.denyImports.length > 0) lines.push(`      deny_imports: ${list(remote.denyImports)}`)
