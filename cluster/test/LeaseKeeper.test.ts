@@ -7,7 +7,8 @@ import { startLeaseKeeper } from "../src/ownership/LeaseKeeper.js"
 import { leaseTiming } from "../src/ownership/LeaseTiming.js"
 import { memoryOwnershipLog } from "../src/ownership/OwnershipLog.js"
 
-const timing = leaseTiming(6_000) // renew every 2 s, fence 3 s
+// The scenarios below are written for: TTL 6 s, renew every 2 s, fence 3 s.
+const timing = { ...leaseTiming(6_000), renewEveryMs: 2_000, fenceMs: 3_000 }
 
 /** Lets forked fibres run before the clock moves (TestClock only runs sleepers). */
 const settle = Effect.gen(function*() {

@@ -21,7 +21,7 @@
  * Prints a table and writes JSON to test/bench/results/leaf-<time>.json.
  *
  *   npm run bench:leaf -- [--sites 8] [--devices 25] [--readings 10000] [--rate 250]
- *                         [--steady 20] [--offline 30] [--partitions 4] [--node]
+ *                         [--steady 20] [--offline 30] [--partitions 4] [--node] [--keep]
  */
 import { freePorts, type LocalLeafNatsServer, makeManagedProcess, scopedTempDir, startLeafNatsServer, startVictoriaMetrics } from "@bramble/deploy"
 import { consumerName, streamConfigs } from "@bramble/nats"

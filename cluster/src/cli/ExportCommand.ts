@@ -18,7 +18,7 @@ import { Console, Effect, Exit, Option, Result } from "effect"
 import { Command, Flag } from "effect/cli"
 import { once } from "node:events"
 import { createWriteStream, renameSync, rmSync, type WriteStream } from "node:fs"
-import { connectAdmin, fail, serverFlag, serverUrl, usage } from "./AdminConnection.js"
+import { connectionFlags, connectWith, fail, usage } from "./AdminConnection.js"
 import { missingBefore, type ExportPlan, readExport, streamHead, streamOf } from "./ExportLog.js"
 import { EXPORT_FORMATS, EXPORT_KINDS, type ExportKind, isoTime, type Row, rowEncoder } from "./ExportRows.js"
 import { progressBar } from "./Progress.js"
@@ -177,7 +177,7 @@ export const exportCommand = Command.make(
       Flag.withDefault(DEFAULT_SLACK)
     ),
     strict: Flag.Boolean("strict").pipe(Flag.withDescription("Fail (exit 1, no file) when the log no longer holds the start of the range"), Flag.withDefault(false)),
-    server: serverFlag
+    ...connectionFlags
   },
   (flags) =>
     Effect.scoped(Effect.gen(function*() {
@@ -203,8 +203,8 @@ export const exportCommand = Command.make(
 
       const plan: ExportPlan = { kind: flags.kind, from: from.success, to: to.success, devices, window, slackMs }
       const stream = streamOf(plan.kind)
-      const url = serverUrl(flags.server)
-      const nc = yield* connectAdmin(url)
+      // The admin (or read-only dashboard) login when the cluster file turns security on.
+      const { nc, url } = yield* connectWith({ server: flags.server, config: flags.config, credentials: flags.credentials, user: flags.user })
       const head = yield* streamHead(nc, stream).pipe(
         Effect.catch((error) =>
           fail(1, `${error.message}\nIs ${url} a bramble node's NATS server? The first node creates the streams when it starts.`)

@@ -5,8 +5,8 @@
  * margin in which a node that cannot renew stops its partition's actors before anyone else
  * can claim the lease.
  *
- *   claim/renew sent ──renewEvery──▶ renew ──…        (renewals every TTL/3)
- *   │◀──────── fence (TTL/2): writes allowed ───────▶│ stop writing
+ *   claim/renew sent ──renewEvery──▶ renew ──…        (renewals every TTL/4)
+ *   │◀──────── fence (0.65 TTL): writes allowed ─────▶│ stop writing
  *   │◀──────────────── lease TTL on the server ────────────────▶│ others may claim
  */
 import { Data } from "effect"
@@ -30,15 +30,17 @@ export interface LeaseTiming {
 export class InvalidLeaseTiming extends Data.TaggedError("InvalidLeaseTiming")<{ readonly message: string }> {}
 
 /**
- * TTL 4 s: renew every 1.3 s, stop writing 2 s after the last successful renewal was sent.
+ * TTL 4 s: renew every second, stop writing 2.6 s after the last successful renewal was sent.
  * Failover is the TTL plus a reconcile tick plus the new owner's replay since the last
- * checkpoint, so the TTL is what keeps it under 5 s; a shorter one would let a GC pause or a
- * busy Pi cost a lease.
+ * checkpoint, so the TTL is what keeps it under 5 s. Renewing every TTL/4 gives a busy or
+ * starved node (a GC pause, a Pi at full load) two more chances before its fence closes; the
+ * 1.4 s between fence and expiry is the margin in which a node that could not renew stops
+ * writing — its fenced ports refuse every write from then on — before anyone may claim.
  */
 export const leaseTiming = (ttlMs = 4_000): LeaseTiming => ({
   ttlMs,
-  renewEveryMs: Math.round(ttlMs / 3),
-  fenceMs: Math.round(ttlMs / 2),
+  renewEveryMs: Math.round(ttlMs / 4),
+  fenceMs: Math.round(ttlMs * 0.65),
   retryMs: Math.min(250, Math.round(ttlMs / 24)),
   tickMs: Math.min(500, Math.round(ttlMs / 12)),
   drainTimeoutMs: Math.max(2_000, ttlMs)

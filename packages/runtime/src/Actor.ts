@@ -99,10 +99,10 @@ export const make = <M, S, E = never, R = never>(
   Effect.gen(function*() {
     const context = yield* Effect.context<R>()
     const mailbox = yield* Mailbox.make<M>(options?.capacity ?? defaultCapacity)
-    const cell = new Cell<M, S, E, R>(mailbox, behaviour, context, {
-      name,
+    const onCrash = options?.onCrash
+    const cell = new Cell<M, S, E, R>(name, mailbox, behaviour, context, {
       kind: options?.kind ?? "actor",
-      onCrash: options?.onCrash
+      onCrash: onCrash === undefined ? undefined : (_cell, message, cause) => onCrash(message, cause)
     })
     const supervisor = Supervisor.internals(
       options?.supervisor ?? (yield* Supervisor.make(name, options?.strategy ?? Supervisor.defaultStrategy))

@@ -12,10 +12,10 @@
  * finished before the next `init` runs, so a restore never reads a checkpoint
  * that is about to be overwritten.
  */
-import { type Cause, type Deferred, Duration, Effect, Latch } from "effect"
+import { Cause, Clock, type Deferred, Duration, Effect, Latch } from "effect"
 import type { Scope } from "effect"
 import * as Actor from "./Actor.js"
-import { type ActorCrashed, ActorStopped, type Behaviour, Cell } from "./internal/cell.js"
+import { type ActorCrashed, ActorStopped, type Behaviour, Cell, type CellOwner } from "./internal/cell.js"
 import type { ActorStats } from "./internal/child.js"
 import * as Mailbox from "./Mailbox.js"
 import * as Supervisor from "./Supervisor.js"
@@ -78,11 +78,7 @@ export interface Entities<M> {
   readonly stopAll: Effect.Effect<void>
 }
 
-interface Entry<M> {
-  readonly cell: Cell<M, any, any, any>
-  /** Set while the incarnation is stopping or passivating; opened when it is gone. */
-  stopping: Latch.Latch | undefined
-}
+type AnyCell<M> = Cell<M, any, any, any>
 
 /**
  * Creates an (empty) set of entities. Closing the scope stops them all,
@@ -101,77 +97,85 @@ export const make = <M, S, E = never, R = never>(
     )
     const supervisor = Supervisor.internals(supervisorHandle)
     const capacity = options.capacity ?? Actor.defaultCapacity
+    if (!(Number.isInteger(capacity) && capacity >= 1)) {
+      return yield* Effect.die(new Cause.IllegalArgumentError(`Mailbox capacity must be a positive integer, got ${capacity}`))
+    }
     const kind = options.kind ?? name
     const maxIdleMillis = options.maxIdleTime === undefined ? undefined : Duration.toMillis(options.maxIdleTime)
+    const idle = maxIdleMillis !== undefined && Number.isFinite(maxIdleMillis) ? Math.max(0, maxIdleMillis) : undefined
     const onCrash = options.onCrash
-    const entries = new Map<string, Entry<M>>()
+    // The live incarnation of each key. A cell's `stopping` latch is set while
+    // it is stopping or passivating, and opened when it is gone.
+    const entries = new Map<string, AnyCell<M>>()
     let closed = false
 
     const isDead = () => closed || supervisor.terminated
     const stopped = (key: string) => Effect.fail(new ActorStopped({ actor: key }))
 
     // Forgets an incarnation that ended on its own (it will not be back).
-    const forget = (key: string, entry: Entry<M>) => {
-      if (entries.get(key) === entry && entry.stopping === undefined && entry.cell.terminated) entries.delete(key)
+    const forget = (key: string, cell: AnyCell<M>) => {
+      if (entries.get(key) === cell && cell.stopping === undefined && cell.terminated) entries.delete(key)
     }
 
-    const release = (key: string, entry: Entry<M>) => {
-      if (entries.get(key) === entry) entries.delete(key)
-      entry.stopping?.openUnsafe()
+    const release = (cell: AnyCell<M>) => {
+      if (entries.get(cell.name) === cell) entries.delete(cell.name)
+      cell.stopping?.openUnsafe()
     }
 
-    const spawn = (key: string): Effect.Effect<Entry<M>, ActorStopped> =>
-      Effect.flatMap(Mailbox.make<M>(capacity), (mailbox) => {
-        // Another fibre may have spawned the key while the mailbox was made.
-        const existing = entries.get(key)
-        if (existing !== undefined) return live(key)
+    // One object for every cell (no closures per entity: a node has thousands).
+    const owner: CellOwner<M, E, R> = {
+      kind,
+      onCrash: onCrash === undefined ? undefined : (cell, message, cause) => onCrash(cell.name, message, cause),
+      tracksIdle: idle !== undefined,
+      canPassivate: (cell) => {
+        if (entries.get(cell.name) !== cell || cell.stopping !== undefined) return false
+        cell.stopping = Latch.makeUnsafe()
+        return true
+      },
+      onPassivated: release
+    }
+
+    const spawn = (key: string): Effect.Effect<AnyCell<M>, ActorStopped> =>
+      Effect.suspend(() => {
         if (isDead()) return stopped(key)
-        const entry: Entry<M> = {
-          cell: new Cell<M, S, E, R>(mailbox, options.behaviour(key), context, {
-            name: key,
-            kind,
-            onCrash: onCrash === undefined ? undefined : (message, cause) => onCrash(key, message, cause),
-            maxIdleMillis,
-            canPassivate: () => {
-              if (entries.get(key) !== entry || entry.stopping !== undefined) return false
-              entry.stopping = Latch.makeUnsafe()
-              return true
-            },
-            onPassivated: () => release(key, entry)
-          }),
-          stopping: undefined
-        }
-        entries.set(key, entry)
-        return Effect.as(supervisor.add(entry.cell), entry)
+        const cell: AnyCell<M> = new Cell<M, S, E, R>(
+          key,
+          Mailbox.makeUnsafe<M>(capacity),
+          options.behaviour(key),
+          context,
+          owner
+        )
+        entries.set(key, cell)
+        return Effect.as(supervisor.add(cell), cell)
       })
 
     // The live incarnation of `key`, waiting out one that is still stopping.
-    const live = (key: string): Effect.Effect<Entry<M>, ActorStopped> =>
+    const live = (key: string): Effect.Effect<AnyCell<M>, ActorStopped> =>
       Effect.suspend(() => {
-        const entry = entries.get(key)
-        if (entry === undefined) return spawn(key)
-        if (entry.stopping !== undefined) return Effect.andThen(entry.stopping.await, live(key))
-        return Effect.succeed(entry)
+        const cell = entries.get(key)
+        if (cell === undefined) return spawn(key)
+        if (cell.stopping !== undefined) return Effect.andThen(cell.stopping.await, live(key))
+        return Effect.succeed(cell)
       })
 
     // A closed mailbox means the incarnation went away after we found it.
-    const retry = <A, E2>(key: string, entry: Entry<M>, again: () => Effect.Effect<A, E2 | ActorStopped>) =>
+    const retry = <A, E2>(key: string, cell: AnyCell<M>, again: () => Effect.Effect<A, E2 | ActorStopped>) =>
       Effect.suspend(() => {
         if (isDead()) return stopped(key)
-        forget(key, entry)
+        forget(key, cell)
         return again()
       })
 
     const tell = (key: string, message: M): Effect.Effect<void, ActorStopped> =>
-      Effect.flatMap(live(key), (entry) =>
-        Effect.catch(Mailbox.offer(entry.cell.mailbox, message), () => retry(key, entry, () => tell(key, message))))
+      Effect.flatMap(live(key), (cell) =>
+        Effect.catch(Mailbox.offer(cell.mailbox, message), () => retry(key, cell, () => tell(key, message))))
 
     const tellRemaining = (key: string, messages: ReadonlyArray<M>): Effect.Effect<void, ActorStopped> =>
-      Effect.flatMap(live(key), (entry) =>
+      Effect.flatMap(live(key), (cell) =>
         // Only what was not delivered goes to the next incarnation.
         Effect.flatMap(
-          Mailbox.offerAllPartial(entry.cell.mailbox, messages),
-          (rest) => rest.length === 0 ? Effect.void : retry(key, entry, () => tellRemaining(key, rest))
+          Mailbox.offerAllPartial(cell.mailbox, messages),
+          (rest) => rest.length === 0 ? Effect.void : retry(key, cell, () => tellRemaining(key, rest))
         ))
 
     const ask = <A, EA = never>(
@@ -180,18 +184,18 @@ export const make = <M, S, E = never, R = never>(
     ): Effect.Effect<A, EA | ActorStopped | ActorCrashed> =>
       Effect.flatMap(
         live(key),
-        (entry) => entry.cell.ask(request, retry(key, entry, () => ask(key, request)))
+        (cell) => cell.ask(request, retry(key, cell, () => ask(key, request)))
       )
 
     const stop = (key: string): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const entry = entries.get(key)
-        if (entry === undefined) return Effect.void
-        if (entry.stopping !== undefined) return entry.stopping.await
-        entry.stopping = Latch.makeUnsafe()
+        const cell = entries.get(key)
+        if (cell === undefined) return Effect.void
+        if (cell.stopping !== undefined) return cell.stopping.await
+        cell.stopping = Latch.makeUnsafe()
         // Uninterruptible: the next incarnation must not start before onStop is done.
         return Effect.uninterruptible(
-          Effect.ensuring(supervisor.remove(entry.cell), Effect.sync(() => release(key, entry)))
+          Effect.ensuring(supervisor.remove(cell), Effect.sync(() => release(cell)))
         )
       })
 
@@ -206,7 +210,7 @@ export const make = <M, S, E = never, R = never>(
       tellAll: (messages) => tellRemaining(key, Array.from(messages)),
       ask: (request) => ask(key, request),
       stats: Effect.sync(() =>
-        entries.get(key)?.cell.stats() ?? {
+        entries.get(key)?.stats() ?? {
           name: key,
           kind,
           state: "stopped",
@@ -226,6 +230,39 @@ export const make = <M, S, E = never, R = never>(
       })
     )
 
+    // One sweeper for all entities, instead of a sleeping fibre and a timer
+    // per entity: it wakes when the earliest parked entity is due (but at most
+    // four times per maxIdleTime), and passivates every entity that has been
+    // parked for maxIdleTime. An entity thus goes between maxIdleTime and
+    // 1.25 × maxIdleTime after its last message.
+    if (idle !== undefined) {
+      const minimumWait = Math.max(1, idle / 4)
+      const sweep = (now: number): Effect.Effect<number> =>
+        Effect.suspend(() => {
+          let next = Number.POSITIVE_INFINITY
+          let wakes: Array<Effect.Effect<void>> | undefined
+          for (const cell of entries.values()) {
+            if (!cell.parked || cell.stopping !== undefined) continue
+            const due = cell.idleSince + idle
+            if (due > now) {
+              if (due < next) next = due
+              continue
+            }
+            const wake = cell.tryPassivateUnsafe()
+            if (wake !== undefined) (wakes ??= []).push(wake)
+          }
+          const wait = Math.max(minimumWait, next === Number.POSITIVE_INFINITY ? idle : next - now)
+          return wakes === undefined ? Effect.succeed(wait) : Effect.as(Effect.all(wakes, { discard: true }), wait)
+        })
+      yield* Effect.forkScoped(Effect.gen(function*() {
+        let wait = Math.max(minimumWait, idle)
+        for (;;) {
+          yield* Effect.sleep(wait)
+          wait = yield* sweep(yield* Clock.currentTimeMillis)
+        }
+      }))
+    }
+
     return {
       name,
       supervisor: supervisorHandle,
@@ -233,7 +270,7 @@ export const make = <M, S, E = never, R = never>(
       tellAll: (key, messages) => tellRemaining(key, Array.from(messages)),
       ask,
       getOrSpawn: (key) => Effect.as(live(key), refFor(key)),
-      list: Effect.sync(() => Array.from(entries.values(), (entry) => entry.cell.stats())),
+      list: Effect.sync(() => Array.from(entries.values(), (cell) => cell.stats())),
       size: Effect.sync(() => entries.size),
       stop,
       stopAll

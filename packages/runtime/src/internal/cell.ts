@@ -2,17 +2,24 @@
  * The running part of an actor: its mailbox, its behaviour, the loop that
  * drains one into the other, and the counters its stats are made of.
  *
- * The cell outlives incarnations. A supervisor calls `run` once per
- * incarnation; the mailbox, the counters and pending asks stay with the cell,
- * so a restart keeps every queued message. The per-message path is a
- * synchronous poll of the mailbox and one `receive`: no spans, logs or
- * allocations beyond what `receive` does, and (for entities) one clock read
- * only when the mailbox runs dry.
+ * The cell outlives incarnations, and an incarnation outlives the fibres that
+ * run it: when the mailbox runs dry the cell *parks* — its state and scope
+ * stay, its fibre ends, and the next message wakes it on a new fibre (through
+ * the supervisor, see `ParkHooks`). A node holds one cell per device, and most
+ * are idle at any moment; a parked cell costs its state and a few small
+ * objects instead of a fibre with its stack.
+ *
+ * A supervisor calls `run` to start an incarnation and to resume a parked
+ * one; the mailbox, the counters and pending asks stay with the cell, so a
+ * restart keeps every queued message. The per-message path is a synchronous
+ * poll of the mailbox and one `receive`: no spans, logs or allocations beyond
+ * what `receive` does; a burst costs one fibre, and (for entities) one clock
+ * read when the mailbox runs dry.
  */
-import { type Cause, Clock, type Context, Data, Deferred, Effect, Exit } from "effect"
+import { type Cause, Clock, type Context, Data, Deferred, Effect, Exit, type Latch, Scope } from "effect"
 import * as Mailbox from "../Mailbox.js"
-import type { ActorState, ActorStats, Child } from "./child.js"
-import { isCrash } from "./child.js"
+import type { ActorState, ActorStats, Child, ParkHooks } from "./child.js"
+import { isCrash, Parked } from "./child.js"
 
 /**
  * The actor is stopped (or was stopped before it handled the message): the
@@ -60,26 +67,19 @@ export interface Behaviour<in out M, in out S, out E = never, out R = never> {
   readonly onStop?: ((state: S, reason: StopReason) => Effect.Effect<void, never, R>) | undefined
 }
 
-/** @internal */
-export interface CellOptions<M, E, R> {
-  readonly name: string
+/**
+ * @internal What the owner of cells provides: shared by every cell of an
+ * entity set (one object, not closures per cell).
+ */
+export interface CellOwner<M, E, R> {
   readonly kind: string
-  readonly onCrash?: ((message: M, cause: Cause.Cause<E>) => Effect.Effect<void, never, R>) | undefined
-  /** Passivation: stop after this long with an empty mailbox. */
-  readonly maxIdleMillis?: number | undefined
-  /** Passivation: may this idle actor go? Called synchronously; true commits. */
-  readonly canPassivate?: (() => boolean) | undefined
-  /** Passivation: called once `onStop` has finished. */
-  readonly onPassivated?: (() => void) | undefined
-}
-
-interface Activity {
-  /** False once the incarnation is ending. */
-  active: boolean
-  /** Whether the loop is waiting on an empty mailbox. */
-  waiting: boolean
-  /** Clock time the current wait began (entities only). */
-  idleSince: number
+  readonly onCrash?: ((cell: Cell<M, any, E, R>, message: M, cause: Cause.Cause<E>) => Effect.Effect<void, never, R>) | undefined
+  /** Passivation: note when each cell parks (the idle sweep reads `idleSince`). */
+  readonly tracksIdle?: boolean | undefined
+  /** Passivation: may this idle cell go? Called synchronously; true commits. */
+  readonly canPassivate?: ((cell: Cell<M, any, E, R>) => boolean) | undefined
+  /** Passivation: called once `onStop` has finished and the scope is closed. */
+  readonly onPassivated?: ((cell: Cell<M, any, E, R>) => void) | undefined
 }
 
 /** @internal */
@@ -91,148 +91,205 @@ export class Cell<M, S, E, R> implements Child {
   terminated = false
   /** Set when this incarnation committed to passivating. */
   passivating = false
-  readonly name: string
-  readonly kind: string
+  /** Entities: set while the incarnation is stopping or passivating; opened when it is gone. */
+  stopping: Latch.Latch | undefined = undefined
+  /** Clock time the cell last parked (only kept up when the owner tracks idleness). */
+  idleSince = 0
+  /** The live incarnation's state. */
+  private current: S | undefined = undefined
+  /** The live incarnation's scope. */
+  private scope: Scope.Closeable | undefined = undefined
+  /** An incarnation has been initialised and has not ended. */
+  private live = false
+  /** A fibre is running the cell. */
+  private active = false
+  private hooks: ParkHooks | undefined = undefined
   /** Outstanding asks by request message, so a crash or stop can answer them. */
-  private readonly asks = new Map<M, Deferred.Deferred<any, any>>()
-  private readonly maxIdleMillis: number | undefined
-  /** Waits until the mailbox holds a message; false once it is closed. */
-  private readonly awaitMessage: Effect.Effect<boolean>
+  private asks: Map<M, Deferred.Deferred<any, any>> | undefined = undefined
 
   constructor(
+    readonly name: string,
     readonly mailbox: Mailbox.Mailbox<M>,
     readonly behaviour: Behaviour<M, S, E, R>,
     readonly context: Context.Context<R>,
-    readonly options: CellOptions<M, E, R>
-  ) {
-    this.name = options.name
-    this.kind = options.kind
-    const idle = options.maxIdleMillis
-    this.maxIdleMillis = idle !== undefined && Number.isFinite(idle) ? Math.max(0, idle) : undefined
-    this.awaitMessage = Effect.match(Mailbox.awaitMessage(mailbox), { onFailure: () => false, onSuccess: () => true })
+    readonly owner: CellOwner<M, E, R>
+  ) {}
+
+  get kind(): string {
+    return this.owner.kind
   }
 
-  readonly run: Effect.Effect<void, E> = Effect.suspend(() => this.incarnation())
+  get parked(): boolean {
+    return this.live && !this.active
+  }
 
-  private incarnation(): Effect.Effect<void, E> {
+  attach(hooks: ParkHooks): void {
+    this.hooks = hooks
+  }
+
+  get run(): Effect.Effect<void | typeof Parked, E> {
+    return Effect.suspend(() => this.activate())
+  }
+
+  // Starts an incarnation if none is live, then handles messages until the
+  // mailbox runs dry (park) or closes (the incarnation ends).
+  private activate(): Effect.Effect<void | typeof Parked, E> {
+    // A closed mailbox brings no more messages: nothing to start.
+    if (this.terminated || (!this.live && Mailbox.isClosedUnsafe(this.mailbox))) return Effect.void
     const cell = this
     const { behaviour, mailbox } = this
-    const idle = this.maxIdleMillis
-    // Per incarnation: the latest state and the message being handled, read
-    // by the exit handler below; and, for entities, since when the actor has
-    // been waiting on an empty mailbox.
-    let state: S
-    let initialised = false
+    const tracksIdle = this.owner.tracksIdle === true
+    // Per activation: the message being handled, read by the exit handler.
     let busy = false
     let current: M | undefined
-    const activity: Activity = { active: true, waiting: false, idleSince: 0 }
-    cell.passivating = false
+    let parked = false
+    this.active = true
+    if (!this.live) {
+      this.passivating = false
+      this.scope = Scope.makeUnsafe()
+    }
+    const scope = this.scope!
     const loop = Effect.gen(function*() {
-      cell.state = "starting"
-      state = yield* behaviour.init
-      initialised = true
-      cell.state = "running"
-      const clock = yield* Clock.Clock
-      if (idle !== undefined) yield* Effect.forkScoped(cell.idleTimer(idle, clock, activity))
+      if (!cell.live) {
+        cell.state = "starting"
+        cell.current = yield* behaviour.init
+        cell.live = true
+        cell.state = "running"
+      }
       for (;;) {
         const polled = Mailbox.pollUnsafe(mailbox)
-        if (polled === undefined) {
-          // Only on the way to sleep, not per message: one clock read per burst.
-          if (idle !== undefined) activity.idleSince = clock.currentTimeMillisUnsafe()
-          activity.waiting = true
-          const open = yield* cell.awaitMessage
-          activity.waiting = false
-          if (!open) return
+        if (polled === Mailbox.Empty) {
+          // Only on the way to park, not per message: one clock read per burst.
+          if (tracksIdle) cell.idleSince = yield* Clock.currentTimeMillis
+          const hooks = cell.hooks
+          if (hooks === undefined) {
+            // Not adopted by a supervisor that resumes it: wait in this fibre.
+            const open = yield* Effect.match(Mailbox.awaitMessage(mailbox), {
+              onFailure: () => false,
+              onSuccess: () => true
+            })
+            if (!open) return
+            continue
+          }
+          // Synchronous with the poll above: no message can slip in between.
+          if (Mailbox.parkUnsafe(mailbox, hooks)) {
+            parked = true
+            cell.active = false
+            hooks.detach()
+            return Parked
+          }
           continue
         }
         if (polled === Mailbox.Closed) return
-        current = polled.value
+        current = polled
         busy = true
-        state = yield* behaviour.receive(state, current)
+        cell.current = yield* behaviour.receive(cell.current as S, polled)
         busy = false
         current = undefined
         cell.processed++
       }
     })
-    const onExit = (exit: Exit.Exit<void, E>): Effect.Effect<void, never, R> => {
-      activity.active = false
+    const onExit = (exit: Exit.Exit<void | typeof Parked, E>): Effect.Effect<void, never, R> => {
+      if (parked) return Effect.void
+      cell.active = false
       if (Exit.isFailure(exit) && isCrash(exit.cause)) {
-        if (!busy) return Effect.void
+        // The state is suspect: no onStop, the incarnation is over.
+        const close = cell.closeIncarnation(exit)
+        if (!busy) return close
         const message = current as M
         busy = false
         current = undefined
-        return cell.crashed(message, exit.cause)
+        return Effect.andThen(cell.crashed(message, exit.cause), close)
       }
       if (busy) {
         // Interrupted mid-message: the message is abandoned, so a pending ask
         // for it must not wait for a reply that will never come.
-        const reply = cell.asks.get(current as M)
-        if (reply !== undefined) {
-          cell.asks.delete(current as M)
-          Deferred.doneUnsafe(reply, Exit.fail(cell.stoppedError()))
-        }
+        cell.failAsk(current as M)
         busy = false
         current = undefined
       }
-      if (!initialised) return Effect.void
-      // Read from the cell: passivation is committed synchronously together
-      // with closing the mailbox, so it holds even if we were interrupted
-      // right after.
-      const passivated = cell.passivating
-      const reason: StopReason = passivated ? "passivated" : "stopped"
-      const stopped = behaviour.onStop === undefined
-        ? Effect.void
-        : behaviour.onStop(state, reason).pipe(
-          Effect.catchCause((cause) => Effect.logWarning(`onStop of actor ${cell.name} failed`, cause))
-        )
-      return passivated && cell.options.onPassivated !== undefined
-        ? Effect.ensuring(stopped, Effect.sync(cell.options.onPassivated))
-        : stopped
+      // Interrupted before init finished: nothing to stop.
+      if (!cell.live) return cell.closeIncarnation(exit)
+      return cell.endIncarnation(exit)
     }
-    return loop.pipe(Effect.onExit(onExit), Effect.scoped, Effect.provideContext(this.context))
+    return this.provide(loop.pipe(Effect.onExit(onExit)), scope)
+  }
+
+  // Runs `effect` with the owner's context and the incarnation's scope.
+  private provide<A, E2>(effect: Effect.Effect<A, E2, R | Scope.Scope>, scope: Scope.Scope): Effect.Effect<A, E2> {
+    return effect.pipe(Effect.provideService(Scope.Scope, scope), Effect.provideContext(this.context)) as Effect.Effect<A, E2>
+  }
+
+  // Ends the incarnation without onStop (a crash, or an interrupted init).
+  private closeIncarnation(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+    const scope = this.scope
+    this.live = false
+    this.current = undefined
+    this.scope = undefined
+    return scope === undefined ? Effect.void : Scope.close(scope, exit)
+  }
+
+  // Ends a live incarnation that was stopped or passivated: onStop with its
+  // last state, then its scope closes, then (passivation) the owner is told.
+  private endIncarnation(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, never, R> {
+    const state = this.current as S
+    // Read from the cell: passivation is committed synchronously together
+    // with closing the mailbox, so it holds even if we were interrupted
+    // right after.
+    const passivated = this.passivating
+    const reason: StopReason = passivated ? "passivated" : "stopped"
+    const onStop = this.behaviour.onStop
+    const stopped = onStop === undefined ? Effect.void : onStop(state, reason).pipe(
+      Effect.catchCause((cause) => Effect.logWarning(`onStop of actor ${this.name} failed`, cause))
+    )
+    const close = this.closeIncarnation(exit)
+    const ended = Effect.andThen(stopped, close)
+    const onPassivated = this.owner.onPassivated
+    return passivated && onPassivated !== undefined
+      ? Effect.ensuring(ended, Effect.sync(() => onPassivated(this)))
+      : ended
+  }
+
+  halt(): Effect.Effect<void> {
+    return Effect.uninterruptible(Effect.suspend(() => {
+      if (!this.parked) return Effect.void
+      Mailbox.unparkUnsafe(this.mailbox)
+      const scope = this.scope!
+      return this.provide(this.endIncarnation(Exit.interrupt()), scope)
+    }))
   }
 
   /**
-   * Passivates the actor once it has waited on an empty mailbox for `idle`
-   * ms. One sleeping fibre per incarnation, waking at most once per `idle`
-   * (not a timer per message): each time it sleeps until the earliest moment
-   * the actor could have been idle long enough.
+   * Commits an idle (parked) cell to passivating, synchronously, so no message
+   * can slip in between the emptiness check and closing the mailbox: later
+   * senders see it closed and go to the next incarnation. Returns the wake-up
+   * that lets the incarnation end (run it), or undefined if the cell cannot go.
    */
-  private idleTimer(idle: number, clock: Clock.Clock, activity: Activity): Effect.Effect<void> {
-    const cell = this
-    return Effect.gen(function*() {
-      for (;;) {
-        if (!activity.active) return
-        let wait = idle
-        if (activity.waiting) {
-          const idleFor = clock.currentTimeMillisUnsafe() - activity.idleSince
-          if (idleFor < idle) wait = idle - idleFor
-          else if (cell.tryPassivateUnsafe()) return
-        }
-        yield* Effect.sleep(wait)
-      }
-    })
+  tryPassivateUnsafe(): Effect.Effect<void> | undefined {
+    if (!this.parked || this.terminated || Mailbox.sizeUnsafe(this.mailbox) > 0) return undefined
+    const canPassivate = this.owner.canPassivate
+    if (canPassivate !== undefined && !canPassivate(this)) return undefined
+    this.passivating = true
+    const waker = Mailbox.unparkUnsafe(this.mailbox)
+    Mailbox.closeUnsafe(this.mailbox)
+    return waker === undefined ? Effect.void : waker.wake()
   }
 
-  // Synchronous, so no message can slip in between the emptiness check and
-  // closing the mailbox: later senders see it closed and go to the next
-  // incarnation, and the waiting loop sees it closed and ends.
-  private tryPassivateUnsafe(): boolean {
-    if (Mailbox.sizeUnsafe(this.mailbox) > 0) return false
-    if (this.options.canPassivate !== undefined && !this.options.canPassivate()) return false
-    this.passivating = true
-    Mailbox.closeUnsafe(this.mailbox)
-    return true
+  private failAsk(message: M): void {
+    const reply = this.asks?.get(message)
+    if (reply === undefined) return
+    this.asks!.delete(message)
+    Deferred.doneUnsafe(reply, Exit.fail(this.stoppedError()))
   }
 
   private crashed(message: M, cause: Cause.Cause<E>): Effect.Effect<void, never, R> {
-    const reply = this.asks.get(message)
+    const reply = this.asks?.get(message)
     if (reply !== undefined) {
-      this.asks.delete(message)
+      this.asks!.delete(message)
       Deferred.doneUnsafe(reply, Exit.fail(new ActorCrashed({ actor: this.name, cause })))
     }
-    const onCrash = this.options.onCrash
-    return onCrash === undefined ? Effect.void : onCrash(message, cause).pipe(
+    const onCrash = this.owner.onCrash
+    return onCrash === undefined ? Effect.void : onCrash(this, message, cause).pipe(
       Effect.catchCause((hookCause) => Effect.logWarning(`onCrash of actor ${this.name} failed`, hookCause))
     )
   }
@@ -243,10 +300,11 @@ export class Cell<M, S, E, R> implements Child {
       this.terminated = true
       this.state = failed ? "failed" : "stopped"
       Mailbox.closeUnsafe(this.mailbox)
-      if (this.asks.size > 0) {
+      const asks = this.asks
+      if (asks !== undefined && asks.size > 0) {
         const stopped = Exit.fail(new ActorStopped({ actor: this.name }))
-        for (const reply of this.asks.values()) Deferred.doneUnsafe(reply, stopped)
-        this.asks.clear()
+        for (const reply of asks.values()) Deferred.doneUnsafe(reply, stopped)
+        asks.clear()
       }
     })
   }
@@ -290,16 +348,21 @@ export class Cell<M, S, E, R> implements Child {
       // ActorStopped or ActorCrashed.
       const reply = Deferred.makeUnsafe<A, EA | ActorStopped | ActorCrashed>()
       const message = request(reply as Deferred.Deferred<A, EA>)
-      this.asks.set(message, reply)
+      const asks = this.asks ??= new Map()
+      asks.set(message, reply)
       return Mailbox.offer(this.mailbox, message).pipe(
         Effect.matchEffect({
           onFailure: (): Effect.Effect<A, EA | ActorStopped | ActorCrashed | E2> => {
-            this.asks.delete(message)
+            asks.delete(message)
             return whenClosed ?? Effect.fail(this.stoppedError())
           },
           onSuccess: () =>
             Deferred.await(reply).pipe(
-              Effect.ensuring(Effect.sync(() => this.asks.delete(message)))
+              Effect.ensuring(Effect.sync(() => {
+                asks.delete(message)
+                // An idle actor should not keep an empty map per request kind.
+                if (asks.size === 0 && this.asks === asks) this.asks = undefined
+              }))
             )
         })
       )

@@ -31,22 +31,55 @@ export interface ActorStats {
 }
 
 /**
+ * Returned by a child's `run` when it went idle and *parked*: its incarnation
+ * (state, scope) lives on without a fibre until its supervisor runs it again.
+ */
+export const Parked: unique symbol = Symbol.for("@bramble/runtime/Parked")
+
+/**
+ * What a supervisor gives a child that can park: how to tell the supervisor
+ * it parked, and the waker that runs it again.
+ */
+export interface ParkHooks {
+  /**
+   * Called synchronously by the child when it parks, before its `run`
+   * returns `Parked`: from then on the fibre that ran it is no longer the
+   * child's, and a wake-up starts a new one.
+   */
+  detach(): void
+  /** Runs the parked child again (in the caller's fibre: it forks one). */
+  wake(): Effect.Effect<void>
+}
+
+/**
  * A supervised child.
  *
- * `run` is one incarnation: it fails when the child crashes, succeeds when the
- * child stopped itself (passivation), and otherwise runs until interrupted.
- * The supervisor owns `state`, `restarts` and `lastFailure` between runs.
+ * `run` is one incarnation, or the next part of one: it fails when the child
+ * crashes, succeeds when the child stopped itself (passivation), returns
+ * `Parked` when the child is idle and keeps its incarnation without a fibre,
+ * and otherwise runs until interrupted. The supervisor owns `state`,
+ * `restarts` and `lastFailure` between runs.
  */
 export interface Child {
   readonly name: string
   readonly kind: string
-  readonly run: Effect.Effect<void, unknown>
+  readonly run: Effect.Effect<void | typeof Parked, unknown>
   /**
    * Called once, after the last incarnation ended, when the child will never
    * run again (removed, its supervisor gave up or was closed).
    */
   readonly terminate: (failed: boolean) => Effect.Effect<void>
   readonly stats: () => ActorStats
+  /** Children that can park: called once, when the supervisor adopts the child. */
+  readonly attach?: ((hooks: ParkHooks) => void) | undefined
+  /** Whether the child is parked: an incarnation alive and no fibre running it. */
+  readonly parked?: boolean | undefined
+  /**
+   * Ends a parked incarnation as a stop would (its `onStop` runs); does
+   * nothing if the child is not parked. The supervisor calls it only when no
+   * fibre of the child can still run.
+   */
+  readonly halt?: (() => Effect.Effect<void>) | undefined
   state: ActorState
   restarts: number
   lastFailure: string | undefined

@@ -15,7 +15,7 @@
 import { Cause, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule } from "effect"
 import type { Scope } from "effect"
 import * as Backoff from "../Backoff.js"
-import { type ActorState, type ActorStats, causeText, type Child, isCrash } from "./child.js"
+import { type ActorState, type ActorStats, causeText, type Child, isCrash, type ParkHooks, Parked } from "./child.js"
 
 /**
  * How a supervisor reacts to a crashed child (after Erlang/OTP).
@@ -51,14 +51,44 @@ export class SupervisorEscalated extends Data.TaggedError("SupervisorEscalated")
 
 type Step = (now: number, input: unknown) => Effect.Effect<[Duration.Duration, Duration.Duration], unknown>
 
-interface Entry {
-  readonly child: Child
+// Shared by entries with no recent crash; never mutated (a crash replaces it).
+const noCrashes: Array<number> = []
+
+/**
+ * One child as its supervisor sees it. Also the child's park hooks: a child
+ * that parks (an idle actor) has no fibre until the waker runs it again.
+ */
+class Entry implements ParkHooks {
   /** The fibre supervising the child while it runs (or waits to restart). */
-  fiber: Fiber.Fiber<void> | undefined
+  fiber: Fiber.Fiber<void> | undefined = undefined
+  /** A fibre for the child has been started and has not finished or parked. */
+  running = false
+  /** Bumped on every start and stop, so a fibre started earlier knows it is stale. */
+  generation = 0
   /** Times of recent crashes, oldest first, all inside the window. */
-  crashes: Array<number>
+  crashes: Array<number> = noCrashes
   /** Backoff stepper of the current burst of crashes. */
-  step: Step | undefined
+  step: Step | undefined = undefined
+
+  constructor(readonly child: Child, readonly supervisor: SupervisorImpl) {}
+
+  detach(): void {
+    this.running = false
+    this.fiber = undefined
+  }
+
+  wake(): Effect.Effect<void> {
+    return this.supervisor.resume(this)
+  }
+
+  /** Forgets the fibre and makes a pending start of it a no-op. */
+  release(): Fiber.Fiber<void> | undefined {
+    const fiber = this.fiber
+    this.fiber = undefined
+    this.running = false
+    this.generation++
+    return fiber
+  }
 }
 
 type Event =
@@ -100,7 +130,7 @@ export class SupervisorImpl implements Child {
 
   readonly run: Effect.Effect<void, SupervisorEscalated> = Effect.suspend(() => {
     const self = this
-    return Effect.scoped(
+    const scoped = Effect.scoped(
       Effect.gen(function*() {
         const live: Incarnation = { scope: yield* Effect.scope, events: yield* Queue.unbounded<Event>(), paused: false }
         self.live = live
@@ -108,7 +138,7 @@ export class SupervisorImpl implements Child {
         self.state = "running"
         for (const entry of self.entries.values()) {
           // A restarted supervisor starts with clean counters, as in OTP.
-          entry.crashes = []
+          entry.crashes = noCrashes
           entry.step = undefined
           yield* self.start(entry, live)
         }
@@ -137,13 +167,44 @@ export class SupervisorImpl implements Child {
         Effect.onExit(() => Effect.sync(() => self.live = undefined))
       )
     )
+    // Closing the scope interrupted every child's fibre; parked children have
+    // none, so they are stopped here.
+    return Effect.ensuring(scoped, Effect.suspend(() => self.haltParked()))
   })
+
+  private haltParked(): Effect.Effect<void> {
+    const parked: Array<Entry> = []
+    for (const entry of this.entries.values()) {
+      entry.release()
+      if (entry.child.parked === true) parked.push(entry)
+    }
+    return parked.length === 0 ? Effect.void : Effect.forEach(parked, (entry) => entry.child.halt?.() ?? Effect.void, {
+      concurrency: "unbounded",
+      discard: true
+    })
+  }
+
+  /** Runs a parked child again (its waker). */
+  resume(entry: Entry): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const live = this.live
+      if (
+        live === undefined || live.paused || entry.running || this.entries.get(entry.child) !== entry ||
+        entry.child.parked !== true
+      ) {
+        // Not now: a stopped, restarting or paused supervisor deals with the child itself.
+        return Effect.void
+      }
+      return this.start(entry, live)
+    })
+  }
 
   /** Registers a child and starts it if the supervisor is running. */
   add(child: Child): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (this.terminated) return child.terminate(false)
-      const entry: Entry = { child, fiber: undefined, crashes: [], step: undefined }
+      const entry = new Entry(child, this)
+      child.attach?.(entry)
       this.entries.set(child, entry)
       const live = this.live
       return live !== undefined && !live.paused ? this.start(entry, live) : Effect.void
@@ -156,9 +217,11 @@ export class SupervisorImpl implements Child {
       const entry = this.entries.get(child)
       if (entry === undefined) return child.terminate(false)
       this.entries.delete(child)
-      const fiber = entry.fiber
-      entry.fiber = undefined
-      return Effect.andThen(fiber === undefined ? Effect.void : Fiber.interrupt(fiber), child.terminate(false))
+      const fiber = entry.release()
+      return Effect.andThen(
+        fiber === undefined ? Effect.void : Fiber.interrupt(fiber),
+        Effect.andThen(child.halt?.() ?? Effect.void, child.terminate(false))
+      )
     })
   }
 
@@ -194,8 +257,19 @@ export class SupervisorImpl implements Child {
   }
 
   private start(entry: Entry, live: Incarnation): Effect.Effect<void> {
-    return Effect.map(Effect.forkIn(this.supervise(entry, live), live.scope), (fiber) => {
-      entry.fiber = fiber
+    return Effect.suspend(() => {
+      const generation = ++entry.generation
+      entry.running = true
+      // The fibre records itself in the entry when it starts, so that there is
+      // no moment when it runs the child and the entry does not know it.
+      return Effect.asVoid(Effect.forkIn(
+        Effect.withFiber((fiber) => {
+          if (entry.generation !== generation) return Effect.void
+          entry.fiber = fiber as Fiber.Fiber<void>
+          return this.supervise(entry, live)
+        }),
+        live.scope
+      ))
     })
   }
 
@@ -205,10 +279,14 @@ export class SupervisorImpl implements Child {
     return Effect.gen(function*() {
       for (;;) {
         const exit = yield* Effect.exit(child.run)
+        if (Exit.isSuccess(exit) && exit.value === Parked) {
+          // Idle: the child detached itself; its waker starts a new fibre.
+          return
+        }
         if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
           // The child stopped itself (passivation, or it interrupted itself).
           if (self.entries.get(child) === entry) self.entries.delete(child)
-          entry.fiber = undefined
+          entry.release()
           return yield* child.terminate(false)
         }
         const now = yield* Clock.currentTimeMillis
@@ -225,12 +303,12 @@ export class SupervisorImpl implements Child {
         }))
         if (delay === undefined) {
           child.state = "failed"
-          entry.fiber = undefined
+          entry.release()
           return yield* Queue.offer(live.events, { _tag: "Escalate", entry, cause: exit.cause })
         }
         child.state = "restarting"
         if (self.strategy.kind === "one-for-all") {
-          entry.fiber = undefined
+          entry.release()
           return yield* Queue.offer(live.events, { _tag: "RestartAll", entry, delay })
         }
         yield* Effect.sleep(delay)
@@ -263,12 +341,15 @@ export class SupervisorImpl implements Child {
     const self = this
     return Effect.gen(function*() {
       live.paused = true
-      // Stop siblings newest first, as OTP does, each running its onStop.
-      const running = Array.from(self.entries.values()).filter((entry) => entry.fiber !== undefined).reverse()
+      // Stop siblings newest first, as OTP does, each running its onStop
+      // (parked ones too: they are idle, not stopped).
+      const running = Array.from(self.entries.values())
+        .filter((entry) => entry.running || entry.child.parked === true)
+        .reverse()
       for (const entry of running) {
-        const fiber = entry.fiber!
-        entry.fiber = undefined
-        yield* Fiber.interrupt(fiber)
+        const fiber = entry.release()
+        if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+        if (entry.child.halt !== undefined) yield* entry.child.halt()
         entry.child.state = "restarting"
       }
       yield* Effect.sleep(delay)
@@ -276,7 +357,7 @@ export class SupervisorImpl implements Child {
       culprit.child.restarts++
       for (const entry of running) entry.child.restarts++
       for (const entry of self.entries.values()) {
-        if (entry.fiber === undefined) yield* self.start(entry, live)
+        if (!entry.running) yield* self.start(entry, live)
       }
     })
   }
