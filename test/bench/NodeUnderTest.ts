@@ -12,6 +12,8 @@ export const BRAMBLE_BIN = resolve(import.meta.dirname, "../../cluster/dist/bin/
 
 export interface NodeUnderTest {
   readonly natsUrl: string
+  /** nats-server's HTTP monitoring (`/connz`, `/jsz`). */
+  readonly monitorUrl: string
   readonly mqttUrl: string
   readonly dbUrl: string
   readonly nc: NatsConnection
@@ -75,5 +77,5 @@ export const startNodeUnderTest = (options: {
     })
     yield* Effect.addFinalizer(() => Effect.promise(async () => nc?.close()))
     nc ??= yield* Effect.promise(() => connect({ servers: natsUrl }))
-    return { natsUrl, mqttUrl: server.mqttUrl, dbUrl: db.url, nc, process, status }
+    return { natsUrl, monitorUrl: server.monitorUrl, mqttUrl: server.mqttUrl, dbUrl: db.url, nc, process, status }
   })

@@ -7,7 +7,7 @@
  * state is already in the checkpoint, because the partition checkpoints far more often
  * than a device can be idle for.
  */
-import { Entities, type Supervisor } from "@bramble/runtime"
+import { type Actor, Entities, type Supervisor } from "@bramble/runtime"
 import type { Reading, WindowResult } from "@bramble/protocol"
 import { Deferred, Effect, type Scope } from "effect"
 import { DeviceWindows, type DeviceSnapshot } from "./DeviceWindows.js"
@@ -66,13 +66,20 @@ export interface DeviceExtras {
   readonly holt?: Record<string, HoltState>
 }
 
+// A node holds one of these per active device, so the parts most devices never
+// use (rule state without rules, forecasts before a window closes) are left out
+// until they are needed.
 interface DeviceState {
   readonly windows: DeviceWindows
   lastReading: Reading | undefined
+  /** `noRules` while no rule is configured (nothing writes to it then). */
   readonly rules: RulesState
-  readonly holt: Record<string, HoltState>
-  readonly forecasts: Map<string, Forecast>
+  holt: Record<string, HoltState> | undefined
+  /** The latest forecast per sensor, metric and window, in order of first forecast. */
+  forecasts: Array<Forecast> | undefined
 }
+
+const noRules: RulesState = Object.freeze({}) as RulesState
 
 export interface DeviceAggregatorsOptions {
   readonly partition: number
@@ -104,55 +111,73 @@ export const makeDeviceAggregators = (options: DeviceAggregatorsOptions): Effect
     maxIdleTime: options.passivateAfterMs,
     capacity: options.capacity ?? 256,
     ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
-    behaviour: (device) => ({
-      init: Effect.map(options.restore(device), (snapshot) => {
-        const extras = (snapshot ?? {}) as DeviceExtras
-        return {
-          windows: snapshot === undefined
-            ? new DeviceWindows(device, options.windows, options.allowedLatenessMs ?? 0)
-            : DeviceWindows.fromSnapshot(device, options.windows, snapshot, options.allowedLatenessMs ?? 0),
-          lastReading: undefined,
-          rules: structuredClone(extras.rules ?? {}),
-          holt: structuredClone(extras.holt ?? {}),
-          forecasts: new Map()
-        }
-      }),
-      receive: (state, message) => {
-        switch (message._tag) {
-          case "Ingest":
-            return ingest(state, message.items, options)
-          case "Advance":
-            return Effect.gen(function*() {
-              const closed = yield* emitClosed(state, message.watermark, options)
-              const stale = options.rules === undefined ? [] : evaluateWatermark(options.rules, state.rules, device, message.watermark)
-              if (stale.length > 0 && options.alarm) yield* options.alarm(stale)
-              yield* Deferred.succeed(message.reply, {
-                nextEnd: Math.min(state.windows.nextEnd, options.rules === undefined ? Number.POSITIVE_INFINITY : nextStaleDue(options.rules, state.rules)),
-                changed: closed > 0 || stale.length > 0
-              })
-              return state
-            })
-          case "Snapshot":
-            return Effect.as(
-              Deferred.succeed(message.reply, { ...state.windows.snapshot(), rules: structuredClone(state.rules), holt: structuredClone(state.holt) } as DeviceSnapshot),
-              state
-            )
-          case "Peek":
-            return Effect.as(
-              Deferred.succeed(message.reply, {
-                device,
-                seq: state.windows.seq,
-                lastReading: state.lastReading,
-                openWindows: state.windows.peek(),
-                activeAlarms: activeAlarms(state.rules),
-                forecasts: [...state.forecasts.values()]
-              }),
-              state
-            )
-        }
+    behaviour: (device) => new DeviceBehaviour(device, options)
+  })
+
+/**
+ * One device's behaviour. A class rather than an object of closures: a node keeps one per
+ * active device, and this is two fields; `init` builds its restore effect only when an
+ * incarnation starts.
+ */
+class DeviceBehaviour implements Actor.Behaviour<DeviceMessage, DeviceState, unknown> {
+  constructor(readonly device: string, readonly options: DeviceAggregatorsOptions) {}
+
+  get init(): Effect.Effect<DeviceState, unknown> {
+    const { device, options } = this
+    return Effect.map(options.restore(device), (snapshot) => {
+      const extras = (snapshot ?? {}) as DeviceExtras
+      return {
+        windows: snapshot === undefined
+          ? new DeviceWindows(device, options.windows, options.allowedLatenessMs ?? 0)
+          : DeviceWindows.fromSnapshot(device, options.windows, snapshot, options.allowedLatenessMs ?? 0),
+        lastReading: undefined,
+        rules: extras.rules !== undefined ? structuredClone(extras.rules) : options.rules === undefined ? noRules : {},
+        holt: extras.holt === undefined ? undefined : structuredClone(extras.holt),
+        forecasts: undefined
       }
     })
-  })
+  }
+
+  receive(state: DeviceState, message: DeviceMessage): Effect.Effect<DeviceState> {
+    const { device, options } = this
+    switch (message._tag) {
+      case "Ingest":
+        return ingest(state, message.items, options)
+      case "Advance":
+        return Effect.gen(function*() {
+          const closed = yield* emitClosed(state, message.watermark, options)
+          const stale = options.rules === undefined ? [] : evaluateWatermark(options.rules, state.rules, device, message.watermark)
+          if (stale.length > 0 && options.alarm) yield* options.alarm(stale)
+          yield* Deferred.succeed(message.reply, {
+            nextEnd: Math.min(state.windows.nextEnd, options.rules === undefined ? Number.POSITIVE_INFINITY : nextStaleDue(options.rules, state.rules)),
+            changed: closed > 0 || stale.length > 0
+          })
+          return state
+        })
+      case "Snapshot":
+        return Effect.as(
+          Deferred.succeed(message.reply, {
+            ...state.windows.snapshot(),
+            rules: structuredClone(state.rules),
+            holt: state.holt === undefined ? {} : structuredClone(state.holt)
+          } as DeviceSnapshot),
+          state
+        )
+      case "Peek":
+        return Effect.as(
+          Deferred.succeed(message.reply, {
+            device,
+            seq: state.windows.seq,
+            lastReading: state.lastReading,
+            openWindows: state.windows.peek(),
+            activeAlarms: activeAlarms(state.rules),
+            forecasts: state.forecasts === undefined ? [] : [...state.forecasts]
+          }),
+          state
+        )
+    }
+  }
+}
 
 const ingest = (state: DeviceState, items: ReadonlyArray<DeviceItem>, options: DeviceAggregatorsOptions) =>
   Effect.gen(function*() {
@@ -185,13 +210,22 @@ const emitClosed = (state: DeviceState, watermark: number, options: DeviceAggreg
       const forecasts: Array<Forecast> = []
       for (const r of first) {
         const k = `${r.sensor}/${r.metric}/${r.window}`
-        const { state: holt, next } = holtUpdate(state.holt[k], r.mean)
-        state.holt[k] = holt
+        const holts = state.holt ??= {}
+        const { state: holt, next } = holtUpdate(holts[k], r.mean)
+        holts[k] = holt
         const f: Forecast = { device: r.device, sensor: r.sensor, metric: r.metric, window: r.window, start: r.end, mean: next, basedOn: holt.count }
-        state.forecasts.set(k, f)
+        setForecast(state.forecasts ??= [], f)
         forecasts.push(f)
       }
       if (options.forecast) yield* options.forecast(forecasts)
     }
     return closed.length
   })
+
+// A device has a forecast per sensor metric and window spec, a handful: a scan of a small
+// array costs less memory than a map with string keys.
+const setForecast = (forecasts: Array<Forecast>, f: Forecast) => {
+  const i = forecasts.findIndex((g) => g.sensor === f.sensor && g.metric === f.metric && g.window === f.window)
+  if (i < 0) forecasts.push(f)
+  else forecasts[i] = f
+}

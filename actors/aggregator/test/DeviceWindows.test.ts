@@ -112,6 +112,53 @@ describe("device windows", () => {
       assert.strictEqual(restored.seq, straight.seq)
     }))
   })
+
+  it("many open windows - a device with dozens of metrics and hopping windows gets the same results as an independent computation, across a snapshot and the closing of some", () => {
+    // Beyond a few open windows a device finds them through an index; this checks that
+    // path (and switching to and from it) against a plain recomputation.
+    let indexed = 0
+    fc.assert(fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 119_999 }), fc.integer({ min: 0, max: 19 }), fc.integer({ min: -1000, max: 1000 })), { minLength: 1, maxLength: 150 }),
+      fc.nat(),
+      (points, cut) => {
+        const spec = { name: "1m/10s", size: 60_000, hop: 10_000 }
+        const split = cut % points.length
+        const straight = new DeviceWindows("d1", [spec])
+        let restored = new DeviceWindows("d1", [spec])
+        const expected = new Map<string, Array<number>>()
+        let most = 0
+        points.forEach(([ts, m, v], i) => {
+          const values = { [`m${m}`]: v, [`n${m}`]: -v }
+          straight.apply(reading(ts, values), i + 1, Number.NEGATIVE_INFINITY)
+          restored.apply(reading(ts, values), i + 1, Number.NEGATIVE_INFINITY)
+          if (i === split) restored = DeviceWindows.fromSnapshot("d1", [spec], structuredClone(restored.snapshot()))
+          most = Math.max(most, straight.openWindows)
+          for (const start of windowStarts(spec, ts)) {
+            for (const [metric, value] of Object.entries(values)) {
+              const k = `${metric}@${start}`
+              expected.set(k, [...(expected.get(k) ?? []), value])
+            }
+          }
+        })
+        if (most > 16) indexed++
+        // Close the first minute's windows, then the rest: both keep matching.
+        const early = straight.close(60_000)
+        assert.deepStrictEqual(restored.close(60_000), early)
+        const results = [...early, ...straight.close(Infinity)]
+        assert.deepStrictEqual(restored.close(Infinity), results.slice(early.length))
+        assert.strictEqual(results.length, expected.size)
+        for (const r of results) {
+          const values = expected.get(`${r.metric}@${r.start}`)!
+          assert.strictEqual(r.count, values.length)
+          assert.strictEqual(r.min, Math.min(...values))
+          assert.strictEqual(r.max, Math.max(...values))
+          assert.strictEqual(r.mean, values.reduce((a, b) => a + b, 0) / values.length)
+        }
+        assert.strictEqual(straight.openWindows, 0)
+      }
+    ))
+    assert.isAbove(indexed, 0, "no run had enough open windows to use the index")
+  })
 })
 
 describe("watermark", () => {

@@ -134,7 +134,9 @@ const adminSubscribed = (info: DevNodeInfo) =>
       readonly connections?: ReadonlyArray<{ readonly name?: string; readonly subscriptions_list?: ReadonlyArray<string> }>
     }
     const subject = `bramble.admin.${info.name}.status`
-    const found = (connz.connections ?? []).some((c) => c.name === `bramble-node-${info.name}` && (c.subscriptions_list ?? []).includes(subject))
+    // The admin service runs on one of the node's connections (`bramble-node-<name>-readers`).
+    const ofNode = (name: string | undefined) => name === `bramble-node-${info.name}` || name?.startsWith(`bramble-node-${info.name}-`) === true
+    const found = (connz.connections ?? []).some((c) => ofNode(c.name) && (c.subscriptions_list ?? []).includes(subject))
     if (!found) return yield* Effect.fail(new Error(`node ${info.name} does not answer ${subject} yet`))
   })
 

@@ -284,6 +284,11 @@ export const parkUnsafe = <M>(self: Mailbox<M>, waker: Waker): boolean => {
 }
 
 /**
+ * Whether a consumer is parked on the mailbox (it is then open and empty).
+ */
+export const isParkedUnsafe = <M>(self: Mailbox<M>): boolean => impl(self).waker !== undefined
+
+/**
  * Takes back a parked waker without running it; returns it, if one was parked.
  */
 export const unparkUnsafe = <M>(self: Mailbox<M>): Waker | undefined => {

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Latch, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, Entities, Supervisor } from "../src/index.js"
-import { eventually } from "./helpers.js"
+import { eventually, settle } from "./helpers.js"
 import { type Boom, probe, testStrategy } from "./probe.js"
 
 type Request =
@@ -101,6 +101,42 @@ describe("Actor", () => {
       assert.strictEqual((yield* Effect.flip(Fiber.join(pending)))._tag, "ActorStopped")
       assert.strictEqual((yield* Effect.flip(ref.tell("block")))._tag, "ActorStopped")
       assert.strictEqual((yield* ref.stats).state, "stopped")
+    }))
+
+  it.effect("actor - an idle actor holds no fibre: each burst runs on a fibre that ends when the mailbox runs dry, and the state is kept", () =>
+    Effect.gen(function*() {
+      const fibres: Array<Fiber.Fiber<unknown, unknown>> = []
+      const recorder: Actor.Behaviour<string, number> = {
+        init: Effect.succeed(0),
+        receive: (count) => Effect.map(Effect.fiber, (fiber) => {
+          fibres.push(fiber)
+          return count + 1
+        })
+      }
+      const ref = yield* Actor.make("recorder", recorder)
+      yield* ref.tellAll(["a", "b"])
+      yield* eventually("first burst handled", () => fibres.length === 2)
+      assert.strictEqual(fibres[0], fibres[1], "one fibre handles a burst")
+      yield* eventually("the fibre ended once the mailbox ran dry", () => fibres[0]!.pollUnsafe() !== undefined)
+      assert.strictEqual((yield* ref.stats).state, "running", "an idle actor is still running")
+
+      yield* ref.tell("c")
+      yield* eventually("second burst handled", () => fibres.length === 3)
+      assert.notStrictEqual(fibres[2], fibres[0], "the next message wakes the actor on a new fibre")
+      assert.strictEqual((yield* ref.stats).processed, 3, "the state and counters live on between bursts")
+    }))
+
+  it.effect("actor - stopping an idle actor runs its onStop with the last state", () =>
+    Effect.gen(function*() {
+      const { behaviour, log } = probe()
+      const ref = yield* Actor.make("idle", behaviour)
+      yield* ref.tellAll(["a", "b"])
+      yield* eventually("handled", () => log.handled.length === 2)
+      yield* settle
+      yield* ref.stop
+      assert.deepStrictEqual(log.stops, [{ state: 2, reason: "stopped" }])
+      assert.strictEqual((yield* ref.stats).state, "stopped")
+      assert.strictEqual((yield* Effect.flip(ref.tell("late")))._tag, "ActorStopped")
     }))
 
   it.effect("actor - init acquires resources in a scope released when the incarnation ends", () =>

@@ -94,6 +94,42 @@ describe("Entities", () => {
       assert.deepStrictEqual(counters.stops, [{ key: "dev-1", total: 2, reason: "passivated" }])
     }))
 
+  it.effect("entities - one sweep passivates entities idle at different times, each between maxIdleTime and 1.25 x maxIdleTime after its last message", () =>
+    Effect.gen(function*() {
+      const counters = makeCounters()
+      const entities = yield* Entities.make("counters", { behaviour: counters.behaviour, maxIdleTime: "10 seconds" })
+      const passivated = () => counters.stops.map((s) => s.key).sort()
+      const idleAt = (key: string) =>
+        Effect.andThen(
+          entities.tell(key, add(1)),
+          eventually(`${key} handled`, () => Effect.map(entities.list, (all) => all.some((s) => s.name === key && s.processed === 1)))
+        )
+      yield* idleAt("a") // idle from 0 s
+      yield* TestClock.adjust("1 second")
+      yield* idleAt("b") // from 1 s
+      yield* TestClock.adjust("5 seconds")
+      yield* idleAt("c") // from 6 s
+
+      // The sweep runs at 10 s: a is due and goes; b (due at 11 s) waits for the
+      // next sweep, a quarter of maxIdleTime later, at 12.5 s.
+      yield* TestClock.adjust("3999 millis")
+      assert.deepStrictEqual(passivated(), [])
+      yield* TestClock.adjust("1 millis")
+      yield* eventually("a passivated", () => passivated().length === 1)
+      assert.deepStrictEqual(passivated(), ["a"])
+      yield* TestClock.adjust("2499 millis")
+      assert.deepStrictEqual(passivated(), ["a"], "b went before the next sweep")
+      yield* TestClock.adjust("1 millis")
+      yield* eventually("b passivated", () => passivated().length === 2)
+      // c is due at 16 s, more than a quarter of maxIdleTime later: the sweep waits for it exactly.
+      yield* TestClock.adjust("3499 millis")
+      assert.deepStrictEqual(passivated(), ["a", "b"])
+      yield* TestClock.adjust("1 millis")
+      yield* eventually("c passivated", () => passivated().length === 3)
+      assert.deepStrictEqual(counters.stops.map((s) => s.reason), ["passivated", "passivated", "passivated"])
+      assert.strictEqual(yield* entities.size, 0)
+    }))
+
   it.effect("entities - the next message after passivation restores the entity through init", () =>
     Effect.gen(function*() {
       const counters = makeCounters()

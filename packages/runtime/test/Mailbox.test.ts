@@ -35,6 +35,62 @@ describe("Mailbox", () => {
       assert.strictEqual((yield* Effect.flip(Mailbox.take(mailbox)))._tag, "MailboxClosed")
     }))
 
+  it.effect("mailbox - a parked consumer is woken once, by the offer that ends its wait, in the sender's fibre", () =>
+    Effect.gen(function*() {
+      const mailbox = yield* Mailbox.make<number>(4)
+      let wakes = 0
+      const waker: Mailbox.Waker = { wake: () => Effect.sync(() => wakes++) }
+      assert.isTrue(Mailbox.parkUnsafe(mailbox, waker))
+      assert.isTrue(Mailbox.isParkedUnsafe(mailbox))
+      yield* Mailbox.offer(mailbox, 1)
+      assert.strictEqual(wakes, 1, "the offer that ended the wait runs the waker before it returns")
+      yield* Mailbox.offerAll(mailbox, [2, 3])
+      assert.strictEqual(wakes, 1, "a waker runs once")
+      assert.isFalse(Mailbox.parkUnsafe(mailbox, waker), "a mailbox holding messages cannot be parked on")
+      assert.deepStrictEqual([Mailbox.pollUnsafe(mailbox), Mailbox.pollUnsafe(mailbox), Mailbox.pollUnsafe(mailbox)], [1, 2, 3])
+      assert.strictEqual(Mailbox.pollUnsafe(mailbox), Mailbox.Empty)
+
+      // Taken back, it is not run; closing with `close` wakes a parked consumer.
+      assert.isTrue(Mailbox.parkUnsafe(mailbox, waker))
+      assert.strictEqual(Mailbox.unparkUnsafe(mailbox), waker)
+      yield* Mailbox.offer(mailbox, 4)
+      assert.strictEqual(wakes, 1)
+      assert.strictEqual(Mailbox.pollUnsafe(mailbox), 4)
+      assert.isTrue(Mailbox.parkUnsafe(mailbox, waker))
+      assert.deepStrictEqual(yield* Mailbox.close(mailbox), [])
+      assert.strictEqual(wakes, 2)
+      assert.strictEqual(Mailbox.pollUnsafe(mailbox), Mailbox.Closed)
+      assert.isFalse(Mailbox.parkUnsafe(mailbox, waker), "a closed mailbox cannot be parked on")
+    }))
+
+  it.effect("mailbox - a sender suspended on a full mailbox of a parked consumer wakes it when room appears", () =>
+    Effect.gen(function*() {
+      // A batch larger than the mailbox for a parked consumer: the part that fits
+      // wakes it, and the rest follows as it takes.
+      const mailbox = yield* Mailbox.make<number>(2)
+      const taken: Array<number> = []
+      let wakes = 0
+      const waker: Mailbox.Waker = {
+        wake: () => Effect.sync(() => wakes++)
+      }
+      assert.isTrue(Mailbox.parkUnsafe(mailbox, waker))
+      const sender = yield* Effect.forkChild(Mailbox.offerAll(mailbox, [1, 2, 3, 4, 5]))
+      yield* eventually("woken", () => wakes === 1)
+      for (;;) {
+        const polled = Mailbox.pollUnsafe(mailbox)
+        if (polled === Mailbox.Empty) {
+          if (taken.length === 5) break
+          yield* Effect.yieldNow
+          continue
+        }
+        if (polled === Mailbox.Closed) break
+        taken.push(polled)
+      }
+      yield* Fiber.join(sender)
+      assert.deepStrictEqual(taken, [1, 2, 3, 4, 5])
+      assert.strictEqual(wakes, 1)
+    }))
+
   it.effect("mailbox - a capacity below one is a defect", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Mailbox.make<number>(0))

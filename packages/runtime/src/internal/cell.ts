@@ -139,18 +139,21 @@ export class Cell<M, S, E, R> implements Child {
     const cell = this
     const { behaviour, mailbox } = this
     const tracksIdle = this.owner.tracksIdle === true
-    // Per activation: the message being handled, read by the exit handler.
+    // Per activation: whether it got going, the message being handled, and
+    // whether it parked; read by the exit handler.
+    let started = false
     let busy = false
     let current: M | undefined
     let parked = false
-    this.active = true
-    if (!this.live) {
-      this.passivating = false
-      this.scope = Scope.makeUnsafe()
-    }
+    // (An activation interrupted before it starts leaves this unused scope
+    // behind, with nothing in it; the next one replaces it.)
+    if (!this.live) this.scope = Scope.makeUnsafe()
     const scope = this.scope!
     const loop = Effect.gen(function*() {
+      started = true
+      cell.active = true
       if (!cell.live) {
+        cell.passivating = false
         cell.state = "starting"
         cell.current = yield* behaviour.init
         cell.live = true
@@ -190,7 +193,7 @@ export class Cell<M, S, E, R> implements Child {
       }
     })
     const onExit = (exit: Exit.Exit<void | typeof Parked, E>): Effect.Effect<void, never, R> => {
-      if (parked) return Effect.void
+      if (parked || !started) return Effect.void
       cell.active = false
       if (Exit.isFailure(exit) && isCrash(exit.cause)) {
         // The state is suspect: no onStop, the incarnation is over.
@@ -266,7 +269,7 @@ export class Cell<M, S, E, R> implements Child {
    * that lets the incarnation end (run it), or undefined if the cell cannot go.
    */
   tryPassivateUnsafe(): Effect.Effect<void> | undefined {
-    if (!this.parked || this.terminated || Mailbox.sizeUnsafe(this.mailbox) > 0) return undefined
+    if (!this.parked || this.terminated || !Mailbox.isParkedUnsafe(this.mailbox)) return undefined
     const canPassivate = this.owner.canPassivate
     if (canPassivate !== undefined && !canPassivate(this)) return undefined
     this.passivating = true
