@@ -98,6 +98,11 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     const credentials = yield* loadNodeCredentials(config, node)
     const mqttUrl = server === undefined ? undefined : `${credentials?.tls === undefined ? "mqtt" : "mqtts"}://${self.host}:${server.spec.mqttPort}`
     const client = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}`, ...credentials })
+    // Connections made later (each run of a partition worker or a forwarder) try the server
+    // the main connection uses now as well as this node's own: while the node's own
+    // nats-server is down, a new connection to it alone would wait for it forever (the main
+    // connection has failed over to another server of the cluster, and keeps the leases).
+    const serversNow = (): Array<string> => [...new Set([client.nc.getServer(), natsUrl])]
     const withNats = Effect.provideService(NatsClient, client)
     // Nodes of a cluster start together (a power cut, `bramble dev up`) and all create the
     // streams and buckets at once, while JetStream elects its leaders: a request can time out
@@ -149,7 +154,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     const forwarders = yield* withNats(startForwarders({
       config,
       registry,
-      connect: (target) => forwarderConnection({ servers: natsUrl, name: `bramble-node-${node}-fwd-${target}`, ...credentials })
+      connect: (target) => Effect.suspend(() => forwarderConnection({ servers: serversNow(), name: `bramble-node-${node}-fwd-${target}`, ...credentials }))
     }))
     let httpUrl: string | undefined
 
@@ -185,7 +190,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       const stats = partitions[partition]!
       // Delivery comes through a connection of its own, a fresh one every run: a message no
       // client can parse stalls only that one (../partition/Quarantine.ts).
-      const consumerConnection = ownConsumerConnection({ servers: natsUrl, name: `bramble-node-${node}-p${partition}`, ...credentials })
+      const consumerConnection = Effect.suspend(() => ownConsumerConnection({ servers: serversNow(), name: `bramble-node-${node}-p${partition}`, ...credentials }))
       return registry.restartable(`partition-${partition}`, "partition", Effect.scoped(Effect.flatMap(consumerConnection, (js) => runPartition({
         partition,
         settings: {
