@@ -27,7 +27,7 @@ import type { DeviceSnapshot } from "@bramble/actor-aggregator"
 import { type ConsumerMessages, type JsMsg, type KV, NatsClient, NatsError, natsError } from "@bramble/nats"
 import { Codec } from "@bramble/protocol"
 import { Effect } from "effect"
-import type { Checkpoints, PartitionCheckpoint } from "../partition/Checkpoints.js"
+import { type Checkpoints, listDeviceKeys, type PartitionCheckpoint } from "../partition/Checkpoints.js"
 import type { StoragePort } from "../partition/Ports.js"
 import type { Fence } from "./Fence.js"
 
@@ -99,7 +99,8 @@ export const fencedCheckpoints = (kv: KV, fence: Fence, owner: CheckpointOwner):
     savePartition: (partition, checkpoint) =>
       write(partitionKey(partition), { ...checkpoint, owner } satisfies OwnedPartitionCheckpoint).pipe(
         Effect.tap(() => Effect.sync(() => fence.checkpointSaved()))
-      )
+      ),
+    listDevices: (partition) => listDeviceKeys(kv, partition)
   }
 }
 

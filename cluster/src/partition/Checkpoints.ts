@@ -30,7 +30,21 @@ export interface Checkpoints {
   readonly loadDevice: (partition: number, device: string) => Effect.Effect<DeviceSnapshot | undefined, NatsError>
   readonly saveDevices: (partition: number, devices: ReadonlyArray<readonly [string, DeviceSnapshot]>) => Effect.Effect<void, NatsError>
   readonly savePartition: (partition: number, checkpoint: PartitionCheckpoint) => Effect.Effect<void, NatsError>
+  /** Every device with a checkpoint in the partition. */
+  readonly listDevices: (partition: number) => Effect.Effect<ReadonlyArray<string>, NatsError>
 }
+
+/** The devices with a checkpoint in `partition`, from the bucket's keys. */
+export const listDeviceKeys = (kv: KV, partition: number): Effect.Effect<ReadonlyArray<string>, NatsError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const prefix = `dev.${partition}.`
+      const devices: Array<string> = []
+      for await (const key of await kv.keys(`${prefix}>`)) devices.push(key.slice(prefix.length))
+      return devices
+    },
+    catch: natsError("KeyValue", `cannot list the device checkpoints of partition ${partition}`)
+  })
 
 /** Checkpoints kept in the given KV bucket. */
 export const kvCheckpoints = (kv: KV): Checkpoints => {
@@ -55,6 +69,7 @@ export const kvCheckpoints = (kv: KV): Checkpoints => {
         concurrency: 64,
         discard: true
       }),
-    savePartition: (partition, checkpoint) => Effect.asVoid(put(partitionKey(partition), checkpoint))
+    savePartition: (partition, checkpoint) => Effect.asVoid(put(partitionKey(partition), checkpoint)),
+    listDevices: (partition) => listDeviceKeys(kv, partition)
   }
 }

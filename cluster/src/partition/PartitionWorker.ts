@@ -133,6 +133,12 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
   // are asked to advance.
   const dirty = new Set<string>()
   const nextEnd = new Map<string, number>()
+  // Devices checkpointed in this partition may hold windows that only a watermark advance
+  // closes, but a device is in memory only once a reading of it arrives: after a restart or
+  // a move, a device that went quiet would keep its last windows open for good. So each is
+  // asked once, at the first checkpoint (restored from its checkpoint, then passivated when
+  // idle).
+  for (const device of yield* checkpoints.listDevices(partition)) nextEnd.set(device, Number.NEGATIVE_INFINITY)
 
   const advanceDevices = (wm: number) =>
     Effect.forEach(

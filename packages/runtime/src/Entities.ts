@@ -252,7 +252,16 @@ export const make = <M, S, E = never, R = never>(
             if (wake !== undefined) (wakes ??= []).push(wake)
           }
           const wait = Math.max(minimumWait, next === Number.POSITIVE_INFINITY ? idle : next - now)
-          return wakes === undefined ? Effect.succeed(wait) : Effect.as(Effect.all(wakes, { discard: true }), wait)
+          if (wakes === undefined) return Effect.succeed(wait)
+          // Each wake-up forks the fibre that ends one incarnation. When thousands
+          // of devices went quiet together, let them finish a batch at a time
+          // rather than hold thousands of fibres at once.
+          return Effect.as(
+            Effect.forEach(wakes, (wake, i) => i > 0 && i % 256 === 0 ? Effect.andThen(Effect.yieldNow, wake) : wake, {
+              discard: true
+            }),
+            wait
+          )
         })
       yield* Effect.forkScoped(Effect.gen(function*() {
         let wait = Math.max(minimumWait, idle)

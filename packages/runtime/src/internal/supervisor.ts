@@ -9,6 +9,11 @@
  * run fails with `SupervisorEscalated`, closing the scope its children were
  * forked in, so they are all interrupted and run their `onStop`.
  *
+ * A child that parks (an idle actor, see `ParkHooks`) gives up its fibre until
+ * a message wakes it; the supervisor then starts a new one. Parked children are
+ * stopped explicitly wherever running ones are interrupted (removal, one-for-all,
+ * the supervisor ending), so they run their `onStop` too.
+ *
  * Crash windows are per child, so one poisoned entity among thousands does not
  * use up its siblings' restart budget.
  */
