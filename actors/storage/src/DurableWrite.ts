@@ -62,3 +62,23 @@ export const writeDurably = <A>(sink: BatchSink<A>, items: ReadonlyArray<A>, opt
 /** Capped exponential backoff with jitter, so nodes do not retry in step. */
 export const retryDelay = (options: Pick<DurableWriteOptions<unknown>, "retryBase" | "retryCap">, attempt: number): Duration.Duration =>
   Backoff.delay({ initial: options.retryBase ?? "200 millis", max: options.retryCap ?? "5 seconds", factor: 2, jitter: 0.5 }, attempt, Math.random())
+
+/**
+ * When a sink's outage is worth a log line: the first failed attempt, every 20th (an outage
+ * can last an hour), and whenever the failure changes (e.g. the database is back but now
+ * refuses the token). `recovered` forgets the last failure after a successful write.
+ */
+export const makeOutageReporter = () => {
+  let lastKind = ""
+  return {
+    worthSaying: (error: BatchWriteError, attempt: number): boolean => {
+      const kind = `${error.reason}/${error.status ?? ""}`
+      const changed = kind !== lastKind
+      lastKind = kind
+      return attempt === 1 || attempt % 20 === 0 || changed
+    },
+    recovered: (): void => {
+      lastKind = ""
+    }
+  }
+}

@@ -15,7 +15,7 @@ import type { Reading, WindowResult } from "@bramble/protocol"
 import { Actor } from "@bramble/runtime"
 import { Clock, Deferred, Effect, Fiber, Schedule, type Scope } from "effect"
 import type { BatchSink } from "./BatchSink.js"
-import { writeDurably } from "./DurableWrite.js"
+import { makeOutageReporter, writeDurably } from "./DurableWrite.js"
 import { influxBatchSink } from "./InfluxBatchSink.js"
 import { makeLagHistogram, type LagHistogram, recordLag } from "./LagHistogram.js"
 import { Measurements, readingPoint, windowPoint } from "./Points.js"
@@ -95,7 +95,7 @@ export const makeStorageOn = (sink: BatchSink<SinkPoint>, options: StorageOption
     // draining during a database round trip. Writes stay one at a time and in order, so a
     // corrected window result can never be overtaken by the version it corrects.
     let inflight: Fiber.Fiber<void> | undefined
-    let lastFailureKind = ""
+    const outage = makeOutageReporter()
     const scope = yield* Effect.scope
 
     const writeBatch = Effect.fnUntraced(function*(points: ReadonlyArray<SinkPoint>, readings: number) {
@@ -110,17 +110,12 @@ export const makeStorageOn = (sink: BatchSink<SinkPoint>, options: StorageOption
             stats.writeFailures += 1
             stats.lastError = error.message
             stats.unavailableSince ??= yield* Clock.currentTimeMillis
-            // Say it once, then every 20th attempt (an outage can last an hour), and whenever
-            // the failure changes (e.g. the database is back but now refuses the token).
-            const kind = `${error.reason}/${error.status ?? ""}`
-            const changed = kind !== lastFailureKind
-            lastFailureKind = kind
-            if (attempt === 1 || attempt % 20 === 0 || changed) {
+            if (outage.worthSaying(error, attempt)) {
               yield* Effect.logWarning(`database unavailable (attempt ${attempt}), holding ${points.length} points and retrying: ${error.message}`)
             }
           })
       })
-      lastFailureKind = ""
+      outage.recovered()
       if (stats.unavailableSince !== undefined) {
         yield* Effect.logInfo("database reachable again; backlog resumes")
         stats.unavailableSince = undefined

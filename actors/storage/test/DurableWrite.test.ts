@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type BatchSink, BatchWriteError, type BatchWriteReason, writeDurably } from "@bramble/actor-storage"
+import { type BatchSink, BatchWriteError, type BatchWriteReason, makeOutageReporter, writeDurably } from "@bramble/actor-storage"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 
@@ -117,4 +117,16 @@ describe("durable write over any BatchSink", () => {
       yield* writeDurably(db.sink, [], { rejected: () => Effect.void })
       assert.strictEqual(db.calls.length, 0)
     }))
+
+  it("outage reporter - says the first failure, every 20th, and each change of failure; forgets after recovery", () => {
+    const outage = makeOutageReporter()
+    const down = new BatchWriteError({ reason: "Unavailable", sink: "s", detail: "d", status: undefined, rejected: [], acknowledged: 0 })
+    const refused = new BatchWriteError({ reason: "Misconfigured", sink: "s", detail: "d", status: 401, rejected: [], acknowledged: 0 })
+    const said = Array.from({ length: 40 }, (_, i) => outage.worthSaying(down, i + 1))
+    assert.deepStrictEqual(said.flatMap((s, i) => (s ? [i + 1] : [])), [1, 20, 40])
+    assert.isTrue(outage.worthSaying(refused, 41), "a different failure is said at once")
+    assert.isFalse(outage.worthSaying(refused, 42))
+    outage.recovered()
+    assert.isTrue(outage.worthSaying(refused, 43), "after a recovery the same failure is new again")
+  })
 })

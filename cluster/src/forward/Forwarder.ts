@@ -16,7 +16,7 @@
  * stays in JetStream, not in memory. Batches of several nodes are not ordered among each
  * other; items of one batch are in log order.
  */
-import { writeDurably } from "@bramble/actor-storage"
+import { makeOutageReporter, writeDurably } from "@bramble/actor-storage"
 import type { ForwardTarget } from "@bramble/config"
 import { ensureForwardConsumer, forwardConsumerName, NatsClient, NatsError, natsError } from "@bramble/nats"
 import { type DecodeLimits, encodeDeadLetter, Subjects } from "@bramble/protocol"
@@ -113,7 +113,7 @@ export const runForwarder = (options: ForwarderOptions): Effect.Effect<never, Na
         catch: natsError("Publish", `cannot dead-letter an item ${target.name} refused`)
       })
 
-    let lastFailureKind = ""
+    const outage = makeOutageReporter()
     const forwardBatch = (batch: ReadonlyArray<JsMsg>) =>
       Effect.gen(function*() {
         const items: Array<ForwardItem> = []
@@ -154,10 +154,7 @@ export const runForwarder = (options: ForwarderOptions): Effect.Effect<never, Na
               stats.failures += 1
               stats.lastError = error.message
               stats.unavailableSince ??= yield* Clock.currentTimeMillis
-              const kind = `${error.reason}/${error.status ?? ""}`
-              const changed = kind !== lastFailureKind
-              lastFailureKind = kind
-              if (attempt === 1 || attempt % 20 === 0 || changed) {
+              if (outage.worthSaying(error, attempt)) {
                 yield* Effect.logWarning(`forward ${target.name}: receiver unavailable (attempt ${attempt}), holding ${items.length} item(s) and retrying: ${error.message}`)
               }
               yield* refreshLag
@@ -179,7 +176,7 @@ export const runForwarder = (options: ForwarderOptions): Effect.Effect<never, Na
           yield* Effect.logInfo(`forward ${target.name}: receiver reachable again; backlog resumes`)
           stats.unavailableSince = undefined
         }
-        lastFailureKind = ""
+        outage.recovered()
       }).pipe(
         // Stopped or failed before acknowledging: hand the batch back now rather than after ack_wait.
         Effect.onExit((exit) => Exit.isFailure(exit) ? Effect.sync(() => batch.forEach((m) => quietly(() => m.nak()))) : Effect.void)
