@@ -12,7 +12,7 @@ import type { Cause, Deferred } from "effect"
 import { Effect } from "effect"
 import type { Scope } from "effect"
 import * as Mailbox from "./Mailbox.js"
-import { type Behaviour, Cell, type ActorCrashed, type ActorStopped } from "./internal/cell.js"
+import { type Behaviour, Cell, cellContext, type ActorCrashed, type ActorStopped } from "./internal/cell.js"
 import type { ActorStats } from "./internal/child.js"
 import * as Supervisor from "./Supervisor.js"
 
@@ -97,7 +97,7 @@ export const make = <M, S, E = never, R = never>(
   options?: Options<M, E, R>
 ): Effect.Effect<ActorRef<M>, never, R | Scope.Scope> =>
   Effect.gen(function*() {
-    const context = yield* Effect.context<R>()
+    const context = cellContext(yield* Effect.context<R>())
     const mailbox = yield* Mailbox.make<M>(options?.capacity ?? defaultCapacity)
     const onCrash = options?.onCrash
     const cell = new Cell<M, S, E, R>(name, mailbox, behaviour, context, {

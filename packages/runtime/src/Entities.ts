@@ -15,7 +15,7 @@
 import { Cause, Clock, type Deferred, Duration, Effect, Latch } from "effect"
 import type { Scope } from "effect"
 import * as Actor from "./Actor.js"
-import { type ActorCrashed, ActorStopped, type Behaviour, Cell, type CellOwner } from "./internal/cell.js"
+import { type ActorCrashed, ActorStopped, type Behaviour, Cell, cellContext, type CellOwner } from "./internal/cell.js"
 import type { ActorStats } from "./internal/child.js"
 import * as Mailbox from "./Mailbox.js"
 import * as Supervisor from "./Supervisor.js"
@@ -89,7 +89,7 @@ export const make = <M, S, E = never, R = never>(
   options: Options<M, S, E, R>
 ): Effect.Effect<Entities<M>, never, R | Scope.Scope> =>
   Effect.gen(function*() {
-    const context = yield* Effect.context<R>()
+    const context = cellContext(yield* Effect.context<R>())
     const supervisorHandle = yield* Supervisor.make(
       name,
       options.strategy ?? Supervisor.defaultStrategy,
@@ -135,8 +135,10 @@ export const make = <M, S, E = never, R = never>(
       onPassivated: release
     }
 
+    // Uninterruptible: a cell in `entries` must also be in the supervisor, or
+    // messages would reach a mailbox nobody drains.
     const spawn = (key: string): Effect.Effect<AnyCell<M>, ActorStopped> =>
-      Effect.suspend(() => {
+      Effect.uninterruptible(Effect.suspend(() => {
         if (isDead()) return stopped(key)
         const cell: AnyCell<M> = new Cell<M, S, E, R>(
           key,
@@ -147,7 +149,7 @@ export const make = <M, S, E = never, R = never>(
         )
         entries.set(key, cell)
         return Effect.as(supervisor.add(cell), cell)
-      })
+      }))
 
     // The live incarnation of `key`, waiting out one that is still stopping.
     const live = (key: string): Effect.Effect<AnyCell<M>, ActorStopped> =>
@@ -166,9 +168,17 @@ export const make = <M, S, E = never, R = never>(
         return again()
       })
 
+    const offerTo = (key: string, cell: AnyCell<M>, message: M): Effect.Effect<void, ActorStopped> =>
+      Effect.catch(Mailbox.offer(cell.mailbox, message), () => retry(key, cell, () => tell(key, message)))
+
     const tell = (key: string, message: M): Effect.Effect<void, ActorStopped> =>
-      Effect.flatMap(live(key), (cell) =>
-        Effect.catch(Mailbox.offer(cell.mailbox, message), () => retry(key, cell, () => tell(key, message))))
+      Effect.suspend(() => {
+        // The common case, a live entity, without going through `live`.
+        const cell = entries.get(key)
+        return cell !== undefined && cell.stopping === undefined
+          ? offerTo(key, cell, message)
+          : Effect.flatMap(live(key), (cell) => offerTo(key, cell, message))
+      })
 
     const tellRemaining = (key: string, messages: ReadonlyArray<M>): Effect.Effect<void, ActorStopped> =>
       Effect.flatMap(live(key), (cell) =>
@@ -267,7 +277,9 @@ export const make = <M, S, E = never, R = never>(
         let wait = Math.max(minimumWait, idle)
         for (;;) {
           yield* Effect.sleep(wait)
-          wait = yield* sweep(yield* Clock.currentTimeMillis)
+          // Uninterruptible: an entity committed to passivating must be woken to
+          // end, or a stop waiting for it (closing the entities) would wait forever.
+          wait = yield* Effect.uninterruptible(Effect.flatMap(Clock.currentTimeMillis, sweep))
         }
       }))
     }

@@ -35,7 +35,9 @@ export interface Mailbox<in out M> {
 
 /**
  * What a parked consumer leaves in its mailbox: the next offer (or `close`)
- * runs `wake()`, once, in the sender's fibre.
+ * runs `wake()`, once, in the sender's fibre. The sender has taken the waker
+ * by then, so the offer runs it uninterruptibly: a wake-up lost to an
+ * interruption would leave the message with nobody to take it.
  */
 export interface Waker {
   wake(): Effect.Effect<void>
@@ -123,7 +125,7 @@ const waitToOffer = <M>(self: MailboxImpl<M>, messages: ReadonlyArray<M>, offset
     while (i < messages.length && hasRoom(self)) push(self, messages[i++]!)
     if (wasEmpty && i > offset) {
       // The consumer may be parked: wake it before waiting for room.
-      const woke = arrived(self)
+      const woke = Effect.uninterruptible(arrived(self))
       return resume(i === messages.length ? Effect.as(woke, []) : Effect.andThen(woke, waitToOffer(self, messages, i)))
     }
     if (i === messages.length) return resume(Effect.succeed([]))
@@ -141,15 +143,17 @@ const waitToOffer = <M>(self: MailboxImpl<M>, messages: ReadonlyArray<M>, offset
  * `MailboxClosed` if the mailbox is (or becomes, while waiting) closed.
  */
 export const offer = <M>(self: Mailbox<M>, message: M): Effect.Effect<void, MailboxClosed> =>
-  Effect.suspend(() => {
-    const mailbox = impl(self)
-    if (mailbox.closed) return closed()
-    if (hasRoom(mailbox)) {
-      push(mailbox, message)
-      return sizeOf(mailbox) === 1 ? arrived(mailbox) : Effect.void
-    }
-    return Effect.flatMap(waitToOffer(mailbox, [message], 0), (rest) => rest.length === 0 ? Effect.void : closed())
-  })
+  Effect.uninterruptibleMask((restore) =>
+    Effect.suspend(() => {
+      const mailbox = impl(self)
+      if (mailbox.closed) return closed()
+      if (hasRoom(mailbox)) {
+        push(mailbox, message)
+        return sizeOf(mailbox) === 1 ? arrived(mailbox) : Effect.void
+      }
+      return Effect.flatMap(restore(waitToOffer(mailbox, [message], 0)), (rest) => rest.length === 0 ? Effect.void : closed())
+    })
+  )
 
 /**
  * Like `offerAll`, but when the mailbox closes part-way returns the messages
@@ -157,16 +161,18 @@ export const offer = <M>(self: Mailbox<M>, message: M): Effect.Effect<void, Mail
  * exactly those elsewhere. Returns an empty array when all were delivered.
  */
 export const offerAllPartial = <M>(self: Mailbox<M>, messages: Iterable<M>): Effect.Effect<Array<M>> =>
-  Effect.suspend(() => {
-    const mailbox = impl(self)
-    const all = Array.isArray(messages) ? messages as ReadonlyArray<M> : Array.from(messages)
-    if (mailbox.closed) return Effect.succeed(all.slice())
-    if (all.length === 0) return Effect.succeed([])
-    if (!hasRoom(mailbox) || all.length > mailbox.capacity - sizeOf(mailbox)) return waitToOffer(mailbox, all, 0)
-    const wasEmpty = sizeOf(mailbox) === 0
-    for (const message of all) push(mailbox, message)
-    return wasEmpty ? Effect.as(arrived(mailbox), []) : Effect.succeed([])
-  })
+  Effect.uninterruptibleMask((restore) =>
+    Effect.suspend(() => {
+      const mailbox = impl(self)
+      const all = Array.isArray(messages) ? messages as ReadonlyArray<M> : Array.from(messages)
+      if (mailbox.closed) return Effect.succeed(all.slice())
+      if (all.length === 0) return Effect.succeed([])
+      if (!hasRoom(mailbox) || all.length > mailbox.capacity - sizeOf(mailbox)) return restore(waitToOffer(mailbox, all, 0))
+      const wasEmpty = sizeOf(mailbox) === 0
+      for (const message of all) push(mailbox, message)
+      return wasEmpty ? Effect.as(arrived(mailbox), []) : Effect.succeed([])
+    })
+  )
 
 /**
  * Puts messages in the mailbox in order, suspending whenever it is full, so a
@@ -351,8 +357,8 @@ export const closeUnsafe = <M>(self: Mailbox<M>): Array<M> => {
  * mailbox closed.
  */
 export const close = <M>(self: Mailbox<M>): Effect.Effect<Array<M>> =>
-  Effect.suspend(() => {
+  Effect.uninterruptible(Effect.suspend(() => {
     const waker = impl(self).waker
     const undelivered = closeUnsafe(self)
     return waker === undefined ? Effect.succeed(undelivered) : Effect.as(waker.wake(), undelivered)
-  })
+  }))

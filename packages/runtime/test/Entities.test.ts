@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Latch } from "effect"
+import { Deferred, Effect, Exit, Fiber, Latch, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { type Actor, Entities } from "../src/index.js"
 import { eventually, settle } from "./helpers.js"
@@ -128,6 +128,40 @@ describe("Entities", () => {
       yield* eventually("c passivated", () => passivated().length === 3)
       assert.deepStrictEqual(counters.stops.map((s) => s.reason), ["passivated", "passivated", "passivated"])
       assert.strictEqual(yield* entities.size, 0)
+    }))
+
+  it.effect("entities - closed in the middle of a sweep that passivates thousands of entities, every entity still stops", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const counters = makeCounters()
+      // The first entity to go closes the entities (from a fibre of its own), while the
+      // sweep that passivates them all is still at it.
+      let closing: Fiber.Fiber<void> | undefined
+      const closeOnFirst = Effect.suspend(() => {
+        if (closing === undefined) {
+          return Effect.map(Effect.forkDetach(Scope.close(scope, Exit.void)), (fiber) => {
+            closing = fiber
+          })
+        }
+        return Effect.void
+      })
+      const behaviour = (key: string): Actor.Behaviour<Msg, number, Error> => {
+        const inner = counters.behaviour(key)
+        return {
+          ...inner,
+          onStop: (total, reason) => Effect.andThen(inner.onStop!(total, reason), reason === "passivated" ? closeOnFirst : Effect.void)
+        }
+      }
+      const entities = yield* Entities.make("counters", { behaviour, maxIdleTime: "10 seconds" }).pipe(Scope.provide(scope))
+      const keys = Array.from({ length: 3000 }, (_, i) => `dev-${i}`)
+      yield* Effect.forEach(keys, (key) => entities.tell(key, add(1)), { discard: true })
+      yield* eventually("all handled", () =>
+        Effect.map(entities.list, (all) => all.length === keys.length && all.every((s) => s.processed === 1)))
+
+      yield* TestClock.adjust("10 seconds")
+      yield* eventually("closed", () => closing !== undefined && closing.pollUnsafe() !== undefined)
+      assert.strictEqual(counters.stops.length, keys.length, "every entity ran its onStop once")
+      assert.strictEqual(new Set(counters.stops.map((s) => s.key)).size, keys.length)
     }))
 
   it.effect("entities - the next message after passivation restores the entity through init", () =>

@@ -16,7 +16,7 @@
  * what `receive` does; a burst costs one fibre, and (for entities) one clock
  * read when the mailbox runs dry.
  */
-import { type Cause, Clock, type Context, Data, Deferred, Effect, Exit, type Latch, Scope } from "effect"
+import { type Cause, Clock, Context, Data, Deferred, Effect, Exit, type Latch, Scope } from "effect"
 import * as Mailbox from "../Mailbox.js"
 import type { ActorState, ActorStats, Child, ParkHooks } from "./child.js"
 import { isCrash, Parked } from "./child.js"
@@ -82,6 +82,15 @@ export interface CellOwner<M, E, R> {
   readonly onPassivated?: ((cell: Cell<M, any, E, R>) => void) | undefined
 }
 
+const parkedExit: Effect.Effect<typeof Parked> = Effect.succeed(Parked)
+
+/**
+ * @internal A context of its own for cells to run with: flat, so adding each
+ * incarnation's scope to it stays cheap.
+ */
+export const cellContext = <R>(context: Context.Context<R>): Context.Context<R> =>
+  Context.makeUnsafe(new Map(context.mapUnsafe))
+
 /** @internal */
 export class Cell<M, S, E, R> implements Child {
   state: ActorState = "starting"
@@ -132,7 +141,9 @@ export class Cell<M, S, E, R> implements Child {
   }
 
   // Starts an incarnation if none is live, then handles messages until the
-  // mailbox runs dry (park) or closes (the incarnation ends).
+  // mailbox runs dry (park) or closes (the incarnation ends). Written with
+  // plain closures rather than a generator: this runs once per burst of
+  // messages for every device, and a generator costs several times more.
   private activate(): Effect.Effect<void | typeof Parked, E> {
     // A closed mailbox brings no more messages: nothing to start.
     if (this.terminated || (!this.live && Mailbox.isClosedUnsafe(this.mailbox))) return Effect.void
@@ -149,48 +160,56 @@ export class Cell<M, S, E, R> implements Child {
     // behind, with nothing in it; the next one replaces it.)
     if (!this.live) this.scope = Scope.makeUnsafe()
     const scope = this.scope!
-    const loop = Effect.gen(function*() {
+
+    const handled = (state: S): Effect.Effect<void | typeof Parked, E, R> => {
+      cell.current = state
+      busy = false
+      current = undefined
+      cell.processed++
+      return drain
+    }
+    // Synchronous with the poll that found the mailbox empty: no message can
+    // slip in between.
+    const park = (): Effect.Effect<void | typeof Parked, E, R> => {
+      const hooks = cell.hooks
+      if (hooks === undefined) {
+        // Not adopted by a supervisor that resumes it: wait in this fibre.
+        return Effect.flatMap(
+          Effect.match(Mailbox.awaitMessage(mailbox), { onFailure: () => false, onSuccess: () => true }),
+          (open) => open ? drain : Effect.void
+        )
+      }
+      if (!Mailbox.parkUnsafe(mailbox, hooks)) return drain
+      parked = true
+      cell.active = false
+      hooks.detach()
+      return parkedExit
+    }
+    const parkAt = (now: number): Effect.Effect<void | typeof Parked, E, R> => {
+      // Only on the way to park, not per message: one clock read per burst.
+      cell.idleSince = now
+      return park()
+    }
+    const drain: Effect.Effect<void | typeof Parked, E, R> = Effect.suspend(() => {
+      const polled = Mailbox.pollUnsafe(mailbox)
+      if (polled === Mailbox.Empty) return tracksIdle ? Effect.flatMap(Clock.currentTimeMillis, parkAt) : park()
+      if (polled === Mailbox.Closed) return Effect.void
+      current = polled
+      busy = true
+      return Effect.flatMap(behaviour.receive(cell.current as S, polled), handled)
+    })
+    const run: Effect.Effect<void | typeof Parked, E, R> = Effect.suspend(() => {
       started = true
       cell.active = true
-      if (!cell.live) {
-        cell.passivating = false
-        cell.state = "starting"
-        cell.current = yield* behaviour.init
+      if (cell.live) return drain
+      cell.passivating = false
+      cell.state = "starting"
+      return Effect.flatMap(behaviour.init, (state) => {
+        cell.current = state
         cell.live = true
         cell.state = "running"
-      }
-      for (;;) {
-        const polled = Mailbox.pollUnsafe(mailbox)
-        if (polled === Mailbox.Empty) {
-          // Only on the way to park, not per message: one clock read per burst.
-          if (tracksIdle) cell.idleSince = yield* Clock.currentTimeMillis
-          const hooks = cell.hooks
-          if (hooks === undefined) {
-            // Not adopted by a supervisor that resumes it: wait in this fibre.
-            const open = yield* Effect.match(Mailbox.awaitMessage(mailbox), {
-              onFailure: () => false,
-              onSuccess: () => true
-            })
-            if (!open) return
-            continue
-          }
-          // Synchronous with the poll above: no message can slip in between.
-          if (Mailbox.parkUnsafe(mailbox, hooks)) {
-            parked = true
-            cell.active = false
-            hooks.detach()
-            return Parked
-          }
-          continue
-        }
-        if (polled === Mailbox.Closed) return
-        current = polled
-        busy = true
-        cell.current = yield* behaviour.receive(cell.current as S, polled)
-        busy = false
-        current = undefined
-        cell.processed++
-      }
+        return drain
+      })
     })
     const onExit = (exit: Exit.Exit<void | typeof Parked, E>): Effect.Effect<void, never, R> => {
       if (parked || !started) return Effect.void
@@ -215,12 +234,14 @@ export class Cell<M, S, E, R> implements Child {
       if (!cell.live) return cell.closeIncarnation(exit)
       return cell.endIncarnation(exit)
     }
-    return this.provide(loop.pipe(Effect.onExit(onExit)), scope)
+    return this.provide(Effect.onExit(run, onExit), scope)
   }
 
-  // Runs `effect` with the owner's context and the incarnation's scope.
+  // Runs `effect` with the owner's context and the incarnation's scope. The
+  // context replaces the running fibre's (it was forked by whichever sender
+  // woke the cell); adding the scope is cheap, merging contexts is not.
   private provide<A, E2>(effect: Effect.Effect<A, E2, R | Scope.Scope>, scope: Scope.Scope): Effect.Effect<A, E2> {
-    return effect.pipe(Effect.provideService(Scope.Scope, scope), Effect.provideContext(this.context)) as Effect.Effect<A, E2>
+    return Effect.updateContext(effect, () => Context.add(this.context, Scope.Scope, scope)) as Effect.Effect<A, E2>
   }
 
   // Ends the incarnation without onStop (a crash, or an interrupted init).

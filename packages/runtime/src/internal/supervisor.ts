@@ -6,8 +6,8 @@
  * backoff and runs it again (one-for-one), or hands the restart to the
  * supervisor's own fibre (one-for-all), which stops every sibling, waits and
  * starts them all. Too many crashes within the window escalate: the supervisor's
- * run fails with `SupervisorEscalated`, closing the scope its children were
- * forked in, so they are all interrupted and run their `onStop`.
+ * run fails with `SupervisorEscalated`, and as its run ends it interrupts every
+ * child, so they all run their `onStop`.
  *
  * A child that parks (an idle actor, see `ParkHooks`) gives up its fibre until
  * a message wakes it; the supervisor then starts a new one. Parked children are
@@ -172,36 +172,42 @@ export class SupervisorImpl implements Child {
         Effect.onExit(() => Effect.sync(() => self.live = undefined))
       )
     )
-    // Closing the scope interrupted every child's fibre; parked children have
-    // none, so they are stopped here.
-    return Effect.ensuring(scoped, Effect.suspend(() => self.haltParked()))
+    return Effect.ensuring(scoped, Effect.suspend(() => self.stopChildren()))
   })
 
-  private haltParked(): Effect.Effect<void> {
-    const parked: Array<Entry> = []
+  // Stops every child when the supervisor's run ends: interrupts the running
+  // ones (their fibres are not tied to a scope, see `start`), then ends the
+  // parked ones, which have no fibre.
+  private stopChildren(): Effect.Effect<void> {
+    const fibers: Array<Fiber.Fiber<void>> = []
     for (const entry of this.entries.values()) {
-      entry.release()
-      if (entry.child.parked === true) parked.push(entry)
+      const fiber = entry.release()
+      if (fiber !== undefined) fibers.push(fiber)
     }
-    return parked.length === 0 ? Effect.void : Effect.forEach(parked, (entry) => entry.child.halt?.() ?? Effect.void, {
-      concurrency: "unbounded",
-      discard: true
+    const haltParked = Effect.suspend(() => {
+      const parked = Array.from(this.entries.values()).filter((entry) => entry.child.parked === true)
+      return parked.length === 0 ? Effect.void : Effect.forEach(parked, (entry) => entry.child.halt?.() ?? Effect.void, {
+        concurrency: "unbounded",
+        discard: true
+      })
     })
+    return fibers.length === 0 ? haltParked : Effect.andThen(Fiber.interruptAll(fibers), haltParked)
   }
 
-  /** Runs a parked child again (its waker). */
+  /**
+   * Runs a parked child again (its waker). Called by the sender that woke it,
+   * which runs the returned effect uninterruptibly (see `Mailbox.Waker`).
+   */
   resume(entry: Entry): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const live = this.live
-      if (
-        live === undefined || live.paused || entry.running || this.entries.get(entry.child) !== entry ||
-        entry.child.parked !== true
-      ) {
-        // Not now: a stopped, restarting or paused supervisor deals with the child itself.
-        return Effect.void
-      }
-      return this.start(entry, live)
-    })
+    const live = this.live
+    if (
+      live === undefined || live.paused || entry.running || this.entries.get(entry.child) !== entry ||
+      entry.child.parked !== true
+    ) {
+      // Not now: a stopped, restarting or paused supervisor deals with the child itself.
+      return Effect.void
+    }
+    return this.launch(entry, live)
   }
 
   /** Registers a child and starts it if the supervisor is running. */
@@ -218,7 +224,8 @@ export class SupervisorImpl implements Child {
 
   /** Stops a child for good: interrupts it (running its `onStop`) and terminates it. */
   remove(child: Child): Effect.Effect<void> {
-    return Effect.suspend(() => {
+    // Uninterruptible: a child taken out of the entries must still be stopped.
+    return Effect.uninterruptible(Effect.suspend(() => {
       const entry = this.entries.get(child)
       if (entry === undefined) return child.terminate(false)
       this.entries.delete(child)
@@ -227,7 +234,7 @@ export class SupervisorImpl implements Child {
         fiber === undefined ? Effect.void : Fiber.interrupt(fiber),
         Effect.andThen(child.halt?.() ?? Effect.void, child.terminate(false))
       )
-    })
+    }))
   }
 
   terminate(failed: boolean): Effect.Effect<void> {
@@ -262,63 +269,81 @@ export class SupervisorImpl implements Child {
   }
 
   private start(entry: Entry, live: Incarnation): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const generation = ++entry.generation
-      entry.running = true
-      // The fibre records itself in the entry when it starts, so that there is
-      // no moment when it runs the child and the entry does not know it.
-      return Effect.asVoid(Effect.forkIn(
-        Effect.withFiber((fiber) => {
-          if (entry.generation !== generation) return Effect.void
-          entry.fiber = fiber as Fiber.Fiber<void>
-          return this.supervise(entry, live)
-        }),
-        live.scope
-      ))
-    })
+    // Uninterruptible: once marked running, the child must get its fibre.
+    return Effect.uninterruptible(Effect.suspend(() => this.launch(entry, live)))
   }
 
+  // Marks the child running now and returns the fork of its fibre, which the
+  // caller must run without a chance of interruption in between.
+  private launch(entry: Entry, live: Incarnation): Effect.Effect<void> {
+    const generation = ++entry.generation
+    entry.running = true
+    // The fibre records itself in the entry when it starts, so that there is
+    // no moment when it runs the child and the entry does not know it. It is
+    // not tied to the supervisor's scope (registering and unregistering it
+    // there for every burst of messages costs more than the burst): the
+    // supervisor interrupts it itself when it stops (`stopChildren`).
+    return Effect.asVoid(Effect.forkDetach(
+      Effect.withFiber((fiber) => {
+        if (entry.generation !== generation) return Effect.void
+        entry.fiber = fiber as Fiber.Fiber<void>
+        return this.supervise(entry, live)
+      })
+    ))
+  }
+
+  // Runs the child until it parks, stops itself or (after crashes, backoff
+  // and restarts) escalates. Not a generator: it runs once per burst.
   private supervise(entry: Entry, live: Incarnation): Effect.Effect<void> {
+    const child = entry.child
+    const step: Effect.Effect<void> = Effect.flatMap(Effect.exit(child.run), (exit) => {
+      // Idle: the child detached itself; its waker starts a new fibre.
+      if (Exit.isSuccess(exit) && exit.value === Parked) return Effect.void
+      if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
+        // The child stopped itself (passivation, or it interrupted itself).
+        if (this.entries.get(child) === entry) this.entries.delete(child)
+        entry.release()
+        return child.terminate(false)
+      }
+      return Effect.flatMap(this.crashed(entry, live, exit.cause), (restart) => restart ? step : Effect.void)
+    })
+    return step
+  }
+
+  // After a crash: counts it, then either waits out the backoff (true: run the
+  // child again) or hands the child to the supervisor's own fibre to escalate
+  // or restart everyone (false).
+  private crashed(entry: Entry, live: Incarnation, cause: Cause.Cause<unknown>): Effect.Effect<boolean> {
     const self = this
     const child = entry.child
     return Effect.gen(function*() {
-      for (;;) {
-        const exit = yield* Effect.exit(child.run)
-        if (Exit.isSuccess(exit) && exit.value === Parked) {
-          // Idle: the child detached itself; its waker starts a new fibre.
-          return
-        }
-        if (Exit.isSuccess(exit) || !isCrash(exit.cause)) {
-          // The child stopped itself (passivation, or it interrupted itself).
-          if (self.entries.get(child) === entry) self.entries.delete(child)
-          entry.release()
-          return yield* child.terminate(false)
-        }
-        const now = yield* Clock.currentTimeMillis
-        const delay = yield* self.recordCrash(entry, exit.cause, now)
-        // Crashes are rare and operators need to see them: log each one.
-        yield* Effect.logWarning(
-          delay === undefined ? "actor crashed too often, escalating" : "actor crashed, restarting"
-        ).pipe(Effect.annotateLogs({
-          supervisor: self.name,
-          actor: child.name,
-          failure: child.lastFailure,
-          crashes: entry.crashes.length,
-          ...(delay === undefined ? {} : { restartInMillis: Math.round(Duration.toMillis(delay)) })
-        }))
-        if (delay === undefined) {
-          child.state = "failed"
-          entry.release()
-          return yield* Queue.offer(live.events, { _tag: "Escalate", entry, cause: exit.cause })
-        }
-        child.state = "restarting"
-        if (self.strategy.kind === "one-for-all") {
-          entry.release()
-          return yield* Queue.offer(live.events, { _tag: "RestartAll", entry, delay })
-        }
-        yield* Effect.sleep(delay)
-        child.restarts++
+      const now = yield* Clock.currentTimeMillis
+      const delay = yield* self.recordCrash(entry, cause, now)
+      // Crashes are rare and operators need to see them: log each one.
+      yield* Effect.logWarning(
+        delay === undefined ? "actor crashed too often, escalating" : "actor crashed, restarting"
+      ).pipe(Effect.annotateLogs({
+        supervisor: self.name,
+        actor: child.name,
+        failure: child.lastFailure,
+        crashes: entry.crashes.length,
+        ...(delay === undefined ? {} : { restartInMillis: Math.round(Duration.toMillis(delay)) })
+      }))
+      if (delay === undefined) {
+        child.state = "failed"
+        entry.release()
+        yield* Queue.offer(live.events, { _tag: "Escalate", entry, cause })
+        return false
       }
+      child.state = "restarting"
+      if (self.strategy.kind === "one-for-all") {
+        entry.release()
+        yield* Queue.offer(live.events, { _tag: "RestartAll", entry, delay })
+        return false
+      }
+      yield* Effect.sleep(delay)
+      child.restarts++
+      return true
     })
   }
 
