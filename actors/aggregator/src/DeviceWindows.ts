@@ -13,7 +13,7 @@
  */
 import type { Reading, WindowResult } from "@bramble/protocol"
 import { addValue, mean, stddev, type Stats } from "./Stats.js"
-import { windowStarts, type WindowSpec } from "./WindowSpec.js"
+import { oldestWindowStart, type WindowSpec } from "./WindowSpec.js"
 
 /**
  * One open window of one sensor metric. The running statistics are fields of the window
@@ -178,7 +178,9 @@ export class DeviceWindows {
     this.seq = seq
     let accepted = false
     for (const spec of this.specs) {
-      for (const start of windowStarts(spec, reading.ts)) {
+      // windowStarts(spec, ts) without an array per reading.
+      const hop = spec.hop ?? spec.size
+      for (let start = oldestWindowStart(spec, reading.ts); start <= reading.ts; start += hop) {
         const end = start + spec.size
         if (end + this.allowedLateness <= watermark) continue
         accepted = true

@@ -15,6 +15,14 @@ describe("window assignment", () => {
     }))
   })
 
+  it("any size and hop (gaps, uneven hops) - exactly the aligned starts whose window holds ts, oldest first", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 50_000 }), fc.integer({ min: 1, max: 50_000 }), fc.integer({ min: 0, max: 2 ** 40 }), (size, hop, ts) => {
+      const expected: Array<number> = []
+      for (let k = Math.floor((ts - size) / hop) - 1; k * hop <= ts; k++) if (k * hop <= ts && ts < k * hop + size && k * hop > ts - size) expected.push(k * hop)
+      assert.deepStrictEqual(windowStarts({ name: "w", size, hop }, ts), expected)
+    }), { numRuns: 2_000 })
+  })
+
   it("boundaries - a reading exactly at a window's end opens the next window", () => {
     assert.deepStrictEqual(windowStarts({ name: "1m", size: 60_000 }, 120_000), [120_000])
     assert.deepStrictEqual(windowStarts({ name: "1m", size: 60_000 }, 119_999), [60_000])

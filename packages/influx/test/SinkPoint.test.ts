@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Point } from "@influxdata/influxdb-client"
 import { Result } from "effect"
 import fc from "fast-check"
 import { pointProblems, type SinkPoint, toLineProtocol } from "@bramble/influx"
@@ -130,6 +131,31 @@ describe("SinkPoint", () => {
     )
     // The generator must exercise the accepting side too, or the property says nothing.
     assert.isAbove(accepted, 500)
+  })
+
+  it("line protocol - an accepted point is exactly the line the client library's Point writes", () => {
+    let accepted = 0
+    const ms = { convertTime: (value: string | number | Date | undefined) => value === undefined ? undefined : String(value) }
+    fc.assert(
+      fc.property(fc.oneof(arbitraryPoint, awkwardPoint), (point) => {
+        const result = toLineProtocol(point)
+        if (Result.isFailure(result)) return
+        accepted++
+        const p = new Point(point.measurement)
+        for (const key in point.tags) p.tag(key, point.tags[key]!)
+        for (const key in point.fields) p.floatField(key, point.fields[key]!)
+        p.timestamp(point.timestampMs)
+        assert.strictEqual(result.success, p.toLineProtocol(ms))
+      }),
+      { numRuns: 3_000 }
+    )
+    assert.isAbove(accepted, 500)
+  })
+
+  it("line protocol - a name is refused the same way the second time (the clean-name cache keeps only clean names)", () => {
+    const bad: SinkPoint = { ...base, tags: { device: "a\\" } }
+    assert.deepStrictEqual(problemsOf(bad), problemsOf(bad))
+    assert.strictEqual(lineOf(base), lineOf(base))
   })
 
   it("line protocol - only the documented hazards cause a refusal", () => {
