@@ -4,7 +4,8 @@ import { Redacted, Result } from "effect"
 import { createHmac } from "node:crypto"
 import { decodeForwardItem, type ForwardItem, idempotencyKey, sourceSpec } from "../src/forward/ForwardItem.js"
 import { classifyStatus, excerpt } from "../src/forward/HttpPost.js"
-import { telemetryOf, telemetryUrl, thingsBoardRequests } from "../src/forward/ThingsBoardSink.js"
+import { thingsBoardTokenSetting, webhookCredentialSettings } from "../src/forward/ForwardSecrets.js"
+import { telemetryOf, telemetryUrl, THINGSBOARD_TOKEN_STATUSES, thingsBoardRequests, tokenRefusalMessage } from "../src/forward/ThingsBoardSink.js"
 import { SIGNATURE_HEADER, webhookBody, webhookHeaders, webhookSignature } from "../src/forward/WebhookSink.js"
 
 const T0 = 1_700_000_000_000
@@ -112,11 +113,42 @@ describe("forward - webhook requests", () => {
 })
 
 describe("forward - answers and items", () => {
-  it("2xx is accepted; 5xx, 408, 425 and 429 are retried; other 4xx refuse; redirects are the URL's fault", () => {
-    assert.deepStrictEqual([200, 201, 204].map(classifyStatus), ["Accepted", "Accepted", "Accepted"])
-    assert.deepStrictEqual([500, 502, 503, 504, 408, 425, 429].map(classifyStatus), Array(7).fill("Unavailable"))
-    assert.deepStrictEqual([400, 401, 403, 404, 413, 422].map(classifyStatus), Array(6).fill("Rejected"))
-    assert.deepStrictEqual([301, 302, 307].map(classifyStatus), Array(3).fill("Misconfigured"))
+  it("2xx is accepted; 5xx, 408, 425 and 429 are retried; refused credentials and redirects are the settings' fault; other 4xx refuse the items", () => {
+    const classify = (status: number) => classifyStatus(status)
+    assert.deepStrictEqual([200, 201, 204].map(classify), ["Accepted", "Accepted", "Accepted"])
+    assert.deepStrictEqual([500, 502, 503, 504, 408, 425, 429].map(classify), Array(7).fill("Unavailable"))
+    assert.deepStrictEqual([401, 403].map(classify), ["Misconfigured", "Misconfigured"])
+    assert.deepStrictEqual([400, 404, 409, 413, 415, 422].map(classify), Array(6).fill("Rejected"))
+    assert.deepStrictEqual([301, 302, 307].map(classify), Array(3).fill("Misconfigured"))
+  })
+
+  it("ThingsBoard's 404 is about the token (no such device), not the telemetry; its 400 and 413 still refuse the items", () => {
+    const classify = (status: number) => classifyStatus(status, THINGSBOARD_TOKEN_STATUSES)
+    assert.deepStrictEqual([401, 403, 404].map(classify), Array(3).fill("Misconfigured"))
+    assert.deepStrictEqual([400, 413, 422].map(classify), Array(3).fill("Rejected"))
+  })
+
+  it("a refused token names the device and the setting to check, never the token, and says nothing is dead-lettered", () => {
+    const options = { name: "tb", urlSetting: "forward[0].url", tokenSetting: (d: string) => `forward[0].devices[1].tokenFile (/etc/tb/${d}.token)` }
+    const refused = tokenRefusalMessage(options, [{ device: "dev-1", status: 401, answer: "Invalid device access token" }, { device: "dev-2", status: 401, answer: "x" }])
+    assert.include(refused, "ThingsBoard refused the access token of device dev-1 (forward target tb, HTTP 401): check forward[0].devices[1].tokenFile (/etc/tb/dev-1.token)")
+    assert.include(refused, "(and the token(s) of dev-2)")
+    assert.include(refused, "held, not dead-lettered")
+    assert.include(refused, "Invalid device access token")
+    const unknown = tokenRefusalMessage(options, [{ device: "dev-1", status: 404, answer: "(empty body)" }])
+    assert.include(unknown, "its access token names no device there, or forward[0].url is not ThingsBoard's base URL")
+  })
+
+  it("the settings to check for a webhook's credentials: secret headers, signing secret, or that it sends none", () => {
+    const base = { kind: "webhook", name: "hook", url: "http://x", source: "raw", batchSize: 1, timeout: 1, retryCap: 1, startFrom: "new" } as const
+    assert.strictEqual(
+      webhookCredentialSettings({ ...base, headers: {}, headersEnv: { Authorization: "HOOK_AUTH" }, secretFile: "/etc/hook.secret" }, 2),
+      "forward[2].headersEnv.Authorization (HOOK_AUTH), forward[2].secretFile (/etc/hook.secret, signs each request)"
+    )
+    assert.match(webhookCredentialSettings({ ...base, headers: {} }, 0), /^forward\[0\]: it sends no credentials/)
+    const tb = { ...base, kind: "thingsboard", devices: [{ device: "a", tokenEnv: "TB_A" }], tokensFile: "/etc/tb.json" } as const
+    assert.strictEqual(thingsBoardTokenSetting(tb, 1, "a"), "forward[1].devices[0].tokenEnv (TB_A)")
+    assert.strictEqual(thingsBoardTokenSetting(tb, 1, "b"), `forward[1].tokensFile (/etc/tb.json, key "b")`)
   })
 
   it("a response excerpt is one line, bounded, and never repeats a secret", () => {

@@ -65,28 +65,57 @@ const reading = (device: string, i: number): ForwardItem => ({
 const tokens = new Map([["a", Redacted.make("tok-a")], ["b", Redacted.make("tok-b")], ["c", Redacted.make("tok-c")]])
 
 describe("forward sinks - real HTTP server", () => {
-  it.live("thingsboard: one request per device; a refused token refuses that device's items and reports what landed", () =>
+  it.live("thingsboard: one request per device; a refused token holds that device's items (not refused), the others land", () =>
     Effect.gen(function*() {
       const tb = yield* server((r, res) => {
         if (r.url.includes("/tok-b/")) res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ message: "Invalid token tok-b" }))
         else res.writeHead(200).end()
       })
-      const sink = makeThingsBoardSink({ name: "tb", url: tb.url, timeoutMs: 5_000, tokens, source: "raw" })
+      const sink = makeThingsBoardSink({ name: "tb", url: tb.url, timeoutMs: 5_000, tokens, source: "raw", tokenSetting: (d) => `forward[0].devices[${d}]` })
       const batch = [reading("a", 0), reading("b", 1), reading("a", 2), reading("c", 3)]
       const error = yield* Effect.flip(sink.write(batch))
-      assert.strictEqual(error.reason, "Rejected")
-      assert.strictEqual(error.status, 401)
-      assert.deepStrictEqual(error.rejected.map((r) => r.index), [1])
+      assert.deepStrictEqual([error.reason, error.status, error.retryable], ["Misconfigured", 401, true])
+      assert.deepStrictEqual(error.rejected, [], "nothing is refused: the token is wrong, not the readings")
       assert.strictEqual(error.acknowledged, 1)
-      assert.deepStrictEqual(error.alsoAcknowledged, [2])
-      assert.notInclude(`${error.message} ${error.rejected[0]!.message}`, "tok-")
-      assert.deepStrictEqual(tb.received.map((r) => r.url), ["/api/v1/tok-a/telemetry", "/api/v1/tok-b/telemetry"])
+      assert.deepStrictEqual(error.alsoAcknowledged, [2, 3], "c went out after b's token was refused")
+      assert.include(error.detail, "ThingsBoard refused the access token of device b (forward target tb, HTTP 401): check forward[0].devices[b]")
+      assert.notInclude(error.message, "tok-")
+      assert.deepStrictEqual(tb.received.map((r) => r.url), ["/api/v1/tok-a/telemetry", "/api/v1/tok-b/telemetry", "/api/v1/tok-c/telemetry"])
       assert.deepStrictEqual(JSON.parse(tb.received[0]!.body), [{ ts: T0, values: { t: 0 } }, { ts: T0 + 2, values: { t: 2 } }])
       assert.strictEqual(sink.skip?.(reading("zzz", 9)), "no ThingsBoard access token for device zzz")
       assert.isUndefined(sink.skip?.(reading("c", 9)))
     }).pipe(Effect.scoped))
 
-  it.live("webhook: the body is signed; 503 is retryable, 400 refuses with the body's excerpt, a redirect is a misconfiguration", () =>
+  it.live("thingsboard: 400 about the telemetry refuses that device's items; a refused token is read again before the next attempt", () =>
+    Effect.gen(function*() {
+      const tb = yield* server((r, res) => {
+        if (r.url.includes("/tok-a/")) res.writeHead(400).end("Invalid telemetry")
+        else if (r.url.includes("/fixed-b/")) res.writeHead(200).end()
+        else res.writeHead(404).end()
+      })
+      let reloads = 0
+      const sink = makeThingsBoardSink({
+        name: "tb",
+        url: tb.url,
+        timeoutMs: 5_000,
+        tokens,
+        source: "raw",
+        reloadTokens: Effect.sync(() => {
+          reloads += 1
+          return new Map([...tokens, ["b", Redacted.make("fixed-b")]])
+        })
+      })
+      const refused = yield* Effect.flip(sink.write([reading("a", 0), reading("b", 1)]))
+      assert.deepStrictEqual([refused.reason, refused.status], ["Rejected", 400])
+      assert.deepStrictEqual(refused.rejected.map((r) => r.index), [0])
+      const unknown = yield* Effect.flip(sink.write([reading("b", 1)]))
+      assert.deepStrictEqual([unknown.reason, unknown.status, reloads], ["Misconfigured", 404, 1])
+      assert.include(unknown.detail, "its access token names no device there")
+      yield* sink.write([reading("b", 1)])
+      assert.strictEqual(tb.received.at(-1)!.url, "/api/v1/fixed-b/telemetry")
+    }).pipe(Effect.scoped))
+
+  it.live("webhook: the body is signed; 503 is retryable, 400 refuses with the body's excerpt, a redirect, 401 and 403 are misconfigurations", () =>
     Effect.gen(function*() {
       let status = 200
       const hook = yield* server((_, res) => {
@@ -116,8 +145,13 @@ describe("forward sinks - real HTTP server", () => {
       assert.deepStrictEqual(refused.rejected, [], "the webhook does not say which item: writeDurably halves")
       const moved = yield* outcome(302)
       assert.deepStrictEqual([moved.reason, moved.retryable], ["Misconfigured", true])
+      const unauthorized = yield* outcome(401)
+      assert.deepStrictEqual([unauthorized.reason, unauthorized.status, unauthorized.retryable], ["Misconfigured", 401, true])
+      assert.include(unauthorized.detail, "the receiver of webhook target hook refused its credentials (HTTP 401): check its headers and signing secret")
+      const forbidden = yield* outcome(403)
+      assert.deepStrictEqual([forbidden.reason, forbidden.status], ["Misconfigured", 403])
       // Neither a secret header nor the URL's path and query (webhook URLs often hold secrets).
-      for (const e of [unavailable, refused, moved]) {
+      for (const e of [unavailable, refused, moved, unauthorized, forbidden]) {
         assert.notInclude(e.message, "k3y")
         assert.notInclude(e.message, "/in?key")
       }

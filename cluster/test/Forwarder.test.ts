@@ -2,6 +2,7 @@
  * Two forwarders of one target — two nodes — on a real nats-server, delivering to a real HTTP
  * server: they share the target's consumer, and what a node took and never finished (it lost
  * its connection mid-request) is delivered by the other after `ack_wait`. Nothing is lost.
+ * And a target whose credentials are refused is held, not drained into the dead letters.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { ForwardTarget } from "@bramble/config"
@@ -9,10 +10,13 @@ import { scopedTempDir, startNatsServer } from "@bramble/deploy"
 import { ensureTopology, NatsClient } from "@bramble/nats"
 import { defaultDecodeLimits, encodeReadingPayload, Subjects } from "@bramble/protocol"
 import { Effect, Fiber } from "effect"
+import { writeFileSync } from "node:fs"
 import { createServer, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import { join } from "node:path"
 import { runForwarder } from "../src/forward/Forwarder.js"
 import { makeForwarderStats } from "../src/forward/ForwarderStats.js"
+import { makeForwardSink } from "../src/forward/Forwarders.js"
 import { makeWebhookSink } from "../src/forward/WebhookSink.js"
 
 const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
@@ -115,5 +119,77 @@ describe("forwarders of one target on two nodes", () => {
       assert.isAtLeast(nodeB.stats.sent, 40)
       yield* Fiber.interrupt(nodeA.fiber)
       yield* Fiber.interrupt(nodeB.fiber)
+    }).pipe(Effect.scoped))
+})
+
+describe("a forward target whose credentials are refused", () => {
+  it.live("ThingsBoard refusing a device token holds its items (no dead letter), reports the setting to fix, and resumes when the token file is fixed", () =>
+    Effect.gen(function*() {
+      const dir = yield* scopedTempDir({ prefix: "bramble-forwarder-token-" })
+      const server = yield* startNatsServer({ dir, partitions: 4 })
+      const client = yield* NatsClient.make({ servers: server.url, name: "node" })
+      yield* Effect.provideService(ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits }), NatsClient, client)
+      // A ThingsBoard stand-in: two devices, with their tokens; any other token is 401.
+      const got: Array<string> = []
+      const tb = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          new Promise<{ url: string; close: () => Promise<void> }>((resolve) => {
+            const s = createServer((req, res) => {
+              const chunks: Array<Buffer> = []
+              req.on("data", (c: Buffer) => chunks.push(c))
+              req.on("end", () => {
+                const device = req.url === "/api/v1/tok-a/telemetry" ? "a" : req.url === "/api/v1/tok-b/telemetry" ? "b" : undefined
+                if (device === undefined) return void res.writeHead(401).end(JSON.stringify({ message: "Invalid device access token" }))
+                for (const e of JSON.parse(Buffer.concat(chunks).toString("utf8")) as Array<{ ts: number }>) got.push(`${device}@${e.ts - T0}`)
+                res.writeHead(200).end()
+              })
+            })
+            s.listen(0, "127.0.0.1", () =>
+              resolve({
+                url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+                close: () => new Promise<void>((done) => {
+                  s.closeAllConnections()
+                  s.close(() => done())
+                })
+              }))
+          })
+        ),
+        (r) => Effect.promise(r.close)
+      )
+      const tokensFile = join(dir, "tokens.json")
+      writeFileSync(tokensFile, JSON.stringify({ a: "tok-a", b: "tok-typo" }))
+      const t: ForwardTarget = { kind: "thingsboard", name: "tb", source: "raw", url: tb.url, batchSize: 10, timeout: 1_000, retryCap: 300, startFrom: "all", devices: [], tokensFile }
+      const sink = yield* makeForwardSink(t, 0)
+      const stats = makeForwarderStats(t)
+      for (let i = 0; i < 6; i++) {
+        yield* Effect.promise(() => client.js.publish(Subjects.ingestSubject(i % 2 === 0 ? "a" : "b", "env"), encodeReadingPayload({ ts: T0 + i, values: { t: i } })))
+      }
+      const fiber = yield* Effect.forkChild(Effect.provideService(runForwarder({ target: t, sink, stats, nodes: 1, decodeLimits: defaultDecodeLimits }), NatsClient, client))
+      const until = (what: () => string, done: () => boolean) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 300; i++) {
+            if (done()) return
+            yield* Effect.sleep("100 millis")
+          }
+          assert.fail(what())
+        })
+
+      // b's token is wrong: a's readings land, b's are held; the target is unavailable, saying which setting to fix.
+      yield* until(() => `held with a specific reason: ${JSON.stringify(stats)}`, () => stats.failures >= 3 && got.length === 3)
+      assert.deepStrictEqual(got.sort(), ["a@0", "a@2", "a@4"])
+      assert.isNumber(stats.unavailableSince)
+      assert.include(stats.lastError, `ThingsBoard refused the access token of device b (forward target tb, HTTP 401): check forward[0].tokensFile (${tokensFile}, key "b")`)
+      assert.notInclude(stats.lastError, "tok-typo")
+      assert.strictEqual(stats.deadLettered, 0)
+      assert.strictEqual(stats.sent, 0, "the batch is not acknowledged while part of it is held")
+
+      // The operator fixes the token file: delivery resumes without a restart; nothing was dead-lettered.
+      writeFileSync(tokensFile, JSON.stringify({ a: "tok-a", b: "tok-b" }))
+      yield* until(() => `resumed: ${JSON.stringify(stats)} got ${got.join(",")}`, () => stats.sent === 6 && stats.unavailableSince === undefined)
+      assert.deepStrictEqual(got.sort(), ["a@0", "a@2", "a@4", "b@1", "b@3", "b@5"], "what landed while b was held is not sent again")
+      const deadLetters = yield* Effect.promise(() => client.jsm.streams.info("DEADLETTER"))
+      assert.strictEqual(deadLetters.state.messages, 0)
+      assert.strictEqual(stats.deadLettered, 0)
+      yield* Fiber.interrupt(fiber)
     }).pipe(Effect.scoped))
 })

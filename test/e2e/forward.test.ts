@@ -7,7 +7,10 @@
  * - `windows`: a webhook fed with window results, which must equal the oracle's;
  * - `down`: a receiver whose port is closed for the first half and answers 503 for the
  *   second half of the load, then comes back;
- * - `picky`: a receiver that answers 400 to any batch holding a reading of `poison-1`.
+ * - `picky`: a receiver that answers 400 to any batch holding a reading of `poison-1`;
+ * - `tb-typo`: ThingsBoard again, with a wrong token for dev-0000 (401): the target is held
+ *   and reported unavailable with the setting to fix — in the status reply and in
+ *   `bramble status` — and nothing of it is dead-lettered.
  * Every published reading must reach every receiver that takes it at least once (checked by
  * content: device + event time, and values), each refused one must be in DEADLETTER once
  * with the status and the receiver's answer, and a receiver that is down holds back no one
@@ -17,8 +20,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { startVictoriaMetrics } from "@bramble/deploy"
 import { Effect } from "effect"
+import { execFile } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { BRAMBLE_CLI } from "../support/BrambleNode.js"
 import { readDeadLetters } from "../support/DeadLetters.js"
 import { compareWindows, expectedWindows, makeReadings, natsPayload, publishNats, type TestReading, waitFor, type WindowRow } from "../support/index.js"
 import { promise, testDir, WAIT_MS, WINDOWS, withNodeLog } from "../support/SystemTest.js"
@@ -29,7 +34,17 @@ const POISON = "poison-1"
 const CHUNKS = 20
 const CHUNK_GAP = "1500 millis"
 const HMAC_SECRET = "hmac-secret-for-the-test"
+const TYPO_TOKEN = "tok-dev0-typo"
 const POISON_ANSWER = JSON.stringify({ error: `device ${POISON} is not accepted here` })
+
+/** `bramble status` (the built CLI, no colour) against the node at `natsUrl`: its text. */
+const brambleStatus = (natsUrl: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    execFile(process.execPath, [BRAMBLE_CLI, "status", "--server", natsUrl], { env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error !== null) reject(new Error(`bramble status failed: ${error.message}\n${stderr}`))
+      else resolve(stdout)
+    })
+  })
 
 const pointKey = (p: { readonly device: string; readonly ts: number }) => `${p.device}@${p.ts}`
 const sameValues = (a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>) =>
@@ -50,7 +65,7 @@ const readingsOf = (items: ReadonlyArray<WebhookItem>) =>
   items.filter((i) => i.kind === "reading").map((i) => i.data as unknown as { device: string; ts: number; values: Record<string, number> })
 
 describe("forwarding - bramble node to ThingsBoard and webhooks", () => {
-  it.live("every reading reaches every receiver at least once; 4xx is dead-lettered; a receiver that is down holds back only itself", () =>
+  it.live("every reading reaches every receiver at least once; 4xx is dead-lettered, a refused token is held; a receiver that is down holds back only itself", () =>
     Effect.gen(function*() {
       const started = Date.now()
       const dir = yield* testDir("bramble-forward-")
@@ -81,7 +96,7 @@ describe("forwarding - bramble node to ThingsBoard and webhooks", () => {
       const node = yield* startForwardingNode({
         dir: join(dir, "node"),
         sinkUrl: vm.url,
-        env: { TB_DEV0: "tok-dev0", HOOK_SECRET: HMAC_SECRET },
+        env: { TB_DEV0: "tok-dev0", HOOK_SECRET: HMAC_SECRET, TB_TYPO: TYPO_TOKEN },
         forward: [
           {
             kind: "thingsboard",
@@ -94,7 +109,8 @@ describe("forwarding - bramble node to ThingsBoard and webhooks", () => {
           { kind: "webhook", name: "hook", url: `${hook.receiver.url}/bramble/in`, secretEnv: "HOOK_SECRET", headers: { "X-Test": "forward" }, batchSize: 50 },
           { kind: "webhook", name: "windows", url: windows.receiver.url, source: "windows", batchSize: 100 },
           { kind: "webhook", name: "down", url: down.receiver.url, batchSize: 50, timeout: "5s", retryCap: "2s" },
-          { kind: "webhook", name: "picky", url: picky.receiver.url, batchSize: 20 }
+          { kind: "webhook", name: "picky", url: picky.receiver.url, batchSize: 20 },
+          { kind: "thingsboard", name: "tb-typo", url: tb.receiver.url, batchSize: 50, retryCap: "2s", devices: [{ device: "dev-0000", tokenEnv: "TB_TYPO" }] }
         ]
       })
 
@@ -176,16 +192,28 @@ describe("forwarding - bramble node to ThingsBoard and webhooks", () => {
             waitFor(() => compareWindows(expected, latestWindows()), { until: (d) => d.ok, timeoutMs: WAIT_MS, intervalMs: 500, show: (d) => d.text, label: "window results at the windows webhook" })
           )
 
-          // Every forwarder drained: nothing pending, no receiver unavailable.
+          // Every forwarder drained: nothing pending, no receiver unavailable — but tb-typo,
+          // held (not dead-lettered) and saying which setting to fix.
           const final = yield* promise(() =>
             waitFor(() => forwarderStatus(node), {
-              until: (fs) => fs.length === 5 && fs.every((f) => f.lag === 0 && f.unavailableSince === undefined),
+              until: (fs) => fs.length === 6 && fs.every((f) => f.name === "tb-typo" || (f.lag === 0 && f.unavailableSince === undefined)),
               timeoutMs: WAIT_MS,
               intervalMs: 500,
               label: "every forwarder drained"
             })
           )
           const stat = (name: string) => final.find((f) => f.name === name)!
+
+          const typo = stat("tb-typo")
+          assert.isNumber(typo.unavailableSince, JSON.stringify(typo))
+          assert.strictEqual(typo.sent, 0, JSON.stringify(typo))
+          assert.strictEqual(typo.deadLettered, 0, JSON.stringify(typo))
+          assert.include(typo.lastError, "ThingsBoard refused the access token of device dev-0000 (forward target tb-typo, HTTP 401): check forward[5].devices[0].tokenEnv (TB_TYPO)")
+          const statusText = yield* promise(() => brambleStatus(node.natsUrl))
+          const typoLine = statusText.split("\n").find((l) => l.startsWith("tb-typo "))
+          assert.isDefined(typoLine, statusText)
+          assert.match(typoLine!, /^tb-typo\s+thingsboard\s+raw\s+0\s+0\s+\d+\s+\d+\s+unavailable .*ThingsBoard refused the access token of device dev-0000/)
+          assert.match(statusText.split("\n").find((l) => l.startsWith("picky "))!, new RegExp(`^picky\\s+webhook\\s+raw\\s+\\d+\\s+${poison.length}\\s+0\\s+0\\s+delivering`))
 
           // ThingsBoard: only devices with a token were sent; poison-1 was skipped and counted.
           assert.deepStrictEqual(tb.problems, [])
@@ -226,9 +254,10 @@ describe("forwarding - bramble node to ThingsBoard and webhooks", () => {
             readFileSync(node.logFile, "utf8"),
             JSON.stringify(yield* promise(() => node.status())),
             JSON.stringify(final),
+            statusText,
             letters.map((l) => l.entry.message).join("\n")
           ].join("\n")
-          for (const secret of [...tokens.keys(), encodeURIComponent("tok/dev1 ü"), HMAC_SECRET]) assert.notInclude(said, secret)
+          for (const secret of [...tokens.keys(), encodeURIComponent("tok/dev1 ü"), HMAC_SECRET, TYPO_TOKEN]) assert.notInclude(said, secret)
 
           const duplicates = (got: number, want: number) => `${got - want} duplicate(s)`
           console.log(

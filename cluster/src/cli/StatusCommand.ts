@@ -1,6 +1,8 @@
 /**
  * `bramble status`: every node of the cluster, its health, throughput, lag and database
- * latency. Nodes are found through the NATS micro-services discovery (`bramble` service) and
+ * latency, then — when the cluster file has `forward:` targets — one line per target: what it
+ * delivered and refused over all nodes, what is pending, and since when it is unavailable
+ * and why (a receiver down, or a refused token the operator must fix). Nodes are found through the NATS micro-services discovery (`bramble` service) and
  * the membership's member list, so a member that stopped answering shows as down rather
  * than disappearing.
  */
@@ -34,8 +36,97 @@ const ranges = (ps: ReadonlyArray<number>): string => {
   return out.join(",") || "-"
 }
 
-/** The status table. */
-export const renderStatus = (rows: ReadonlyArray<NodeRow>): string => {
+/** One forward target over every node that answered. */
+export interface ForwarderRow {
+  readonly name: string
+  readonly kind: string
+  readonly source: string
+  readonly delivered: number
+  readonly rejected: number
+  readonly skipped: number
+  /** The target's consumer lag (the same consumer on every node: the freshest known). */
+  readonly pending: number | undefined
+  /** The earliest outage start among the nodes where it is unavailable. */
+  readonly unavailableSince: number | undefined
+  readonly unavailableOn: number
+  readonly nodes: number
+  /** From a node where it is unavailable, else the last one any node saw. */
+  readonly lastError: string | undefined
+}
+
+/** The forward targets of the answering nodes, in the order of the first node's file. */
+export const forwarderRows = (rows: ReadonlyArray<NodeRow>): Array<ForwarderRow> => {
+  const byName = new Map<string, Array<Admin.ForwarderStatus>>()
+  for (const r of rows) {
+    for (const f of r.status?.forwarders ?? []) byName.set(f.name, [...(byName.get(f.name) ?? []), f])
+  }
+  return [...byName].map(([name, fs]) => {
+    const down = fs.filter((f) => f.unavailableSince !== undefined)
+    const lags = fs.flatMap((f) => f.lag === undefined ? [] : [f.lag])
+    return {
+      name,
+      kind: fs[0]!.kind,
+      source: fs[0]!.source,
+      delivered: fs.reduce((a, f) => a + f.sent, 0),
+      rejected: fs.reduce((a, f) => a + f.deadLettered, 0),
+      skipped: fs.reduce((a, f) => a + f.skipped, 0),
+      pending: lags.length === 0 ? undefined : Math.max(...lags),
+      unavailableSince: down.length === 0 ? undefined : Math.min(...down.map((f) => f.unavailableSince!)),
+      unavailableOn: down.length,
+      nodes: fs.length,
+      lastError: (down.find((f) => f.lastError !== undefined) ?? fs.find((f) => f.lastError !== undefined))?.lastError
+    }
+  })
+}
+
+/** Longest last error shown in the table (`--json` has all of it). */
+const ERROR_CHARS = 240
+
+/** The forwarders' table, or "" when no node has forward targets. */
+export const renderForwarders = (rows: ReadonlyArray<NodeRow>, now: number = Date.now()): string => {
+  const targets = forwarderRows(rows)
+  if (targets.length === 0) return ""
+  const body = targets.map((t) => {
+    const state = t.unavailableSince === undefined
+      ? green("delivering")
+      : red(`unavailable ${duration(now - t.unavailableSince)}${t.nodes > 1 ? ` (${t.unavailableOn}/${t.nodes} nodes)` : ""}`)
+    const error = t.lastError === undefined
+      ? ""
+      : t.lastError.length > ERROR_CHARS
+      ? `${t.lastError.slice(0, ERROR_CHARS)}…`
+      : t.lastError
+    return [
+      t.name,
+      t.kind,
+      t.source,
+      String(t.delivered),
+      String(t.rejected),
+      String(t.skipped),
+      t.pending === undefined ? "?" : String(t.pending),
+      state,
+      t.unavailableSince === undefined ? dim(error) : error
+    ]
+  })
+  return table(["forward", "kind", "source", "delivered", "rejected", "skipped", "pending", "state", "last error"], body, [
+    "left",
+    "left",
+    "left",
+    "right",
+    "right",
+    "right",
+    "right",
+    "left",
+    "left"
+  ])
+}
+
+/** The status table, and the forwarders' below it when there are any. */
+export const renderStatus = (rows: ReadonlyArray<NodeRow>, now: number = Date.now()): string => {
+  const forwarders = renderForwarders(rows, now)
+  return forwarders === "" ? renderNodes(rows) : `${renderNodes(rows)}\n\n${forwarders}`
+}
+
+const renderNodes = (rows: ReadonlyArray<NodeRow>): string => {
   const body = rows.map((r) => {
     const s = r.status
     if (s === undefined) return [r.node, paintHealth(r.health), "-", "-", "-", "-", "-", "-", r.problem ?? ""]
@@ -99,7 +190,9 @@ export const statusCommand = Command.make(
       yield* showOrWatch({ watch, interval, json, title: "bramble status", server: url, fetch: Effect.map(fetch, (nodes) => ({ nodes })), render: (v: { readonly nodes: ReadonlyArray<NodeRow> }) => renderStatus(v.nodes) })
     }))
 ).pipe(
-  Command.withDescription("Every node: health, uptime, readings in/out per second, consumer lag, database write time, partitions"),
+  Command.withDescription(
+    "Every node: health, uptime, readings in/out per second, consumer lag, database write time, partitions; then every forward target: delivered, refused, pending, unavailable since and why"
+  ),
   Command.withExamples([
     { command: "bramble status", description: "One table of every node" },
     { command: "bramble status --watch", description: "Refresh every 2 seconds" },

@@ -86,3 +86,29 @@ export const webhookSecrets = (target: WebhookTarget, index: number) =>
     for (const [header, variable] of Object.entries(target.headersEnv ?? {})) headers[header] = fromEnv(variable, `${at}.headersEnv.${header}`)
     return { secret, headers }
   })
+
+/**
+ * Where the cluster file sets `device`'s access token (for messages: names and paths,
+ * never the token), e.g. `forward[0].devices[1].tokenEnv (TB_TOKEN_GREENHOUSE_1)`.
+ */
+export const thingsBoardTokenSetting = (target: ThingsBoardTarget, index: number, device: string): string => {
+  const j = target.devices.findIndex((d) => d.device === device && (d.tokenEnv !== undefined || d.tokenFile !== undefined))
+  const entry = target.devices[j]
+  if (entry?.tokenEnv !== undefined) return `forward[${index}].devices[${j}].tokenEnv (${entry.tokenEnv})`
+  if (entry?.tokenFile !== undefined) return `forward[${index}].devices[${j}].tokenFile (${entry.tokenFile})`
+  return target.tokensFile === undefined ? `forward[${index}].devices` : `forward[${index}].tokensFile (${target.tokensFile}, key "${device}")`
+}
+
+/** The settings that make a webhook target's credentials, for a message saying what to check. */
+export const webhookCredentialSettings = (target: WebhookTarget, index: number): string => {
+  const at = `forward[${index}]`
+  const settings = [
+    ...Object.entries(target.headersEnv ?? {}).map(([header, variable]) => `${at}.headersEnv.${header} (${variable})`),
+    ...(target.secretEnv === undefined ? [] : [`${at}.secretEnv (${target.secretEnv}, signs each request)`]),
+    ...(target.secretFile === undefined ? [] : [`${at}.secretFile (${target.secretFile}, signs each request)`]),
+    ...Object.keys(target.headers).map((header) => `${at}.headers.${header}`)
+  ]
+  return settings.length === 0
+    ? `${at}: it sends no credentials; the receiver wants some (headersEnv for an Authorization header, or secretEnv/secretFile to sign)`
+    : settings.join(", ")
+}

@@ -7,8 +7,11 @@
  * `ack_wait`. A batch goes through the target's sink with `writeDurably` (the storage
  * actor's contract): a receiver that is down, answers 5xx or times out is retried with
  * capped, jittered backoff for as long as it takes, while the batch's messages are kept "in
- * progress" (`working()`) so JetStream does not hand them to another node meanwhile; what
- * the receiver refuses (4xx) is dead-lettered as ForwardRejected with its status and answer.
+ * progress" (`working()`) so JetStream does not hand them to another node meanwhile. A
+ * receiver that refuses the target's credentials (401, 403; ThingsBoard's 404 for an unknown
+ * token) or a URL that redirects is held the same way — the settings are wrong, not the
+ * items — and reported with the setting to fix. What the receiver refuses about the items
+ * (other 4xx) is dead-lettered as ForwardRejected with its status and answer.
  * Only then is the batch acknowledged. Nothing is acknowledged before the receiver has it:
  * delivery is at-least-once, and every item carries its idempotency key (stream + sequence).
  *
@@ -25,6 +28,7 @@ import { Clock, Effect, Exit, Fiber, Result } from "effect"
 import { decodeForwardItem, type ForwardItem, idempotencyKey, sourceSpec } from "./ForwardItem.js"
 import type { ForwarderStats } from "./ForwarderStats.js"
 import type { ForwardSink } from "./ForwardSink.js"
+import { answerPresence } from "./StaleConsumers.js"
 
 export interface ForwarderOptions {
   readonly target: ForwardTarget
@@ -48,7 +52,7 @@ export const ackWaitMs = (target: Pick<ForwardTarget, "timeout">): number => Mat
 
 /** Run the forwarder until interrupted; fails when NATS does (its supervisor restarts it). */
 export const runForwarder = (options: ForwarderOptions): Effect.Effect<never, NatsError, NatsClient> =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const { target, sink, stats } = options
     const { js, jsm, nc } = yield* NatsClient
     const spec = sourceSpec(target.source)
@@ -73,6 +77,8 @@ export const runForwarder = (options: ForwarderOptions): Effect.Effect<never, Na
       try: () => js.consumers.get(spec.stream, name),
       catch: natsError("JetStream", `cannot open consumer ${name}`)
     })
+    // While this runs, the target is in use: other nodes must not remove its consumer (StaleConsumers.ts).
+    yield* answerPresence(nc, spec.stream, target.name, nc.info?.server_name ?? "?")
     yield* Effect.logInfo(`forward ${target.name}: ${spec.stream} → ${sink.describe}`)
 
     let lagReadAt = 0
@@ -155,7 +161,12 @@ export const runForwarder = (options: ForwarderOptions): Effect.Effect<never, Na
               stats.lastError = error.message
               stats.unavailableSince ??= yield* Clock.currentTimeMillis
               if (outage.worthSaying(error, attempt)) {
-                yield* Effect.logWarning(`forward ${target.name}: receiver unavailable (attempt ${attempt}), holding ${items.length} item(s) and retrying: ${error.message}`)
+                yield* Effect.logWarning(
+                  error.reason === "Misconfigured"
+                    // The operator's to fix: say what, and that nothing is being thrown away meanwhile.
+                    ? `forward ${target.name}: target unavailable until its settings are fixed (attempt ${attempt}), holding ${items.length} item(s): ${error.detail}`
+                    : `forward ${target.name}: receiver unavailable (attempt ${attempt}), holding ${items.length} item(s) and retrying: ${error.message}`
+                )
               }
               yield* refreshLag
             })
@@ -173,7 +184,7 @@ export const runForwarder = (options: ForwarderOptions): Effect.Effect<never, Na
         stats.batches += 1
         stats.lag = batch[batch.length - 1]!.info.pending
         if (stats.unavailableSince !== undefined) {
-          yield* Effect.logInfo(`forward ${target.name}: receiver reachable again; backlog resumes`)
+          yield* Effect.logInfo(`forward ${target.name}: the receiver accepts again; backlog resumes`)
           stats.unavailableSince = undefined
         }
         outage.recovered()
@@ -189,7 +200,7 @@ export const runForwarder = (options: ForwarderOptions): Effect.Effect<never, Na
         else yield* forwardBatch(batch)
       })
     )
-  })
+  }))
 
 /** `working()` and `nak()` only hasten things; on a closed connection they are skipped (the
  * messages then come back after `ack_wait`). */

@@ -3,7 +3,8 @@
  * Every node runs all of them (they share each target's durable consumer, see Forwarder.ts).
  * A forwarder that fails — NATS away, a bug — is restarted with capped, jittered backoff,
  * forever: its progress is in JetStream, so a restart loses nothing. Each is listed by
- * `bramble actors` as `forward-<name>` and can be restarted from there.
+ * `bramble actors` as `forward-<name>` and can be restarted from there. The consumers of
+ * targets removed from the file are removed once no node uses them (StaleConsumers.ts).
  */
 import type { ClusterConfig, ForwardTarget } from "@bramble/config"
 import { NatsClient, type NatsClientOptions, type NatsError } from "@bramble/nats"
@@ -12,8 +13,9 @@ import { Cause, Effect, type Scope } from "effect"
 import type { ActorRegistry } from "../admin/ActorRegistry.js"
 import { runForwarder } from "./Forwarder.js"
 import { type ForwarderStats, makeForwarderStats } from "./ForwarderStats.js"
-import { type ForwardSecretUnavailable, thingsBoardTokens, webhookSecrets } from "./ForwardSecrets.js"
+import { type ForwardSecretUnavailable, thingsBoardTokens, thingsBoardTokenSetting, webhookCredentialSettings, webhookSecrets } from "./ForwardSecrets.js"
 import type { ForwardSink } from "./ForwardSink.js"
+import { removeStaleForwardConsumers, type StaleConsumerOptions } from "./StaleConsumers.js"
 import { makeThingsBoardSink } from "./ThingsBoardSink.js"
 import { makeWebhookSink } from "./WebhookSink.js"
 
@@ -28,6 +30,8 @@ export interface StartForwardersOptions {
    * and the restart gets a fresh one.
    */
   readonly connect?: (target: string) => Effect.Effect<NatsClient["Service"], NatsError, Scope.Scope>
+  /** When the consumers of removed targets are removed (StaleConsumers.ts); tests shorten it. */
+  readonly staleConsumers?: Pick<StaleConsumerOptions, "graceMs" | "intervalMs">
 }
 
 /** A connection for one forwarder run, closed (not drained: it may be stalled) when the run ends. */
@@ -44,10 +48,28 @@ export const makeForwardSink = (target: ForwardTarget, index: number): Effect.Ef
   Effect.gen(function*() {
     if (target.kind === "thingsboard") {
       const tokens = yield* thingsBoardTokens(target, index)
-      return makeThingsBoardSink({ name: target.name, url: target.url, timeoutMs: target.timeout, tokens, source: target.source })
+      return makeThingsBoardSink({
+        name: target.name,
+        url: target.url,
+        timeoutMs: target.timeout,
+        tokens,
+        source: target.source,
+        tokenSetting: (device) => thingsBoardTokenSetting(target, index, device),
+        urlSetting: `forward[${index}].url`,
+        reloadTokens: thingsBoardTokens(target, index)
+      })
     }
     const { secret, headers } = yield* webhookSecrets(target, index)
-    return makeWebhookSink({ name: target.name, url: target.url, timeoutMs: target.timeout, headers, secret, source: target.source })
+    return makeWebhookSink({
+      name: target.name,
+      url: target.url,
+      timeoutMs: target.timeout,
+      headers,
+      secret,
+      source: target.source,
+      credentialSettings: webhookCredentialSettings(target, index),
+      reloadSecrets: webhookSecrets(target, index)
+    })
   })
 
 /** Start every forwarder of the cluster file; they stop when the scope closes. */
@@ -61,6 +83,8 @@ export const startForwarders = (
     const sinks = yield* Effect.forEach(targets, (target, i) => makeForwardSink(target, i))
     const decodeLimits = { maxPayloadBytes: config.processing.maxPayload, maxFutureSkewMs: 24 * 3600_000 }
     const all: Array<ForwarderStats> = []
+    // Consumers of targets the file no longer has: removed once no node uses them.
+    yield* Effect.forkScoped(removeStaleForwardConsumers({ targets, ...options.staleConsumers }))
     for (const [i, target] of targets.entries()) {
       const stats = makeForwarderStats(target)
       all.push(stats)

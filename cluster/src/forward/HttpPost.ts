@@ -1,9 +1,12 @@
 /**
  * One HTTP POST of a forward target, with Node's own `fetch` (no client library), and how
  * its outcome maps onto the sink contract: 2xx accepted; 5xx, 408, 425, 429, a network
- * error or no answer in time are worth retrying; any other 4xx refuses the data for good; a
- * redirect means the URL is wrong, which an operator must fix (held, like a refused
- * database token). Raw exceptions are wrapped here, once. Secrets (a ThingsBoard token is
+ * error or no answer in time are worth retrying; a refused credential (401, 403 — and what
+ * else a receiver's API says about its credentials, ThingsBoard's 404 for a token that names
+ * no device) and a redirect (the URL is wrong) are the operator's to fix, so the data is
+ * held and retried (`Misconfigured`, like a database refusing Bramble's token in
+ * actors/storage InfluxBatchSink); any other 4xx (400, 413, 422…) refuses these items for
+ * good. Raw exceptions are wrapped here, once. Secrets (a ThingsBoard token is
  * part of the URL) are cut out of anything kept from the answer, and the URL is never put
  * into a message.
  */
@@ -26,6 +29,8 @@ export interface HttpPost {
   readonly timeoutMs: number
   /** Strings never to repeat (tokens, secrets). */
   readonly secrets?: ReadonlyArray<string>
+  /** Statuses that blame the request's credentials rather than its items (default 401, 403). */
+  readonly credentialStatuses?: ReadonlySet<number>
 }
 
 /** How much of a refusal's body is kept (dead letters, logs). */
@@ -33,13 +38,25 @@ export const BODY_EXCERPT_CHARS = 500
 
 const RETRYABLE_4XX = new Set([408, 425, 429])
 
-/** What a status means for the data. */
-export const classifyStatus = (status: number): BatchWriteReason | "Accepted" => {
+/** Statuses by which any HTTP receiver refuses the request's credentials, not its content. */
+export const CREDENTIAL_STATUSES: ReadonlySet<number> = new Set([401, 403])
+
+/**
+ * What a status means for the data: `credentialStatuses` are the receiver's way of saying
+ * the target's settings are wrong (held, `Misconfigured`); a receiver's API may add its own
+ * (ThingsBoard's 404 for an unknown device token).
+ */
+export const classifyStatus = (status: number, credentialStatuses: ReadonlySet<number> = CREDENTIAL_STATUSES): BatchWriteReason | "Accepted" => {
   if (status >= 200 && status < 300) return "Accepted"
   if (status >= 500 || RETRYABLE_4XX.has(status)) return "Unavailable"
+  if (credentialStatuses.has(status)) return "Misconfigured"
   if (status >= 400) return "Rejected"
   return "Misconfigured"
 }
+
+/** Whether `failure` is the receiver refusing the target's credentials (not a redirect). */
+export const isCredentialRefusal = (failure: HttpFailure): boolean =>
+  failure.reason === "Misconfigured" && failure.status !== undefined && failure.status >= 400
 
 /** Remove every secret from `text`. */
 export const scrub = (text: string, secrets: ReadonlyArray<string> = []): string => {
@@ -88,13 +105,13 @@ export const httpPost = (request: HttpPost): Effect.Effect<void, HttpFailure> =>
     catch: (error) => networkDetail(error, request.timeoutMs)
   }).pipe(
     Effect.flatMap(({ status, text }) => {
-      const meaning = classifyStatus(status)
+      const meaning = classifyStatus(status, request.credentialStatuses)
       if (meaning === "Accepted") return Effect.void
       const body = excerpt(text, request.secrets)
       return Effect.fail<HttpFailure>({
         reason: meaning,
         status,
-        detail: meaning === "Misconfigured" ? "the URL redirects; configure the final URL" : body === "" ? "(empty body)" : body
+        detail: status >= 300 && status < 400 ? "the URL redirects; configure the final URL" : body === "" ? "(empty body)" : body
       })
     })
   )

@@ -14,12 +14,19 @@
  * A device without a configured token is skipped and counted, not dead-lettered: the
  * operator chose which devices ThingsBoard gets, so a dead letter per reading of every other
  * device would fill DEADLETTER with data nobody lost.
+ *
+ * A token ThingsBoard refuses (401, 403, or 404: no such device) is a wrong setting, not a
+ * bad reading: that device's items are held and retried (`Misconfigured`), the target is
+ * reported unavailable with the setting to check, and the tokens are read again before the
+ * next attempt, so fixing a token file (or the device's credentials in ThingsBoard) resumes
+ * delivery without a restart. Only what ThingsBoard says about the telemetry itself (400,
+ * 413…) is dead-lettered.
  */
 import { BatchWriteError } from "@bramble/actor-storage"
 import { Effect, Redacted } from "effect"
 import type { ForwardItem } from "./ForwardItem.js"
 import type { ForwardSink } from "./ForwardSink.js"
-import { httpPost } from "./HttpPost.js"
+import { httpPost, isCredentialRefusal } from "./HttpPost.js"
 
 /** One entry of ThingsBoard's telemetry upload format. */
 export interface TelemetryEntry {
@@ -102,18 +109,70 @@ export interface ThingsBoardSinkOptions {
   /** Access token per device; devices not in it are skipped. */
   readonly tokens: ReadonlyMap<string, Redacted.Redacted<string>>
   readonly source: string
+  /** Where the cluster file sets a device's token (`forward[0].devices[1].tokenEnv (VAR)`),
+   * for the message that tells the operator what to fix. */
+  readonly tokenSetting?: (device: string) => string
+  /** Where the cluster file sets the URL (`forward[0].url`). */
+  readonly urlSetting?: string
+  /**
+   * Reads the tokens again (`thingsBoardTokens`). Called after ThingsBoard refused a token,
+   * so a corrected token file is used from the next attempt on, without a restart.
+   */
+  readonly reloadTokens?: Effect.Effect<ReadonlyMap<string, Redacted.Redacted<string>>, { readonly message: string }>
+}
+
+/**
+ * What ThingsBoard answers about a device token rather than its telemetry: 401 and 403 (an
+ * invalid token), and 404 (`/api/v1/<token>/…` with a token that names no device — or a
+ * URL that is not ThingsBoard's base). Retrying is what fixes these, once the token is.
+ */
+export const THINGSBOARD_TOKEN_STATUSES: ReadonlySet<number> = new Set([401, 403, 404])
+
+/** A token ThingsBoard refused in one write. */
+interface TokenRefusal {
+  readonly device: string
+  readonly status: number | undefined
+  readonly answer: string
+}
+
+/** The operator's message for refused tokens: which device, which setting to check, and that nothing is lost. */
+export const tokenRefusalMessage = (
+  options: Pick<ThingsBoardSinkOptions, "name" | "tokenSetting" | "urlSetting">,
+  refusals: ReadonlyArray<TokenRefusal>
+): string => {
+  const first = refusals[0]!
+  const setting = options.tokenSetting?.(first.device) ?? `the token of ${first.device}`
+  const why = first.status === 404
+    ? `ThingsBoard answered 404 for the telemetry of device ${first.device} (forward target ${options.name}): ` +
+      `its access token names no device there, or ${options.urlSetting ?? "the URL"} is not ThingsBoard's base URL; check ${setting}`
+    : `ThingsBoard refused the access token of device ${first.device} (forward target ${options.name}, HTTP ${first.status}): check ${setting}`
+  const others = refusals.length > 1 ? ` (and the token(s) of ${refusals.slice(1).map((r) => r.device).join(", ")})` : ""
+  return `${why}${others}. Its items are held, not dead-lettered, and retried until ThingsBoard accepts the token; ThingsBoard said: ${first.answer}`
 }
 
 /** The ThingsBoard sink of one forward target. */
 export const makeThingsBoardSink = (options: ThingsBoardSinkOptions): ForwardSink => {
-  const describe = `thingsboard ${new URL(options.url).origin} (${options.source}, ${options.tokens.size} device token(s))`
-  const secrets = [...options.tokens.values()].map(Redacted.value)
+  let tokens = options.tokens
+  const describe = `thingsboard ${new URL(options.url).origin} (${options.source}, ${tokens.size} device token(s))`
+  // Every token ever read stays a secret to scrub (an old one may still be quoted back).
+  const secrets = new Set([...tokens.values()].map(Redacted.value))
+
+  const reload = Effect.suspend(() =>
+    options.reloadTokens === undefined ? Effect.void : Effect.ignore(Effect.map(options.reloadTokens, (fresh) => {
+      // A file half-written while the operator edits it fails to read: keep the old tokens then.
+      for (const t of fresh.values()) secrets.add(Redacted.value(t))
+      tokens = fresh
+    }))
+  )
 
   const write = (batch: ReadonlyArray<ForwardItem>) =>
     Effect.gen(function*() {
       const done = new Set<number>()
+      // A refused token holds its device's items, but the other devices' requests of the
+      // batch still go out: what lands is never sent again while the operator fixes it.
+      const refusals: Array<TokenRefusal> = []
       for (const request of thingsBoardRequests(batch)) {
-        const token = options.tokens.get(request.device)
+        const token = tokens.get(request.device)
         if (token === undefined) {
           // The forwarder filters these out with `skip`; a direct caller gets them refused.
           return yield* Effect.fail(failure(batch.length, done, {
@@ -127,12 +186,25 @@ export const makeThingsBoardSink = (options: ThingsBoardSinkOptions): ForwardSin
           body: JSON.stringify(request.body),
           headers: { "content-type": "application/json" },
           timeoutMs: options.timeoutMs,
-          secrets
+          secrets: [...secrets],
+          credentialStatuses: THINGSBOARD_TOKEN_STATUSES
         }))
         if (sent._tag === "Failure") {
+          if (isCredentialRefusal(sent.failure)) {
+            refusals.push({ device: request.device, status: sent.failure.status, answer: sent.failure.detail })
+            continue
+          }
           return yield* Effect.fail(failure(batch.length, done, sent.failure, sent.failure.reason === "Rejected" ? request.indices : []))
         }
         for (const i of request.indices) done.add(i)
+      }
+      if (refusals.length > 0) {
+        yield* reload
+        return yield* Effect.fail(failure(batch.length, done, {
+          reason: "Misconfigured",
+          status: refusals[0]!.status,
+          detail: tokenRefusalMessage(options, refusals)
+        }, []))
       }
     })
 
@@ -160,6 +232,6 @@ export const makeThingsBoardSink = (options: ThingsBoardSinkOptions): ForwardSin
     name: options.name,
     describe,
     write,
-    skip: (item) => options.tokens.has(item.device) ? undefined : `no ThingsBoard access token for device ${item.device}`
+    skip: (item) => tokens.has(item.device) ? undefined : `no ThingsBoard access token for device ${item.device}`
   }
 }

@@ -11,7 +11,11 @@
  *
  * A 4xx refuses the batch without saying which item is at fault, so the batch is halved
  * until the refused items are alone (actors/storage `writeDurably`): one malformed item
- * does not take the rest of its batch to the dead letters.
+ * does not take the rest of its batch to the dead letters. A 401 or 403 is not about the
+ * items but about the target's credentials (an `Authorization` header, the signing
+ * secret): the batch is held and retried (`Misconfigured`) with a message naming the
+ * settings to check, and the secrets are read again before the next attempt, so a fixed
+ * secret file resumes delivery without a restart.
  */
 import { BatchWriteError } from "@bramble/actor-storage"
 import { Effect, Redacted } from "effect"
@@ -19,7 +23,7 @@ import { createHmac } from "node:crypto"
 import { VERSION } from "../Version.js"
 import { type ForwardItem, idempotencyKey } from "./ForwardItem.js"
 import type { ForwardSink } from "./ForwardSink.js"
-import { httpPost } from "./HttpPost.js"
+import { httpPost, isCredentialRefusal } from "./HttpPost.js"
 
 /** The signature header (the value is `sha256=<hex>`). */
 export const SIGNATURE_HEADER = "X-Bramble-Signature"
@@ -60,7 +64,23 @@ export interface WebhookSinkOptions {
   readonly headers: Readonly<Record<string, Redacted.Redacted<string> | string>>
   readonly secret: Redacted.Redacted<string> | undefined
   readonly source: string
+  /** The settings that make the credentials (`forward[1].headersEnv.Authorization (HOOK_AUTH)`),
+   * for the message when the receiver refuses them. */
+  readonly credentialSettings?: string
+  /** Reads the secret and headers again (`webhookSecrets`), after the receiver refused them. */
+  readonly reloadSecrets?: Effect.Effect<WebhookSecrets, { readonly message: string }>
 }
+
+/** A webhook target's signing secret and headers. */
+export interface WebhookSecrets {
+  readonly secret: Redacted.Redacted<string> | undefined
+  readonly headers: Readonly<Record<string, Redacted.Redacted<string> | string>>
+}
+
+/** The operator's message when the receiver refuses the target's credentials. */
+export const credentialRefusalMessage = (options: Pick<WebhookSinkOptions, "name" | "credentialSettings">, status: number | undefined, answer: string): string =>
+  `the receiver of webhook target ${options.name} refused its credentials (HTTP ${status}): check ${options.credentialSettings ?? "its headers and signing secret"}. ` +
+  `The batch is held, not dead-lettered, and retried until they are accepted; the receiver said: ${answer}`
 
 /** The headers of one request for `body`. */
 export const webhookHeaders = (body: string, options: Pick<WebhookSinkOptions, "headers" | "secret" | "name">): Record<string, string> => {
@@ -76,10 +96,20 @@ export const webhookHeaders = (body: string, options: Pick<WebhookSinkOptions, "
 export const makeWebhookSink = (options: WebhookSinkOptions): ForwardSink => {
   // The origin only: webhook URLs often carry a secret in their path or query (Slack, Discord).
   const describe = `webhook ${new URL(options.url).origin} (${options.source})`
-  const secrets = [
-    ...(options.secret === undefined ? [] : [Redacted.value(options.secret)]),
-    ...Object.values(options.headers).flatMap((v) => Redacted.isRedacted(v) ? [Redacted.value(v)] : [])
-  ]
+  let current: WebhookSecrets = { secret: options.secret, headers: options.headers }
+  // Every secret ever read stays one to scrub.
+  const secrets = new Set<string>()
+  const remember = (s: WebhookSecrets) => {
+    if (s.secret !== undefined) secrets.add(Redacted.value(s.secret))
+    for (const v of Object.values(s.headers)) if (Redacted.isRedacted(v)) secrets.add(Redacted.value(v))
+  }
+  remember(current)
+  const reload = Effect.suspend(() =>
+    options.reloadSecrets === undefined ? Effect.void : Effect.ignore(Effect.map(options.reloadSecrets, (fresh) => {
+      remember(fresh)
+      current = fresh
+    }))
+  )
   return {
     name: options.name,
     describe,
@@ -87,9 +117,22 @@ export const makeWebhookSink = (options: WebhookSinkOptions): ForwardSink => {
       Effect.suspend(() => {
         if (batch.length === 0) return Effect.void
         const body = webhookBody(batch)
-        return httpPost({ url: options.url, body, headers: webhookHeaders(body, options), timeoutMs: options.timeoutMs, secrets }).pipe(
-          Effect.mapError((f) =>
-            new BatchWriteError({ reason: f.reason, sink: describe, detail: f.detail, status: f.status, rejected: [], acknowledged: 0 })
+        const headers = webhookHeaders(body, { name: options.name, ...current })
+        return httpPost({ url: options.url, body, headers, timeoutMs: options.timeoutMs, secrets: [...secrets] }).pipe(
+          Effect.catch((f) =>
+            Effect.andThen(
+              isCredentialRefusal(f) ? reload : Effect.void,
+              Effect.fail(
+                new BatchWriteError({
+                  reason: f.reason,
+                  sink: describe,
+                  detail: isCredentialRefusal(f) ? credentialRefusalMessage(options, f.status, f.detail) : f.detail,
+                  status: f.status,
+                  rejected: [],
+                  acknowledged: 0
+                })
+              )
+            )
           )
         )
       })
