@@ -132,6 +132,21 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
   // (-Infinity: unknown since its last reading), so only devices with something to close
   // are asked to advance.
   const dirty = new Set<string>()
+  // A device sends on the same subject every time: parse each once (bounded, so a flood of
+  // distinct subjects cannot grow it). The cached device and sensor strings are then the
+  // same objects reading after reading, which also makes the per-device map lookups cheap.
+  const subjects = new Map<string, ReturnType<typeof Subjects.parseReadingsSubject>>()
+  const parseSubject = (subject: string) => {
+    let where = subjects.get(subject)
+    if (where === undefined) {
+      where = Subjects.parseReadingsSubject(subject)
+      if (where !== undefined) {
+        if (subjects.size >= SUBJECT_CACHE_LIMIT) subjects.clear()
+        subjects.set(subject, where)
+      }
+    }
+    return where
+  }
   const nextEnd = new Map<string, number>()
   // Devices checkpointed in this partition may hold windows that only a watermark advance
   // closes, but a device is in memory only once a reading of it arrives: after a restart or
@@ -273,7 +288,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
         lastSeq = seq
         lastAck = m
         stats.received += 1
-        const where = Subjects.parseReadingsSubject(m.subject)
+        const where = parseSubject(m.subject)
         const storedAt = Math.floor(m.info.timestampNanos / 1e6)
         if (where === undefined) {
           deadLetter(publish, "BadSubject", `subject ${m.subject} is not readings.<partition>.<device>.<sensor> with subject-safe ids`, m.subject, seq, m.data)
@@ -309,6 +324,9 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     if (batch.length === 0) yield* setAsideStalled(partition, lastSeq, stats)
   }
 })
+
+/** Subjects remembered per partition run (a few MB at most). */
+const SUBJECT_CACHE_LIMIT = 50_000
 
 /**
  * How many messages may be delivered and not yet acknowledged: how far processing may run
