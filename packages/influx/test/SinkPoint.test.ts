@@ -47,6 +47,13 @@ const awkwardPoint: fc.Arbitrary<SinkPoint> = fc.record({
   fields: fc.dictionary(awkwardString, fc.double({ noNaN: true, noDefaultInfinity: true }), { minKeys: 1, maxKeys: 3 }),
   timestampMs: fc.integer({ min: -1e15, max: 1e15 })
 })
+// Many tags and fields (both ways of sorting them: in place for a few, Array.sort beyond).
+const widePoint: fc.Arbitrary<SinkPoint> = fc.record({
+  measurement: awkwardString,
+  tags: fc.dictionary(awkwardString, awkwardString, { maxKeys: 14 }),
+  fields: fc.dictionary(awkwardString, fc.double({ noNaN: true, noDefaultInfinity: true }), { minKeys: 1, maxKeys: 14 }),
+  timestampMs: fc.integer({ min: 0, max: 4_102_444_800_000 })
+})
 
 describe("SinkPoint", () => {
   it("line protocol - a plain point is one escaped line with a millisecond timestamp", () => {
@@ -137,7 +144,7 @@ describe("SinkPoint", () => {
     let accepted = 0
     const ms = { convertTime: (value: string | number | Date | undefined) => value === undefined ? undefined : String(value) }
     fc.assert(
-      fc.property(fc.oneof(arbitraryPoint, awkwardPoint), (point) => {
+      fc.property(fc.oneof(arbitraryPoint, awkwardPoint, widePoint), (point) => {
         const result = toLineProtocol(point)
         if (Result.isFailure(result)) return
         accepted++

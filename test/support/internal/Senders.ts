@@ -80,6 +80,9 @@ export const openMqttSender = async (url: string, options: MqttSenderOptions): P
     await Promise.all(clients.map((client) => client.endAsync(true)))
     throw error
   }
+  // Each publish in flight waits for the socket's "drain" while its buffer is full: up to the
+  // publish window (at most 65,000) listeners at once, which is intended, not a leak.
+  for (const client of clients) client.stream.setMaxListeners(0)
   // A device always goes through the same client, so its readings arrive in publish order.
   const clientOf = new Map<string, MqttClient>()
   const ack: Ack = options.qos === 1 ? "puback" : "written"
