@@ -1,10 +1,14 @@
 /**
  * A Bramble node as a real child process (`bramble node`), with the servers it needs, for
  * benchmarks: the node's own nats-server and one victoria-metrics, on free loopback ports.
+ * The node gets the V8 heap limit of its cluster file (`heapLimit`, default 768 MiB) through
+ * `NODE_OPTIONS`, as a deployed node does from its systemd unit, so benchmarks measure what
+ * runs on the Pis.
  */
-import { freePorts, makeManagedProcess, type ManagedProcess, startNatsServer, startVictoriaMetrics } from "@bramble/deploy"
+import { parseClusterConfig } from "@bramble/config"
+import { freePorts, makeManagedProcess, type ManagedProcess, nodeOptionsWithHeapLimit, startNatsServer, startVictoriaMetrics } from "@bramble/deploy"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, type Scope } from "effect"
+import { Effect, Result, type Scope } from "effect"
 import { existsSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 
@@ -19,6 +23,8 @@ export interface NodeUnderTest {
   readonly nc: NatsConnection
   readonly process: ManagedProcess
   readonly status: () => Promise<NodeStatus>
+  /** The heap limit the node was started with (bytes), unless a command-line flag overrides it. */
+  readonly heapLimit: number
 }
 
 export interface NodeStatus {
@@ -35,8 +41,11 @@ export const startNodeUnderTest = (options: {
   readonly httpPort?: number
   /** Write a V8 CPU profile of the node to this directory. */
   readonly cpuProfileDir?: string
-  /** Extra V8/Node flags for the node process. */
+  /** Extra V8/Node flags for the node process (on its command line, so they win over the
+   * heap limit in `NODE_OPTIONS`). */
   readonly nodeFlags?: ReadonlyArray<string>
+  /** The node's `heapLimit`, as the cluster file writes it (default: the file's default). */
+  readonly heapLimit?: string
 }): Effect.Effect<NodeUnderTest, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     if (!existsSync(BRAMBLE_BIN)) return yield* Effect.die(new Error(`${BRAMBLE_BIN} is missing: run \`npm run build\` first`))
@@ -48,13 +57,18 @@ export const startNodeUnderTest = (options: {
     const [clusterPort] = yield* freePorts(1)
     const file = join(options.dir, "cluster.yaml")
     const windows = options.windows ?? [{ name: "10s", size: "10s" }, { name: "1m", size: "1m" }]
-    writeFileSync(file, [
+    const heapLimit = options.heapLimit === undefined ? "" : `, heapLimit: ${options.heapLimit}`
+    const text = [
       `cluster: { name: bench, partitions: ${partitions}, dataDir: ${JSON.stringify(join(options.dir, "nodes"))} }`,
-      `nodes: [{ name: n1, httpPort: ${options.httpPort ?? 0}, nats: { url: ${server.url}, clusterPort: ${clusterPort} } }]`,
+      `nodes: [{ name: n1, httpPort: ${options.httpPort ?? 0}, nats: { url: ${server.url}, clusterPort: ${clusterPort} }${heapLimit} }]`,
       `windows: [${windows.map((w) => `{ name: ${w.name}, size: ${w.size} }`).join(", ")}]`,
       `sink: { kind: influx-v2, url: ${db.url} }`,
       options.extra ?? ""
-    ].join("\n"))
+    ].join("\n")
+    writeFileSync(file, text)
+    const config = parseClusterConfig(text, file)
+    if (Result.isFailure(config)) return yield* Effect.die(config.failure)
+    const heapLimitBytes = config.success.nodes[0]!.heapLimit
     const natsUrl = server.url
     let nc: NatsConnection | undefined
     const status = async (): Promise<NodeStatus> => {
@@ -72,10 +86,11 @@ export const startNodeUnderTest = (options: {
         ...(globalThis.process.env["BENCH_NODE_FLAGS"]?.split(" ").filter((f) => f !== "") ?? []),
         BRAMBLE_BIN, "node", "--config", file, "--node", "n1"
       ],
+      env: { NODE_OPTIONS: nodeOptionsWithHeapLimit(heapLimitBytes, globalThis.process.env["NODE_OPTIONS"]) },
       logFile: join(options.dir, "node.log"),
       readiness: { probe: Effect.tryPromise(() => status()), timeout: "60 seconds" }
     })
     yield* Effect.addFinalizer(() => Effect.promise(async () => nc?.close()))
     nc ??= yield* Effect.promise(() => connect({ servers: natsUrl }))
-    return { natsUrl, monitorUrl: server.monitorUrl, mqttUrl: server.mqttUrl, dbUrl: db.url, nc, process, status }
+    return { natsUrl, monitorUrl: server.monitorUrl, mqttUrl: server.mqttUrl, dbUrl: db.url, nc, process, status, heapLimit: heapLimitBytes }
   })

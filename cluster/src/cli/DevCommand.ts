@@ -11,7 +11,7 @@
  * hands its partitions over, then the servers and the database stop.
  */
 import { isProcessAlive, readDevClusterState, startDevCluster, stopDevCluster } from "@bramble/deploy"
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
@@ -61,9 +61,13 @@ const up = Command.make(
     dir: dirFlag,
     partitions: Flag.Int("partitions").pipe(Flag.withDescription("Partitions of READINGS (fixed for the cluster's life)"), Flag.withDefault(8)),
     sensors: Flag.Int("sensors").pipe(Flag.withDescription("Simulated DHT22 sensors per node"), Flag.withDefault(2)),
+    heapLimit: Flag.String("heap-limit").pipe(
+      Flag.withDescription("Every node's V8 heap limit, as heapLimit in a cluster file (e.g. 384MiB; default 768MiB)"),
+      Flag.optional
+    ),
     foreground: Flag.Boolean("foreground").pipe(Flag.withDescription("Run the cluster in this process until Ctrl-C instead of in the background"), Flag.withDefault(false))
   },
-  ({ nodes, dir, partitions, sensors, foreground }) =>
+  ({ nodes, dir, partitions, sensors, heapLimit, foreground }) =>
     Effect.gen(function*() {
       const home = resolve(dir)
       if (nodes < 1 || nodes > 9) {
@@ -79,7 +83,14 @@ const up = Command.make(
       if (foreground) {
         return yield* Effect.scoped(Effect.gen(function*() {
           yield* Console.log(`Starting a ${nodes}-node bramble in ${home} ...`)
-          yield* startDevCluster({ dir: home, nodes, partitions, sensorsPerNode: sensors, bramble: selfCommand() })
+          yield* startDevCluster({
+            dir: home,
+            nodes,
+            partitions,
+            sensorsPerNode: sensors,
+            bramble: selfCommand(),
+            ...Option.match(heapLimit, { onNone: () => ({}), onSome: (limit) => ({ heapLimit: limit }) })
+          })
           yield* Console.log(`${summary(home)}Ctrl-C (or \`bramble dev down --dir ${dir}\`) stops everything.`)
           return yield* Effect.never
         }))
@@ -89,7 +100,7 @@ const up = Command.make(
       const out = openSync(logFile, "a")
       const child = spawn(
         selfCommand()[0]!,
-        [...selfCommand().slice(1), "dev", "up", "--foreground", "--nodes", String(nodes), "--dir", home, "--partitions", String(partitions), "--sensors", String(sensors)],
+        [...selfCommand().slice(1), "dev", "up", "--foreground", "--nodes", String(nodes), "--dir", home, "--partitions", String(partitions), "--sensors", String(sensors), ...Option.match(heapLimit, { onNone: () => [], onSome: (limit) => ["--heap-limit", limit] })],
         { detached: true, stdio: ["ignore", out, out], cwd: process.cwd() }
       )
       closeSync(out)

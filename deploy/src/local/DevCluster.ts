@@ -19,6 +19,7 @@ import { type ClusterConfig, decodeClusterConfig } from "@bramble/config"
 import { Duration, Effect, Result, Schedule, Scope } from "effect"
 import { natsSpecForNode, nodeDataDir } from "../nats/NodeNatsSpec.js"
 import { type ManagedProcess, makeManagedProcess } from "../process/ManagedProcess.js"
+import { nodeOptionsWithHeapLimit } from "../render/HeapLimit.js"
 import type { ProcessError } from "../process/ProcessError.js"
 import { isProcessAlive } from "../process/internal/platform.js"
 import { freePorts } from "./freePort.js"
@@ -44,6 +45,9 @@ export interface DevClusterOptions {
   readonly sensorsPerNode?: number
   /** Window specs, as the cluster file writes them. Default 10 s and 1 min. */
   readonly windows?: ReadonlyArray<{ readonly name: string; readonly size: string }>
+  /** Every node's `heapLimit`, as the cluster file writes it (e.g. "384MiB"). Default: the
+   * cluster file's default. Each node process gets it as `NODE_OPTIONS`, as on a Pi. */
+  readonly heapLimit?: string
   /** `processing:` of the cluster file. */
   readonly processing?: Readonly<Record<string, string | number>>
   /** Extra arguments for `bramble node` (e.g. `--ownership-log`). */
@@ -149,6 +153,7 @@ export const startDevCluster = (options: DevClusterOptions): Effect.Effect<DevCl
     const partitions = options.partitions ?? 8
     const spares = options.spareNodes ?? 0
     const dashboards = options.dashboards ?? true
+    const heapLimit = options.heapLimit === undefined ? {} : { heapLimit: options.heapLimit }
 
     // 1. The database.
     const db = yield* startVictoriaMetrics({ dir: join(dir, "victoria-metrics") })
@@ -160,14 +165,16 @@ export const startDevCluster = (options: DevClusterOptions): Effect.Effect<DevCl
       name: nodeName(i),
       host: "127.0.0.1",
       nats: { port: ports[i * 4]!, mqttPort: ports[i * 4 + 1]!, httpPort: ports[i * 4 + 2]!, clusterPort: ports[i * 4 + 3]! },
-      httpPort: dashboards ? ports[options.nodes * 4 + i]! : 0
+      httpPort: dashboards ? ports[options.nodes * 4 + i]! : 0,
+      ...heapLimit
     }))
     const firstUrl = `nats://127.0.0.1:${serverNodes[0]!.nats.port}`
     const spareNodes = Array.from({ length: spares }, (_, j) => ({
       name: nodeName(options.nodes + j),
       host: "127.0.0.1",
       nats: { url: firstUrl },
-      httpPort: dashboards ? ports[options.nodes * 4 + options.nodes + j]! : 0
+      httpPort: dashboards ? ports[options.nodes * 4 + options.nodes + j]! : 0,
+      ...heapLimit
     }))
     const sensorsPerNode = options.sensorsPerNode ?? 2
     const document = {
@@ -219,11 +226,14 @@ export const startDevCluster = (options: DevClusterOptions): Effect.Effect<DevCl
         }
         const info = nodeInfos.find((n) => n.name === name)
         if (info === undefined) return yield* Effect.die(new Error(`no node ${name} in the dev cluster (nodes: ${nodeInfos.map((n) => n.name).join(", ")})`))
+        const heapLimitBytes = config.nodes.find((n) => n.name === name)!.heapLimit
         const process = yield* makeManagedProcess({
           name: `bramble node ${name}`,
           command,
           args: [...prefix, "node", "--config", configFile, "--node", name, "--nats-url", info.natsUrl, "--simulate", ...(options.nodeArgs?.(name) ?? [])],
           cwd: dir,
+          // The heap limit a deployed node gets from its systemd unit.
+          env: { NODE_OPTIONS: nodeOptionsWithHeapLimit(heapLimitBytes, globalThis.process.env["NODE_OPTIONS"]) },
           logFile: info.logFile,
           tailLines: 80,
           readiness: { probe: (options.nodeReady ?? adminSubscribed)(info), timeout: options.nodeReadyTimeout ?? "120 seconds" },

@@ -70,7 +70,7 @@ export const renderDeployment = (
     const spec = specOf(node.name)
     if (spec !== undefined) files.push({ path: `${node.name}/nats-server.conf`, content: renderNatsServerConf(spec) })
     files.push(
-      { path: `${node.name}/bramble-node.service`, content: renderNodeUnit({ node: node.name, binPath, configPath, envPath, dataDir }) },
+      { path: `${node.name}/bramble-node.service`, content: renderNodeUnit({ node: node.name, binPath, configPath, envPath, dataDir, heapLimit: node.heapLimit }) },
       { path: `${node.name}/bramble.env`, content: renderNodeEnvFile(config, node.name, { configPath, envPath }) },
       {
         path: `${node.name}/README.md`,

@@ -8,6 +8,8 @@
  * `deploy/systemd/bramble-node.service` is `renderNodeUnit()` with no node: the node name is
  * then the host name (`%H`), so the same file works on every Pi named after its node.
  */
+import { DEFAULT_HEAP_LIMIT } from "@bramble/config"
+import { heapLimitOption } from "./HeapLimit.js"
 import { checkInstallPath, lines } from "./internal/text.js"
 
 /** Defaults of the paths a unit (and a deployment) uses on the Pis. */
@@ -30,6 +32,8 @@ export interface NodeUnitOptions {
   readonly envPath?: string
   /** Where nodes keep their data (the cluster file's `dataDir`). Default `/var/lib/bramble`. */
   readonly dataDir?: string
+  /** The node's V8 heap limit in bytes (the cluster file's `heapLimit`). Default 768 MiB. */
+  readonly heapLimit?: number
 }
 
 const NODE_NAME = /^[A-Za-z0-9_-]{1,64}$/
@@ -63,6 +67,7 @@ export const renderNodeUnit = (options: NodeUnitOptions = {}): string => {
   const envPath = checkInstallPath("envPath", options.envPath ?? NODE_INSTALL_DEFAULTS.envPath)
   const dataDir = checkInstallPath("dataDir", options.dataDir ?? NODE_INSTALL_DEFAULTS.dataDir)
   const node = options.node ?? "%H"
+  const heapLimit = heapLimitOption(options.heapLimit ?? DEFAULT_HEAP_LIMIT)
 
   return lines(
     "# bramble-node.service: one Bramble node and the nats-server it starts and supervises.",
@@ -89,7 +94,11 @@ export const renderNodeUnit = (options: NodeUnitOptions = {}): string => {
     `Environment=BRAMBLE_CONFIG=${configPath}`,
     `Environment=BRAMBLE_NODE=${node}`,
     "Environment=BRAMBLE_NODE_ARGS=",
-    "# Values in this file override the three above; database secrets live there, not here.",
+    "# The node's V8 heap limit: heapLimit in the cluster file (default 768 MiB). Left to V8, the",
+    "# limit is half the Pi's memory (up to 2 GiB) and the heap grows to 4x what the node uses",
+    "# between collections; under this limit it stays close to it. nats-server ignores it.",
+    `Environment=NODE_OPTIONS=${heapLimit}`,
+    "# Values in this file override the four above; database secrets live there, not here.",
     `EnvironmentFile=${envPath}`,
     `WorkingDirectory=${dataDir}`,
     `ExecStart=${binPath} node --config \${BRAMBLE_CONFIG} --node \${BRAMBLE_NODE} $BRAMBLE_NODE_ARGS`,

@@ -31,6 +31,33 @@ export const NodeNats = Schema.Struct({
 /** The port of Bramble's own HTTP server on a node; 0 turns it off. */
 export const DEFAULT_HTTP_PORT = 9464
 
+const MiB = 1024 * 1024
+
+/**
+ * The default V8 heap limit of a node, in bytes (768 MiB). Chosen on purpose rather than
+ * left to V8, which sizes a heap from the machine's memory (half of it on a 64-bit Pi, up
+ * to 2 GiB; 4 GiB on a machine with more than 16 GB). Left at V8's largest limit, the heap
+ * grows up to 4x its live size between full collections; under a limit below that V8
+ * grows it by 1.3x-2x and never past half-way to the limit, so a node holds little more
+ * than what it uses. 768 MiB is 3x what 100,000 active devices keep live (measured: 240 MB,
+ * ~2.2 KB each plus the node's ~30 MB), is below the 1 GiB at which 32-bit V8 goes back to
+ * the 4x growth, and keeps RSS at 10,000 active devices near 210 MB instead of 300-470 MB
+ * (docs/performance.md). Boards with 1 GB or less should set a smaller `heapLimit`
+ * (deploy/README.md): on them the default is above what V8 would choose.
+ */
+export const DEFAULT_HEAP_LIMIT = 768 * MiB
+
+/** Smallest heap a node starts and runs in: its own code and caches take ~60 MB. */
+export const MIN_HEAP_LIMIT = 96 * MiB
+
+/** A node's V8 heap limit: a size between 96 MiB and 16 GiB. */
+export const HeapLimit = Bytes.check(
+  Schema.makeFilter((bytes: number) =>
+    (bytes >= MIN_HEAP_LIMIT && bytes <= 16 * 1024 * MiB) ||
+    "Expected a heap limit between 96MiB and 16GiB (e.g. 192MiB on a 512 MB board, 384MiB on 1 GB, 768MiB from 2 GB up)"
+  )
+)
+
 export const Node = Schema.Struct({
   name: Name,
   /** Address other nodes and devices use to reach this node. */
@@ -38,7 +65,14 @@ export const Node = Schema.Struct({
   nats: withDefault(NodeNats, {}),
   /** Bramble's own HTTP server: the live dashboard and Prometheus `/metrics` (not to be
    * confused with `nats.httpPort`, nats-server's monitoring). 0 turns it off. */
-  httpPort: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), DEFAULT_HTTP_PORT)
+  httpPort: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })), DEFAULT_HTTP_PORT),
+  /** The node process's V8 heap limit (Node.js `--max-old-space-size`), e.g. "384MiB".
+   * `bramble deploy` puts it in the node's systemd unit as `NODE_OPTIONS`, the local
+   * launchers pass it to the nodes they start. Default 768MiB (~140,000 active devices);
+   * use 192MiB on a 512 MB board and 384MiB on a 1 GB one; in general at least
+   * 2 x (30 MB + 2.5 KB per active device). A node whose live heap outgrows it stops with
+   * "heap out of memory" and is restarted, so raise it with the load. */
+  heapLimit: withDefault(HeapLimit, "768MiB")
 })
 export type Node = typeof Node.Type
 
