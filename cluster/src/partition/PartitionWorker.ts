@@ -329,12 +329,10 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
 const SUBJECT_CACHE_LIMIT = 50_000
 
 /**
- * How many messages may be delivered and not yet acknowledged: how far processing may run
- * ahead of the last durable checkpoint (the memory bound is BatchReader's two batches; a
- * processed message is not kept). Acknowledgements come a checkpoint interval plus a
+ * How many messages may be delivered and not yet acknowledged: the partition's read-ahead,
+ * and its memory bound (see BatchReader). Acknowledgements come a checkpoint interval plus a
  * database flush apart, so the bound must cover a few intervals at full speed — 25 batches
- * (25,000 readings with the default batch of 1,000); when the database stops, the partition
- * stops pulling here.
+ * (25,000 readings with the default batch of 1,000, a few MB).
  */
 const unackedBound = (settings: PartitionSettings) => settings.batchSize * 25
 
