@@ -10,7 +10,6 @@ import { Codec, Subjects } from "@bramble/protocol"
 import { Cause, Clock, Effect, Exit } from "effect"
 import { Fence, FencedOut } from "../src/ownership/Fence.js"
 import { type DeliveryGap, fencedCheckpoints, fencedNats, type OwnedPartitionCheckpoint } from "../src/ownership/OwnedPorts.js"
-import { BatchReader } from "../src/partition/BatchReader.js"
 
 const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
 
@@ -204,68 +203,6 @@ describe("leases on nats-server", () => {
         assert.isTrue(closed._tag === "Some", "the consumer was not stopped")
         assert.deepStrictEqual(seen, [])
         assert.deepStrictEqual(gaps, [{ partition: 3, expected: 1, got: 3 }])
-      })
-    ))
-  it.live("partition reader - pulls follow the taking: a long backlog is never buffered beyond about two batches, and arrives whole and in order", () =>
-    withServer((client) =>
-      Effect.gen(function*() {
-        yield* ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits })
-        const total = 3_000
-        yield* Effect.promise(() => Promise.all(Array.from({ length: total }, (_, i) => client.js.publish(Subjects.readingsSubject(0, "d1", "env"), new Uint8Array([i % 256])))))
-        yield* resetPartitionConsumer(client.jsm, 0, 1)
-        const clock = yield* Clock.Clock
-        const fence = new Fence(0, clock, 60_000, clock.monotonicTimeNanosUnsafe())
-        const consumer = yield* Effect.promise(() => fencedNats(client, fence, () => {}).js.consumers.get(Subjects.Streams.readings, consumerName(0)))
-        const batch = 100
-        const reader = new BatchReader((max, deliver) => consumer.fetch({ max_messages: max, callback: deliver } as Parameters<typeof consumer.fetch>[0]), batch)
-        reader.start()
-        const seen: Array<number> = []
-        let most = 0
-        while (seen.length < total) {
-          // Let the pulls run ahead as far as they will before taking.
-          yield* Effect.sleep("20 millis")
-          most = Math.max(most, reader.buffered)
-          const taken = yield* Effect.promise(() => reader.next(batch, 5_000))
-          assert.isAbove(taken.length, 0, `nothing arrived after ${seen.length} of ${total}`)
-          for (const m of taken) seen.push(m.seq)
-        }
-        yield* Effect.promise(() => reader.close())
-        assert.deepStrictEqual(seen, Array.from({ length: total }, (_, i) => i + 1))
-        assert.isAtMost(most, 2 * batch, "the reader buffered more than two batches")
-        assert.isFalse(reader.done)
-      })
-    ))
-
-  it.live("owned consumer, one fetch after another - a gap between two fetches ends delivery, and the next fetch fails", () =>
-    withServer((client) =>
-      Effect.gen(function*() {
-        yield* ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits })
-        for (let i = 0; i < 30; i++) yield* Effect.promise(() => client.js.publish(Subjects.readingsSubject(2, "d2", "env"), new Uint8Array([i])))
-        yield* resetPartitionConsumer(client.jsm, 2, 1)
-        const clock = yield* Clock.Clock
-        const fence = new Fence(2, clock, 60_000, clock.monotonicTimeNanosUnsafe())
-        const gaps: Array<DeliveryGap> = []
-        const owned = yield* Effect.promise(() => fencedNats(client, fence, (gap) => gaps.push(gap)).js.consumers.get(Subjects.Streams.readings, consumerName(2)))
-        const seen: Array<number> = []
-        const fetch = (max: number) =>
-          Effect.promise(async () => {
-            const messages = await owned.fetch({ max_messages: max, callback: (m: { seq: number }) => seen.push(m.seq) } as Parameters<typeof owned.fetch>[0])
-            await messages.closed()
-          })
-        yield* fetch(5)
-        assert.deepStrictEqual(seen, [1, 2, 3, 4, 5])
-        // A stale process takes the next two deliveries from the same durable consumer.
-        const stale = yield* Effect.promise(() => client.js.consumers.get(Subjects.Streams.readings, consumerName(2)))
-        yield* Effect.promise(async () => {
-          for await (const _ of await stale.fetch({ max_messages: 2, expires: 2_000 })) {
-            // taken by the stale puller
-          }
-        })
-        yield* fetch(5)
-        assert.deepStrictEqual(seen, [1, 2, 3, 4, 5], "nothing after the gap is passed on")
-        assert.deepStrictEqual(gaps, [{ partition: 2, expected: 6, got: 8 }])
-        const next = yield* Effect.exit(Effect.tryPromise(() => owned.fetch({ max_messages: 5, callback: () => {} } as Parameters<typeof owned.fetch>[0])))
-        assert.isTrue(Exit.isFailure(next), "a fetch after the gap must fail")
       })
     ))
 })

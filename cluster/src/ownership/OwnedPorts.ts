@@ -218,10 +218,6 @@ const ownedCallback = (callback: (message: JsMsg) => void, fence: Fence, onGap: 
     messages?.stop()
   }
   return {
-    /** Delivery ended for good (fence shut or a gap): no later pull may pass anything on. */
-    get ended() {
-      return ended
-    },
     attach: (m: ConsumerMessages) => {
       messages = m
       if (ended) m.stop()
@@ -250,7 +246,6 @@ export const fencedNats = (client: NatsClient["Service"], fence: Fence, onGap: (
   const consumers = bindAll(js.consumers, {
     get: async (...args: Parameters<typeof js.consumers.get>) => {
       const consumer = await js.consumers.get(...args)
-      let fetchOwned: ReturnType<typeof ownedCallback> | undefined
       return bindAll(consumer, {
         // Pulls expire after 5 s (heartbeats every 2.5 s) unless the worker says otherwise:
         // a pull lost with a dead server or a consumer leader that moved is then noticed and
@@ -262,20 +257,6 @@ export const fencedNats = (client: NatsClient["Service"], fence: Fence, onGap: (
           }
           const owned = ownedCallback(callback, fence, onGap)
           const messages = await consumer.consume({ expires: OWNED_PULL_EXPIRES_MS, ...options, callback: owned.deliver } as Parameters<typeof consumer.consume>[0])
-          owned.attach(messages)
-          return messages
-        },
-        // One pull after another, in callback mode (the partition worker's BatchReader): the
-        // gap check runs across every fetch of this consumer (delivery sequences continue),
-        // and once delivery ended for good a further fetch fails instead of starting.
-        fetch: async (options?: Parameters<typeof consumer.fetch>[0] & { readonly callback?: (message: JsMsg) => void }) => {
-          const callback = options?.callback
-          if (callback === undefined) return consumer.fetch({ expires: OWNED_PULL_EXPIRES_MS, ...options } as Parameters<typeof consumer.fetch>[0])
-          fetchOwned ??= ownedCallback(callback, fence, onGap)
-          const owned = fetchOwned
-          if (owned.ended) throw fence.check() ?? natsError("JetStream", `partition ${fence.partition}: delivery ended (a gap in delivery sequences)`)("stopped")
-          const withCallback: object = { expires: OWNED_PULL_EXPIRES_MS, ...options, callback: owned.deliver }
-          const messages = await consumer.fetch(withCallback as Parameters<typeof consumer.fetch>[0])
           owned.attach(messages)
           return messages
         }

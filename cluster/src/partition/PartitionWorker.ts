@@ -189,15 +189,20 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     try: () => js.consumers.get(Subjects.Streams.readings, consumerName(partition)),
     catch: natsError("JetStream", `cannot open consumer for partition ${partition}`)
   })
-  // One fetch of a batch at a time, as the loop takes them (see BatchReader). nats.js takes a
-  // callback on fetch as on consume; its types list it for consume only.
-  const reader = new BatchReader(
-    (max, deliver) => consumer.fetch({ max_messages: max, callback: deliver } as Parameters<typeof consumer.fetch>[0]),
-    settings.batchSize
+  const reader = new BatchReader()
+  yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const messages = await consumer.consume({ max_messages: settings.batchSize * 2, callback: reader.deliver })
+        // Stopped (consumer deleted, connection closed for good, fenced off): wake the loop,
+        // which fails and restarts from the checkpoint.
+        void messages.closed().then(reader.end, reader.end)
+        return messages
+      },
+      catch: natsError("JetStream", `cannot consume partition ${partition}`)
+    }),
+    (m) => Effect.promise(() => m.close().then(() => undefined, () => undefined))
   )
-  // A stopped pull (consumer deleted, connection closed for good, fenced off) ends the reader:
-  // the loop then fails and the worker restarts from the checkpoint.
-  yield* Effect.acquireRelease(Effect.sync(() => reader.start()), () => Effect.promise(() => reader.close()))
   let lastAck: JsMsg | undefined
   const startedAt = yield* Clock.currentTimeMillis
   // The first checkpoint comes right after the first batch, not an interval later: a new
