@@ -5,6 +5,7 @@ import { loadClusterConfig } from "@bramble/config"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { hostname } from "node:os"
+import { processHeapLimitMismatch } from "../node/HeapLimitCheck.js"
 import { runNode } from "../node/Node.js"
 import { fileOwnershipLog } from "../ownership/OwnershipLog.js"
 import { ExitCode } from "./ExitCode.js"
@@ -38,6 +39,9 @@ export const nodeCommand = Command.make(
       )
       const name = Option.getOrElse(node, () => hostname())
       onDemandGc()
+      const self = loaded.config.nodes.find((n) => n.name === name)
+      const mismatch = self === undefined ? undefined : processHeapLimitMismatch(self.heapLimit)
+      if (mismatch !== undefined) yield* Effect.logWarning(`node ${name}: ${mismatch}`)
       yield* runNode({
         config: loaded.config,
         node: name,
