@@ -12,7 +12,7 @@ import { Command } from "effect/cli"
 import { AdminRequestFailed, callCluster, callNode } from "../admin/AdminClient.js"
 import { type Health, healthOf } from "../dashboard/ClusterOverview.js"
 import { connectionFlags, connectWith, discoverNodes, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
-import { dim, duration, green, perSecond, red, table, yellow } from "./Table.js"
+import { type Align, dim, duration, green, perSecond, red, table, yellow } from "./Table.js"
 
 /** One node in `bramble status --json`. */
 export interface NodeRow {
@@ -107,17 +107,8 @@ export const renderForwarders = (rows: ReadonlyArray<NodeRow>, now: number = Dat
       t.unavailableSince === undefined ? dim(error) : error
     ]
   })
-  return table(["forward", "kind", "source", "delivered", "rejected", "skipped", "pending", "state", "last error"], body, [
-    "left",
-    "left",
-    "left",
-    "right",
-    "right",
-    "right",
-    "right",
-    "left",
-    "left"
-  ])
+  const align: ReadonlyArray<Align> = ["left", "left", "left", "right", "right", "right", "right", "left", "left"]
+  return table(["forward", "kind", "source", "delivered", "rejected", "skipped", "pending", "state", "last error"], body, align)
 }
 
 /** The status table, and the forwarders' below it when there are any. */
@@ -147,17 +138,8 @@ const renderNodes = (rows: ReadonlyArray<NodeRow>): string => {
   const totals = `${rows.length} node(s), ${live.length} answering; ` +
     `${perSecond(sum((s) => s.rates.readingsIn))} readings/s in, ${perSecond(sum((s) => s.rates.readingsOut))} stored/s, ` +
     `${sum((s) => s.totals.received)} received, ${sum((s) => s.totals.rejected)} rejected, ${sum((s) => s.totals.windowsEmitted)} windows`
-  return `${table(["node", "health", "uptime", "in/s", "out/s", "lag", "db write", "partitions", "version / problem"], body, [
-    "left",
-    "left",
-    "right",
-    "right",
-    "right",
-    "right",
-    "right",
-    "left",
-    "left"
-  ])}\n${dim(totals)}`
+  const align: ReadonlyArray<Align> = ["left", "left", "right", "right", "right", "right", "right", "left", "left"]
+  return `${table(["node", "health", "uptime", "in/s", "out/s", "lag", "db write", "partitions", "version / problem"], body, align)}\n${dim(totals)}`
 }
 
 export const statusCommand = Command.make(
