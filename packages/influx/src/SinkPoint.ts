@@ -108,10 +108,15 @@ const sortedKeys = (record: object): Array<string> => {
 }
 
 /**
- * The line for `point`, or every reason it cannot be written exactly. Runs for every point
- * written, so it checks and encodes in one pass over the records.
+ * The line-protocol line for `point` (millisecond timestamp), or every reason it cannot be
+ * written exactly. The names are escaped by `@influxdata/influxdb-client`'s `escape` and the
+ * line has exactly the form its `Point.toLineProtocol` gives (sorted tags, sorted float
+ * fields as `String(value)`, the timestamp as given): building a `Point` per reading cost a
+ * tenth of a node's CPU, so this skips the object and caches the escaped names. A property
+ * test (test/SinkPoint.test.ts) checks every accepted point against `Point` itself.
+ * Runs for every point written, so it checks and encodes in one pass over the records.
  */
-const encode = (point: SinkPoint): Result.Result<string, ReadonlyArray<string>> => {
+export const toLineProtocol = (point: SinkPoint): Result.Result<string, ReadonlyArray<string>> => {
   let problems: Array<string> | undefined
   const add = (problem: string) => {
     ;(problems ??= []).push(problem)
@@ -145,16 +150,7 @@ const encode = (point: SinkPoint): Result.Result<string, ReadonlyArray<string>> 
 
 /** Every reason `point` cannot be written exactly; empty when it can. */
 export const pointProblems = (point: SinkPoint): ReadonlyArray<string> => {
-  const result = encode(point)
+  const result = toLineProtocol(point)
   return Result.isFailure(result) ? result.failure : NO_PROBLEMS
 }
 
-/**
- * The line-protocol line for `point` (millisecond timestamp), or every reason it cannot be
- * written exactly. The names are escaped by `@influxdata/influxdb-client`'s `escape` and the
- * line has exactly the form its `Point.toLineProtocol` gives (sorted tags, sorted float
- * fields as `String(value)`, the timestamp as given): building a `Point` per reading cost a
- * tenth of a node's CPU, so this skips the object and caches the escaped names. A property
- * test (test/SinkPoint.test.ts) checks every accepted point against `Point` itself.
- */
-export const toLineProtocol = (point: SinkPoint): Result.Result<string, ReadonlyArray<string>> => encode(point)
