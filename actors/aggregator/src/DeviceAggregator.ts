@@ -20,6 +20,8 @@ export interface DeviceItem {
   readonly reading: Reading
   readonly seq: number
   readonly watermark: number
+  /** When JetStream stored it (ms), when known: refusals report the device's clock skew. */
+  readonly storedAt?: number
 }
 
 export type DeviceMessage =
@@ -95,7 +97,9 @@ export interface DeviceAggregatorsOptions {
   /** Closed windows go here (storage and AGGREGATES); suspends for backpressure. */
   readonly emit: (results: ReadonlyArray<WindowResult>) => Effect.Effect<void>
   /** A reading too late for every window it belongs to. */
-  readonly tooLate: (reading: Reading, seq: number, watermark: number) => Effect.Effect<void>
+  readonly tooLate: (reading: Reading, seq: number, watermark: number, storedAt: number | undefined) => Effect.Effect<void>
+  /** How many readings of an Ingest were duplicates, not counted again (when any were). */
+  readonly duplicates?: (count: number) => Effect.Effect<void>
   /** Alarm rules evaluated on every reading (and on the watermark, for stale devices). */
   readonly rules?: ReadonlyArray<RuleSpec>
   /** Alarms raised or cleared go here (ALARMS, MQTT, database). */
@@ -182,19 +186,25 @@ class DeviceBehaviour implements Actor.Behaviour<DeviceMessage, DeviceState, unk
 const ingest = (state: DeviceState, items: ReadonlyArray<DeviceItem>, options: DeviceAggregatorsOptions) =>
   Effect.gen(function*() {
     let watermark = Number.NEGATIVE_INFINITY
+    let duplicates = 0
     const alarms: Array<AlarmEvent> = []
     for (const item of items) {
       // Already in the restored checkpoint: this is a replay after a crash or a move.
       if (item.seq <= state.windows.seq) continue
-      if (!state.windows.apply(item.reading, item.seq, item.watermark)) {
-        yield* options.tooLate(item.reading, item.seq, item.watermark)
+      if (item.watermark > watermark) watermark = item.watermark
+      const applied = state.windows.apply(item.reading, item.seq, item.watermark)
+      if (applied === "duplicate") {
+        // Counted already (a retransmission): it changes nothing, rules included.
+        duplicates += 1
+        continue
       }
+      if (applied === "tooLate") yield* options.tooLate(item.reading, item.seq, item.watermark, item.storedAt)
       if (options.rules !== undefined) {
         for (const e of evaluateReading(options.rules, state.rules, item.reading.device, item.reading.values, item.reading.ts)) alarms.push(e)
       }
       state.lastReading = item.reading
-      if (item.watermark > watermark) watermark = item.watermark
     }
+    if (duplicates > 0 && options.duplicates) yield* options.duplicates(duplicates)
     if (alarms.length > 0 && options.alarm) yield* options.alarm(alarms)
     yield* emitClosed(state, watermark, options)
     return state

@@ -10,6 +10,13 @@
  * corrected result is emitted again (same key, so the database overwrites). Once W ≥ end + L
  * the window is retired; a reading for a retired window is too late and is refused
  * (dead-lettered by the caller), never silently dropped.
+ *
+ * Duplicates: a value of a metric at an event time already counted for the same sensor (an
+ * MQTT QoS 1 retransmission after a lost PUBACK, a replayed outbox) is not counted again —
+ * the same key under which InfluxDB overwrites the raw point. The first value counts. The
+ * event times counted are kept per sensor while any window they belong to can still change
+ * (`SeenTimes`), and checkpointed with the windows, so a duplicate that arrives after a
+ * restart is recognised too.
  */
 import type { Reading, WindowResult } from "@bramble/protocol"
 import { addValue, mean, stddev, type Stats } from "./Stats.js"
@@ -96,6 +103,61 @@ export interface DeviceSnapshot {
   /** The READINGS stream sequence of the last message applied. */
   readonly seq: number
   readonly windows: ReadonlyArray<readonly [string, string, string, number, number, Stats, boolean?]>
+  /** Event times counted per sensor (see `SeenTimes`); absent in checkpoints written before. */
+  readonly seen?: ReadonlyArray<SeenSnapshot>
+}
+
+/** What `apply` did with a reading. */
+export type Applied =
+  /** Counted in at least one window. */
+  | "applied"
+  /** Too late for every window it belongs to. */
+  | "tooLate"
+  /** Every value already counted at this event time (a duplicate). */
+  | "duplicate"
+
+/**
+ * `[sensor, event times as deltas (the first absolute), metric sets, index of each time's
+ * set]`: a sensor sending every 2 s keeps a 30-minute window's times in a few KB.
+ */
+export type SeenSnapshot = readonly [string, ReadonlyArray<number>, ReadonlyArray<string>, ReadonlyArray<number>]
+
+const METRIC_SEPARATOR = "\u0000"
+
+/**
+ * The event times of one sensor counted in windows, ascending, each with the metrics
+ * counted at it (names joined by NUL; interned, since a sensor sends the same metrics
+ * reading after reading). Packed arrays rather than a map: 12 bytes or so per time.
+ */
+class SeenTimes {
+  times: Array<number> = []
+  metrics: Array<string> = []
+
+  /** Index of `ts`, or -(insertion point) - 1. Readings mostly come in order: check the end first. */
+  find(ts: number): number {
+    const times = this.times
+    let hi = times.length - 1
+    if (hi < 0 || times[hi]! < ts) return -times.length - 1
+    let lo = 0
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const t = times[mid]!
+      if (t < ts) lo = mid + 1
+      else if (t > ts) hi = mid - 1
+      else return mid
+    }
+    return -lo - 1
+  }
+
+  /** Forgets times before `before`. */
+  prune(before: number): void {
+    const times = this.times
+    if (times.length === 0 || times[0]! >= before) return
+    let cut = 0
+    while (cut < times.length && times[cut]! < before) cut++
+    this.times = times.slice(cut)
+    this.metrics = this.metrics.slice(cut)
+  }
 }
 
 // Open windows are found by a scan while a device has few (the usual case: a handful of
@@ -106,6 +168,13 @@ export class DeviceWindows {
   /** Open windows, oldest first. */
   private open: Array<OpenWindow> = []
   private index: Map<string, OpenWindow> | undefined = undefined
+  /** Event times counted, per sensor. */
+  private seen = new Map<string, SeenTimes>()
+  /** Metric sets, interned (see `SeenTimes`). */
+  private metricSets = new Map<string, string>()
+  /** How long after an event time a window holding it can still change: the longest window
+   * plus the allowed lateness. Times older than the watermark minus this are forgotten. */
+  private readonly horizon: number
   /** Stream sequence of the last message applied to this state. */
   seq = 0
 
@@ -114,7 +183,9 @@ export class DeviceWindows {
     private readonly specs: ReadonlyArray<WindowSpec>,
     /** How long after its end (in watermark time) a window still accepts late readings. */
     private readonly allowedLateness = 0
-  ) {}
+  ) {
+    this.horizon = Math.max(0, ...specs.map((spec) => spec.size)) + allowedLateness
+  }
 
   /** Restore from a checkpoint. */
   static fromSnapshot(device: string, specs: ReadonlyArray<WindowSpec>, snapshot: DeviceSnapshot, allowedLateness = 0): DeviceWindows {
@@ -127,14 +198,50 @@ export class DeviceWindows {
       if (existing === undefined) state.add(w)
       else state.replace(existing, w)
     }
+    for (const [sensor, deltas, sets, which] of snapshot.seen ?? []) {
+      const seen = new SeenTimes()
+      let ts = 0
+      for (let i = 0; i < deltas.length; i++) {
+        ts += deltas[i]!
+        seen.times.push(ts)
+        seen.metrics.push(state.intern(sets[which[i]!]!))
+      }
+      state.seen.set(sensor, seen)
+    }
     return state
   }
 
   snapshot(): DeviceSnapshot {
+    const seen: Array<SeenSnapshot> = []
+    for (const [sensor, s] of this.seen) {
+      if (s.times.length === 0) continue
+      const deltas: Array<number> = []
+      const sets: Array<string> = []
+      const which: Array<number> = []
+      let previous = 0
+      for (let i = 0; i < s.times.length; i++) {
+        deltas.push(s.times[i]! - previous)
+        previous = s.times[i]!
+        let k = sets.indexOf(s.metrics[i]!)
+        if (k < 0) k = sets.push(s.metrics[i]!) - 1
+        which.push(k)
+      }
+      seen.push([sensor, deltas, sets, which])
+    }
     return {
       seq: this.seq,
-      windows: this.open.map((w) => [w.sensor, w.metric, w.window, w.start, w.end, w.stats(), w.clean] as const)
+      windows: this.open.map((w) => [w.sensor, w.metric, w.window, w.start, w.end, w.stats(), w.clean] as const),
+      ...(seen.length === 0 ? {} : { seen })
     }
+  }
+
+  private intern(set: string): string {
+    const known = this.metricSets.get(set)
+    if (known !== undefined) return known
+    // A device whose metric names keep changing must not grow this for good.
+    if (this.metricSets.size >= 256) this.metricSets.clear()
+    this.metricSets.set(set, set)
+    return set
   }
 
   get openWindows(): number {
@@ -171,26 +278,58 @@ export class DeviceWindows {
   }
 
   /**
-   * Apply a reading stored at stream sequence `seq`, given the current watermark.
-   * Returns false when the reading was too late for every window it belongs to.
+   * Apply a reading stored at stream sequence `seq`, given the current watermark: each of
+   * its values not yet counted at its event time goes into every window that still takes it.
    */
-  apply(reading: Reading, seq: number, watermark: number): boolean {
+  apply(reading: Reading, seq: number, watermark: number): Applied {
     this.seq = seq
+    let seen = this.seen.get(reading.sensor)
+    if (seen === undefined) this.seen.set(reading.sensor, seen = new SeenTimes())
+    const at = seen.find(reading.ts)
+    let values = reading.values
+    if (at >= 0) {
+      // Only the metrics not counted at this time yet (usually none: a duplicate).
+      const counted = seen.metrics[at]!.split(METRIC_SEPARATOR)
+      let fresh: Record<string, number> | undefined
+      for (const metric in values) {
+        if (!counted.includes(metric)) (fresh ??= {})[metric] = values[metric]!
+      }
+      if (fresh === undefined) return "duplicate"
+      values = fresh
+    }
+    if (!this.applyValues(reading.sensor, reading.ts, values, watermark)) return "tooLate"
+    if (at >= 0) {
+      seen.metrics[at] = this.intern(`${seen.metrics[at]}${METRIC_SEPARATOR}${Object.keys(values).join(METRIC_SEPARATOR)}`)
+    } else {
+      const i = -at - 1
+      const set = this.intern(Object.keys(values).join(METRIC_SEPARATOR))
+      if (i === seen.times.length) {
+        seen.times.push(reading.ts)
+        seen.metrics.push(set)
+      } else {
+        seen.times.splice(i, 0, reading.ts)
+        seen.metrics.splice(i, 0, set)
+      }
+    }
+    return "applied"
+  }
+
+  private applyValues(sensor: string, ts: number, values: Record<string, number>, watermark: number): boolean {
     let accepted = false
     for (const spec of this.specs) {
       // windowStarts(spec, ts) without an array per reading.
       const hop = spec.hop ?? spec.size
-      for (let start = oldestWindowStart(spec, reading.ts); start <= reading.ts; start += hop) {
+      for (let start = oldestWindowStart(spec, ts); start <= ts; start += hop) {
         const end = start + spec.size
         if (end + this.allowedLateness <= watermark) continue
         accepted = true
-        for (const metric in reading.values) {
-          const value = reading.values[metric]!
-          const open = this.find(reading.sensor, metric, spec.name, start)
+        for (const metric in values) {
+          const value = values[metric]!
+          const open = this.find(sensor, metric, spec.name, start)
           if (open === undefined) {
-            this.add(OpenWindow.opened(reading.sensor, metric, spec.name, start, end, value, reading.ts))
+            this.add(OpenWindow.opened(sensor, metric, spec.name, start, end, value, ts))
           } else {
-            addValue(open, value, reading.ts)
+            addValue(open, value, ts)
             open.clean = false
           }
         }
@@ -219,6 +358,8 @@ export class DeviceWindows {
       if (w.end + this.allowedLateness <= watermark) retired++
     }
     if (retired > 0) this.retire(watermark)
+    // A value at a time this old would be too late for every window: no need to remember it.
+    if (watermark !== Number.POSITIVE_INFINITY) for (const seen of this.seen.values()) seen.prune(watermark - this.horizon)
     // Deterministic output order: by window end, then key.
     return results.sort((a, b) => a.end - b.end || a.start - b.start || cmp(a.sensor, b.sensor) || cmp(a.metric, b.metric) || cmp(a.window, b.window))
   }

@@ -57,7 +57,7 @@ export const replayCommand = Command.make(
           partitions: c.cluster.partitions,
           watermarkDelayMs: c.processing.watermarkDelay,
           allowedLatenessMs: c.processing.allowedLateness,
-          decodeLimits: { maxPayloadBytes: c.processing.maxPayload, maxFutureSkewMs: 24 * 3600_000 }
+          decodeLimits: { maxPayloadBytes: c.processing.maxPayload, maxFutureSkewMs: 24 * 3600_000, maxClockAheadMs: c.processing.maxClockAhead }
         }, (p) => bar.update(`partition ${p.partition + 1}/${c.cluster.partitions}`, p.read, p.total))
       ).pipe(
         Effect.catch((error) =>

@@ -81,7 +81,7 @@ export const startForwarders = (
     const targets = config.forward ?? []
     // Every secret first: a missing one stops the node before any forwarder starts.
     const sinks = yield* Effect.forEach(targets, (target, i) => makeForwardSink(target, i))
-    const decodeLimits = { maxPayloadBytes: config.processing.maxPayload, maxFutureSkewMs: 24 * 3600_000 }
+    const decodeLimits = { maxPayloadBytes: config.processing.maxPayload, maxFutureSkewMs: 24 * 3600_000, maxClockAheadMs: config.processing.maxClockAhead }
     const all: Array<ForwarderStats> = []
     // Consumers of targets the file no longer has: removed once no node uses them.
     yield* Effect.forkScoped(removeStaleForwardConsumers({ targets, ...options.staleConsumers }))

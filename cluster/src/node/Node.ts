@@ -200,7 +200,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
           watermarkDelayMs: p.watermarkDelay,
           idleAdvanceMs: p.idleAdvance,
           passivateAfterMs: p.passivateAfter,
-          decodeLimits: { maxPayloadBytes: p.maxPayload, maxFutureSkewMs: 24 * 3600_000 }
+          decodeLimits: { maxPayloadBytes: p.maxPayload, maxFutureSkewMs: 24 * 3600_000, maxClockAheadMs: p.maxClockAhead }
         },
         windows: config.windows,
         rules: config.rules,

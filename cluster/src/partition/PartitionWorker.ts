@@ -3,12 +3,15 @@
  *
  * At start it restores the partition checkpoint and (re)creates the partition's durable
  * consumer at the position after it, so a restart or a new owner replays exactly what the
- * checkpoint does not cover. Then, batch by batch: decode and validate each message (bad
- * ones are dead-lettered with the reason), send raw readings to storage and each device's
- * readings to its aggregator actor, with the watermark as it stood before each reading.
- * Every `checkpointInterval` it closes due windows, waits until everything produced so far
- * is durable (database, AGGREGATES, DEADLETTER), saves the checkpoint, and only then
- * acknowledges the log up to that point (DESIGN decision 4).
+ * checkpoint does not cover. Then, batch by batch: decode and validate each message
+ * (./Intake.ts: bad ones are dead-lettered with the reason), send raw readings to storage
+ * and each device's readings to its aggregator actor, with the watermark as it stood before
+ * each reading (a reading moves it no further than the time the log stored it, so no
+ * device's clock drags its neighbours' windows). Every `checkpointInterval` it closes due
+ * windows, waits until everything produced so far is durable (database, AGGREGATES,
+ * DEADLETTER: ./Publishes.ts), saves the checkpoint, and only then acknowledges the log up to
+ * that point (DESIGN decision 4). A run that fails records why and where in the partition's
+ * stats, which show it as failing until a later run checkpoints past that point.
  */
 import {
   type AdvanceReply,
@@ -23,22 +26,14 @@ import {
 import { alarmPoint, forecastPoint } from "@bramble/actor-storage"
 import type { Entities, Supervisor } from "@bramble/runtime"
 import { consumerName, NatsClient, natsError, resetPartitionConsumer, type JsMsg, type NatsError } from "@bramble/nats"
-import {
-  decodeReading,
-  encodeAlarm,
-  encodeDeadLetter,
-  encodeForecast,
-  encodeWindowResult,
-  type DecodeLimits,
-  type Reading,
-  type ReadingRejected,
-  Subjects
-} from "@bramble/protocol"
-import { Clock, type Deferred, Effect, Fiber, Result, type Scope } from "effect"
+import { clockSkewOf, encodeAlarm, encodeForecast, encodeWindowResult, type DecodeLimits, type Reading, Subjects } from "@bramble/protocol"
+import { Cause, Clock, type Deferred, Effect, Fiber, type Scope } from "effect"
 import { BatchReader } from "./BatchReader.js"
 import type { Checkpoints } from "./Checkpoints.js"
-import type { PartitionStats } from "./PartitionStats.js"
+import { Intake } from "./Intake.js"
+import { type PartitionStats, recordCheckpoint, recordFailure } from "./PartitionStats.js"
 import type { StoragePort } from "./Ports.js"
+import { makePublishes, PublishFailed } from "./Publishes.js"
 import { setAsideStalled } from "./Quarantine.js"
 
 export interface PartitionSettings {
@@ -69,25 +64,42 @@ export interface PartitionWorkerOptions {
   readonly onDevices?: (devices: Entities.Entities<DeviceMessage>) => Effect.Effect<void, never, Scope.Scope>
 }
 
-/** Run one partition until interrupted (or until NATS fails in a way it cannot ride out). */
-export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: PartitionWorkerOptions) {
+/**
+ * Run one partition until interrupted (or until it fails: NATS failing in a way it cannot ride
+ * out, a publish or a checkpoint that cannot be made). A failure is recorded in the
+ * partition's stats (`failing`, with the reason and the stream sequence) before it passes on
+ * to whoever restarts the worker.
+ */
+export const runPartition = (options: PartitionWorkerOptions) =>
+  runOnce(options).pipe(
+    Effect.tapCause((cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.void
+        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            const error = Cause.squash(cause)
+            const reason = error instanceof Error ? error.message : String(error)
+            recordFailure(options.stats, reason.length > 500 ? `${reason.slice(0, 500)}…` : reason, error instanceof PublishFailed ? error.streamSeq : undefined, now)
+          })
+        )
+    )
+  )
+
+const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWorkerOptions) {
   const { partition, settings, checkpoints, storage, stats } = options
   const { js, jsm, publisher } = yield* NatsClient
   const checkpoint = yield* checkpoints.loadPartition(partition)
   let watermark: Watermark.WatermarkState = checkpoint?.watermark ?? Watermark.initial
   let lastSeq = checkpoint?.seq ?? 0
   let checkpointedSeq = lastSeq
+  stats.lastSeq = lastSeq
   yield* Effect.logInfo(`partition ${partition}: resuming after stream sequence ${lastSeq}`)
   yield* resetPartitionConsumer(jsm, partition, lastSeq + 1, { maxAckPending: unackedBound(settings) })
 
-  // Publishes (AGGREGATES, DEADLETTER) started since the last checkpoint; awaited before it.
-  let inFlight: Array<Promise<unknown>> = []
-  const publish = (subject: string, data: Uint8Array, msgID: string) => {
-    const ack = publisher.publish(subject, data, msgID)
-    // Awaited at the next checkpoint; until then a failure must not be an unhandled rejection.
-    ack.catch(() => undefined)
-    inFlight.push(ack)
-  }
+  // Publishes (AGGREGATES, ALARMS, DEADLETTER) started since the last checkpoint; awaited before it.
+  const publishes = makePublishes(partition, publisher)
+  const publish = publishes.publish
+  const intake = new Intake(settings.decodeLimits, stats, publishes)
 
   const devices = yield* makeDeviceAggregators({
     partition,
@@ -121,10 +133,16 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
         stats.windowsEmitted += results.length
         return storage.writeWindows(results)
       }),
-    tooLate: (reading, seq, wm) =>
+    tooLate: (reading, seq, wm, storedAt) =>
       Effect.sync(() => {
         stats.tooLate += 1
-        deadLetter(publish, "TooLate", `event time ${new Date(reading.ts).toISOString()} is older than the watermark ${new Date(wm).toISOString()} allows; the raw reading was stored but no window includes it`, Subjects.readingsSubject(partition, reading.device, reading.sensor), seq, new Uint8Array())
+        const skew = storedAt === undefined ? "" : `; it was stored ${Math.round(clockSkewOf(storedAt, reading.ts) / 100) / 10} s after it (a clock that runs behind, or a long delay)`
+        publishes.deadLetter("TooLate", `event time ${new Date(reading.ts).toISOString()} is older than the watermark ${new Date(wm).toISOString()} allows${skew}; the raw reading was stored but no window includes it`, Subjects.readingsSubject(partition, reading.device, reading.sensor), seq, new Uint8Array())
+        if (storedAt !== undefined) stats.clocks.refused(reading.device, "TooLate", storedAt, reading.ts, Date.now())
+      }),
+    duplicates: (count) =>
+      Effect.sync(() => {
+        stats.duplicates += count
       })
   })
   if (options.onDevices !== undefined) yield* options.onDevices(devices)
@@ -132,21 +150,6 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
   // (-Infinity: unknown since its last reading), so only devices with something to close
   // are asked to advance.
   const dirty = new Set<string>()
-  // A device sends on the same subject every time: parse each once (bounded, so a flood of
-  // distinct subjects cannot grow it). The cached device and sensor strings are then the
-  // same objects reading after reading, which also makes the per-device map lookups cheap.
-  const subjects = new Map<string, ReturnType<typeof Subjects.parseReadingsSubject>>()
-  const parseSubject = (subject: string) => {
-    let where = subjects.get(subject)
-    if (where === undefined) {
-      where = Subjects.parseReadingsSubject(subject)
-      if (where !== undefined) {
-        if (subjects.size >= SUBJECT_CACHE_LIMIT) subjects.clear()
-        subjects.set(subject, where)
-      }
-    }
-    return where
-  }
   const nextEnd = new Map<string, number>()
   // Devices checkpointed in this partition may hold windows that only a watermark advance
   // closes, but a device is in memory only once a reading of it arrives: after a restart or
@@ -247,8 +250,7 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     }
     yield* advanceDevices(watermark.watermark)
     const snapshots = yield* snapshotDirty
-    const pending = inFlight
-    inFlight = []
+    const published = publishes.take()
     const position: { seq: number; watermark: Watermark.WatermarkState } = { seq: lastSeq, watermark }
     const ack = lastAck
     const acked = processedSinceAck
@@ -260,15 +262,11 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
     yield* settleCheckpoint
     inFlightCheckpoint = yield* Effect.forkIn(
       Effect.gen(function*() {
-        yield* Effect.tryPromise({
-          try: () => Promise.all(pending),
-          catch: natsError("Publish", `partition ${partition}: publishing window results or dead letters failed`)
-        })
+        yield* published
         yield* storage.flush
         yield* checkpoints.saveDevices(partition, snapshots)
         yield* checkpoints.savePartition(partition, position)
-        stats.checkpointedSeq = position.seq
-        stats.lastCheckpointAt = now
+        recordCheckpoint(stats, position.seq, now)
         // AckPolicy.All: one ack covers every earlier message of this consumer.
         ack?.ack()
         processedSinceAck -= acked
@@ -291,27 +289,17 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
         const seq = m.seq
         if (seq <= lastSeq) continue // redelivered while we were slow: already applied
         lastSeq = seq
+        stats.lastSeq = seq
         lastAck = m
         stats.received += 1
-        const where = parseSubject(m.subject)
         const storedAt = Math.floor(m.info.timestampNanos / 1e6)
-        if (where === undefined) {
-          deadLetter(publish, "BadSubject", `subject ${m.subject} is not readings.<partition>.<device>.<sensor> with subject-safe ids`, m.subject, seq, m.data)
-          stats.rejected += 1
-          continue
-        }
-        const decoded = decodeReading(m.data, where.device, where.sensor, storedAt, settings.decodeLimits)
-        if (Result.isFailure(decoded)) {
-          rejectReading(publish, decoded.failure, m.subject, seq, m.data)
-          stats.rejected += 1
-          continue
-        }
-        const reading = decoded.success
+        const reading = intake.take({ subject: m.subject, data: m.data, seq, storedAt }, now)
+        if (reading === undefined) continue
         readings.push(reading)
         let items = perDevice.get(reading.device)
         if (items === undefined) perDevice.set(reading.device, items = [])
-        items.push({ reading, seq, watermark: watermark.watermark })
-        watermark = Watermark.observe(watermark, reading.ts, settings.watermarkDelayMs ?? settings.allowedLatenessMs)
+        items.push({ reading, seq, watermark: watermark.watermark, storedAt })
+        watermark = Watermark.observeReading(watermark, reading.ts, storedAt, settings.watermarkDelayMs ?? settings.allowedLatenessMs)
       }
       if (readings.length > 0) yield* storage.writeReadings(readings)
       for (const [device, items] of perDevice) {
@@ -330,9 +318,6 @@ export const runPartition = Effect.fn("PartitionWorker.run")(function*(options: 
   }
 })
 
-/** Subjects remembered per partition run (a few MB at most). */
-const SUBJECT_CACHE_LIMIT = 50_000
-
 /**
  * How many messages may be delivered and not yet acknowledged: the partition's read-ahead,
  * and its memory bound (see BatchReader). Acknowledgements come a checkpoint interval plus a
@@ -340,24 +325,3 @@ const SUBJECT_CACHE_LIMIT = 50_000
  * (25,000 readings with the default batch of 1,000, a few MB).
  */
 const unackedBound = (settings: PartitionSettings) => settings.batchSize * 25
-
-type Publish = (subject: string, data: Uint8Array, msgID: string) => void
-
-const deadLetter = (
-  publish: Publish,
-  reason: ReadingRejected["reason"],
-  message: string,
-  subject: string,
-  streamSeq: number,
-  payload: Uint8Array
-) => {
-  // The id is the READINGS sequence, so a replay after a crash does not dead-letter twice.
-  publish(
-    Subjects.deadLetterSubject(reason),
-    encodeDeadLetter({ reason, message, subject, streamSeq, at: Date.now(), payload }),
-    `dl.${reason}.${streamSeq}`
-  )
-}
-
-const rejectReading = (publish: Publish, rejection: ReadingRejected, subject: string, seq: number, payload: Uint8Array) =>
-  deadLetter(publish, rejection.reason, rejection.message, subject, seq, payload)

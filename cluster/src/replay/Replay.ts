@@ -52,7 +52,7 @@ export const replayMessages = (
     let state = devices.get(reading.device)
     if (state === undefined) devices.set(reading.device, state = new DeviceWindows(reading.device, settings.windows, settings.allowedLatenessMs))
     state.apply(reading, seq, watermark.watermark)
-    watermark = Watermark.observe(watermark, reading.ts, settings.watermarkDelayMs)
+    watermark = Watermark.observeReading(watermark, reading.ts, m.storedAt, settings.watermarkDelayMs)
     for (const r of state.close(watermark.watermark)) keep(r)
   }
   for (const state of devices.values()) for (const r of state.close(Number.POSITIVE_INFINITY)) keep(r)

@@ -266,7 +266,12 @@ export const Processing = Schema.Struct({
   /** Idle device actors are passivated after this long. */
   passivateAfter: withDefault(Millis, "5m"),
   /** Largest accepted reading payload. */
-  maxPayload: withDefault(Bytes, "16KiB")
+  maxPayload: withDefault(Bytes, "16KiB"),
+  /** A reading stamped further ahead of the time the log stored it is refused as
+   * `ClockAhead` (its device's clock runs ahead). Within it, a reading counts in its own
+   * windows but moves the partition's watermark no further than the stored time, so no
+   * device's clock can make its neighbours' readings late. */
+  maxClockAhead: withDefault(Millis, "1m")
 })
 
 const ABSOLUTE = /^\/[^\0]*$/

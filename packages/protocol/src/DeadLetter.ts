@@ -16,10 +16,32 @@ export const DeadLetter = Schema.Struct({
   streamSeq: Schema.optional(Schema.Int),
   /** When Bramble refused it (ms). */
   at: Schema.Int,
-  payload: Schema.Uint8Array
+  /** The original bytes, or their first `DEAD_LETTER_PAYLOAD_LIMIT` when `truncated` is set. */
+  payload: Schema.Uint8Array,
+  /** Set when `payload` is a truncated copy: the size of the original in bytes. The whole
+   * message stays readable in its stream under `streamSeq` until the stream's limits drop it. */
+  truncated: Schema.optionalKey(Schema.Int)
 })
 export type DeadLetter = typeof DeadLetter.Type
 
 export const encodeDeadLetter = (entry: DeadLetter): Uint8Array => Codec.encode(entry)
 export const decodeDeadLetter = Schema.decodeUnknownSync(DeadLetter)
 export const readDeadLetter = (bytes: Uint8Array): DeadLetter => decodeDeadLetter(Codec.decode(bytes))
+/**
+ * The most of an original payload a dead letter carries. A dead letter must fit in one NATS
+ * message (`max_payload`, 1 MiB by default) whatever it wraps: nats-server 2.9 stores MQTT
+ * publishes of any size, and a dead letter that cannot be published would stall its
+ * partition. 64 KiB shows what was sent; `streamSeq` points at the rest.
+ */
+export const DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024
+
+/** A dead letter for `payload`, with a truncated copy of it when it is over `limit` bytes. */
+export const deadLetterOf = (
+  entry: Omit<DeadLetter, "payload" | "truncated">,
+  payload: Uint8Array,
+  limit: number = DEAD_LETTER_PAYLOAD_LIMIT
+): DeadLetter =>
+  payload.length <= limit
+    ? { ...entry, payload }
+    : { ...entry, payload: payload.subarray(0, limit), truncated: payload.length }
+

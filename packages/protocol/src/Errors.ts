@@ -13,6 +13,9 @@ export const RejectionReason = Schema.Literals([
   "TimestampOutOfRange",
   "Oversized",
   "TooLate",
+  /** Stamped further ahead of the time JetStream stored it than `processing.maxClockAhead`:
+   * the device's clock runs ahead (its estimated skew is in `bramble status`). */
+  "ClockAhead",
   "SinkRejected",
   /** A forward target (ThingsBoard, a webhook) answered 4xx: refused for good. */
   "ForwardRejected"
@@ -22,5 +25,7 @@ export type RejectionReason = typeof RejectionReason.Type
 /** A reading that cannot be accepted, with a message a device owner can act on. */
 export class ReadingRejected extends Schema.TaggedError<ReadingRejected>()("ReadingRejected", {
   reason: RejectionReason,
-  message: Schema.String
+  message: Schema.String,
+  /** The event time the reading claims, when the refusal is about it (`ClockAhead`). */
+  eventTime: Schema.optionalKey(Schema.Int)
 }) {}

@@ -58,11 +58,22 @@ export type Reading = typeof Reading.Type
 export interface DecodeLimits {
   /** Largest accepted payload in bytes (nats-server 2.9 does not enforce max_payload on MQTT). */
   readonly maxPayloadBytes: number
-  /** How far an event time may lie ahead of the time the log stored it. */
+  /** Beyond this far ahead of the time the log stored it, an event time is absurd
+   * (`TimestampOutOfRange`: a unit or format mistake rather than a clock). */
   readonly maxFutureSkewMs: number
+  /** Beyond this far ahead (and within `maxFutureSkewMs`), the device's clock runs ahead:
+   * `ClockAhead`. Unset: no such check. */
+  readonly maxClockAheadMs?: number
 }
 
 export const defaultDecodeLimits: DecodeLimits = { maxPayloadBytes: 16 * 1024, maxFutureSkewMs: 24 * 3600_000 }
+
+/** How a device's clock compares with the log's, from one reading: the time JetStream stored
+ * it minus its event time (ms). Negative: the device's clock runs ahead. Positive: transit
+ * time, a buffer, or a clock that runs behind. */
+export const clockSkewOf = (storedAtMs: number, ts: number): number => storedAtMs - ts
+
+const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`
 
 const decodeWithSchema = Schema.decodeUnknownResult(ReadingPayload)
 
@@ -169,6 +180,17 @@ export const decodeReading = (
     return reject(
       "TimestampOutOfRange",
       `ts ${JSON.stringify(payload.ts)} is not an integer millisecond time between 2000-01-01 and ${limits.maxFutureSkewMs} ms after arrival${hint}`
+    )
+  }
+  if (limits.maxClockAheadMs !== undefined && ts > storedAtMs + limits.maxClockAheadMs) {
+    return Result.fail(
+      new ReadingRejected({
+        reason: "ClockAhead",
+        message: `event time ${new Date(ts).toISOString()} is ${seconds(ts - storedAtMs)} ahead of the time the log stored the reading ` +
+          `(${new Date(storedAtMs).toISOString()}); the limit is ${seconds(limits.maxClockAheadMs)}: the device's clock runs ahead ` +
+          "(synchronise it with NTP, or leave ts out and the stored time is used)",
+        eventTime: ts
+      })
     )
   }
   return Result.succeed(
