@@ -5,12 +5,13 @@
  */
 import { readFile } from "node:fs/promises"
 import { dirname, isAbsolute, resolve } from "node:path"
-import { Effect, Result, Schema, SchemaIssue } from "effect"
-import { LineCounter, parseDocument, type Document } from "yaml"
+import { Effect, Result, Schema } from "effect"
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from "yaml"
 import { ClusterConfig } from "./ClusterConfig.js"
 import { ConfigError, type ConfigProblem } from "./ConfigError.js"
 import { edgeCrossCheck } from "./EdgeChecks.js"
 import { forwardCrossCheck } from "./ForwardChecks.js"
+import { problemsOf } from "./internal/problems.js"
 
 /** A decoded cluster file, with `dataDir` made absolute relative to the file. */
 export interface LoadedConfig {
@@ -19,7 +20,6 @@ export interface LoadedConfig {
 }
 
 const decode = Schema.decodeUnknownResult(ClusterConfig)
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
 const pathText = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>(
@@ -29,6 +29,15 @@ const pathText = (path: ReadonlyArray<PropertyKey>): string =>
 
 const lineOf = (doc: Document | undefined, counter: LineCounter, path: ReadonlyArray<PropertyKey>): number | undefined => {
   if (doc === undefined) return undefined
+  // A key's problem (unknown, wrong value) is on the key's line: the value of `rule:` or
+  // `sink:` starts on the next one.
+  const key = path[path.length - 1]
+  if (typeof key === "string") {
+    const parent = doc.getIn(path.slice(0, -1) as Array<unknown>, true)
+    const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined
+    const range = isScalar(pair?.key) ? pair.key.range : undefined
+    if (range) return counter.linePos(range[0]).line
+  }
   // Walk down as far as the path exists; a missing key is reported at its parent.
   for (let depth = path.length; depth >= 0; depth--) {
     const node = doc.getIn(path.slice(0, depth) as Array<unknown>, true) as { range?: [number, number, number] } | undefined
@@ -95,11 +104,12 @@ export const decodeClusterConfig = (
     const line = locate(path)
     return line === undefined ? { path: pathText(path), message } : { path: pathText(path), message, line }
   }
-  const decoded = decode(input, { errors: "all" })
+  // An unknown key is an error everywhere, not ignored: a typo (`rule:`, `intervall:`) would
+  // otherwise switch a feature off without a word.
+  const decoded = decode(input, { errors: "all", onExcessProperty: "error" })
   if (Result.isFailure(decoded)) {
-    const problems = formatter(decoded.failure.issue).issues.map((issue) =>
-      toProblem((issue.path ?? []).map((p) => typeof p === "object" && p !== null && "key" in p ? p.key : p) as Array<PropertyKey>, issue.message)
-    )
+    const problems = problemsOf(decoded.failure.issue, input).map((p) => toProblem(p.path, p.message))
+      .sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity))
     return Result.fail(new ConfigError({ reason: "Invalid", file, problems }))
   }
   const problems = crossCheck(decoded.success).map((p) => toProblem(p.path, p.message))

@@ -1,8 +1,10 @@
 /**
  * @bramble/config — the cluster file: its Schema, the loader, and error messages that name
- * the path and the reason.
+ * the path and the reason; its JSON Schema for editors and a commented starting file.
  */
 export * from "./ClusterConfig.js"
 export * from "./ConfigError.js"
+export * from "./JsonSchema.js"
 export * from "./Loader.js"
+export * from "./Template.js"
 export * from "./Units.js"

@@ -81,11 +81,11 @@ describe("cluster file - forward targets", () => {
   - { kind: thingsboard, name: h, url: "http://tb", devices: [{ device: d1, tokenFile: relative/path }] }
 `)
     const paths = problems.map((p) => p.path)
-    for (const path of ["forward[0].url", "forward[1].url", "forward[2].url", "forward[3]", "forward[4].source", "forward[4].batchSize", "forward[4].timeout", "forward[5].name", "forward[6].devices[0].tokenFile"]) {
+    for (const path of ["forward[0].url", "forward[1].url", "forward[2].url", "forward[3].kind", "forward[4].source", "forward[4].batchSize", "forward[4].timeout", "forward[5].name", "forward[6].devices[0].tokenFile"]) {
       assert.include(paths, path, JSON.stringify(problems))
     }
     assert.match(problems.find((p) => p.path === "forward[1].url")!.message, /credentials do not belong in the URL/)
-    assert.match(problems.find((p) => p.path === "forward[3]")!.message, /kind: thingsboard.*kind: webhook/)
+    assert.strictEqual(problems.find((p) => p.path === "forward[3].kind")!.message, `"kafka" is not a forward target kind; the kinds are thingsboard and webhook`)
     // Every problem is located in the file.
     assert.isTrue(problems.every((p) => p.line !== undefined), JSON.stringify(problems))
   })
