@@ -67,6 +67,7 @@ export const nodeStatus = (options: {
   const { node, lag, owns } = options
   const s = node.storage
   const totals = { received: 0, accepted: 0, rejected: 0, tooLate: 0, windowsEmitted: 0, pointsWritten: s.pointsWritten }
+  const sequence = { gaps: 0, gapReadings: 0, lateFilled: 0, missing: 0, restarts: 0, duplicates: 0 }
   const shown = node.partitions.filter((p) => owns(p.partition) || p.received > 0)
   const owned = shown.filter((p) => owns(p.partition)).map((p) => p.partition)
   const partitions = shown.map((p): Admin.PartitionStatus => {
@@ -75,6 +76,8 @@ export const nodeStatus = (options: {
     totals.rejected += p.rejected
     totals.tooLate += p.tooLate
     totals.windowsEmitted += p.windowsEmitted
+    const seqs = sequenceStatus(p)
+    for (const key of SEQUENCE_KEYS) sequence[key] += seqs[key]
     const l = owns(p.partition) ? lag?.get(p.partition) : undefined
     return {
       partition: p.partition,
@@ -85,6 +88,7 @@ export const nodeStatus = (options: {
       windowsEmitted: p.windowsEmitted,
       checkpointedSeq: p.checkpointedSeq,
       lastCheckpointAt: p.lastCheckpointAt,
+      sequence: seqs,
       ...(l === undefined ? {} : { lag: l })
     }
   })
@@ -119,10 +123,25 @@ export const nodeStatus = (options: {
         storedLag: { count: s.storedLag.count, p50: lagQuantile(s.storedLag, 0.5)!, p99: lagQuantile(s.storedLag, 0.99)!, max: s.storedLag.max }
       })
     },
-    totals,
+    totals: { ...totals, sequence },
     rates: options.rates,
     ...(lag === undefined ? {} : { lag: sumLag(lag, owned) }),
     ...(node.forwarders === undefined || node.forwarders.length === 0 ? {} : { forwarders: node.forwarders.map(forwarderStatus) })
+  }
+}
+
+const SEQUENCE_KEYS = ["gaps", "gapReadings", "lateFilled", "missing", "restarts", "duplicates"] as const
+
+/** What a partition's devices' seqs showed (../partition/SequenceGaps.ts). */
+const sequenceStatus = (p: PartitionStats): Admin.SequenceStatus => {
+  const c = p.sequence
+  return {
+    gaps: c.gaps,
+    gapReadings: c.gapReadings,
+    lateFilled: c.lateFilled,
+    missing: Math.max(0, c.gapReadings - c.lateFilled),
+    restarts: c.restarts,
+    duplicates: c.duplicates
   }
 }
 

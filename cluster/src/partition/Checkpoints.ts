@@ -8,12 +8,19 @@
  * device, what that device's own snapshot already covers — so a crash between saving device
  * records and the partition record never counts a reading twice (Kafka Streams' model:
  * state stores checkpointed with their input offsets).
+ *
+ * A device record also holds the device's gap-detection state (`sequences`: the highest
+ * `seq` per sensor and the reported ranges still open, ./SequenceGaps.ts), written in the
+ * same put as its windows and covering the same readings (`sequences.through`). Kept per
+ * device rather than in `part.<p>`, so a checkpoint writes only the devices that changed
+ * and the partition record stays small however many devices send `seq`.
  */
 import type { KV } from "@bramble/nats"
 import { Codec } from "@bramble/protocol"
 import type { DeviceSnapshot, Watermark } from "@bramble/actor-aggregator"
 import { Effect } from "effect"
 import { NatsError, natsError } from "@bramble/nats"
+import type { DeviceSequences } from "./SequenceGaps.js"
 
 /** What a partition checkpoint holds. */
 export interface PartitionCheckpoint {
@@ -21,6 +28,10 @@ export interface PartitionCheckpoint {
   readonly seq: number
   readonly watermark: Watermark.WatermarkState
 }
+
+/** What `dev.<partition>.<device>` holds: the aggregator's snapshot and, for a device whose
+ * readings carry `seq`, its gap-detection state as of the same reading. */
+export type DeviceRecord = DeviceSnapshot & { readonly sequences?: DeviceSequences }
 
 const partitionKey = (partition: number) => `part.${partition}`
 const deviceKey = (partition: number, device: string) => `dev.${partition}.${device}`

@@ -35,6 +35,7 @@ import { type PartitionStats, recordCheckpoint, recordFailure } from "./Partitio
 import type { StoragePort } from "./Ports.js"
 import { makePublishes, PublishFailed } from "./Publishes.js"
 import { setAsideStalled } from "./Quarantine.js"
+import { makeSequenceGaps } from "./SequenceGaps.js"
 
 export interface PartitionSettings {
   readonly batchSize: number
@@ -100,6 +101,8 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWor
   const publishes = makePublishes(partition, publisher)
   const publish = publishes.publish
   const intake = new Intake(settings.decodeLimits, stats, publishes)
+  // Per-device `seq` gaps: dead-lettered and counted; state kept in the device records.
+  const gaps = makeSequenceGaps({ partition, checkpoints, stats, publish })
 
   const devices = yield* makeDeviceAggregators({
     partition,
@@ -249,7 +252,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWor
       watermark = Watermark.idle(watermark, now - idleSince, settings.idleAdvanceMs)
     }
     yield* advanceDevices(watermark.watermark)
-    const snapshots = yield* snapshotDirty
+    const snapshots = yield* gaps.attach(yield* snapshotDirty)
     const published = publishes.take()
     const position: { seq: number; watermark: Watermark.WatermarkState } = { seq: lastSeq, watermark }
     const ack = lastAck
@@ -301,6 +304,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWor
         items.push({ reading, seq, watermark: watermark.watermark, storedAt })
         watermark = Watermark.observeReading(watermark, reading.ts, storedAt, settings.watermarkDelayMs ?? settings.allowedLatenessMs)
       }
+      yield* gaps.observe(perDevice)
       if (readings.length > 0) yield* storage.writeReadings(readings)
       for (const [device, items] of perDevice) {
         yield* Effect.orDie(devices.tell(device, { _tag: "Ingest", items }))

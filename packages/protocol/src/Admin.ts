@@ -116,6 +116,26 @@ export const ConsumerLag = Schema.Struct({
 })
 export type ConsumerLag = typeof ConsumerLag.Type
 
+/**
+ * Readings missing from the log, found through the per-device `seq` readings carry
+ * (cluster/src/partition/SequenceGaps.ts, docs/delivery-guarantees.md "Gap detection").
+ */
+export const SequenceStatus = Schema.Struct({
+  /** Gaps reported: one `Gap` dead letter each. */
+  gaps: Count,
+  /** Readings inside those gaps when they were reported (the dead letters' counts summed). */
+  gapReadings: Count,
+  /** Of those, arrived later (reordered, e.g. an MQTT publish from a sensor's outbox): not lost. */
+  lateFilled: Count,
+  /** Still missing: `gapReadings - lateFilled`. */
+  missing: Count,
+  /** Big backward jumps of a device's seq, taken as the device restarting its count. */
+  restarts: Count,
+  /** Readings whose seq had been seen before (not gaps). */
+  duplicates: Count
+})
+export type SequenceStatus = typeof SequenceStatus.Type
+
 /** One owned partition's counters. */
 export const PartitionStatus = Schema.Struct({
   partition: Count,
@@ -127,7 +147,9 @@ export const PartitionStatus = Schema.Struct({
   checkpointedSeq: Count,
   lastCheckpointAt: Count,
   /** Absent when JetStream could not be asked. */
-  lag: Schema.optionalKey(ConsumerLag)
+  lag: Schema.optionalKey(ConsumerLag),
+  /** Absent from nodes older than gap detection. */
+  sequence: Schema.optionalKey(SequenceStatus)
 })
 export type PartitionStatus = typeof PartitionStatus.Type
 
@@ -217,7 +239,9 @@ export const NodeStatus = Schema.Struct({
     rejected: Count,
     tooLate: Count,
     windowsEmitted: Count,
-    pointsWritten: Count
+    pointsWritten: Count,
+    /** Summed over `partitions` (absent from nodes older than gap detection). */
+    sequence: Schema.optionalKey(SequenceStatus)
   }),
   rates: Rates,
   /** Sum over the owned partitions (absent when JetStream could not be asked). */

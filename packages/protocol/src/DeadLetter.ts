@@ -6,6 +6,22 @@ import { Schema } from "effect"
 import * as Codec from "./Codec.js"
 import { RejectionReason } from "./Errors.js"
 
+/**
+ * The readings a `Gap` entry reports missing: sequence numbers `first..last` (both
+ * included, `count = last - first + 1`) of one device's sensor never reached READINGS,
+ * though a later one did. Detected by the partition worker (cluster/src/partition/SequenceGaps.ts).
+ */
+export const SequenceGap = Schema.Struct({
+  device: Schema.String,
+  sensor: Schema.String,
+  first: Schema.Int,
+  last: Schema.Int,
+  count: Schema.Int,
+  /** The seq whose arrival revealed the gap (`last + 1`). */
+  revealedBy: Schema.Int
+})
+export type SequenceGap = typeof SequenceGap.Type
+
 export const DeadLetter = Schema.Struct({
   reason: RejectionReason,
   message: Schema.String,
@@ -20,7 +36,9 @@ export const DeadLetter = Schema.Struct({
   payload: Schema.Uint8Array,
   /** Set when `payload` is a truncated copy: the size of the original in bytes. The whole
    * message stays readable in its stream under `streamSeq` until the stream's limits drop it. */
-  truncated: Schema.optionalKey(Schema.Int)
+  truncated: Schema.optionalKey(Schema.Int),
+  /** Only on `Gap` entries (whose payload is empty): the missing range. */
+  gap: Schema.optionalKey(SequenceGap)
 })
 export type DeadLetter = typeof DeadLetter.Type
 

@@ -18,7 +18,10 @@ export const RejectionReason = Schema.Literals([
   "ClockAhead",
   "SinkRejected",
   /** A forward target (ThingsBoard, a webhook) answered 4xx: refused for good. */
-  "ForwardRejected"
+  "ForwardRejected",
+  /** Not a refusal: readings of a device's sensor are missing from the log (its `seq`
+   * skipped them). The entry's `gap` field holds the exact range (docs/delivery-guarantees.md). */
+  "Gap"
 ])
 export type RejectionReason = typeof RejectionReason.Type
 
