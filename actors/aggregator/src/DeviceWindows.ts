@@ -149,12 +149,12 @@ class SeenTimes {
     return -lo - 1
   }
 
-  /** Forgets times before `before`. */
-  prune(before: number): void {
+  /** Forgets the oldest times while `gone` says so (it must hold for a time if for a later one). */
+  prune(gone: (ts: number) => boolean): void {
     const times = this.times
-    if (times.length === 0 || times[0]! >= before) return
-    let cut = 0
-    while (cut < times.length && times[cut]! < before) cut++
+    if (times.length === 0 || !gone(times[0]!)) return
+    let cut = 1
+    while (cut < times.length && gone(times[cut]!)) cut++
     this.times = times.slice(cut)
     this.metrics = this.metrics.slice(cut)
   }
@@ -172,9 +172,6 @@ export class DeviceWindows {
   private seen = new Map<string, SeenTimes>()
   /** Metric sets, interned (see `SeenTimes`). */
   private metricSets = new Map<string, string>()
-  /** How long after an event time a window holding it can still change: the longest window
-   * plus the allowed lateness. Times older than the watermark minus this are forgotten. */
-  private readonly horizon: number
   /** Stream sequence of the last message applied to this state. */
   seq = 0
 
@@ -183,9 +180,7 @@ export class DeviceWindows {
     private readonly specs: ReadonlyArray<WindowSpec>,
     /** How long after its end (in watermark time) a window still accepts late readings. */
     private readonly allowedLateness = 0
-  ) {
-    this.horizon = Math.max(0, ...specs.map((spec) => spec.size)) + allowedLateness
-  }
+  ) {}
 
   /** Restore from a checkpoint. */
   static fromSnapshot(device: string, specs: ReadonlyArray<WindowSpec>, snapshot: DeviceSnapshot, allowedLateness = 0): DeviceWindows {
@@ -358,8 +353,8 @@ export class DeviceWindows {
       if (w.end + this.allowedLateness <= watermark) retired++
     }
     if (retired > 0) this.retire(watermark)
-    // A value at a time this old would be too late for every window: no need to remember it.
-    if (watermark !== Number.POSITIVE_INFINITY) for (const seen of this.seen.values()) seen.prune(watermark - this.horizon)
+    // A value at a time whose windows are all retired would be too late: no need to remember it.
+    if (watermark !== Number.POSITIVE_INFINITY) for (const seen of this.seen.values()) seen.prune((ts) => this.retired(ts, watermark))
     // Deterministic output order: by window end, then key.
     return results.sort((a, b) => a.end - b.end || a.start - b.start || cmp(a.sensor, b.sensor) || cmp(a.metric, b.metric) || cmp(a.window, b.window))
   }
@@ -373,6 +368,16 @@ export class DeviceWindows {
     }
     this.open = kept
     if (this.index !== undefined && kept.length <= indexAbove / 2) this.index = undefined
+  }
+
+  /** Whether every window that holds event time `ts` is retired at `watermark`. */
+  private retired(ts: number, watermark: number): boolean {
+    for (const spec of this.specs) {
+      const hop = spec.hop ?? spec.size
+      // The latest window holding ts starts at the last hop at or before it.
+      if (Math.floor(ts / hop) * hop + spec.size + this.allowedLateness > watermark) return false
+    }
+    return true
   }
 
   /** Current values of the still-open windows (for live views; not emitted). */

@@ -103,6 +103,8 @@ describe("DeviceAggregator", () => {
           last: 20,
           lastTs: 1_000
         }, false]],
+        // The event times counted, for recognising duplicates after a restore.
+        seen: [["env", [1_000], ["t"], [0]]],
         rules: {},
         holt: {}
       } as DeviceSnapshot)

@@ -40,7 +40,8 @@ describe("window assignment", () => {
 
 describe("device windows", () => {
   it("statistics - count, mean, min, max, first, last, stddev match an independent computation", () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 59_999 }), fc.double({ min: -1e6, max: 1e6, noNaN: true })), { minLength: 1, maxLength: 60 }), (points) => {
+    // Distinct event times: a second value at the same time is a duplicate (tested below).
+    fc.assert(fc.property(fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 59_999 }), fc.double({ min: -1e6, max: 1e6, noNaN: true })), { minLength: 1, maxLength: 60, selector: ([ts]) => ts }), (points) => {
       const state = new DeviceWindows("d1", [{ name: "1m", size: 60_000 }])
       points.forEach(([ts, v], i) => state.apply(reading(ts, { t: v }), i + 1, Number.NEGATIVE_INFINITY))
       const [result] = state.close(60_000)
@@ -71,8 +72,8 @@ describe("device windows", () => {
 
   it("lateness - a reading for an already-closed window is refused", () => {
     const state = new DeviceWindows("d1", [{ name: "1m", size: 60_000 }])
-    assert.isFalse(state.apply(reading(10_000, { t: 1 }), 1, 60_000))
-    assert.isTrue(state.apply(reading(60_000, { t: 1 }), 2, 60_000))
+    assert.strictEqual(state.apply(reading(10_000, { t: 1 }), 1, 60_000), "tooLate")
+    assert.strictEqual(state.apply(reading(60_000, { t: 1 }), 2, 60_000), "applied")
   })
 
   it("lateness - a late reading within the allowed lateness corrects the emitted window, which is emitted again", () => {
@@ -81,12 +82,12 @@ describe("device windows", () => {
     assert.deepStrictEqual(state.close(60_000).map((r) => [r.start, r.count, r.mean]), [[0, 1, 1]])
     // Nothing changed: nothing to emit again.
     assert.deepStrictEqual(state.close(65_000), [])
-    assert.isTrue(state.apply(reading(20_000, { t: 3 }), 2, 65_000))
+    assert.strictEqual(state.apply(reading(20_000, { t: 3 }), 2, 65_000), "applied")
     assert.deepStrictEqual(state.close(66_000).map((r) => [r.start, r.count, r.mean]), [[0, 2, 2]])
     // Past end + lateness the window is retired, and a reading for it is refused.
     assert.deepStrictEqual(state.close(70_000), [])
     assert.strictEqual(state.openWindows, 0)
-    assert.isFalse(state.apply(reading(30_000, { t: 5 }), 3, 70_000))
+    assert.strictEqual(state.apply(reading(30_000, { t: 5 }), 3, 70_000), "tooLate")
   })
 
   it("lateness - the final result equals the result without late data reordering", () => {
@@ -134,6 +135,8 @@ describe("device windows", () => {
         const straight = new DeviceWindows("d1", [spec])
         let restored = new DeviceWindows("d1", [spec])
         const expected = new Map<string, Array<number>>()
+        // A metric's value at an event time already counted is a duplicate: the first counts.
+        const counted = new Set<string>()
         let most = 0
         points.forEach(([ts, m, v], i) => {
           const values = { [`m${m}`]: v, [`n${m}`]: -v }
@@ -143,6 +146,8 @@ describe("device windows", () => {
           most = Math.max(most, straight.openWindows)
           for (const start of windowStarts(spec, ts)) {
             for (const [metric, value] of Object.entries(values)) {
+              if (counted.has(`${metric}@${ts}@${start}`)) continue
+              counted.add(`${metric}@${ts}@${start}`)
               const k = `${metric}@${start}`
               expected.set(k, [...(expected.get(k) ?? []), value])
             }
@@ -182,5 +187,119 @@ describe("watermark", () => {
     assert.strictEqual(Watermark.idle(w, 4_000, 5_000).watermark, 95_000)
     assert.strictEqual(Watermark.idle(w, 8_000, 5_000).watermark, 103_000)
     assert.strictEqual(Watermark.idle(Watermark.initial, 8_000, 5_000).watermark, Number.NEGATIVE_INFINITY)
+  })
+})
+
+describe("watermark - a device's clock", () => {
+  it("a reading stamped ahead of the time the log stored it moves the watermark no further than that time", () => {
+    fc.assert(fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 1_000_000 }), fc.integer({ min: -3_600_000, max: 3_600_000 })), { minLength: 1, maxLength: 50 }),
+      fc.integer({ min: 0, max: 10_000 }),
+      (readings, delay) => {
+        // [stored time, the device's skew]: event time = stored time + skew.
+        let w = Watermark.initial
+        let bound = Number.NEGATIVE_INFINITY
+        for (const [storedAt, skew] of readings) {
+          const before = w.watermark
+          w = Watermark.observeReading(w, storedAt + skew, storedAt, delay)
+          bound = Math.max(bound, Math.min(storedAt, storedAt + skew) - delay)
+          assert.isAtLeast(w.watermark, before)
+        }
+        // The watermark is the newest capped event time: never ahead of the log's own time.
+        assert.strictEqual(w.watermark, bound)
+      }
+    ))
+  })
+})
+
+describe("device windows - duplicates", () => {
+  /** What the windows must hold: every value counted once per (sensor, metric, event time), the first one. */
+  const oracle = (readings: ReadonlyArray<Reading>, size: number) => {
+    const counted = new Set<string>()
+    const windows = new Map<string, Array<number>>()
+    for (const r of readings) {
+      for (const [metric, value] of Object.entries(r.values)) {
+        const key = `${r.sensor}/${metric}/${r.ts}`
+        if (counted.has(key)) continue
+        counted.add(key)
+        const w = `${r.sensor}/${metric}/${Math.floor(r.ts / size) * size}`
+        windows.set(w, [...(windows.get(w) ?? []), value])
+      }
+    }
+    return windows
+  }
+
+  const metricSets = [["t"], ["h"], ["t", "h"]] as const
+  // Distinct readings (sensor, event time, which metrics, values), then a log in which each
+  // appears once and some again later — an MQTT QoS 1 retransmission, with the same values or
+  // (a device bug) others — cut at a random point by a checkpoint and a restore.
+  const logs = fc.uniqueArray(
+    fc.record({
+      sensor: fc.constantFrom("env", "soil"),
+      ts: fc.integer({ min: 0, max: 299_999 }),
+      metrics: fc.constantFrom(...metricSets),
+      value: fc.integer({ min: -100, max: 100 })
+    }),
+    { minLength: 1, maxLength: 60, selector: (r) => `${r.sensor}/${r.ts}/${r.metrics.join()}` }
+  ).chain((originals) =>
+    fc.tuple(
+      fc.constant(originals),
+      fc.array(fc.tuple(fc.nat({ max: originals.length - 1 }), fc.nat(), fc.boolean()), { maxLength: 40 }),
+      fc.nat()
+    )
+  ).map(([originals, copies, cut]) => {
+    const log: Array<Reading> = originals.map((o) => ({
+      device: "d1",
+      sensor: o.sensor,
+      ts: o.ts,
+      values: Object.fromEntries(o.metrics.map((m) => [m, o.value]))
+    }))
+    for (const [which, at, same] of copies) {
+      const original = log[which]!
+      const copy = same ? original : { ...original, values: Object.fromEntries(Object.keys(original.values).map((m) => [m, 1_000])) }
+      // Later than the original, anywhere after it.
+      const after = log.indexOf(original) + 1
+      log.splice(after + (at % (log.length - after + 1)), 0, copy)
+    }
+    return { log, cut: cut % log.length }
+  })
+
+  it("windows count each value once per sensor, metric and event time, across a checkpoint and restore", () => {
+    let duplicates = 0
+    fc.assert(fc.property(logs, ({ log, cut }) => {
+      const spec = { name: "1m", size: 60_000 }
+      let state = new DeviceWindows("d1", [spec])
+      log.forEach((r, i) => {
+        if (i === cut) state = DeviceWindows.fromSnapshot("d1", [spec], structuredClone(state.snapshot()))
+        if (state.apply(r, i + 1, Number.NEGATIVE_INFINITY) === "duplicate") duplicates++
+      })
+      const expected = oracle(log, spec.size)
+      const results = state.close(Number.POSITIVE_INFINITY)
+      assert.strictEqual(results.length, expected.size)
+      for (const r of results) {
+        const values = expected.get(`${r.sensor}/${r.metric}/${r.start}`)!
+        assert.strictEqual(r.count, values.length, `${r.sensor}/${r.metric}/${r.start}`)
+        assert.strictEqual(r.mean, values.reduce((a, b) => a + b, 0) / values.length)
+        assert.strictEqual(r.min, Math.min(...values))
+        assert.strictEqual(r.max, Math.max(...values))
+      }
+    }), { numRuns: 500 })
+    assert.isAbove(duplicates, 0, "no run replayed a duplicate")
+  })
+
+  it("a duplicate is recognised while its window can change, and forgotten once no window takes its time", () => {
+    const state = new DeviceWindows("d1", [{ name: "1m", size: 60_000 }], 5_000)
+    assert.strictEqual(state.apply(reading(10_000, { t: 1 }), 1, 0), "applied")
+    assert.strictEqual(state.apply(reading(10_000, { t: 1 }), 2, 0), "duplicate")
+    // A metric not counted at that time yet is counted.
+    assert.strictEqual(state.apply(reading(10_000, { t: 1, h: 2 }), 3, 0), "applied")
+    assert.deepStrictEqual(state.close(60_000).map((r) => [r.metric, r.count]), [["h", 1], ["t", 1]])
+    // Within the allowed lateness: still a duplicate, the emitted window unchanged.
+    assert.strictEqual(state.apply(reading(10_000, { t: 1 }), 4, 60_000), "duplicate")
+    assert.deepStrictEqual(state.close(61_000), [])
+    // Past it the window is retired, the time forgotten, and the same reading is too late.
+    state.close(65_000)
+    assert.strictEqual(state.snapshot().seen, undefined)
+    assert.strictEqual(state.apply(reading(10_000, { t: 1 }), 5, 65_000), "tooLate")
   })
 })

@@ -7,7 +7,7 @@ import type { SensorStats } from "@bramble/actor-sensor"
 import type { StorageStats } from "@bramble/actor-storage"
 import type { Admin } from "@bramble/protocol"
 import type { ForwarderStats } from "../forward/ForwarderStats.js"
-import type { PartitionStats } from "../partition/PartitionStats.js"
+import type { PartitionFailure, PartitionStats } from "../partition/PartitionStats.js"
 import type { LagByPartition } from "./ConsumerLag.js"
 import type { RateCounters } from "./RateMeter.js"
 
@@ -24,6 +24,8 @@ export interface AdminNode {
   readonly storage: StorageStats
   /** The forward targets' forwarders (cluster/src/forward), when the cluster file has any. */
   readonly forwarders?: ReadonlyArray<ForwarderStats>
+  /** Whether the node's own clock is synchronized (../node/ClockSync.ts), when it checks. */
+  readonly clock?: () => Admin.NodeClock
 }
 
 /** The counters rates are computed from. */
@@ -89,9 +91,14 @@ export const nodeStatus = (options: {
       checkpointedSeq: p.checkpointedSeq,
       lastCheckpointAt: p.lastCheckpointAt,
       sequence: seqs,
-      ...(l === undefined ? {} : { lag: l })
+      ...(l === undefined ? {} : { lag: l }),
+      duplicates: p.duplicates,
+      clockAhead: p.clockAhead,
+      failures: p.failures,
+      ...(p.failing === undefined || !owns(p.partition) ? {} : { failing: failingStatus(p.failing) })
     }
   })
+  const clocks = deviceClocks(shown, options.now)
   return {
     node: node.name,
     versions: options.versions,
@@ -126,9 +133,30 @@ export const nodeStatus = (options: {
     totals: { ...totals, sequence },
     rates: options.rates,
     ...(lag === undefined ? {} : { lag: sumLag(lag, owned) }),
-    ...(node.forwarders === undefined || node.forwarders.length === 0 ? {} : { forwarders: node.forwarders.map(forwarderStatus) })
+    ...(node.forwarders === undefined || node.forwarders.length === 0 ? {} : { forwarders: node.forwarders.map(forwarderStatus) }),
+    ...(clocks.length === 0 ? {} : { clocks }),
+    ...(node.clock === undefined ? {} : { clock: node.clock() })
   }
 }
+
+const failingStatus = (f: PartitionFailure): Admin.PartitionFailing => ({
+  since: f.since,
+  at: f.at,
+  failures: f.failures,
+  reason: f.reason,
+  ...(f.seq === undefined ? {} : { seq: f.seq }),
+  checkpointedSeq: f.checkpointedSeq
+})
+
+/** Devices listed in a status reply at most (the rest are in DEADLETTER, by reason). */
+const MAX_CLOCKS = 50
+
+const deviceClocks = (partitions: ReadonlyArray<PartitionStats>, now: number): Array<Admin.DeviceClock> =>
+  partitions
+    .flatMap((p) => p.clocks.list(now).map((c) => ({ ...c, partition: p.partition })))
+    .sort((a, b) => b.at - a.at)
+    .slice(0, MAX_CLOCKS)
+    .map((c) => ({ device: c.device, partition: c.partition, skewMs: c.skewMs, refused: c.refused, reason: c.reason, at: c.at }))
 
 const SEQUENCE_KEYS = ["gaps", "gapReadings", "lateFilled", "missing", "restarts", "duplicates"] as const
 

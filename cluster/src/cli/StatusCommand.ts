@@ -139,7 +139,19 @@ const renderNodes = (rows: ReadonlyArray<NodeRow>): string => {
     `${perSecond(sum((s) => s.rates.readingsIn))} readings/s in, ${perSecond(sum((s) => s.rates.readingsOut))} stored/s, ` +
     `${sum((s) => s.totals.received)} received, ${sum((s) => s.totals.rejected)} rejected, ${sum((s) => s.totals.windowsEmitted)} windows`
   const align: ReadonlyArray<Align> = ["left", "left", "right", "right", "right", "right", "right", "left", "left"]
-  return `${table(["node", "health", "uptime", "in/s", "out/s", "lag", "db write", "partitions", "version / problem"], body, align)}\n${dim(totals)}`
+  const gaps = renderGaps(live.map((r) => r.status!))
+  return `${table(["node", "health", "uptime", "in/s", "out/s", "lag", "db write", "partitions", "version / problem"], body, align)}\n${dim(totals)}\n${gaps}`
+}
+
+/**
+ * What the devices' `seq` says is missing from the log (cluster/src/partition/SequenceGaps.ts),
+ * over the answering nodes: red while readings are missing, dim otherwise.
+ */
+export const renderGaps = (statuses: ReadonlyArray<Admin.NodeStatus>): string => {
+  const sum = (key: keyof Admin.SequenceStatus) => statuses.reduce((a, s) => a + (s.totals.sequence?.[key] ?? 0), 0)
+  const line = `seq gaps: ${sum("gaps")} gap(s), ${sum("missing")} reading(s) missing` +
+    ` (${sum("gapReadings")} reported, ${sum("lateFilled")} late-filled since); ${sum("restarts")} device restart(s), ${sum("duplicates")} duplicate(s)`
+  return sum("missing") > 0 ? red(`${line} — each gap is a Gap dead letter (deadletter.Gap) with its range`) : dim(line)
 }
 
 export const statusCommand = Command.make(

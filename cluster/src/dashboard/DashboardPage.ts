@@ -341,7 +341,7 @@ const SCRIPT = String.raw`
     $("answered-by").textContent = "served by " + o.self;
     var members = $("members");
     members.innerHTML = "";
-    var inRate = 0, outRate = 0, lag = 0, lagKnown = false, sinkMs = null;
+    var inRate = 0, outRate = 0, lag = 0, lagKnown = false, sinkMs = null, gaps = 0, missing = 0;
     o.members.forEach(function (m) {
       var row = el("div", "member");
       row.setAttribute("data-node", m.node);
@@ -368,12 +368,19 @@ const SCRIPT = String.raw`
         outRate += m.status.rates.readingsOut;
         if (m.status.lag) { lag += m.status.lag.pending; lagKnown = true; }
         if (m.status.storage.writes > 0) sinkMs = Math.max(sinkMs || 0, m.status.storage.lastWriteMs);
+        // Readings the devices' seq says never reached the log (Gap dead letters).
+        if (m.status.totals.sequence) { gaps += m.status.totals.sequence.gaps; missing += m.status.totals.sequence.missing; }
       }
     });
     $("kpi-in").textContent = rate(inRate);
     $("kpi-out").textContent = rate(outRate);
     $("kpi-lag").textContent = lagKnown ? String(lag) : "–";
     $("kpi-sink").textContent = sinkMs === null ? "–" : sinkMs + " ms";
+    var gapKpi = $("kpi-missing");
+    gapKpi.textContent = String(missing);
+    gapKpi.setAttribute("data-gaps", String(gaps));
+    gapKpi.style.color = missing > 0 ? "var(--bad)" : "";
+    gapKpi.title = gaps + " gap(s) in device seqs: see the Gap dead letters (deadletter.Gap) for each range";
     var pmap = $("pmap");
     pmap.innerHTML = "";
     o.owners.forEach(function (p) {
@@ -495,6 +502,7 @@ export const dashboardPage = (options: { readonly cluster: string; readonly node
     <div class="kpi"><b id="kpi-out">–</b><small>stored/s</small></div>
     <div class="kpi"><b id="kpi-lag">–</b><small>lag</small></div>
     <div class="kpi"><b id="kpi-sink">–</b><small>db write</small></div>
+    <div class="kpi"><b id="kpi-missing">–</b><small>missing (seq gaps)</small></div>
   </div>
 </header>
 <main>

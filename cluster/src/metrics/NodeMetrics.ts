@@ -49,6 +49,13 @@ export const nodeMetrics = (input: NodeMetricsInput): ReadonlyArray<MetricFamily
     counter("bramble_readings_accepted_total", "Readings that decoded and validated, per partition", perPartition((p) => p.accepted)),
     counter("bramble_readings_rejected_total", "Readings refused and dead-lettered, per partition", perPartition((p) => p.rejected)),
     counter("bramble_readings_too_late_total", "Readings too late for every window they belong to, per partition", perPartition((p) => p.tooLate)),
+    // Gap detection (../partition/SequenceGaps.ts): what the devices' seqs say is missing from the log.
+    counter("bramble_seq_gaps_total", "Gaps in devices' seq reported (one Gap dead letter each), per partition", perPartition((p) => p.sequence?.gaps ?? 0)),
+    counter("bramble_seq_gap_readings_total", "Readings inside the reported gaps when they were reported, per partition", perPartition((p) => p.sequence?.gapReadings ?? 0)),
+    counter("bramble_seq_late_filled_total", "Readings of reported gaps that arrived afterwards (reordered, not lost), per partition", perPartition((p) => p.sequence?.lateFilled ?? 0)),
+    gauge("bramble_seq_missing", "Readings reported missing and not arrived since (gap readings minus late-filled), per partition", perPartition((p) => p.sequence?.missing ?? 0)),
+    counter("bramble_seq_restarts_total", "Devices' seq restarting from a much lower number (a device reset its count), per partition", perPartition((p) => p.sequence?.restarts ?? 0)),
+    counter("bramble_seq_duplicates_total", "Readings whose seq had been seen already, per partition", perPartition((p) => p.sequence?.duplicates ?? 0)),
     counter("bramble_windows_emitted_total", "Window results closed and emitted, per partition", perPartition((p) => p.windowsEmitted)),
     gauge("bramble_partition_checkpoint_seq", "Stream sequence covered by the partition's last checkpoint", perPartition((p) => p.checkpointedSeq)),
     gauge(

@@ -47,6 +47,7 @@ export interface NodeOptions {
   /** Use simulated drivers for every sensor, whatever their kind. */
   readonly simulate?: boolean
   /** Record every lease claim, renewal and release here (fault tests, audits). */
+import { watchClockSync } from "./ClockSync.js"
   readonly ownershipLog?: OwnershipLog
   /** Drivers for the node's sensors and actuators instead of those their kinds choose (tests). */
   readonly hardware?: EdgeHardware
@@ -288,3 +289,6 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
 export const runNode = (options: NodeOptions) =>
   Effect.scoped(Effect.andThen(startNode(options), Effect.never)).pipe(Effect.provide(nodeLoggerLayer()))
 
+    // Its own clock stamps what its nats-server stores: say when it is not synchronized (./ClockSync.ts).
+    const clock = yield* watchClockSync
+      clock,

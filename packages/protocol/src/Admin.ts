@@ -140,6 +140,46 @@ export type SequenceStatus = typeof SequenceStatus.Type
 export const PartitionStatus = Schema.Struct({
   partition: Count,
   received: Count,
+/** Why and where a partition keeps failing: its worker fails and restarts from its
+ * checkpoint, and has not checkpointed past the point of failure since. */
+export const PartitionFailing = Schema.Struct({
+  /** The first failure of this streak (ms since the epoch). */
+  since: Count,
+  /** The latest. */
+  at: Count,
+  /** Failed runs in this streak. */
+  failures: Count,
+  reason: Schema.String,
+  /** The READINGS sequence the failure is tied to, when known. */
+  seq: Schema.optionalKey(Count),
+  /** The last good checkpoint: each restart replays from the message after it. */
+  checkpointedSeq: Count
+})
+export type PartitionFailing = typeof PartitionFailing.Type
+
+/** A device whose clock looks wrong: readings refused for their time (issue 15). */
+export const DeviceClock = Schema.Struct({
+  device: Schema.String,
+  partition: Count,
+  /** Estimated skew: the time JetStream stored its latest refused reading minus the
+   * reading's event time (ms). Negative: the device's clock runs ahead. */
+  skewMs: Schema.Finite,
+  /** Readings refused for their time since the device was listed. */
+  refused: Count,
+  reason: Schema.Literals(["ClockAhead", "TooLate"]),
+  /** When the latest was refused. */
+  at: Count
+})
+export type DeviceClock = typeof DeviceClock.Type
+
+/** Whether the node's own clock is synchronized (the time JetStream stamps on what it stores). */
+export const NodeClock = Schema.Struct({
+  /** Absent when it cannot be told (no timedatectl, not systemd). */
+  synchronized: Schema.optionalKey(Schema.Boolean),
+  detail: Schema.String
+})
+export type NodeClock = typeof NodeClock.Type
+
   accepted: Count,
   rejected: Count,
   tooLate: Count,
@@ -149,7 +189,15 @@ export const PartitionStatus = Schema.Struct({
   /** Absent when JetStream could not be asked. */
   lag: Schema.optionalKey(ConsumerLag),
   /** Absent from nodes older than gap detection. */
-  sequence: Schema.optionalKey(SequenceStatus)
+  sequence: Schema.optionalKey(SequenceStatus),
+  /** Readings not counted again in windows (same device, sensor, metric and event time). */
+  duplicates: Schema.optionalKey(Count),
+  /** Readings refused as `ClockAhead` (included in `rejected`). */
+  clockAhead: Schema.optionalKey(Count),
+  /** Runs of the partition's worker that failed, in all. */
+  failures: Schema.optionalKey(Count),
+  /** Present while the partition keeps failing. */
+  failing: Schema.optionalKey(PartitionFailing)
 })
 export type PartitionStatus = typeof PartitionStatus.Type
 
@@ -247,7 +295,11 @@ export const NodeStatus = Schema.Struct({
   /** Sum over the owned partitions (absent when JetStream could not be asked). */
   lag: Schema.optionalKey(ConsumerLag),
   /** The forward targets' forwarders (absent when the cluster file has none). */
-  forwarders: Schema.optionalKey(Schema.Array(ForwarderStatus))
+  forwarders: Schema.optionalKey(Schema.Array(ForwarderStatus)),
+  /** Devices of the node's partitions whose clock looks wrong, latest first (at most 50). */
+  clocks: Schema.optionalKey(Schema.Array(DeviceClock)),
+  /** The node's own clock. */
+  clock: Schema.optionalKey(NodeClock)
 })
 export type NodeStatus = typeof NodeStatus.Type
 
