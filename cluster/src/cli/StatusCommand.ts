@@ -111,10 +111,41 @@ export const renderForwarders = (rows: ReadonlyArray<NodeRow>, now: number = Dat
   return table(["forward", "kind", "source", "delivered", "rejected", "skipped", "pending", "state", "last error"], body, align)
 }
 
-/** The status table, and the forwarders' below it when there are any. */
-export const renderStatus = (rows: ReadonlyArray<NodeRow>, now: number = Date.now()): string => {
-  const forwarders = renderForwarders(rows, now)
-  return forwarders === "" ? renderNodes(rows) : `${renderNodes(rows)}\n\n${forwarders}`
+/** The status table; below it, when there are any, the failing partitions, the devices with
+ * a wrong clock and the forwarders. */
+export const renderStatus = (rows: ReadonlyArray<NodeRow>, now: number = Date.now()): string =>
+  [renderNodes(rows), renderFailing(rows, now), renderClocks(rows, now), renderForwarders(rows, now)].filter((s) => s !== "").join("\n\n")
+
+/** Partitions that keep failing: where, since when, how often, why. "" when none. */
+export const renderFailing = (rows: ReadonlyArray<NodeRow>, now: number = Date.now()): string => {
+  const failing = rows.flatMap((r) => (r.status?.partitions ?? []).flatMap((p) => p.failing === undefined ? [] : [{ node: r.node, partition: p.partition, f: p.failing }]))
+  if (failing.length === 0) return ""
+  const body = failing.map(({ f, node, partition }) => [
+    String(partition),
+    node,
+    red(`failing ${duration(now - f.since)}`),
+    String(f.failures),
+    f.seq === undefined ? `after ${f.checkpointedSeq}` : String(f.seq),
+    f.reason.length > ERROR_CHARS ? `${f.reason.slice(0, ERROR_CHARS)}…` : f.reason
+  ])
+  const align: ReadonlyArray<Align> = ["right", "left", "left", "right", "right", "left"]
+  return table(["partition", "node", "state", "failures", "stream seq", "reason"], body, align)
+}
+
+/** Devices whose clock looks wrong (readings refused for their time). "" when none. */
+export const renderClocks = (rows: ReadonlyArray<NodeRow>, now: number = Date.now()): string => {
+  const clocks = rows.flatMap((r) => r.status?.clocks ?? [])
+  if (clocks.length === 0) return ""
+  const body = clocks.map((c) => [
+    c.device,
+    String(c.partition),
+    c.skewMs < 0 ? yellow(`${duration(-c.skewMs)} ahead`) : `${duration(c.skewMs)} behind`,
+    c.reason,
+    String(c.refused),
+    `${duration(Math.max(0, now - c.at))} ago`
+  ])
+  const align: ReadonlyArray<Align> = ["left", "right", "right", "left", "right", "right"]
+  return table(["device", "partition", "clock (estimated)", "refused as", "refused", "last"], body, align)
 }
 
 const renderNodes = (rows: ReadonlyArray<NodeRow>): string => {

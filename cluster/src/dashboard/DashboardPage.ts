@@ -29,7 +29,7 @@ header.top h1 { margin: 0; font-size: 19px; letter-spacing: .3px; }
 header.top h1 span { color: var(--muted); font-weight: 400; }
 .live { display: inline-flex; align-items: center; gap: 6px; color: var(--muted); font-size: 12px; }
 .dot { width: 9px; height: 9px; border-radius: 50%; background: var(--muted); display: inline-block; }
-.dot.ok { background: var(--ok); box-shadow: 0 0 6px var(--ok); } .dot.degraded { background: var(--warn); } .dot.down { background: var(--bad); }
+.dot.ok { background: var(--ok); box-shadow: 0 0 6px var(--ok); } .dot.degraded { background: var(--warn); } .dot.down { background: var(--bad); } .dot.failing { background: var(--bad); box-shadow: 0 0 6px var(--bad); }
 .kpis { display: flex; gap: 22px; margin-left: auto; }
 .kpi { text-align: right; } .kpi b { display: block; font-size: 17px; font-variant-numeric: tabular-nums; } .kpi small { color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: .6px; }
 main { padding: 18px 24px 40px; display: grid; gap: 18px; }
@@ -44,6 +44,7 @@ main { padding: 18px 24px 40px; display: grid; gap: 18px; }
 .member .swatch { width: 12px; height: 12px; border-radius: 3px; }
 .pmap { display: grid; grid-template-columns: repeat(auto-fill, minmax(38px, 1fr)); gap: 5px; }
 .part { height: 34px; border-radius: 6px; display: flex; align-items: center; justify-content: center; font-size: 12px; font-weight: 600; color: #0b1120; }
+.part.failing { outline: 3px solid var(--bad); outline-offset: -3px; }
 .part.unowned { background: repeating-linear-gradient(45deg, #334155, #334155 4px, #1e293b 4px, #1e293b 8px); color: var(--muted); }
 .alarms { list-style: none; margin: 0; padding: 0; display: grid; gap: 6px; }
 .alarms li { padding: 7px 10px; border-radius: 7px; background: rgba(239, 68, 68, .12); border-left: 3px solid var(--bad); }
@@ -381,13 +382,22 @@ const SCRIPT = String.raw`
     gapKpi.setAttribute("data-gaps", String(gaps));
     gapKpi.style.color = missing > 0 ? "var(--bad)" : "";
     gapKpi.title = gaps + " gap(s) in device seqs: see the Gap dead letters (deadletter.Gap) for each range";
+    // Partitions that keep failing, from their owners' status (reason and stream sequence).
+    var failing = {};
+    o.members.forEach(function (m) {
+      if (!m.status) return;
+      m.status.partitions.forEach(function (p) { if (p.failing) failing[p.partition] = p.failing; });
+    });
     var pmap = $("pmap");
     pmap.innerHTML = "";
     o.owners.forEach(function (p) {
-      var cell = el("div", "part" + (p.owner ? "" : " unowned"), "p" + p.partition);
+      var f = failing[p.partition];
+      var cell = el("div", "part" + (p.owner ? "" : " unowned") + (f ? " failing" : ""), "p" + p.partition);
       cell.setAttribute("data-partition", String(p.partition));
+      if (f) cell.setAttribute("data-failing", String(f.seq === undefined ? f.checkpointedSeq : f.seq));
       if (p.owner) { cell.style.background = colorOf(p.owner); cell.title = "partition " + p.partition + " → " + p.owner; }
       else cell.title = "partition " + p.partition + ": no owner (rebalancing)";
+      if (f) cell.title += "\nFAILING " + (f.seq === undefined ? "after stream sequence " + f.checkpointedSeq : "at stream sequence " + f.seq) + " (" + f.failures + " failures): " + f.reason;
       pmap.appendChild(cell);
     });
     for (var i = 0; i < order.length; i++) dirty[order[i]] = true;

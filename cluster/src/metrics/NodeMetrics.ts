@@ -45,6 +45,9 @@ export const nodeMetrics = (input: NodeMetricsInput): ReadonlyArray<MetricFamily
       value: 1
     }]),
     gauge("bramble_uptime_seconds", "Seconds since the node started", [{ labels: node, value: status.uptimeMs / 1000 }]),
+    ...(status.clock?.synchronized === undefined
+      ? []
+      : [gauge("bramble_node_clock_synchronized", "1 while the node's clock is synchronized (timedatectl NTPSynchronized)", [{ labels: node, value: status.clock.synchronized ? 1 : 0 }])]),
     counter("bramble_readings_received_total", "Readings taken from the READINGS log, per partition", perPartition((p) => p.received)),
     counter("bramble_readings_accepted_total", "Readings that decoded and validated, per partition", perPartition((p) => p.accepted)),
     counter("bramble_readings_rejected_total", "Readings refused and dead-lettered, per partition", perPartition((p) => p.rejected)),
@@ -57,6 +60,23 @@ export const nodeMetrics = (input: NodeMetricsInput): ReadonlyArray<MetricFamily
     counter("bramble_seq_restarts_total", "Devices' seq restarting from a much lower number (a device reset its count), per partition", perPartition((p) => p.sequence?.restarts ?? 0)),
     counter("bramble_seq_duplicates_total", "Readings whose seq had been seen already, per partition", perPartition((p) => p.sequence?.duplicates ?? 0)),
     counter("bramble_windows_emitted_total", "Window results closed and emitted, per partition", perPartition((p) => p.windowsEmitted)),
+    counter("bramble_readings_duplicate_total", "Readings not counted again in windows (same device, sensor, metric and event time), per partition", perPartition((p) => p.duplicates ?? 0)),
+    counter("bramble_readings_clock_ahead_total", "Readings refused as ClockAhead (the device's clock runs ahead), per partition", perPartition((p) => p.clockAhead ?? 0)),
+    counter("bramble_partition_failures_total", "Runs of the partition's worker that failed (each restarts from the checkpoint), per partition", perPartition((p) => p.failures ?? 0)),
+    gauge("bramble_partition_failing", "1 while the partition keeps failing (not yet checkpointed past the point of failure)", perPartition((p) => p.failing === undefined ? 0 : 1)),
+    gauge(
+      "bramble_partition_failing_seq",
+      "While failing: the stream sequence the failure is tied to, or the last good checkpoint's when not known",
+      status.partitions.filter((p) => p.failing !== undefined).map((p) => ({
+        labels: { ...node, partition: String(p.partition) },
+        value: p.failing!.seq ?? p.failing!.checkpointedSeq
+      }))
+    ),
+    gauge(
+      "bramble_device_clock_skew_seconds",
+      "Estimated clock skew of the devices whose readings were refused for their time (stored time minus event time; negative: ahead)",
+      (status.clocks ?? []).map((c) => ({ labels: { ...node, device: c.device, partition: String(c.partition), reason: c.reason }, value: c.skewMs / 1000 }))
+    ),
     gauge("bramble_partition_checkpoint_seq", "Stream sequence covered by the partition's last checkpoint", perPartition((p) => p.checkpointedSeq)),
     gauge(
       "bramble_partition_checkpoint_age_seconds",

@@ -36,6 +36,7 @@ import type { OwnershipLog } from "../ownership/OwnershipLog.js"
 import { makePartitionStats, type PartitionStats } from "../partition/PartitionStats.js"
 import { runPartition } from "../partition/PartitionWorker.js"
 import { ownConsumerConnection } from "../partition/Quarantine.js"
+import { watchClockSync } from "./ClockSync.js"
 import { type EdgeHardware, startEdge } from "./Edge.js"
 import { makeSink } from "./Sink.js"
 
@@ -47,7 +48,6 @@ export interface NodeOptions {
   /** Use simulated drivers for every sensor, whatever their kind. */
   readonly simulate?: boolean
   /** Record every lease claim, renewal and release here (fault tests, audits). */
-import { watchClockSync } from "./ClockSync.js"
   readonly ownershipLog?: OwnershipLog
   /** Drivers for the node's sensors and actuators instead of those their kinds choose (tests). */
   readonly hardware?: EdgeHardware
@@ -243,6 +243,8 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     const sensors = edge.sensors
 
     // 5. The admin actor, then the HTTP server (dashboard, /metrics) that reads from it.
+    // Its own clock stamps what its nats-server stores: say when it is not synchronized (./ClockSync.ts).
+    const clock = yield* watchClockSync
     const adminNode = {
       name: node,
       natsUrl,
@@ -252,6 +254,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       sensors,
       storage: storageStats,
       forwarders,
+      clock,
       get httpUrl() {
         return httpUrl
       }
@@ -289,6 +292,3 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
 export const runNode = (options: NodeOptions) =>
   Effect.scoped(Effect.andThen(startNode(options), Effect.never)).pipe(Effect.provide(nodeLoggerLayer()))
 
-    // Its own clock stamps what its nats-server stores: say when it is not synchronized (./ClockSync.ts).
-    const clock = yield* watchClockSync
-      clock,

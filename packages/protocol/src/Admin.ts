@@ -136,10 +136,6 @@ export const SequenceStatus = Schema.Struct({
 })
 export type SequenceStatus = typeof SequenceStatus.Type
 
-/** One owned partition's counters. */
-export const PartitionStatus = Schema.Struct({
-  partition: Count,
-  received: Count,
 /** Why and where a partition keeps failing: its worker fails and restarts from its
  * checkpoint, and has not checkpointed past the point of failure since. */
 export const PartitionFailing = Schema.Struct({
@@ -180,6 +176,10 @@ export const NodeClock = Schema.Struct({
 })
 export type NodeClock = typeof NodeClock.Type
 
+/** One owned partition's counters. */
+export const PartitionStatus = Schema.Struct({
+  partition: Count,
+  received: Count,
   accepted: Count,
   rejected: Count,
   tooLate: Count,
