@@ -100,7 +100,7 @@ describe("renderDeployment of a secured cluster file", () => {
     const conf = file(renderDeployment(secure, { passwordHashes: hashes }), "pi-2/nats-server.conf")
     for (const user of hashes.keys()) assert.include(conf, `user: "${user}"`)
     assert.include(conf, "tls {\n  cert_file: \"/etc/bramble/credentials/tls/pi-2.crt\"\n  key_file: \"/etc/bramble/credentials/tls/pi-2.key\"\n  timeout: 5\n}")
-    assert.include(conf, "mqtt {\n  host: \"10.0.0.12\"\n  port: 1883\n  tls {\n")
+    assert.include(conf, "mqtt {\n  host: \"10.0.0.12\"\n  port: 1883\n  stream_replicas: 3\n  consumer_replicas: 3\n  tls {\n")
     assert.include(
       conf,
       "  tls {\n    cert_file: \"/etc/bramble/credentials/tls/pi-2.crt\"\n    key_file: \"/etc/bramble/credentials/tls/pi-2.key\"\n    ca_file: \"/etc/bramble/credentials/tls/ca.crt\"\n    verify: true\n    timeout: 5\n  }\n}"

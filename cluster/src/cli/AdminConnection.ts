@@ -211,6 +211,8 @@ export const explain = (error: Admin.AdminError | AdminRequestFailed, server: st
         return `${error.message}\nTry again in a few seconds; \`bramble status\` shows whether every node is healthy.`
       case "Internal":
         return `${error.message}\nThe node's log (journalctl -u bramble, or its stdout) has the details.`
+      case "Forming":
+        return `${error.message}\nThe node answers once its cluster has formed; \`bramble status\` shows every node.`
     }
   }
   switch (error.reason) {

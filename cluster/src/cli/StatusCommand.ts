@@ -22,7 +22,7 @@ export interface NodeRow {
   readonly status?: Admin.NodeStatus
 }
 
-const paintHealth = (health: Health) => health === "ok" ? green(health) : health === "degraded" ? yellow(health) : red(health)
+const paintHealth = (health: Health) => health === "ok" ? green(health) : health === "degraded" || health === "forming" ? yellow(health) : red(health)
 
 const ranges = (ps: ReadonlyArray<number>): string => {
   const sorted = [...ps].sort((a, b) => a - b)
@@ -204,11 +204,11 @@ export const statusCommand = Command.make(
           callNode(nc, node, Admin.AdminCalls.status, {}, timeoutMs).pipe(
             Effect.map((status): NodeRow => ({ node, ...healthOf(status), status })),
             Effect.catch((error) =>
-              Effect.succeed<NodeRow>({
-                node,
-                health: "down",
-                problem: states.get(node) === "down" ? "down (membership)" : error.message
-              })
+              Effect.succeed<NodeRow>(
+                error._tag === "AdminError" && error.reason === "Forming"
+                  ? { node, health: "forming", problem: error.message }
+                  : { node, health: "down", problem: states.get(node) === "down" ? "down (membership)" : error.message }
+              )
             )
           ), { concurrency: "unbounded" })
       })

@@ -66,6 +66,7 @@ export const fromAdminError = (error: Admin.AdminError): ApiError => {
     // The partition moved between the lookup and the answer: asking again finds the new owner.
     case "NotOwner":
     case "Unavailable":
+    case "Forming":
       return unavailable(error.message)
     case "Internal":
       return new ApiError({ code: "Internal", message: error.message })

@@ -13,7 +13,18 @@ import { makeStorage, type StorageStats } from "@bramble/actor-storage"
 import type { ClusterConfig } from "@bramble/config"
 import { loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, startNatsServer } from "@bramble/deploy"
 import { InfluxSink } from "@bramble/influx"
-import { CHECKPOINT_BUCKET, ensureClusterBuckets, ensureTopology, kvLeaseStore, kvMemberStore, NatsClient, natsError } from "@bramble/nats"
+import {
+  CHECKPOINT_BUCKET,
+  ensureClusterBuckets,
+  ensureTopology,
+  kvLeaseStore,
+  kvMemberStore,
+  LEASES_BUCKET,
+  MEMBERS_BUCKET,
+  NatsClient,
+  natsError,
+  raiseReplicas
+} from "@bramble/nats"
 import { Codec, encodeDeadLetter, Subjects } from "@bramble/protocol"
 import { Backoff } from "@bramble/runtime"
 import { Effect, Scope } from "effect"
@@ -38,6 +49,8 @@ import { runPartition } from "../partition/PartitionWorker.js"
 import { ownConsumerConnection } from "../partition/Quarantine.js"
 import { watchClockSync } from "./ClockSync.js"
 import { type EdgeHardware, startEdge } from "./Edge.js"
+import { awaitJetStream, makeFormation } from "./Formation.js"
+import { serveFormingResponders } from "./FormingResponders.js"
 import { makeSink } from "./Sink.js"
 
 export interface NodeOptions {
@@ -52,6 +65,12 @@ export interface NodeOptions {
   /** Drivers for the node's sensors and actuators instead of those their kinds choose (tests). */
   readonly hardware?: EdgeHardware
 }
+
+/** Every stream and KV bucket (the stream `KV_<bucket>`) a cluster keeps, for raiseReplicas. */
+const CLUSTER_STREAMS = [
+  ...Object.values(Subjects.Streams),
+  ...[CHECKPOINT_BUCKET, MEMBERS_BUCKET, LEASES_BUCKET].map((bucket) => `KV_${bucket}`)
+]
 
 /** How long a silent member's heartbeat stays in the members bucket. */
 const MEMBER_TTL_MS = 10_000
@@ -105,22 +124,65 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     // connection has failed over to another server of the cluster, and keeps the leases).
     const serversNow = (): Array<string> => [...new Set([client.nc.getServer(), natsUrl])]
     const withNats = Effect.provideService(NatsClient, client)
-    // Nodes of a cluster start together (a power cut, `bramble dev up`) and all create the
-    // streams and buckets at once, while JetStream elects its leaders: a request can time out
-    // then. Retry for a while before giving up on the node.
+    // Until its cluster has formed (a JetStream leader, the streams and buckets in place) a
+    // node waits — however long — and says what for; it never exits, which would take its
+    // nats-server down with it and keep a booting cluster from forming (./Formation.ts).
+    const formation = makeFormation(startedAt)
+    let lastFormingLog: { readonly text: string; readonly at: number } | undefined
     const whileClusterForms = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
       effect.pipe(
-        Effect.tapError((error) => Effect.logWarning(`${what} failed; retrying while the cluster forms`, error)),
-        Effect.retry({ schedule: Backoff.schedule({ initial: "500 millis", max: "5 seconds", factor: 2, jitter: 0.3 }), times: 30 })
+        Effect.tapError((error) =>
+          Effect.suspend(() => {
+            const text = `${what}: ${error instanceof Error ? error.message : String(error)}`
+            formation.set(text)
+            // Said when it changes and once a minute: a Pi may wait for its peers for hours.
+            if (lastFormingLog?.text === text && Date.now() - lastFormingLog.at < 60_000) return Effect.void
+            lastFormingLog = { text, at: Date.now() }
+            return Effect.logWarning(`${what} failed; retrying while the cluster forms`, error)
+          })
+        ),
+        Effect.retry(Backoff.schedule({ initial: "500 millis", max: "5 seconds", factor: 2, jitter: 0.3 }))
       )
-
-    yield* whileClusterForms("creating the streams", withNats(ensureTopology({
-      replicas: Math.min(3, config.nodes.length),
-      readings: { maxAgeMs: config.streams.readings.maxAge, maxBytes: config.streams.readings.maxBytes },
-      aggregates: { maxAgeMs: config.streams.aggregates.maxAge, maxBytes: config.streams.aggregates.maxBytes },
-      alarms: { maxAgeMs: config.streams.alarms.maxAge, maxBytes: config.streams.alarms.maxBytes },
-      deadLetter: { maxAgeMs: config.streams.deadLetter.maxAge, maxBytes: config.streams.deadLetter.maxBytes }
-    })))
+    const replicas = Math.min(3, config.nodes.length)
+    const timing = leaseTiming()
+    const buckets = yield* Effect.scoped(Effect.gen(function*() {
+      yield* withNats(serveFormingResponders({ node, formation, http: { host: self.host, port: self.httpPort } }))
+      yield* awaitJetStream({
+        jsm: client.jsm,
+        monitorUrl: server?.monitorUrl,
+        servers: Math.max(1, config.nodes.filter((n) => n.nats.url === undefined).length),
+        formation
+      })
+      yield* whileClusterForms("creating the streams", withNats(ensureTopology({
+        replicas,
+        readings: { maxAgeMs: config.streams.readings.maxAge, maxBytes: config.streams.readings.maxBytes },
+        aggregates: { maxAgeMs: config.streams.aggregates.maxAge, maxBytes: config.streams.aggregates.maxBytes },
+        alarms: { maxAgeMs: config.streams.alarms.maxAge, maxBytes: config.streams.alarms.maxBytes },
+        deadLetter: { maxAgeMs: config.streams.deadLetter.maxAge, maxBytes: config.streams.deadLetter.maxBytes }
+      })))
+      const opened = yield* whileClusterForms(
+        "creating the membership and lease buckets",
+        withNats(ensureClusterBuckets({ replicas, memberTtlMs: MEMBER_TTL_MS, leaseTtlMs: timing.ttlMs }))
+      )
+      formation.set(undefined)
+      return opened
+    }))
+    // Streams created while fewer servers were up have fewer copies (withPlacementFallback):
+    // raise them as the others join, and say so until they are all at full strength.
+    yield* Effect.forkScoped(Effect.gen(function*() {
+      let reported = ""
+      while (true) {
+        const below = yield* withNats(raiseReplicas(replicas, CLUSTER_STREAMS))
+        const text = below.map((b) => `${b.stream} R${b.replicas}`).join(", ")
+        if (text !== reported) {
+          if (text === "") yield* Effect.logInfo(`every stream and bucket has ${replicas} copies`)
+          else yield* Effect.logWarning(`fewer servers were up than the cluster has: ${text} (of ${replicas}); raised when the others join`)
+          reported = text
+        }
+        if (below.length === 0 && reported === "") return
+        yield* Effect.sleep("10 seconds")
+      }
+    }))
 
     // 2. Storage: one writer per node to the database. It lives in a scope of its own,
     //    closed only after the partitions were handed over on the way out (they need it for
@@ -164,12 +226,6 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     //    live members, each while it holds the partition's lease. A node alone in its cluster
     //    file owns them all. A worker writes only through its partition's fence, and
     //    restarts from its checkpoint after a failure.
-    const timing = leaseTiming()
-    const replicas = Math.min(3, config.nodes.length)
-    const buckets = yield* whileClusterForms(
-      "creating the membership and lease buckets",
-      withNats(ensureClusterBuckets({ replicas, memberTtlMs: MEMBER_TTL_MS, leaseTtlMs: timing.ttlMs }))
-    )
     const incarnation = newIncarnation(startedAt)
     const membership = yield* startMembership({
       store: kvMemberStore(buckets.members),

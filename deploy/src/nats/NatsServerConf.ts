@@ -69,6 +69,14 @@ export interface NatsServerConfSpec {
   readonly pidFile?: string
   /** TLS on the client port. Clients prove who they are with a password, not a certificate. */
   readonly tls?: NatsTlsSpec
+  /**
+   * Replicas of the streams and consumers nats-server creates for MQTT (`$MQTT_sess`,
+   * `$MQTT_msgs`, `$MQTT_rmsgs`, QoS 1 subscriptions). Left unset, 2.9.10 counts the
+   * *routes* in the config (not the servers: 2 in a three-Pi cluster), and an R2 stream
+   * stalls when either of its two servers is away — MQTT clients are then refused on every
+   * node. Set it to min(3, servers) (docs/cluster-formation.md).
+   */
+  readonly mqttReplicas?: number
   /** TLS on the MQTT listener (needs `mqttPort`). */
   readonly mqttTls?: NatsTlsSpec
   /**
@@ -220,6 +228,13 @@ export const renderNatsServerConf = (spec: NatsServerConfSpec): string => {
     lines.push("", "mqtt {")
     setting("host", str(spec.host), "  ")
     setting("port", String(spec.mqttPort), "  ")
+    if (spec.mqttReplicas !== undefined) {
+      if (!Number.isInteger(spec.mqttReplicas) || spec.mqttReplicas < 1 || spec.mqttReplicas > 5) {
+        throw new RangeError(`mqtt replicas must be an integer from 1 to 5, got ${spec.mqttReplicas}`)
+      }
+      setting("stream_replicas", String(spec.mqttReplicas), "  ")
+      setting("consumer_replicas", String(spec.mqttReplicas), "  ")
+    }
     if (spec.mqttTls !== undefined) tlsBlock(lines, spec.mqttTls, "  ")
     lines.push("}")
   }

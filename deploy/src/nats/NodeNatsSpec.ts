@@ -62,6 +62,8 @@ export const natsSpecForNode = (config: ClusterConfig, node: string, options?: N
     httpPort: self.nats.httpPort,
     httpHost: NATS_MONITORING_HOST,
     mqttPort: self.nats.mqttPort,
+    // Like Bramble's own streams: every server holds a copy, up to three.
+    ...(peers.length === 0 ? {} : { mqttReplicas: Math.min(3, peers.length + 1) }),
     jetstream: { storeDir: join(dir, "jetstream") },
     ...(peers.length === 0
       ? {}

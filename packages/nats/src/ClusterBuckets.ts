@@ -10,6 +10,7 @@ import type { KV } from "@nats-io/kv"
 import { Effect } from "effect"
 import { NatsClient } from "./NatsClient.js"
 import { natsError, type NatsError } from "./NatsError.js"
+import { withPlacementFallback } from "./Topology.js"
 
 /** Heartbeats of live members, keyed by node name. */
 export const MEMBERS_BUCKET = "bramble_members"
@@ -43,7 +44,7 @@ export const ensureClusterBuckets = (spec: ClusterBucketsSpec): Effect.Effect<Cl
       Effect.tryPromise({
         // `create` opens the bucket when it exists. Reads go to the stream leader (no
         // direct get): a follower's copy can be behind, and a lease read must not be.
-        try: () => kvm.create(bucket, { history: 1, ttl, replicas: spec.replicas, storage: StorageType.File }),
+        try: () => withPlacementFallback(spec.replicas, (replicas) => kvm.create(bucket, { history: 1, ttl, replicas, storage: StorageType.File })),
         catch: natsError("KeyValue", `cannot create KV bucket ${bucket}`)
       }).pipe(
         Effect.andThen(Effect.tryPromise({

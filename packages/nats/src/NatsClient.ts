@@ -97,7 +97,10 @@ export class NatsClient extends Context.Service<NatsClient, {
             maxPingOut: 2
           })
           const timeout = options.apiTimeoutMs ?? 10_000
-          const jsm = await jetstreamManager(nc, { timeout })
+          // No JetStream round trip here (`checkAPI: false`): a connection is made before the
+          // cluster has a JetStream leader (nodes boot together), and a node must not fail
+          // for that. Whoever needs JetStream waits for it (cluster/src/node/Formation.ts).
+          const jsm = await jetstreamManager(nc, { timeout, checkAPI: false })
           const js = jetstream(nc, { timeout })
           return { nc, js, jsm, kvm: new Kvm(js), publisher: new AsyncJetStreamPublisher(nc, timeout) }
         },

@@ -62,6 +62,26 @@ export const streamConfigs = (spec: TopologySpec): ReadonlyArray<Partial<StreamC
 const isNotFound = (error: unknown) =>
   error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound
 
+/** JSClusterNoPeersErr: fewer servers are up than the replicas asked for. */
+const NO_PEERS_CODE = 10005
+const isNoPeers = (error: unknown) =>
+  error instanceof JetStreamApiError && (error.code === NO_PEERS_CODE || error.message.includes("no suitable peers"))
+
+/**
+ * Create something with `replicas` copies — or with fewer when fewer servers are up. A
+ * cluster first formed by two of its three Pis must serve (docs/cluster-formation.md);
+ * `raiseReplicas` brings everything to its full count once the others join.
+ */
+export const withPlacementFallback = async <A>(replicas: number, create: (replicas: number) => Promise<A>): Promise<A> => {
+  for (let r = replicas; ; r--) {
+    try {
+      return await create(r)
+    } catch (error) {
+      if (r <= 1 || !isNoPeers(error)) throw error
+    }
+  }
+}
+
 /** Create or update the streams and the checkpoint bucket. Safe to run on every start. */
 export const ensureTopology = Effect.fn("Topology.ensure")(function*(spec: TopologySpec) {
   const { jsm, kvm } = yield* NatsClient
@@ -76,14 +96,47 @@ export const ensureTopology = Effect.fn("Topology.ensure")(function*(spec: Topol
           if (changed) await jsm.streams.update(config.name, { ...current, ...config, num_replicas: current.num_replicas })
         } catch (error) {
           if (!isNotFound(error)) throw error
-          await jsm.streams.add(config)
+          await withPlacementFallback(spec.replicas, (num_replicas) => jsm.streams.add({ ...config, num_replicas }))
         }
       },
       catch: natsError("JetStream", `cannot create or update stream ${config.name}`)
     })
   }
   yield* Effect.tryPromise({
-    try: () => kvm.create(CHECKPOINT_BUCKET, { history: 1, replicas: spec.replicas, storage: StorageType.File }),
+    try: () => withPlacementFallback(spec.replicas, (replicas) => kvm.create(CHECKPOINT_BUCKET, { history: 1, replicas, storage: StorageType.File })),
     catch: natsError("KeyValue", `cannot create KV bucket ${CHECKPOINT_BUCKET}`)
   })
 })
+
+/** A stream (a KV bucket is the stream `KV_<bucket>`) with fewer copies than the cluster wants. */
+export interface UnderReplicated {
+  readonly stream: string
+  readonly replicas: number
+}
+
+/**
+ * Raise every named stream to `replicas` copies where the servers now allow it; returns those
+ * still below. nats-server moves the data to the new peers itself (2.9 scales a stream's
+ * replicas with a config update).
+ */
+export const raiseReplicas = (replicas: number, streams: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<UnderReplicated>, never, NatsClient> =>
+  Effect.gen(function*() {
+    const { jsm } = yield* NatsClient
+    const below: Array<UnderReplicated> = []
+    for (const stream of streams) {
+      const result = yield* Effect.tryPromise(async () => {
+        const info = await jsm.streams.info(stream)
+        const now = info.config.num_replicas
+        if (now >= replicas) return undefined
+        try {
+          await jsm.streams.update(stream, { ...info.config, num_replicas: replicas })
+          return undefined
+        } catch (error) {
+          if (isNoPeers(error)) return { stream, replicas: now }
+          throw error
+        }
+      }).pipe(Effect.orElseSucceed(() => undefined))
+      if (result !== undefined) below.push(result)
+    }
+    return below
+  })

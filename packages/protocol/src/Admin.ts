@@ -36,7 +36,10 @@ export const AdminErrorReason = Schema.Literals([
   /** The node cannot answer right now (NATS, JetStream or the owner unreachable; rebalancing). */
   "Unavailable",
   /** A bug on the answering node; its log has the details. */
-  "Internal"
+  "Internal",
+  /** The node is up but its cluster has not formed yet (no JetStream quorum): the message
+   * says what it waits for (cluster/src/node/Formation.ts). */
+  "Forming"
 ])
 export type AdminErrorReason = typeof AdminErrorReason.Type
 
@@ -56,6 +59,7 @@ export const adminErrorCode = (reason: AdminErrorReason): number => {
     case "NotOwner":
       return 409
     case "Unavailable":
+    case "Forming":
       return 503
     case "Internal":
       return 500
