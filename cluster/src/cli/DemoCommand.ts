@@ -3,15 +3,20 @@
  * a real nats-server and a real time-series database (VictoriaMetrics, speaking InfluxDB's
  * v2 write API), all on free loopback ports. It prints what flows: readings in, window
  * results out, points in the database. Ctrl-C stops everything it started.
+ *
+ * `--for 30s` is the same demo without a person watching (CI runs the README's first
+ * command that way): it stops after that long, reads back what reached the database, and
+ * exits 0 only when readings and window results did.
  */
-import { parseClusterConfig } from "@bramble/config"
+import { formatMillis, parseClusterConfig, parseMillis } from "@bramble/config"
 import { freePorts, startVictoriaMetrics } from "@bramble/deploy"
 import { Console, Effect, Option, Result } from "effect"
 import { Command, Flag } from "effect/cli"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { startNode } from "../node/Node.js"
-import { watchDemo } from "./DemoView.js"
+import { storedSince, watchDemo } from "./DemoView.js"
+import { ExitCode } from "./ExitCode.js"
 
 const demoFile = (options: { dataDir: string; ports: ReadonlyArray<number>; sinkUrl: string }) => `# Written by \`bramble demo\`: a one-node bramble with simulated sensors.
 cluster:
@@ -39,13 +44,27 @@ sink:
   url: ${options.sinkUrl}
 `
 
+/** The demo's shortest window: the first results are stored about this long plus the watermark delay after the run starts. */
+const FIRST_WINDOW_MS = 10_000
+
+const forFlag = Flag.String("for").pipe(
+  Flag.filterMap(
+    (text) => Option.filter(Option.fromUndefinedOr(parseMillis(text)), (ms) => ms > 0),
+    (text) => `--for takes a duration such as 30s, 2m or 1h30m, not "${text}"`
+  ),
+  Flag.withDescription(
+    "Run this long (30s, 2m, 1h30m), then print what reached the database and exit: 0 when readings and window results were stored, 1 when not. Default: run until Ctrl-C"
+  ),
+  Flag.optional
+)
+
 export const demoCommand = Command.make(
   "demo",
   {
     dir: Flag.String("dir").pipe(Flag.withDescription("Where the demo keeps its data (default ./.bramble/demo)"), Flag.optional),
-    duration: Flag.Int("seconds").pipe(Flag.withDescription("Stop after this many seconds (default: run until Ctrl-C)"), Flag.optional)
+    forMs: forFlag
   },
-  ({ dir, duration }) =>
+  ({ dir, forMs }) =>
     Effect.scoped(Effect.gen(function*() {
       const home = resolve(Option.getOrElse(dir, () => ".bramble/demo"))
       mkdirSync(home, { recursive: true })
@@ -53,37 +72,66 @@ export const demoCommand = Command.make(
       const db = yield* startVictoriaMetrics({ dir: join(home, "victoria-metrics") })
       const ports = yield* freePorts(5)
       const file = join(home, "cluster.yaml")
-      writeFileSync(file, demoFile({ dataDir: join(home, "nodes"), ports, sinkUrl: db.url }))
-      const config = parseClusterConfig(demoFile({ dataDir: join(home, "nodes"), ports, sinkUrl: db.url }), file)
+      const text = demoFile({ dataDir: join(home, "nodes"), ports, sinkUrl: db.url })
+      writeFileSync(file, text)
+      const config = parseClusterConfig(text, file)
       if (Result.isFailure(config)) return yield* Effect.die(config.failure)
-      yield* Console.log("Starting the node (nats-server with JetStream and MQTT, partitions, actors, sensors) ...")
-      const node = yield* startNode({ config: config.success, node: "demo" })
+      const startedAt = Date.now()
+      // The node lives in a scope of its own: it is stopped (its last writes finished) before
+      // the database is read for the summary.
+      const published = yield* Effect.scoped(Effect.gen(function*() {
+        yield* Console.log("Starting the node (nats-server with JetStream and MQTT, partitions, actors, sensors) ...")
+        const node = yield* startNode({ config: config.success, node: "demo" })
+        yield* Console.log(
+          [
+            "",
+            `  Dashboard    ${node.httpUrl ?? "(not serving)"}`,
+            `  NATS         ${node.natsUrl}`,
+            `  MQTT         ${node.mqttUrl}`,
+            `  Database     ${db.url}  (browse: ${db.url}/vmui)`,
+            `  Cluster file ${file}`,
+            "",
+            "  Publish your own reading (MQTT QoS 1, JSON):",
+            `    mosquitto_pub -p ${ports[1]} -q 1 -t ingest/my-device/env -m '{"ts": '$(date +%s%3N)', "values": {"temperature": 22.5}}'`,
+            "  Watch window results:",
+            `    mosquitto_sub -p ${ports[1]} -t 'aggregates/#' -v`,
+            "",
+            Option.isSome(forMs)
+              ? `Running for ${formatMillis(forMs.value)}, then checking what reached the database.`
+              : "Ctrl-C stops everything the demo started.",
+            ""
+          ].join("\n")
+        )
+        const view = watchDemo(node, db.url, config.success.windows.map((w) => w.name))
+        if (Option.isNone(forMs)) return yield* view
+        yield* Effect.timeoutOption(view, forMs.value)
+        yield* Console.log("Stopping the node ...")
+        return node.sensors.reduce((total, s) => total + s.published, 0)
+      }))
+      if (Option.isNone(forMs)) return
+      yield* db.forceFlush
+      const stored = yield* storedSince(db.url, startedAt, config.success.windows)
+      const ran = formatMillis(Math.round((Date.now() - startedAt) / 1000) * 1000)
       yield* Console.log(
-        [
-          "",
-          `  Dashboard    ${node.httpUrl ?? "(not serving)"}`,
-          `  NATS         ${node.natsUrl}`,
-          `  MQTT         ${node.mqttUrl}`,
-          `  Database     ${db.url}  (browse: ${db.url}/vmui)`,
-          `  Cluster file ${file}`,
-          "",
-          "  Publish your own reading (MQTT QoS 1, JSON):",
-          `    mosquitto_pub -p ${ports[1]} -q 1 -t ingest/my-device/env -m '{"ts": '$(date +%s%3N)', "values": {"temperature": 22.5}}'`,
-          "  Watch window results:",
-          `    mosquitto_sub -p ${ports[1]} -t 'aggregates/#' -v`,
-          "",
-          "Ctrl-C stops everything the demo started.",
-          ""
-        ].join("\n")
+        `\nSummary (${ran}): the sensors published ${published} readings; the database holds ${stored.readings} raw readings ` +
+          `and ${stored.windows} window results from this run.`
       )
-      const view = watchDemo(node, db.url, config.success.windows.map((w) => w.name))
-      yield* Option.isSome(duration)
-        ? Effect.timeoutOption(view, duration.value * 1000)
-        : view
-      yield* Console.log("Stopping ...")
+      const missing = [
+        ...(stored.readings === 0 ? ["no raw reading"] : []),
+        ...(stored.windows === 0 ? ["no window result"] : [])
+      ]
+      if (missing.length === 0) return yield* Console.log("OK: readings and window results reached the database.")
+      yield* Console.error(
+        `FAILED: ${missing.join(" and ")} reached the database in ${ran}. ` +
+          `The first ${formatMillis(FIRST_WINDOW_MS)} window is stored about ${formatMillis(FIRST_WINDOW_MS + 5_000)} after the node starts; ` +
+          `the node's log above and ${join(home, "victoria-metrics", "victoria-metrics.log")} say more.`
+      )
+      return yield* ExitCode.fail(1)
     }))
 ).pipe(
   Command.withDescription("Run a one-node bramble with simulated sensors and a real database, and show the data flowing"),
-  Command.withExamples([{ command: "bramble demo", description: "Run until Ctrl-C" }])
+  Command.withExamples([
+    { command: "bramble demo", description: "Run until Ctrl-C" },
+    { command: "bramble demo --for 30s", description: "Run 30 seconds, print what was stored, exit 0 only if readings and windows reached the database" }
+  ])
 )
-

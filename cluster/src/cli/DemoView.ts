@@ -11,7 +11,7 @@ interface Sample {
   readonly value: [number, string]
 }
 
-const query = (dbUrl: string, promql: string) =>
+export const query = (dbUrl: string, promql: string) =>
   Effect.tryPromise(async () => {
     const response = await fetch(`${dbUrl}/api/v1/query?query=${encodeURIComponent(promql)}`)
     const body = await response.json() as { data?: { result?: ReadonlyArray<Sample> } }
@@ -41,3 +41,34 @@ export const watchDemo = (node: RunningNode, dbUrl: string, windows: ReadonlyArr
     }
     yield* Console.log(lines.join("\n"))
   }).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.asVoid)
+
+/** What one run of the demo stored, read back from the database. */
+export interface DemoStored {
+  /** Raw readings with an event time since the run started. */
+  readonly readings: number
+  /** Window results of windows that were open when the run started or began after it. */
+  readonly windows: number
+}
+
+/**
+ * Counts what this run stored. The demo's database outlives a run (`--dir` is kept), so the
+ * counts are bounded by time: readings by their event time, window results by their start,
+ * which for a run's first window of each size lies up to one window before the run began.
+ */
+export const storedSince = (
+  dbUrl: string,
+  sinceMs: number,
+  windows: ReadonlyArray<{ readonly name: string; readonly size: number }>
+) =>
+  Effect.gen(function*() {
+    const now = Date.now()
+    const lookback = (fromMs: number) => `${Math.max(1, now - fromMs)}ms`
+    const count = (samples: ReadonlyArray<Sample>) => Number(samples[0]?.value[1] ?? "0")
+    const readings = count(yield* query(dbUrl, `sum(count_over_time(reading_temperature[${lookback(sinceMs)}]))`))
+    let results = 0
+    for (const w of windows) {
+      const firstStart = Math.floor(sinceMs / w.size) * w.size
+      results += count(yield* query(dbUrl, `sum(count_over_time(window_count{window="${w.name}"}[${lookback(firstStart)}]))`))
+    }
+    return { readings, windows: results } satisfies DemoStored
+  })
