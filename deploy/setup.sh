@@ -70,8 +70,9 @@ $check_only && exit 0
 
 step "npm dependencies (package-lock.json)"
 # npm 11 runs only the install scripts listed under "allowScripts" in package.json; the
-# native addons are listed there. `npm install` (not `npm ci`): npm 11 omits other
-# platforms' optional packages (turbo's) from the lock, which makes `npm ci` refuse it.
+# native addons are listed there. `npm install` keeps an existing node_modules (re-runs are
+# quick); the lock is complete (every platform's optional packages), so it installs exactly
+# what the lock says and leaves it unchanged, as `npm ci` would.
 npm install --no-audit --no-fund --loglevel=error || die "npm install failed"
 
 step "native addons"
@@ -92,3 +93,10 @@ if (failures.length) { console.error(failures.join("\n")); process.exit(1) }
 step "build"
 npm run build --silent || die "the TypeScript build failed"
 ok "workspace built"
+
+step "the bramble command"
+# npm links `node_modules/.bin/bramble` at install time to cluster/bin/bramble.js, a file in
+# git (not a build output), so the README's `npx bramble demo` works on the first run.
+[ -x node_modules/.bin/bramble ] || die "npm linked no node_modules/.bin/bramble; run: npm install"
+version=$(node_modules/.bin/bramble --version) || die "node_modules/.bin/bramble does not run"
+ok "$version: run it as npx bramble (from anywhere in this clone), e.g. npx bramble demo"
