@@ -36,6 +36,7 @@ export interface NodeProcessing {
   readonly batchSize?: number
   readonly passivateAfter?: string
   readonly maxPayload?: string
+  readonly maxClockAhead?: string
 }
 
 export interface StartBrambleNodeOptions {
@@ -53,6 +54,9 @@ export interface StartBrambleNodeOptions {
   readonly node?: string
   /** How long the first start (and every `restart`) may take to answer status. Default 120 s. */
   readonly readyTimeoutMs?: number
+  /** Serve the dashboard, `/metrics` and the HTTP API on a free port (`BrambleNode.httpUrl`).
+   * Default off: parallel test nodes would all want the default port. */
+  readonly http?: boolean
 }
 
 /** One partition's counters as the admin actor reports them. */
@@ -102,6 +106,8 @@ export interface BrambleNode {
   /** The node's own nats-server. */
   readonly natsUrl: string
   readonly mqttUrl: string
+  /** The dashboard, `/metrics` and the HTTP API, when started with `http: true`. */
+  readonly httpUrl?: string
   readonly process: ManagedProcess
   /** One status request (rejects when the node does not answer within `timeoutMs`). */
   readonly status: (timeoutMs?: number) => Promise<NodeStatus>
@@ -188,15 +194,15 @@ const windowsYaml = (windows: ReadonlyArray<WindowSpec>) =>
   windows.map((w) => ({ name: w.name, size: `${w.size}ms`, ...(w.hop === undefined ? {} : { hop: `${w.hop}ms` }) }))
 
 /** The cluster file (JSON, which is YAML) for a one-node bramble on the given ports. */
-export const clusterFile = (options: StartBrambleNodeOptions & { readonly ports: ReadonlyArray<number>; readonly dataDir: string }) =>
+export const clusterFile = (options: StartBrambleNodeOptions & { readonly ports: ReadonlyArray<number>; readonly dataDir: string; readonly httpPort?: number }) =>
   JSON.stringify(
     {
       cluster: { name: "systest", partitions: options.partitions ?? 4, dataDir: options.dataDir },
       nodes: [{
         name: options.node ?? "n1",
         host: "127.0.0.1",
-        // No dashboard/metrics server: parallel test nodes would all want the default port.
-        httpPort: 0,
+        // No dashboard/metrics server unless asked: parallel test nodes would all want the default port.
+        httpPort: options.httpPort ?? 0,
         nats: { port: options.ports[0], mqttPort: options.ports[1], httpPort: options.ports[2], clusterPort: options.ports[3] }
       }],
       windows: windowsYaml(options.windows),
@@ -219,11 +225,11 @@ export const startBrambleNode = (options: StartBrambleNodeOptions): Effect.Effec
       return yield* Effect.die(new Error(`${BRAMBLE_CLI} is missing: run \`npm run build\` first (\`npm test\` does)`))
     }
     const name = options.node ?? "n1"
-    const ports = yield* freePorts(4)
+    const ports = yield* freePorts(5)
     const configFile = join(options.dir, "cluster.yaml")
     const logFile = join(options.dir, "node.log")
     mkdirSync(options.dir, { recursive: true })
-    writeFileSync(configFile, clusterFile({ ...options, ports, dataDir: join(options.dir, "data") }))
+    writeFileSync(configFile, clusterFile({ ...options, ports, dataDir: join(options.dir, "data"), ...(options.http === true ? { httpPort: ports[4]! } : {}) }))
     const natsUrl = `nats://127.0.0.1:${ports[0]}`
     const mqttUrl = `mqtt://127.0.0.1:${ports[1]}`
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000
@@ -249,6 +255,7 @@ export const startBrambleNode = (options: StartBrambleNodeOptions): Effect.Effec
       logFile,
       natsUrl,
       mqttUrl,
+      ...(options.http === true ? { httpUrl: `http://127.0.0.1:${ports[4]}` } : {}),
       process: managed,
       status: (timeoutMs = 5_000) => requestNodeStatus(natsUrl, name, timeoutMs),
       restart: managed.start,

@@ -311,3 +311,29 @@ export const checkExactlyOnce = (
   ].join("\n")
   return { ok, missing, duplicated, unexpected, corrupted, recovered, okCount, text }
 }
+
+// ---------------------------------------------------------------------------------------
+
+/**
+ * `readings` as windows must count them: a metric's value at an event time already seen for
+ * the same device and sensor is a duplicate (an MQTT QoS 1 retransmission, a replayed outbox)
+ * and is dropped — the first one counts. A reading left with no values is dropped. Feed the
+ * result to `expectedWindows`.
+ */
+export const withoutDuplicates = <R extends RawPoint>(readings: ReadonlyArray<R>): Array<R> => {
+  const seen = new Set<string>()
+  const out: Array<R> = []
+  for (const reading of readings) {
+    const values: Record<string, number> = {}
+    let any = false
+    for (const [metric, value] of Object.entries(reading.values)) {
+      const key = `${rawKey(reading)}/${metric}`
+      if (seen.has(key)) continue
+      seen.add(key)
+      values[metric] = value
+      any = true
+    }
+    if (any) out.push({ ...reading, values })
+  }
+  return out
+}
