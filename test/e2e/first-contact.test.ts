@@ -72,6 +72,29 @@ describe("first contact - the bramble command", () => {
   })
 })
 
+describe("first contact - usage errors", () => {
+  it("usage - a mistyped flag prints the error and a one-line hint, not the whole help, and exits 2", async () => {
+    const result = await npxBramble(["demo", "--fr", "30s"])
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, "Unrecognized flag: --fr")
+    assert.include(result.stderr, "--for")
+    assert.include(result.stderr, `Run "bramble demo --help" for usage.`)
+    assert.notInclude(result.stdout + result.stderr, "DESCRIPTION")
+  })
+
+  it("usage - an unknown subcommand is an error with a did-you-mean, with --help too", async () => {
+    for (const args of [["confg", "validate", "--help"], ["confg", "validate", "x.yaml"]]) {
+      const result = await npxBramble(args)
+      assert.strictEqual(result.code, 2, args.join(" "))
+      assert.match(result.stderr, /Unknown subcommand "confg" for "bramble"/, args.join(" "))
+      assert.include(result.stderr, "config", args.join(" "))
+    }
+    const nested = await npxBramble(["config", "aply", "--help"])
+    assert.strictEqual(nested.code, 2)
+    assert.include(nested.stderr, `Unknown subcommand "aply" for "bramble config"`)
+  })
+})
+
 describe("first contact - bramble demo --for", () => {
   it("demo - runs unattended and exits 0 with the readings and window results this run stored", async () => {
     const dir = scratch()

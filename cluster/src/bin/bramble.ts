@@ -7,8 +7,9 @@
 // costs a node ~0.3 s of its cold start.
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect } from "effect"
-import { Command } from "effect/cli"
+import { didYouMean } from "@bramble/config"
+import { Console, Context, Effect, Layer } from "effect"
+import { CliOutput, Command, TerminalCapabilities } from "effect/cli"
 import { actorsCommand, restartCommand } from "../cli/ActorsCommand.js"
 import { alarmsCommand } from "../cli/AlarmsCommand.js"
 import { membersCommand, partitionsCommand } from "../cli/ClusterMapCommand.js"
@@ -48,6 +49,61 @@ const bramble = Command.make("bramble").pipe(
   ])
 )
 
+/**
+ * A usage error prints what is wrong and where the help is, not the whole help: the error
+ * was scrolled away under it. `--help` itself prints the help, as before.
+ */
+const presenter = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag !== "InvalidInvocation"
+      ? CliOutput.defaultPresenter.present(event)
+      : Effect.gen(function*() {
+        const context = yield* Effect.context<never>()
+        const formatter = Context.getOrUndefined(context, CliOutput.Formatter) ??
+          CliOutput.defaultFormatter({ colors: Context.get(context, TerminalCapabilities.TerminalCapabilities).canColor })
+        yield* Console.error(formatter.formatErrors(event.errors).replace(/^\n+/, ""))
+        yield* Console.error(`Run "${event.commandPath.join(" ")} --help" for usage.`)
+      })
+})
+
+/**
+ * `bramble config aply --help` would print the help of `config` and exit 0: the parser
+ * reads `--help` before it looks at the unknown subcommand. Find that case first (only the
+ * plain form, subcommand names before any flag), and make it the usage error it is.
+ */
+interface CommandNode {
+  readonly name: string
+  readonly subcommands: ReadonlyArray<{ readonly commands: ReadonlyArray<CommandNode> }>
+}
+
+const unknownSubcommand = (argv: ReadonlyArray<string>): string | undefined => {
+  if (!argv.includes("--help") && !argv.includes("-h")) return undefined
+  let command: CommandNode = bramble
+  const path: Array<string> = [bramble.name]
+  for (const token of argv) {
+    if (token.startsWith("-")) return undefined
+    const children = command.subcommands.flatMap((group) => group.commands)
+    if (children.length === 0) return undefined
+    const child = children.find((c) => c.name === token)
+    if (child === undefined) {
+      const near = didYouMean(token, children.map((c) => c.name))
+      return [
+        `Unknown subcommand "${token}" for "${path.join(" ")}"${near.length > 0 ? `; did you mean ${near.map((n) => `"${n}"`).join(" or ")}?` : ""}`,
+        `Run "${path.join(" ")} --help" for its subcommands.`
+      ].join("\n")
+    }
+    command = child
+    path.push(token)
+  }
+  return undefined
+}
+
+const unknown = unknownSubcommand(process.argv.slice(2))
+if (unknown !== undefined) {
+  process.stderr.write(`${unknown}\n`)
+  process.exit(2)
+}
+
 bramble.pipe(
   Command.run({ version: VERSION }),
   // The help text and the parse errors are already printed: usage errors exit 2.
@@ -56,6 +112,6 @@ bramble.pipe(
     if (help._tag !== "ShowHelp") return Effect.fail(error)
     return (help.errors?.length ?? 0) > 0 ? ExitCode.fail(2) : Effect.void
   }),
-  Effect.provide(NodeServices.layer),
+  Effect.provide(Layer.merge(NodeServices.layer, presenter)),
   NodeRuntime.runMain
 )

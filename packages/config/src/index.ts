@@ -8,3 +8,5 @@ export * from "./JsonSchema.js"
 export * from "./Loader.js"
 export * from "./Template.js"
 export * from "./Units.js"
+/** Did-you-mean for a mistyped name, as the cluster file's errors use it (the CLI too). */
+export { didYouMean } from "./internal/problems.js"
