@@ -4,7 +4,8 @@
  * and over NATS as JetStream publishes — and the node must dead-letter exactly the skipped
  * ranges as `Gap` entries (device, sensor, first..last, count), once each; a late arrival is
  * late-filled, not a loss; a repeated seq is a duplicate; a device restarting its count is a
- * restart, not a gap. `bramble status --json` and the status table show the counts. Then the
+ * restart, not a gap. `bramble status --json`, the status table, `/metrics`, the HTTP API and
+ * the dashboard's event stream show the counts. Then the
  * node is killed (SIGKILL) and restarted: the seq state survives in the checkpoints, so a gap
  * spanning the restart is reported, and readings replayed after the kill report nothing twice.
  *
@@ -15,9 +16,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { Admin, Subjects } from "@bramble/protocol"
 import { Effect, Schema } from "effect"
 import { mqttPayload, publishNats, readRawPoints, type TestReading, waitFor } from "../support/index.js"
-import { BRAMBLE_CLI, waitUntilCheckpointed } from "../support/BrambleNode.js"
+import { join } from "node:path"
+import { startVictoriaMetrics } from "@bramble/deploy"
+import { BRAMBLE_CLI, startBrambleNode, waitUntilCheckpointed } from "../support/BrambleNode.js"
 import { readDeadLetters } from "../support/DeadLetters.js"
-import { promise, startNodeOnVictoria, WAIT_MS, withNodeLog } from "../support/SystemTest.js"
+import { PROCESSING, promise, testDir, WAIT_MS, WINDOWS, withNodeLog } from "../support/SystemTest.js"
 
 const START = Date.now() - 10 * 60_000
 
@@ -64,7 +67,11 @@ const key = (g: ExpectedGap) => `${g.device}/${g.sensor} ${g.first}..${g.last}`
 describe("gap detection - bramble node", () => {
   it.live("skipped seqs are dead-lettered as Gap with their exact ranges, counted in status, and survive a kill -9", () =>
     Effect.gen(function*() {
-      const { db, node } = yield* startNodeOnVictoria("bramble-gaps-")
+      const dir = yield* testDir("bramble-gaps-")
+      const vm = yield* startVictoriaMetrics({ dir: join(dir, "db") })
+      const db = { kind: "victoria-metrics" as const, url: vm.url }
+      // With its HTTP server: /metrics, the API and the dashboard's event stream are checked too.
+      const node = yield* startBrambleNode({ dir: join(dir, "node"), sink: { kind: "influx-v2", url: vm.url }, windows: WINDOWS, processing: PROCESSING, http: true })
       yield* withNodeLog(
         node,
         Effect.gen(function*() {
@@ -113,6 +120,17 @@ describe("gap detection - bramble node", () => {
           // ... and the table says it in words.
           const table = yield* promise(() => brambleStatus(node.natsUrl, []))
           assert.include(table, `seq gaps: ${phase1.length} gap(s), ${reported - 1} reading(s) missing (${reported} reported, 1 late-filled since); 1 device restart(s), 1 duplicate(s)`)
+          // /metrics, the HTTP API and what the dashboard is sent say the same.
+          const metrics = yield* promise(() => fetch(`${node.httpUrl}/metrics`).then((r) => r.text()))
+          assert.strictEqual(metricSum(metrics, "bramble_seq_gaps_total"), phase1.length)
+          assert.strictEqual(metricSum(metrics, "bramble_seq_missing"), reported - 1)
+          assert.strictEqual(metricSum(metrics, "bramble_seq_late_filled_total"), 1)
+          const api = yield* promise(() => fetch(`${node.httpUrl}/api/v1/nodes/n1`).then((r) => r.json() as Promise<{ totals: { sequence: unknown } }>))
+          assert.deepStrictEqual(api.totals.sequence, status.totals.sequence)
+          const overview = (yield* promise(() => firstEvent(`${node.httpUrl}/events`, "cluster"))) as { members: Array<{ status?: { totals: { sequence?: unknown } } }> }
+          assert.deepStrictEqual(overview.members[0]?.status?.totals.sequence, status.totals.sequence, "the dashboard's overview carries the counts")
+          const page = yield* promise(() => fetch(`${node.httpUrl}/`).then((r) => r.text()))
+          assert.include(page, `id="kpi-missing"`)
           yield* checkGapLetters(node.natsUrl, phase1)
 
           // ---- Phase 2: kill -9 and restart. Device D's readings (16 skipped) are published
@@ -143,6 +161,29 @@ describe("gap detection - bramble node", () => {
       )
     }).pipe(Effect.scoped), { timeout: 420_000 })
 })
+
+/** The sum of a metric's samples over all its label sets, from Prometheus text. */
+const metricSum = (text: string, name: string): number =>
+  text.split("\n").filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `)).reduce((n, line) => n + Number(line.split(" ").pop()), 0)
+
+/** The data of the first `event` on a Server-Sent Events stream. */
+const firstEvent = async (url: string, event: string): Promise<unknown> => {
+  const abort = new AbortController()
+  const response = await fetch(url, { signal: abort.signal })
+  const reader = response.body!.getReader()
+  let text = ""
+  try {
+    while (true) {
+      const { value, done } = await reader.read()
+      if (done) throw new Error(`${url} ended before a "${event}" event`)
+      text += new TextDecoder().decode(value)
+      const frame = text.split("\n\n").find((f) => f.startsWith(`event: ${event}\n`))
+      if (frame !== undefined) return JSON.parse(frame.slice(frame.indexOf("data: ") + 6))
+    }
+  } finally {
+    abort.abort()
+  }
+}
 
 /** Waits until the database holds every published reading and the node has checkpointed all of READINGS. */
 const processed = (node: { readonly natsUrl: string; readonly partitions: number }, db: Parameters<typeof readRawPoints>[0], published: ReadonlyArray<TestReading>) =>
