@@ -238,15 +238,16 @@ export const makeSequenceGaps = (options: {
 
   const observe = (perDevice: ReadonlyMap<string, ReadonlyArray<DeviceItem>>) =>
     Effect.flatMap(Effect.suspend(() => load(perDevice.keys())), () => {
-        const found: Array<SequenceGap> = []
-        for (const [device, items] of perDevice) follow(device, devices.get(device)!, items, found)
-        if (found.length === 0) return Effect.void
-        const g = found[0]!
-        return Effect.logWarning(
-          `partition ${partition}: ${found.length} gap(s) in device seqs, ${found.reduce((n, x) => n + x.count, 0)} reading(s) missing ` +
-            `(first: ${g.device}/${g.sensor} ${g.first}..${g.last}); dead-lettered as Gap`
-        )
-      })
+      const found: Array<SequenceGap> = []
+      for (const [device, items] of perDevice) follow(device, devices.get(device)!, items, found)
+      if (found.length === 0) return Effect.void
+      // One line per batch, not per gap: a partition cut off for a while reveals many at once.
+      const g = found[0]!
+      return Effect.logWarning(
+        `partition ${partition}: ${found.length} gap(s) in device seqs, ${found.reduce((n, x) => n + x.count, 0)} reading(s) missing ` +
+          `(first: ${g.device}/${g.sensor} ${g.first}..${g.last}); dead-lettered as Gap`
+      )
+    })
 
   const attach = (snapshots: ReadonlyArray<readonly [string, DeviceSnapshot]>) =>
     // A device can be saved without a reading in this run (a watermark advance closed its
