@@ -28,7 +28,7 @@
  * The check costs one small request per idle interval of a partition (usually "no message").
  */
 import { NatsClient, type NatsClientOptions, natsError, type NatsError } from "@bramble/nats"
-import { encodeDeadLetter, Subjects } from "@bramble/protocol"
+import { deadLetterOf, encodeDeadLetter, Subjects } from "@bramble/protocol"
 import { type JetStreamClient, JetStreamApiError } from "@nats-io/jetstream"
 import { Data, Effect, Result, Schema, type Scope } from "effect"
 import type { PartitionStats } from "./PartitionStats.js"
@@ -101,15 +101,16 @@ const setAside = (partition: number, message: StoredMessage) =>
   Effect.gen(function*() {
     const { jsm, publisher } = yield* NatsClient
     const subject = Subjects.escapeSubject(message.subject)
-    const entry = encodeDeadLetter({
+    // The payload may be of any size (nats-server 2.9 stores MQTT publishes over max_payload):
+    // the dead letter carries at most the first DEAD_LETTER_PAYLOAD_LIMIT bytes of it.
+    const entry = encodeDeadLetter(deadLetterOf({
       reason: "BadSubject",
       message: `subject ${subject} holds white space that breaks the NATS client protocol (an MQTT topic level with a tab or line break); ` +
         `deleted from ${Subjects.Streams.readings} so partition ${partition} can go on`,
       subject,
       streamSeq: message.seq,
-      at: Date.now(),
-      payload: message.data
-    })
+      at: Date.now()
+    }, message.data))
     // The same id as the worker's own dead letters: setting aside again after a crash between
     // these two steps does not store a second one.
     yield* Effect.tryPromise({
