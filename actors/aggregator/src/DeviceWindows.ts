@@ -118,26 +118,41 @@ export type Applied =
 
 /**
  * `[sensor, event times as deltas (the first absolute), metric sets, index of each time's
- * set]`: a sensor sending every 2 s keeps a 30-minute window's times in a few KB.
+ * set (left out when there is one set)]`: a sensor sending every 2 s keeps a 30-minute
+ * window's times in under 3 KB.
  */
-export type SeenSnapshot = readonly [string, ReadonlyArray<number>, ReadonlyArray<string>, ReadonlyArray<number>]
+export type SeenSnapshot = readonly [string, ReadonlyArray<number>, ReadonlyArray<string>, ReadonlyArray<number>?]
 
 const METRIC_SEPARATOR = "\u0000"
 
 /**
- * The event times of one sensor counted in windows, ascending, each with the metrics
- * counted at it (names joined by NUL; interned, since a sensor sends the same metrics
- * reading after reading). Packed arrays rather than a map: 12 bytes or so per time.
+ * The event times of one sensor counted in windows, ascending, each with the metrics counted
+ * at it (names joined by NUL, interned). Memory matters — a node keeps this for every active
+ * device, over its longest window — so the times are a packed `Float64Array` (8 bytes each)
+ * and the metric set is kept once while every time has the same one (the usual case: a
+ * sensor sends the same metrics reading after reading).
  */
 class SeenTimes {
-  times: Array<number> = []
-  metrics: Array<string> = []
+  private times = new Float64Array(8)
+  length = 0
+  /** The metric set of every time, while they all share one. */
+  private uniform: string | undefined = undefined
+  /** Per time, once they differ. */
+  private sets: Array<string> | undefined = undefined
+
+  timeAt(i: number): number {
+    return this.times[i]!
+  }
+
+  metricsAt(i: number): string {
+    return this.sets === undefined ? this.uniform! : this.sets[i]!
+  }
 
   /** Index of `ts`, or -(insertion point) - 1. Readings mostly come in order: check the end first. */
   find(ts: number): number {
     const times = this.times
-    let hi = times.length - 1
-    if (hi < 0 || times[hi]! < ts) return -times.length - 1
+    let hi = this.length - 1
+    if (hi < 0 || times[hi]! < ts) return -this.length - 1
     let lo = 0
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1
@@ -149,14 +164,46 @@ class SeenTimes {
     return -lo - 1
   }
 
+  insert(i: number, ts: number, set: string): void {
+    if (this.length === this.times.length) {
+      const grown = new Float64Array(this.times.length * 2)
+      grown.set(this.times)
+      this.times = grown
+    }
+    if (i < this.length) this.times.copyWithin(i + 1, i, this.length)
+    this.times[i] = ts
+    if (this.sets === undefined && (this.length === 0 || this.uniform === set)) {
+      this.uniform = set
+    } else {
+      this.perTime().splice(i, 0, set)
+    }
+    this.length += 1
+  }
+
+  setMetricsAt(i: number, set: string): void {
+    if (this.sets === undefined && set === this.uniform) return
+    this.perTime()[i] = set
+  }
+
   /** Forgets the oldest times while `gone` says so (it must hold for a time if for a later one). */
   prune(gone: (ts: number) => boolean): void {
-    const times = this.times
-    if (times.length === 0 || !gone(times[0]!)) return
+    if (this.length === 0 || !gone(this.times[0]!)) return
     let cut = 1
-    while (cut < times.length && gone(times[cut]!)) cut++
-    this.times = times.slice(cut)
-    this.metrics = this.metrics.slice(cut)
+    while (cut < this.length && gone(this.times[cut]!)) cut++
+    this.times.copyWithin(0, cut, this.length)
+    this.length -= cut
+    this.sets?.splice(0, cut)
+    if (this.length === 0) {
+      this.uniform = undefined
+      this.sets = undefined
+    }
+    // Give back what a burst grew (a device that sent fast, then slowly).
+    if (this.times.length > 64 && this.length < this.times.length / 4) this.times = this.times.slice(0, Math.max(8, this.length * 2))
+  }
+
+  private perTime(): Array<string> {
+    if (this.sets === undefined) this.sets = Array.from({ length: this.length }, () => this.uniform!)
+    return this.sets
   }
 }
 
@@ -172,6 +219,9 @@ export class DeviceWindows {
   private seen = new Map<string, SeenTimes>()
   /** Metric sets, interned (see `SeenTimes`). */
   private metricSets = new Map<string, string>()
+  /** The metric set of the last new reading, and its names: most readings repeat it, and
+   * recognising it needs no string built on the hot path. */
+  private lastSet: { readonly names: ReadonlyArray<string>; readonly set: string } | undefined = undefined
   /** Stream sequence of the last message applied to this state. */
   seq = 0
 
@@ -198,8 +248,7 @@ export class DeviceWindows {
       let ts = 0
       for (let i = 0; i < deltas.length; i++) {
         ts += deltas[i]!
-        seen.times.push(ts)
-        seen.metrics.push(state.intern(sets[which[i]!]!))
+        seen.insert(i, ts, state.intern(sets[which === undefined ? 0 : which[i]!]!))
       }
       state.seen.set(sensor, seen)
     }
@@ -209,25 +258,48 @@ export class DeviceWindows {
   snapshot(): DeviceSnapshot {
     const seen: Array<SeenSnapshot> = []
     for (const [sensor, s] of this.seen) {
-      if (s.times.length === 0) continue
+      if (s.length === 0) continue
       const deltas: Array<number> = []
       const sets: Array<string> = []
       const which: Array<number> = []
       let previous = 0
-      for (let i = 0; i < s.times.length; i++) {
-        deltas.push(s.times[i]! - previous)
-        previous = s.times[i]!
-        let k = sets.indexOf(s.metrics[i]!)
-        if (k < 0) k = sets.push(s.metrics[i]!) - 1
+      for (let i = 0; i < s.length; i++) {
+        const ts = s.timeAt(i)
+        deltas.push(ts - previous)
+        previous = ts
+        const set = s.metricsAt(i)
+        let k = sets.indexOf(set)
+        if (k < 0) k = sets.push(set) - 1
         which.push(k)
       }
-      seen.push([sensor, deltas, sets, which])
+      seen.push(sets.length === 1 ? [sensor, deltas, sets] : [sensor, deltas, sets, which])
     }
     return {
       seq: this.seq,
       windows: this.open.map((w) => [w.sensor, w.metric, w.window, w.start, w.end, w.stats(), w.clean] as const),
       ...(seen.length === 0 ? {} : { seen })
     }
+  }
+
+  /** The interned metric set of `values`. */
+  private metricSet(values: Record<string, number>): string {
+    const last = this.lastSet
+    if (last !== undefined) {
+      let i = 0
+      let same = true
+      for (const metric in values) {
+        if (last.names[i] !== metric) {
+          same = false
+          break
+        }
+        i++
+      }
+      if (same && i === last.names.length) return last.set
+    }
+    const names = Object.keys(values)
+    const set = this.intern(names.join(METRIC_SEPARATOR))
+    this.lastSet = { names, set }
+    return set
   }
 
   private intern(set: string): string {
@@ -284,7 +356,7 @@ export class DeviceWindows {
     let values = reading.values
     if (at >= 0) {
       // Only the metrics not counted at this time yet (usually none: a duplicate).
-      const counted = seen.metrics[at]!.split(METRIC_SEPARATOR)
+      const counted = seen.metricsAt(at).split(METRIC_SEPARATOR)
       let fresh: Record<string, number> | undefined
       for (const metric in values) {
         if (!counted.includes(metric)) (fresh ??= {})[metric] = values[metric]!
@@ -294,17 +366,9 @@ export class DeviceWindows {
     }
     if (!this.applyValues(reading.sensor, reading.ts, values, watermark)) return "tooLate"
     if (at >= 0) {
-      seen.metrics[at] = this.intern(`${seen.metrics[at]}${METRIC_SEPARATOR}${Object.keys(values).join(METRIC_SEPARATOR)}`)
+      seen.setMetricsAt(at, this.intern(`${seen.metricsAt(at)}${METRIC_SEPARATOR}${Object.keys(values).join(METRIC_SEPARATOR)}`))
     } else {
-      const i = -at - 1
-      const set = this.intern(Object.keys(values).join(METRIC_SEPARATOR))
-      if (i === seen.times.length) {
-        seen.times.push(reading.ts)
-        seen.metrics.push(set)
-      } else {
-        seen.times.splice(i, 0, reading.ts)
-        seen.metrics.splice(i, 0, set)
-      }
+      seen.insert(-at - 1, reading.ts, this.metricSet(values))
     }
     return "applied"
   }

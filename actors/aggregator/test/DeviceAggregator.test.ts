@@ -104,7 +104,7 @@ describe("DeviceAggregator", () => {
           lastTs: 1_000
         }, false]],
         // The event times counted, for recognising duplicates after a restore.
-        seen: [["env", [1_000], ["t"], [0]]],
+        seen: [["env", [1_000], ["t"]]],
         rules: {},
         holt: {}
       } as DeviceSnapshot)
