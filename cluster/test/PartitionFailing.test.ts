@@ -5,7 +5,8 @@
  * `/metrics` show it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { Admin, RejectionReason } from "@bramble/protocol"
+import { type Admin, DEAD_LETTER_PAYLOAD_LIMIT, readDeadLetter, type RejectionReason } from "@bramble/protocol"
+import { Effect, Exit } from "effect"
 import { nodeStatus } from "../src/admin/NodeStatus.js"
 import { renderClocks, renderFailing } from "../src/cli/StatusCommand.js"
 import { healthOf } from "../src/dashboard/ClusterOverview.js"
@@ -13,6 +14,7 @@ import { nodeMetrics } from "../src/metrics/NodeMetrics.js"
 import { FORGET_AFTER_MS } from "../src/partition/ClockSkews.js"
 import { Intake } from "../src/partition/Intake.js"
 import { makePartitionStats, recordCheckpoint, recordFailure } from "../src/partition/PartitionStats.js"
+import { makePublishes, PublishFailed } from "../src/partition/Publishes.js"
 
 const HOUR = 3_600_000
 const NOW = 1_800_000_000_000
@@ -139,4 +141,33 @@ describe("a partition that keeps failing", () => {
     assert.isUndefined(status(false).partitions[0]!.failing)
     assert.strictEqual(healthOf(status(false)).health, "ok")
   })
+})
+
+describe("publishes", () => {
+  it.effect("a dead letter of a 2 MiB payload is published with its beginning; a publish that fails names its stream sequence", () =>
+    Effect.gen(function*() {
+      const sent: Array<{ subject: string; data: Uint8Array; msgID: string }> = []
+      const ok = makePublishes(0, { publish: (subject, data, msgID) => (sent.push({ subject, data, msgID }), Promise.resolve({})) })
+      ok.deadLetter("Oversized", "payload is 2097152 bytes", "readings.0.big.env", 41, new Uint8Array(2 * 1024 * 1024).fill(7))
+      yield* ok.take()
+      assert.strictEqual(sent.length, 1)
+      assert.strictEqual(sent[0]!.subject, "deadletter.Oversized")
+      assert.strictEqual(sent[0]!.msgID, "dl.Oversized.41")
+      assert.isBelow(sent[0]!.data.length, DEAD_LETTER_PAYLOAD_LIMIT + 1024)
+      const entry = readDeadLetter(sent[0]!.data)
+      assert.strictEqual(entry.truncated, 2 * 1024 * 1024)
+      assert.strictEqual(entry.payload.length, DEAD_LETTER_PAYLOAD_LIMIT)
+
+      const failing = makePublishes(3, { publish: () => Promise.reject(new Error("JetStream error 10054: message size exceeds maximum allowed")) })
+      failing.publish("aggregates.d.env.t.1m", new Uint8Array(1), "w")
+      failing.deadLetter("MalformedJson", "not JSON", "readings.3.d.env", 77, new Uint8Array(3))
+      const exit = yield* Effect.exit(failing.take())
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail")?.error : undefined
+      assert.instanceOf(error, PublishFailed)
+      // The first to fail is the window result's (no sequence) or the dead letter's (77): both say what.
+      assert.include((error as PublishFailed).message, "message size exceeds maximum allowed")
+      // Taken: the next checkpoint does not wait for them again.
+      yield* failing.take()
+    }))
 })
