@@ -22,6 +22,9 @@ export class PublishFailed extends Data.TaggedError("PublishFailed")<{
   readonly message: string
 }> {}
 
+/** The longest refusal message a dead letter carries. */
+const MAX_MESSAGE_CHARS = 4_096
+
 /** The JetStream publisher (`NatsClient.publisher`). */
 export interface Publisher {
   readonly publish: (subject: string, data: Uint8Array, msgID: string) => Promise<unknown>
@@ -56,7 +59,9 @@ export const makePublishes = (partition: number, publisher: Publisher): Publishe
   }
 
   const deadLetter = (reason: RejectionReason, message: string, subject: string, streamSeq: number, payload: Uint8Array) => {
-    const entry = deadLetterOf({ reason, message, subject, streamSeq, at: Date.now() }, payload)
+    // A refusal's message may quote what it refuses (a Schema error quotes the value): bounded too.
+    const text = message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS)}…` : message
+    const entry = deadLetterOf({ reason, message: text, subject, streamSeq, at: Date.now() }, payload)
     publish(Subjects.deadLetterSubject(reason), encodeDeadLetter(entry), `dl.${reason}.${streamSeq}`, streamSeq)
   }
 
