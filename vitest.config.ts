@@ -54,7 +54,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: "system",
-          include: ["test/{e2e,faults}/**/*.test.ts"],
+          include: ["test/{e2e,faults,net}/**/*.test.ts"],
           // System tests start real servers and processes: run files one at a
           // time so a 2-core machine is not oversubscribed.
           fileParallelism: false,

@@ -16,6 +16,7 @@
  * and the partition record stays small however many devices send `seq`.
  */
 import type { KV } from "@bramble/nats"
+import type { JetStreamManager } from "@nats-io/jetstream"
 import { Codec } from "@bramble/protocol"
 import type { DeviceSnapshot, Watermark } from "@bramble/actor-aggregator"
 import { Effect } from "effect"
@@ -45,14 +46,21 @@ export interface Checkpoints {
   readonly listDevices: (partition: number) => Effect.Effect<ReadonlyArray<string>, NatsError>
 }
 
-/** The devices with a checkpoint in `partition`, from the bucket's keys. */
+/**
+ * The devices with a checkpoint in `partition`: the bucket's subjects, from the stream leader
+ * (`STREAM.INFO` with a subject filter, paged by nats.js). Not `kv.keys()`: that makes an
+ * ephemeral consumer, which nats-server 2.9 may place on a replica that is down — with one
+ * Pi of three off, a partition's start then timed out again and again (tens of seconds
+ * without processing, test/net/formation.test.ts). Deleted keys may be listed; loading one
+ * finds nothing.
+ */
 export const listDeviceKeys = (kv: KV, partition: number): Effect.Effect<ReadonlyArray<string>, NatsError> =>
   Effect.tryPromise({
     try: async () => {
-      const prefix = `dev.${partition}.`
-      const devices: Array<string> = []
-      for await (const key of await kv.keys(`${prefix}>`)) devices.push(key.slice(prefix.length))
-      return devices
+      const { jsm, bucket } = kv as unknown as { readonly jsm: JetStreamManager; readonly bucket: string }
+      const prefix = `$KV.${bucket}.dev.${partition}.`
+      const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` })
+      return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length))
     },
     catch: natsError("KeyValue", `cannot list the device checkpoints of partition ${partition}`)
   })

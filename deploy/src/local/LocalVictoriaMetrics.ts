@@ -25,6 +25,9 @@ export interface StartVictoriaMetricsOptions {
   readonly dir: string
   /** Default: a free loopback port. */
   readonly port?: number
+  /** Bind address. Default 127.0.0.1; the multi-host tests bind their lab network's gateway,
+   * which every host can reach, as Pis reach the LAN's database. */
+  readonly host?: string
   /** Appended to the default flags (a later flag overrides an earlier one). */
   readonly extraArgs?: ReadonlyArray<string>
   readonly restartOnExit?: boolean | RestartPolicy
@@ -54,7 +57,7 @@ export const startVictoriaMetrics = (
 ): Effect.Effect<LocalVictoriaMetrics, ProcessError, Scope.Scope> =>
   retryOnPortClash(Effect.gen(function*() {
     const port = options.port ?? (yield* freePort)
-    const url = `http://127.0.0.1:${port}`
+    const url = `http://${options.host ?? "127.0.0.1"}:${port}`
     const dataDir = join(options.dir, "data")
     yield* setupFiles("victoria-metrics", () => mkdirSync(options.dir, { recursive: true }))
 
@@ -72,7 +75,7 @@ export const startVictoriaMetrics = (
       name: "victoria-metrics",
       command: options.binary ?? "victoria-metrics",
       args: [
-        `-httpListenAddr=127.0.0.1:${port}`,
+        `-httpListenAddr=${options.host ?? "127.0.0.1"}:${port}`,
         `-storageDataPath=${dataDir}`,
         "-retentionPeriod=100y",
         "-dedup.minScrapeInterval=1ms",
