@@ -34,10 +34,14 @@ declare -A provides=(
   [setpriv]=util-linux
   [chromium]=chromium
   [openssl]=openssl
+  # The multi-host tests (test/net): each Pi a network namespace, faults as nftables rules.
+  [ip]=iproute2
+  [nft]=nftables
 )
 missing=()
 for cmd in "${!provides[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${provides[$cmd]}")
+  # ip and nft live in /usr/sbin, outside a normal user's PATH.
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/sbin/$cmd" ] || missing+=("${provides[$cmd]}")
 done
 missing=($(printf '%s\n' "${missing[@]:-}" | sort -u | grep -v '^$' || true))
 

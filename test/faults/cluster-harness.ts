@@ -88,11 +88,24 @@ export interface FaultCluster<C extends ClusterUnderTest = DevCluster> {
   readonly waitResumed: (since: number, label: string, faulted?: string) => Effect.Effect<number>
   readonly checkpoints: ReadonlyArray<CheckpointWrite>
   readonly ownershipEvents: () => ReadonlyArray<OwnershipEvent>
-  readonly startLoad: () => Effect.Effect<RunningLoad>
+  /** NATS publishers, one per server (default RATE readings/s, devices `s<i>-dev-NN`). */
+  readonly startLoad: (options?: { readonly ratePerSec?: number; readonly devicePrefix?: string }) => Effect.Effect<RunningLoad>
   /** The end-of-run checks; a one-line summary. With `mqtt`, the MQTT QoS 1 load's
    * PUBACKed readings must each be stored once or lie in a reported `Gap` range. */
   readonly verify: (load: RunningLoad, options?: VerifyOptions) => Effect.Effect<string>
+  /** The same checks, with the figures behind the summary. */
+  readonly verifyFigures: (load: RunningLoad, options?: VerifyOptions) => Effect.Effect<VerifiedRun>
   readonly dumpLogs: Effect.Effect<void>
+}
+
+/** What a verified run counted (everything the checks passed on). */
+export interface VerifiedRun {
+  readonly summary: string
+  readonly nats: { readonly attempted: number; readonly acknowledged: number; readonly failed: number; readonly storedAnyway: number }
+  readonly mqtt?: { readonly attempted: number; readonly pubacked: number; readonly lost: number; readonly gaps: number; readonly gapReadings: number }
+  /** Readings in READINGS, raw points in the database (each stored once: checked). */
+  readonly logged: number
+  readonly stored: number
 }
 
 export interface VerifyOptions {
@@ -208,7 +221,7 @@ export const faultClusterOn = <C extends ClusterUnderTest>(cluster: C, options: 
         }
       })
 
-    const startLoad = () =>
+    const startLoad = (loadOptions: { readonly ratePerSec?: number; readonly devicePrefix?: string } = {}) =>
       Effect.gen(function*() {
         // One publisher per server, each with its own devices: readings enter the cluster
         // through all three servers, and a server's death takes only its publisher's
@@ -216,8 +229,8 @@ export const faultClusterOn = <C extends ClusterUnderTest>(cluster: C, options: 
         const loads = cluster.natsUrls.map((url, i) =>
           steadyLoad({
             url,
-            ratePerSec: RATE / cluster.natsUrls.length,
-            devices: Array.from({ length: 40 }, (_, d) => `s${i + 1}-dev-${String(d).padStart(2, "0")}`),
+            ratePerSec: (loadOptions.ratePerSec ?? RATE) / cluster.natsUrls.length,
+            devices: Array.from({ length: 40 }, (_, d) => `${loadOptions.devicePrefix ?? ""}s${i + 1}-dev-${String(d).padStart(2, "0")}`),
             seed: i + 1,
             timeoutMs: 5_000
           })
@@ -251,7 +264,8 @@ export const faultClusterOn = <C extends ClusterUnderTest>(cluster: C, options: 
       checkpoints,
       ownershipEvents,
       startLoad,
-      verify: (load, verifyOptions) => verify(fc, load, verifyOptions),
+      verify: (load, verifyOptions) => Effect.map(verify(fc, load, verifyOptions), (run) => run.summary),
+      verifyFigures: (load, verifyOptions) => verify(fc, load, verifyOptions),
       dumpLogs
     }
     return fc
@@ -371,6 +385,7 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     // MQTT QoS 1: nats-server 2.9 can PUBACK a reading its READINGS copy never reaches
     // (docs/delivery-guarantees.md). Each such loss must be reported: inside a Gap range.
     let mqttSummary = ""
+    let mqttFigures: VerifiedRun["mqtt"]
     if (mqttReport !== undefined) {
       const storedKeys = new Set(points.map((p) => `${p.device}\u0000${p.sensor}\u0000${p.ts}`))
       const lost = mqttReport.acknowledged.filter((r) => !storedKeys.has(`${r.device}\u0000${r.sensor}\u0000${r.ts}`))
@@ -383,9 +398,12 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
       )
       const mqttStoredOnce = checkExactlyOnce(mqttReport.acknowledged.filter((r) => !lost.includes(r)), points)
       assert.isTrue(mqttStoredOnce.ok, `PUBACKed MQTT readings vs. database: ${mqttStoredOnce.text}`)
-      const reported = gaps.reduce((n, g) => n + g.count, 0)
+      // A replay after the duplicate window stores a Gap entry again: count each once.
+      const distinct = [...new Map(gaps.map((g) => [`${g.device}/${g.sensor}/${g.first}`, g])).values()]
+      const reported = distinct.reduce((n, g) => n + g.count, 0)
+      mqttFigures = { attempted: mqttReport.attempted.length, pubacked: mqttReport.acknowledged.length, lost: lost.length, gaps: distinct.length, gapReadings: reported }
       mqttSummary = `; MQTT QoS 1: ${mqttReport.attempted.length} attempted, ${mqttReport.acknowledged.length} PUBACKed, ` +
-        `${lost.length} PUBACKed but lost (all inside ${gaps.length} reported gaps of ${reported} readings)`
+        `${lost.length} PUBACKed but lost (all inside ${distinct.length} reported gaps of ${reported} readings)`
     }
     const diff = compareWindows(expected, windows)
     if (!diff.ok) {
@@ -416,10 +434,17 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     }
     assert.deepStrictEqual(backwards.slice(0, 10), [], "a stale owner's checkpoint write landed")
     const ownerships = intervals.length
-    return `${report.attempted.length} attempted, ${report.acknowledged.length} acknowledged (${Math.round(report.ackedPerSec)}/s), ` +
+    const summary = `${report.attempted.length} attempted, ${report.acknowledged.length} acknowledged (${Math.round(report.ackedPerSec)}/s), ` +
       `${report.failed.length} failed (${acked.recovered.length} of those stored anyway); log ${logged.length}, ${tooLate.size} too late; ` +
       `${points.length} raw points, ${windows.length} window rows; ${diff.text}; ${ownerships} ownerships, ${fc.checkpoints.length} checkpoint writes, no overlap${mqttSummary}`
-  })
+
+    return {
+      summary,
+      nats: { attempted: report.attempted.length, acknowledged: report.acknowledged.length, failed: report.failed.length, storedAnyway: acked.recovered.length },
+      ...(mqttFigures === undefined ? {} : { mqtt: mqttFigures }),
+      logged: logged.length,
+      stored: points.length
+    } satisfies VerifiedRun  })
 
 /** Fails the test with the nodes' logs attached. */
 export const withLogs = <A, E, R>(fc: FaultCluster<ClusterUnderTest>, effect: Effect.Effect<A, E, R>) =>

@@ -80,14 +80,14 @@ export const readingsFlow = (lab: Lab, label: string, via: ReadonlyArray<string>
   })
 
 /** An MQTT QoS 1 steady load with per-device seq, on each of `nodes`' brokers. */
-export const startMqttLoad = (lab: Lab, nodes: ReadonlyArray<string>, ratePerSec: number) =>
+export const startMqttLoad = (lab: Lab, nodes: ReadonlyArray<string>, ratePerSec: number, devicePrefix = "") =>
   Effect.gen(function*() {
     const loads = nodes.map((name, i) =>
       steadyLoad({
         url: lab.pis.nodes.find((n) => n.name === name)!.mqttUrl,
         qos: 1,
         ratePerSec: ratePerSec / nodes.length,
-        devices: Array.from({ length: 25 }, (_, d) => `m${i + 1}-dev-${String(d).padStart(2, "0")}`),
+        devices: Array.from({ length: 25 }, (_, d) => `${devicePrefix}m${i + 1}-dev-${String(d).padStart(2, "0")}`),
         seed: 100 + i,
         timeoutMs: 30_000
       })

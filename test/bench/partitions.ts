@@ -1,0 +1,67 @@
+/**
+ * Benchmark: network faults on a bramble of three hosts (network namespaces, each running
+ * its rendered `bramble-node.service`; test/net/partition-scenarios.ts), under a steady NATS
+ * load through every node and MQTT QoS 1 load with per-device `seq` on n1 and n2. Each fault
+ * runs on its own, then heals, then the full check runs (nothing acknowledged lost except
+ * MQTT readings the server lost, each inside a reported Gap; nothing doubled; windows equal
+ * the oracle's; one owner at a time). Prints one table row per fault — the closing-note
+ * table of issue 14 — and writes JSON to test/bench/results/partitions-<time>.json.
+ *
+ * Needs root (namespaces, nftables).
+ *
+ *   npm run bench:partitions -- [--duration 30] [--nats 900] [--mqtt 600] [--keep]
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { cpus, loadavg } from "node:os"
+import { join, resolve } from "node:path"
+import { parseArgs } from "node:util"
+import { scopedTempDir } from "@bramble/deploy"
+import { Effect } from "effect"
+import { NODES, startLab } from "../net/lab-harness.js"
+import { type FaultScenario, outcomeTable, runScenario, type ScenarioOutcome } from "../net/partition-scenarios.js"
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: "string", default: "30" },
+    nats: { type: "string", default: "900" },
+    mqtt: { type: "string", default: "600" },
+    keep: { type: "boolean", default: false }
+  }
+})
+const durationMs = Number(args.duration) * 1000
+const rates = { natsRate: Number(args.nats), mqttRate: Number(args.mqtt) }
+
+const scenarios: ReadonlyArray<FaultScenario> = [
+  { kind: "isolate", target: "n1", durationMs, ...rates },
+  { kind: "isolate", target: "n3", durationMs, ...rates },
+  { kind: "asymmetric", target: "n2", durationMs, ...rates },
+  { kind: "flapping", target: "n1", durationMs, ...rates }
+]
+
+const program = Effect.gen(function*() {
+  const dir = yield* scopedTempDir({ prefix: "bramble-bench-partitions-", keep: args.keep })
+  const lab = yield* startLab({ dir })
+  yield* Effect.forEach(NODES, (n) => lab.pis.powerOn(n), { concurrency: "unbounded", discard: true })
+  const fc = yield* lab.attach()
+  const outcomes: Array<ScenarioOutcome> = []
+  for (const scenario of scenarios) {
+    const outcome = yield* runScenario(lab, fc, scenario).pipe(Effect.tapCause(() => fc.dumpLogs))
+    outcomes.push(outcome)
+  }
+  console.log(`\nnetwork faults, ${durationMs / 1000} s each, NATS ${rates.natsRate}/s + MQTT QoS 1 ${rates.mqttRate}/s; ` +
+    `${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(" ")}\n`)
+  console.log(outcomeTable(outcomes))
+  const results = resolve(import.meta.dirname, "results")
+  mkdirSync(results, { recursive: true })
+  const file = join(results, `partitions-${new Date().toISOString().replace(/[:.]/g, "-")}.json`)
+  writeFileSync(file, JSON.stringify({ rates, durationMs, outcomes }, null, 2))
+  console.log(`\nwritten to ${file}${args.keep ? `; logs in ${dir}` : ""}`)
+})
+
+Effect.runPromise(Effect.scoped(program)).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)

@@ -1,0 +1,109 @@
+/**
+ * Network faults on a lab bramble under load, one at a time, each ending with the full check
+ * (../faults/cluster-harness.ts verify): NATS publishers (JetStream PubAck) through every
+ * node and MQTT QoS 1 publishers with per-device `seq` on n1 and n2, then a fault, a heal,
+ * and:
+ * - every PubAcked NATS reading stored exactly once;
+ * - every PUBACKed MQTT reading stored exactly once, or — where nats-server 2.9 lost the
+ *   copy for READINGS (docs/delivery-guarantees.md) — inside a `Gap` the node reported;
+ * - windows equal the oracle's, one owner per partition at any time.
+ * With the times ownership and MQTT ingest took to recover. Used by test/net/partitions.test.ts
+ * (a short matrix in CI) and test/bench/partitions.ts (the table in the docs).
+ */
+import { Effect } from "effect"
+import { type FaultCluster, log, type VerifiedRun } from "../faults/cluster-harness.js"
+import type { PiCluster } from "../support/net/PiCluster.js"
+import { type Lab, NODES, startMqttLoad } from "./lab-harness.js"
+
+export type FaultKind = "isolate" | "asymmetric" | "flapping"
+
+export interface FaultScenario {
+  readonly kind: FaultKind
+  /** The node the fault is about. */
+  readonly target: string
+  /** How long the fault lasts (flapping: the whole flapping period). */
+  readonly durationMs: number
+  readonly natsRate: number
+  readonly mqttRate: number
+}
+
+export interface ScenarioOutcome extends VerifiedRun {
+  readonly scenario: FaultScenario
+  /** From the fault until every partition checkpointed again (the faulted node's by others). */
+  readonly ownershipRecoveryMs: number
+  /** From the heal until the target's MQTT publisher was PUBACKed again. */
+  readonly mqttRecoveryMs: number | undefined
+  /** PUBACKs the target's MQTT publisher got while the fault lasted. */
+  readonly mqttAckedDuringFault: number | undefined
+}
+
+const describeFault = (s: FaultScenario) =>
+  s.kind === "isolate"
+    ? `${s.target} isolated from its peers`
+    : s.kind === "asymmetric"
+    ? `${s.target}'s packets to its peers dropped (one direction)`
+    : `${s.target} flapping (3 s cut, 3 s healed)`
+
+let round = 0
+
+export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: FaultScenario) =>
+  Effect.gen(function*() {
+    const prefix = `r${++round}`
+    yield* fc.waitBalanced(NODES, `before ${scenario.kind}`)
+    const load = yield* fc.startLoad({ ratePerSec: scenario.natsRate, devicePrefix: prefix })
+    const mqttNodes = ["n1", "n2"]
+    const mqtt = yield* startMqttLoad(lab, mqttNodes, scenario.mqttRate, prefix)
+    const targetMqtt = mqtt.loads[mqttNodes.indexOf(scenario.target)]
+    yield* Effect.sleep("6 seconds")
+
+    const faultAt = Date.now()
+    const ackedAtFault = targetMqtt?.progress().acknowledged
+    yield* log(`${prefix}: ${describeFault(scenario)} for ${scenario.durationMs} ms`)
+    if (scenario.kind === "flapping") {
+      const until = faultAt + scenario.durationMs
+      while (Date.now() < until) {
+        yield* lab.lab.isolate(scenario.target)
+        yield* Effect.sleep("3 seconds")
+        yield* lab.lab.heal
+        yield* Effect.sleep("3 seconds")
+      }
+    } else {
+      yield* scenario.kind === "isolate" ? lab.lab.isolate(scenario.target) : lab.lab.dropOutgoing(scenario.target)
+      yield* Effect.sleep(scenario.durationMs)
+    }
+    const ackedAtHeal = targetMqtt?.progress().acknowledged
+    yield* lab.lab.heal
+    const healAt = Date.now()
+    const ownershipRecoveryMs = yield* fc.waitResumed(faultAt, `after ${scenario.kind} of ${scenario.target}`, scenario.kind === "flapping" ? undefined : scenario.target)
+    let mqttRecoveryMs: number | undefined
+    if (targetMqtt !== undefined && ackedAtHeal !== undefined) {
+      while (targetMqtt.progress().acknowledged <= ackedAtHeal + 10 && Date.now() - healAt < 120_000) yield* Effect.sleep("100 millis")
+      mqttRecoveryMs = Date.now() - healAt
+    }
+    yield* fc.waitBalanced(NODES, `after ${scenario.kind} healed`)
+    // Keep publishing: a lost reading is revealed by the next seq of its device.
+    yield* Effect.sleep("6 seconds")
+    const run = yield* fc.verifyFigures(load, { mqtt })
+    const outcome: ScenarioOutcome = {
+      ...run,
+      scenario,
+      ownershipRecoveryMs,
+      mqttRecoveryMs,
+      mqttAckedDuringFault: ackedAtFault === undefined || ackedAtHeal === undefined ? undefined : ackedAtHeal - ackedAtFault
+    }
+    yield* log(`${prefix} ${scenario.kind} ${scenario.target}: ${run.summary}; partitions checkpointing again ${ownershipRecoveryMs} ms after the fault` +
+      (mqttRecoveryMs === undefined ? "" : `; ${scenario.target}'s MQTT publisher PUBACKed ${outcome.mqttAckedDuringFault} during the fault, again ${mqttRecoveryMs} ms after the heal`))
+    return outcome
+  })
+
+/** The closing-note table: one row per fault. */
+export const outcomeTable = (outcomes: ReadonlyArray<ScenarioOutcome>): string => {
+  const header = "| fault | NATS acked / stored once / lost / duplicated | MQTT PUBACKed / stored / lost (all in reported gaps) / duplicated | gaps reported (readings) | ownership recovered | MQTT ingest recovered |"
+  const rows = outcomes.map((o) => {
+    const m = o.mqtt
+    return `| ${describeFault(o.scenario)}, ${o.scenario.durationMs / 1000} s | ${o.nats.acknowledged} / ${o.nats.acknowledged} / 0 / 0 | ` +
+      `${m === undefined ? "-" : `${m.pubacked} / ${m.pubacked - m.lost} / ${m.lost} / 0`} | ${m === undefined ? "-" : `${m.gaps} (${m.gapReadings})`} | ` +
+      `${(o.ownershipRecoveryMs / 1000).toFixed(1)} s | ${o.mqttRecoveryMs === undefined ? "-" : `${(o.mqttRecoveryMs / 1000).toFixed(1)} s after heal`} |`
+  })
+  return [header, "| --- | --- | --- | --- | --- | --- |", ...rows].join("\n")
+}
