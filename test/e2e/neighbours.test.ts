@@ -147,12 +147,13 @@ interface StatusView {
 }
 const statusOf = async (node: BrambleNode) => (await node.status()) as unknown as StatusView
 
-/** `bramble status` as an operator runs it. */
-const brambleStatus = (node: BrambleNode, ...args: Array<string>) =>
+/** A `bramble` command as an operator runs it (`bramble status`, `bramble device ID`). */
+const bramble = (node: BrambleNode, command: string, ...args: Array<string>) =>
   new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, [BRAMBLE_CLI, "status", "--server", node.natsUrl, ...args], { timeout: 60_000, env: { ...process.env, NO_COLOR: "1" } }, (error, stdout, stderr) =>
+    execFile(process.execPath, [BRAMBLE_CLI, command, ...args, "--server", node.natsUrl], { timeout: 60_000, env: { ...process.env, NO_COLOR: "1" } }, (error, stdout, stderr) =>
       error !== null && stdout === "" ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout))
   )
+const brambleStatus = (node: BrambleNode) => bramble(node, "status")
 
 describe("one device's fault stays its own - bramble node", () => {
   it.live("payloads too big for a dead letter, wrong clocks and MQTT retransmissions harm no other device", () =>
@@ -254,6 +255,13 @@ describe("one device's fault stays its own - bramble node", () => {
           assert.isTrue(clock!.skewMs < -0.9 * HOUR && clock!.skewMs > -1.1 * HOUR, JSON.stringify(clock))
           const table = yield* promise(() => brambleStatus(node))
           assert.include(table, "ahead-1h")
+          // Any device's clock, from its latest reading: `bramble device`.
+          const device = yield* promise(() => bramble(node, "device", "ahead-1h"))
+          assert.include(device, "the device's clock runs ahead")
+          const deviceJson = JSON.parse(yield* promise(() => bramble(node, "device", "ahead-1h", "--json"))) as { clockSkewMs?: number }
+          assert.isTrue(deviceJson.clockSkewMs! < -0.9 * HOUR && deviceJson.clockSkewMs! > -1.1 * HOUR, JSON.stringify(deviceJson.clockSkewMs))
+          const goodJson = JSON.parse(yield* promise(() => bramble(node, "device", "good-0", "--json"))) as { clockSkewMs?: number }
+          assert.isAtLeast(goodJson.clockSkewMs!, 0)
           console.log(
             `${sent.length} readings sent (${devices.duplicates} sent twice), ${big.length} big payloads, ` +
               `${letters.length} dead letters (${oversized.length} Oversized, ${clockAhead.length} ClockAhead, ${late.length} TooLate); ` +

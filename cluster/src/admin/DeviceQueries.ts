@@ -11,6 +11,7 @@
 import type { DevicePeek } from "@bramble/actor-aggregator"
 import {
   Admin,
+  clockSkewOf,
   decodeReading,
   type Forecast,
   parseAlarm,
@@ -136,9 +137,12 @@ export const makeDeviceQueries = (options: {
           })
         )
       }
-      const [latest, aggregates, events] = yield* Effect.all([
+      const [stored, aggregates, events] = yield* Effect.all([
         peek(Subjects.Streams.readings, `readings.${partition}.${device}.*`, 1000).pipe(
-          Effect.map((ms) => ms.flatMap((m) => storedReading(m) ?? [])),
+          Effect.map((ms) => ms.flatMap((m) => {
+            const reading = storedReading(m)
+            return reading === undefined ? [] : [{ reading, storedAt: m.storedAt }]
+          })),
           Effect.mapError(unavailable("cannot read the READINGS stream"))
         ),
         peek(Subjects.Streams.aggregates, `aggregates.${device}.>`, 2000).pipe(
@@ -146,6 +150,9 @@ export const makeDeviceQueries = (options: {
         ),
         alarmEvents(device)
       ], { concurrency: 3 })
+      const latest = stored.map((s) => s.reading)
+      // The device's clock, from the reading stored last (issue 15: a wrong clock is its own fault).
+      const newest = stored.reduce<(typeof stored)[number] | undefined>((a, s) => a === undefined || s.storedAt > a.storedAt ? s : a, undefined)
       const actor = yield* peekActor(partition, device, latest.length > 0)
       if (latest.length === 0 && actor === undefined) {
         return yield* Effect.fail(
@@ -174,7 +181,8 @@ export const makeDeviceQueries = (options: {
         recentWindows: aggregates.flatMap((m) => storedWindow(m) ?? []).sort(order),
         alarms: active,
         forecasts: [...forecasts].sort(byKey),
-        live: actor !== undefined
+        live: actor !== undefined,
+        ...(newest === undefined ? {} : { clockSkewMs: clockSkewOf(newest.storedAt, newest.reading.ts) })
       }
     })
 

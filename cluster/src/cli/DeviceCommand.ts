@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { callCluster } from "../admin/AdminClient.js"
 import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
-import { age, bold, clock, dim, num, red, table, values } from "./Table.js"
+import { age, bold, clock, dim, duration, num, red, table, values, yellow } from "./Table.js"
 
 const windowRows = (ws: ReadonlyArray<WindowResult>) =>
   ws.map((w) => [
@@ -29,6 +29,12 @@ const WINDOW_ALIGN = ["left", "left", "left", "left", "right", "right", "right",
 
 const indent = (text: string) => text.split("\n").map((l) => `  ${l}`).join("\n")
 
+/** The device's clock against the log's, from its latest reading (docs/neighbours.md). */
+export const clockText = (skewMs: number): string =>
+  skewMs < 0
+    ? yellow(`clock: its latest reading was stamped ${duration(-skewMs)} after it was stored — the device's clock runs ahead`)
+    : dim(`clock: its latest reading was stored ${duration(skewMs)} after its event time`)
+
 /** The device report. */
 export const renderDevice = (d: Admin.DeviceState, now: number = Date.now()): string => {
   const parts = [
@@ -38,6 +44,7 @@ export const renderDevice = (d: Admin.DeviceState, now: number = Date.now()): st
     d.latest.length === 0
       ? "  none"
       : indent(table(["sensor", "event time", "values"], d.latest.map((r) => [r.sensor, `${new Date(r.ts).toISOString()} (${age(r.ts, now)})`, values(r.values)]))),
+    ...(d.clockSkewMs === undefined ? [] : [`  ${clockText(d.clockSkewMs)}`]),
     "",
     bold("Open windows"),
     d.openWindows.length === 0 ? "  none" : indent(table(WINDOW_HEADERS, windowRows(d.openWindows), WINDOW_ALIGN)),

@@ -361,7 +361,11 @@ export const DeviceState = Schema.Struct({
   /** The predicted mean of each metric's next window. */
   forecasts: Schema.Array(Forecast),
   /** Whether the aggregator actor is in memory (false: passivated or never seen since start). */
-  live: Schema.Boolean
+  live: Schema.Boolean,
+  /** How the device's clock compares with the log's: the time JetStream stored its latest
+   * reading minus that reading's event time (ms). A little above 0: transit. Negative: its
+   * clock runs ahead. Large: it runs behind, or the reading waited in a buffer. */
+  clockSkewMs: Schema.optionalKey(Schema.Finite)
 })
 export type DeviceState = typeof DeviceState.Type
 
