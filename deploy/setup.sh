@@ -14,11 +14,10 @@ die() { printf '\033[31msetup failed: %s\033[0m\n' "$*" >&2; exit 1; }
 check_only=false
 [ "${1:-}" = "--check" ] && check_only=true
 
+# sudo is needed only to install Debian packages: a user whose machine has them all runs
+# this without it.
 SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null || die "not root and sudo is not installed; run as root or install sudo"
-  SUDO="sudo"
-fi
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: the servers Bramble runs (nats-server 2.9.10+, victoria-metrics for the
 # InfluxDB v2 write path, influxdb 1.x for the v1 path), MQTT test clients, and the
@@ -52,6 +51,7 @@ elif $check_only; then
   echo "    missing: ${missing[*]}"
 else
   echo "    installing: ${missing[*]}"
+  [ -z "$SUDO" ] || command -v sudo >/dev/null || die "installing ${missing[*]} needs root: run as root, or install sudo"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed (network? apt sources?)"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
     || die "apt-get install ${missing[*]} failed"
