@@ -67,7 +67,9 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old; Bramble needs Node 20 or newer"
 ok "node $(node --version), npm $(npm --version)"
 
-nats_version=$(nats-server --version 2>/dev/null | sed 's/.*v//')
+# Debian installs nats-server in /usr/sbin, outside a normal user's PATH (bramble adds it).
+nats_bin=$(command -v nats-server || { [ -x /usr/sbin/nats-server ] && echo /usr/sbin/nats-server; } || true)
+nats_version=$([ -n "$nats_bin" ] && "$nats_bin" --version 2>/dev/null | sed 's/.*v//' || true)
 ok "nats-server ${nats_version:-missing}"
 
 $check_only && exit 0

@@ -98,6 +98,11 @@ const unknownSubcommand = (argv: ReadonlyArray<string>): string | undefined => {
   return undefined
 }
 
+// Debian installs nats-server in /usr/sbin, which is not on a normal user's PATH: the node
+// and the demo start it by name, so a user who is not root would get "nats-server: not found".
+const sbin = ["/usr/local/sbin", "/usr/sbin", "/sbin"].filter((dir) => !(process.env["PATH"] ?? "").split(":").includes(dir))
+if (sbin.length > 0) process.env["PATH"] = [process.env["PATH"] ?? "", ...sbin].filter((p) => p !== "").join(":")
+
 const unknown = unknownSubcommand(process.argv.slice(2))
 if (unknown !== undefined) {
   process.stderr.write(`${unknown}\n`)
