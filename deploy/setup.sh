@@ -75,6 +75,14 @@ ok "nats-server ${nats_version:-missing}"
 $check_only && exit 0
 
 step "npm dependencies (package-lock.json)"
+# node-gyp compiles the native addons against Node's headers, which it downloads unless told
+# where they are. NodeSource's and Debian's nodejs packages install them in /usr/include/node:
+# use those when they are this node's, so the build needs no download.
+headers=/usr/include/node/node_version.h
+if [ -z "${npm_config_nodedir:-}" ] && [ "$(npm config get nodedir)" = "undefined" ] && [ -f "$headers" ] \
+  && [ "$(sed -n 's/^#define NODE_\(MAJOR\|MINOR\|PATCH\)_VERSION \([0-9]*\).*/\2/p' "$headers" | paste -sd.)" = "$(node -p process.versions.node)" ]; then
+  export npm_config_nodedir=/usr
+fi
 # npm 11 runs only the install scripts listed under "allowScripts" in package.json; the
 # native addons are listed there. `npm install` keeps an existing node_modules (re-runs are
 # quick); the lock is complete (every platform's optional packages), so it installs exactly
