@@ -65,15 +65,15 @@ const init = Command.make(
     ),
     nodes: Flag.Int("nodes").pipe(
       Flag.filterMap((n) => (n >= 1 && n <= 64 ? Option.some(n) : Option.none()), (n) => `--nodes is 1 to 64, not ${n}`),
-      Flag.withDescription("How many nodes (pi1 … piN), one sensor on each"),
+      Flag.withDescription("How many nodes (pi1 … piN), one sensor on each (default 1)"),
       Flag.withDefault(1)
     ),
     sink: Flag.Literals("sink", ["influx-v2", "influx-v1"]).pipe(
-      Flag.withDescription("influx-v2: InfluxDB 2.x/3.x, 1.8+, VictoriaMetrics; influx-v1: InfluxDB 1.x (32-bit Pis)"),
+      Flag.withDescription("influx-v2: InfluxDB 2.x/3.x, 1.8+, VictoriaMetrics; influx-v1: InfluxDB 1.x (32-bit Pis) (default influx-v2)"),
       Flag.withDefault("influx-v2" as const)
     ),
     simulate: Flag.Boolean("simulate").pipe(
-      Flag.withDescription("Simulated DHT22 sensors (no hardware) instead of real ones"),
+      Flag.withDescription("Simulated DHT22 sensors (no hardware) instead of real ones (default: real DHT22)"),
       Flag.withDefault(false)
     )
   },
