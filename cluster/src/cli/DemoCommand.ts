@@ -79,7 +79,7 @@ export const demoCommand = Command.make(
       const startedAt = Date.now()
       // The node lives in a scope of its own: it is stopped (its last writes finished) before
       // the database is read for the summary.
-      const published = yield* Effect.scoped(Effect.gen(function*() {
+      const sensors = yield* Effect.scoped(Effect.gen(function*() {
         yield* Console.log("Starting the node (nats-server with JetStream and MQTT, partitions, actors, sensors) ...")
         const node = yield* startNode({ config: config.success, node: "demo" })
         yield* Console.log(
@@ -103,12 +103,14 @@ export const demoCommand = Command.make(
           ].join("\n")
         )
         const view = watchDemo(node, db.url, config.success.windows.map((w) => w.name))
-        if (Option.isNone(forMs)) return yield* view
-        yield* Effect.timeoutOption(view, forMs.value)
+        // Without --for the view runs until Ctrl-C interrupts it.
+        yield* Option.isNone(forMs) ? view : Effect.timeoutOption(view, forMs.value)
         yield* Console.log("Stopping the node ...")
-        return node.sensors.reduce((total, s) => total + s.published, 0)
+        return node.sensors
       }))
       if (Option.isNone(forMs)) return
+      // Counted once the node has stopped: the last readings are acknowledged while it stops.
+      const published = sensors.reduce((total, s) => total + s.published, 0)
       yield* db.forceFlush
       const stored = yield* storedSince(db.url, startedAt, config.success.windows)
       const ran = formatMillis(Math.round((Date.now() - startedAt) / 1000) * 1000)
