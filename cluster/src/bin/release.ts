@@ -48,6 +48,13 @@ cd "$(dirname "$0")"
 command -v node >/dev/null || { echo "install.sh: Node.js 20 or newer is required" >&2; exit 1; }
 major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] || { echo "install.sh: Node.js $(node --version) is too old; Bramble needs 20 or newer" >&2; exit 1; }
+# node-gyp downloads Node's headers unless told where they are: use the installed ones
+# (NodeSource and Debian put them in /usr/include/node) when they are this node's.
+headers=/usr/include/node/node_version.h
+if [ -z "\${npm_config_nodedir:-}" ] && [ "$(npm config get nodedir)" = "undefined" ] && [ -f "$headers" ] \\
+  && [ "$(sed -n 's/^#define NODE_\\(MAJOR\\|MINOR\\|PATCH\\)_VERSION \\([0-9]*\\).*/\\2/p' "$headers" | paste -sd.)" = "$(node -p process.versions.node)" ]; then
+  export npm_config_nodedir=/usr
+fi
 npm ci --omit=dev --no-audit --no-fund --loglevel=error
 echo "installed: $(node_modules/.bin/bramble --version) in $(pwd)"
 `
