@@ -1,7 +1,8 @@
 /**
  * Reading a cluster file: YAML (JSON is YAML too) → Schema decode → cross-field checks.
  * All problems are collected and reported together, each with its path and line, before
- * anything starts.
+ * anything starts. Unknown keys are problems too (DESIGN decision 9), worded with a
+ * did-you-mean by internal/problems.ts.
  */
 import { readFile } from "node:fs/promises"
 import { dirname, isAbsolute, resolve } from "node:path"
