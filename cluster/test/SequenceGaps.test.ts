@@ -327,7 +327,7 @@ describe("SequenceGaps - a partition", () => {
         [Subjects.deadLetterSubject("Gap"), "a", "env", 7, 8, 2, 9]
       ])
       for (const p of published) assert.strictEqual(p.msgID, `dl.Gap.${p.streamSeq}`)
-      assert.deepStrictEqual(counters, { gaps: 3, gapReadings: 5, lateFilled: 1, restarts: 0, duplicates: 0 })
+      assert.deepStrictEqual(counters, { gaps: 3, gapReadings: 5, lateFilled: 1, restarts: 0, duplicates: 0, recovered: 0 })
     }))
 
   it.effect("readings without seq are not followed", () =>
@@ -413,5 +413,18 @@ describe("SequenceGaps - a partition", () => {
       const gaps = makeSequenceGaps({ partition: 3, checkpoints, stats: { sequence: makeSequenceCounters() }, publish: () => assert.fail("no gap") })
       const attached = yield* gaps.attach([["a", { seq: 3, windows: [] }]])
       assert.deepStrictEqual(attached[0]![1].sequences, saved)
+    }))
+
+  it.effect("seen: a seq at or below the highest and in no open range is known to be in the log; a gap's seqs, higher seqs and unknown streams are not (MQTT recovery)", () =>
+    Effect.gen(function*() {
+      const { checkpoints } = memoryCheckpoints()
+      const gaps = makeSequenceGaps({ partition: 3, checkpoints, stats: { sequence: makeSequenceCounters() }, publish: () => undefined })
+      const items = (seqs: ReadonlyArray<number>): ReadonlyArray<DeviceItem> =>
+        seqs.map((seq, i) => ({ reading: { device: "a", sensor: "env", ts: T0 + seq * 1000, seq, values: { t: seq } }, seq: i + 1, watermark: 0 }))
+      yield* gaps.observe(new Map([["a", items([1, 2, 3, 7, 8, 5])]]))
+      const seen = (seq: number, sensor = "env", device = "a") => gaps.seen(device, sensor, seq)
+      assert.deepStrictEqual(yield* Effect.all([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => seen(n))), [true, true, true, false, true, false, true, true, false])
+      assert.isFalse(yield* seen(1, "other"))
+      assert.isFalse(yield* seen(1, "env", "b"))
     }))
 })

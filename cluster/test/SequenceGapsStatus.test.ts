@@ -16,7 +16,7 @@ const partitions = () => {
   const p0 = makePartitionStats(0)
   const p1 = makePartitionStats(1)
   Object.assign(p0, { received: 10 })
-  Object.assign(p0.sequence, { gaps: 2, gapReadings: 7, lateFilled: 1, restarts: 1, duplicates: 3 })
+  Object.assign(p0.sequence, { gaps: 2, gapReadings: 7, lateFilled: 1, restarts: 1, duplicates: 3, recovered: 1 })
   Object.assign(p1, { received: 4 })
   Object.assign(p1.sequence, { gaps: 1, gapReadings: 2 })
   return [p0, p1]
@@ -36,10 +36,10 @@ describe("gap counts in status, metrics and the CLI", () => {
   it("status - each partition's counts, missing = reported - late-filled, totals summed; the reply decodes", () => {
     const status = statusOf(partitions())
     assert.deepStrictEqual(status.partitions.map((p) => p.sequence), [
-      { gaps: 2, gapReadings: 7, lateFilled: 1, missing: 6, restarts: 1, duplicates: 3 },
-      { gaps: 1, gapReadings: 2, lateFilled: 0, missing: 2, restarts: 0, duplicates: 0 }
+      { gaps: 2, gapReadings: 7, lateFilled: 1, missing: 6, restarts: 1, duplicates: 3, recovered: 1 },
+      { gaps: 1, gapReadings: 2, lateFilled: 0, missing: 2, restarts: 0, duplicates: 0, recovered: 0 }
     ])
-    assert.deepStrictEqual(status.totals.sequence, { gaps: 3, gapReadings: 9, lateFilled: 1, missing: 8, restarts: 1, duplicates: 3 })
+    assert.deepStrictEqual(status.totals.sequence, { gaps: 3, gapReadings: 9, lateFilled: 1, missing: 8, restarts: 1, duplicates: 3, recovered: 1 })
     const wire = JSON.parse(JSON.stringify(Schema.encodeSync(Admin.NodeStatus)(status)))
     assert.deepStrictEqual(Schema.decodeUnknownSync(Admin.NodeStatus)(wire).totals.sequence, status.totals.sequence)
   })
@@ -59,7 +59,7 @@ describe("gap counts in status, metrics and the CLI", () => {
     const text = renderStatus([{ node: "n1", health: "ok", status: statusOf(partitions()) }], 2_000)
     // eslint-disable-next-line no-control-regex
     const plain = text.replace(/\x1b\[[0-9;]*m/g, "")
-    assert.include(plain, "seq gaps: 3 gap(s), 8 reading(s) missing (9 reported, 1 late-filled since); 1 device restart(s), 3 duplicate(s)")
+    assert.include(plain, "seq gaps: 3 gap(s), 8 reading(s) missing (9 reported, 1 late-filled since, 1 of them recovered from MQTT's own stream); 1 device restart(s), 3 duplicate(s)")
     const none = renderStatus([{ node: "n1", health: "ok", status: statusOf([makePartitionStats(0)]) }], 2_000).replace(/\x1b\[[0-9;]*m/g, "")
     assert.include(none, "seq gaps: 0 gap(s), 0 reading(s) missing")
   })

@@ -29,8 +29,12 @@ export interface FaultScenario {
 
 export interface ScenarioOutcome extends VerifiedRun {
   readonly scenario: FaultScenario
-  /** From the fault until every partition checkpointed again (the faulted node's by others). */
-  readonly ownershipRecoveryMs: number
+  /** From the fault until every partition the target owned was claimed by another node;
+   * undefined when they were not moved (the fault was shorter than the member TTL, or the
+   * target kept its leases). */
+  readonly takeoverMs: number | undefined
+  /** From the heal until every partition checkpointed twice more (processing everywhere). */
+  readonly resumedAfterHealMs: number
   /** From the heal until the target's MQTT publisher was PUBACKed again. */
   readonly mqttRecoveryMs: number | undefined
   /** PUBACKs the target's MQTT publisher got while the fault lasted. */
@@ -74,7 +78,7 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
     const ackedAtHeal = targetMqtt?.progress().acknowledged
     yield* lab.lab.heal
     const healAt = Date.now()
-    const ownershipRecoveryMs = yield* fc.waitResumed(faultAt, `after ${scenario.kind} of ${scenario.target}`, scenario.kind === "flapping" ? undefined : scenario.target)
+    const resumedAfterHealMs = yield* fc.waitResumed(healAt, `after ${scenario.kind} of ${scenario.target} healed`)
     let mqttRecoveryMs: number | undefined
     if (targetMqtt !== undefined && ackedAtHeal !== undefined) {
       while (targetMqtt.progress().acknowledged <= ackedAtHeal + 10 && Date.now() - healAt < 120_000) yield* Effect.sleep("100 millis")
@@ -83,27 +87,49 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
     yield* fc.waitBalanced(NODES, `after ${scenario.kind} healed`)
     // Keep publishing: a lost reading is revealed by the next seq of its device.
     yield* Effect.sleep("6 seconds")
-    const run = yield* fc.verifyFigures(load, { mqtt })
+    const run = yield* fc.verifyFigures(load, { mqtt, devicePrefix: prefix })
     const outcome: ScenarioOutcome = {
       ...run,
       scenario,
-      ownershipRecoveryMs,
+      takeoverMs: takeover(fc, scenario.target, faultAt, healAt),
+      resumedAfterHealMs,
       mqttRecoveryMs,
       mqttAckedDuringFault: ackedAtFault === undefined || ackedAtHeal === undefined ? undefined : ackedAtHeal - ackedAtFault
     }
-    yield* log(`${prefix} ${scenario.kind} ${scenario.target}: ${run.summary}; partitions checkpointing again ${ownershipRecoveryMs} ms after the fault` +
+    yield* log(`${prefix} ${scenario.kind} ${scenario.target}: ${run.summary}; ` +
+      `${outcome.takeoverMs === undefined ? `${scenario.target}'s partitions not moved` : `${scenario.target}'s partitions claimed by others ${outcome.takeoverMs} ms after the fault`}, ` +
+      `every partition processing again ${resumedAfterHealMs} ms after the heal` +
       (mqttRecoveryMs === undefined ? "" : `; ${scenario.target}'s MQTT publisher PUBACKed ${outcome.mqttAckedDuringFault} during the fault, again ${mqttRecoveryMs} ms after the heal`))
     return outcome
   })
 
+/** From `faultAt`, when every partition `target` owned then had been claimed by another node (before the heal). */
+const takeover = (fc: FaultCluster<PiCluster>, target: string, faultAt: number, healAt: number): number | undefined => {
+  const events = fc.ownershipEvents()
+  const owned = new Map<number, number>()
+  for (const e of events) {
+    if (e.node !== target || e.at > faultAt) continue
+    if (e.event === "claimed") owned.set(e.partition, e.lease)
+    else if ((e.event === "released" || e.event === "lost") && owned.get(e.partition) === e.lease) owned.delete(e.partition)
+  }
+  let latest = faultAt
+  for (const partition of owned.keys()) {
+    const claim = events.find((e) => e.partition === partition && e.node !== target && e.event === "claimed" && e.at > faultAt && e.at <= healAt)
+    if (claim === undefined) return undefined
+    latest = Math.max(latest, claim.at)
+  }
+  return owned.size === 0 ? undefined : latest - faultAt
+}
+
 /** The closing-note table: one row per fault. */
 export const outcomeTable = (outcomes: ReadonlyArray<ScenarioOutcome>): string => {
-  const header = "| fault | NATS acked / stored once / lost / duplicated | MQTT PUBACKed / stored / lost (all in reported gaps) / duplicated | gaps reported (readings) | ownership recovered | MQTT ingest recovered |"
+  const header = "| fault | NATS acked / stored once / lost / duplicated | MQTT PUBACKed / stored once / lost / duplicated | gaps reported (readings) / recovered from $MQTT_msgs | target's partitions taken over | all partitions processing after heal | MQTT ingest on target after heal |"
   const rows = outcomes.map((o) => {
     const m = o.mqtt
     return `| ${describeFault(o.scenario)}, ${o.scenario.durationMs / 1000} s | ${o.nats.acknowledged} / ${o.nats.acknowledged} / 0 / 0 | ` +
-      `${m === undefined ? "-" : `${m.pubacked} / ${m.pubacked - m.lost} / ${m.lost} / 0`} | ${m === undefined ? "-" : `${m.gaps} (${m.gapReadings})`} | ` +
-      `${(o.ownershipRecoveryMs / 1000).toFixed(1)} s | ${o.mqttRecoveryMs === undefined ? "-" : `${(o.mqttRecoveryMs / 1000).toFixed(1)} s after heal`} |`
+      `${m === undefined ? "-" : `${m.pubacked} / ${m.pubacked - m.lost} / ${m.lost} / 0`} | ${m === undefined ? "-" : `${m.gaps} (${m.gapReadings}) / ${m.recovered}`} | ` +
+      `${o.takeoverMs === undefined ? "not moved" : `${(o.takeoverMs / 1000).toFixed(1)} s after the fault`} | ${(o.resumedAfterHealMs / 1000).toFixed(1)} s | ` +
+      `${o.mqttRecoveryMs === undefined ? "-" : `${(o.mqttRecoveryMs / 1000).toFixed(1)} s`} |`
   })
-  return [header, "| --- | --- | --- | --- | --- | --- |", ...rows].join("\n")
+  return [header, "| --- | --- | --- | --- | --- | --- | --- |", ...rows].join("\n")
 }

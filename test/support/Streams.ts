@@ -96,13 +96,16 @@ const toStreamReading = (streamSeq: number, subject: string, data: Uint8Array): 
 export const readStreamReadings = (
   url: string | ReadonlyArray<string>,
   name: string,
-  options: { readonly timeoutMs?: number } = {}
+  options: { readonly timeoutMs?: number; readonly onServer?: (server: string) => void } = {}
 ): Promise<Array<StreamReading>> =>
   withConnection(url, async (nc) => {
     const jsm = await jetstreamManager(nc)
     const state = (await jsm.streams.info(name)).state
     if (state.messages === 0) return []
     const consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+    // An ordered consumer reads the copy of the stream on the server it was placed on; a
+    // check that compares replicas needs to know which one that was.
+    if (options.onServer !== undefined) options.onServer((await consumer.info()).cluster?.leader ?? "unknown")
     const readings: Array<StreamReading> = []
     const deadline = Date.now() + (options.timeoutMs ?? 60_000)
     while (Date.now() < deadline) {

@@ -69,7 +69,7 @@ export const nodeStatus = (options: {
   const { node, lag, owns } = options
   const s = node.storage
   const totals = { received: 0, accepted: 0, rejected: 0, tooLate: 0, windowsEmitted: 0, pointsWritten: s.pointsWritten }
-  const sequence = { gaps: 0, gapReadings: 0, lateFilled: 0, missing: 0, restarts: 0, duplicates: 0 }
+  const sequence = { gaps: 0, gapReadings: 0, lateFilled: 0, missing: 0, restarts: 0, duplicates: 0, recovered: 0 }
   const shown = node.partitions.filter((p) => owns(p.partition) || p.received > 0)
   const owned = shown.filter((p) => owns(p.partition)).map((p) => p.partition)
   const partitions = shown.map((p): Admin.PartitionStatus => {
@@ -79,7 +79,7 @@ export const nodeStatus = (options: {
     totals.tooLate += p.tooLate
     totals.windowsEmitted += p.windowsEmitted
     const seqs = sequenceStatus(p)
-    for (const key of SEQUENCE_KEYS) sequence[key] += seqs[key]
+    for (const key of SEQUENCE_KEYS) sequence[key] += seqs[key] ?? 0
     const l = owns(p.partition) ? lag?.get(p.partition) : undefined
     return {
       partition: p.partition,
@@ -158,7 +158,7 @@ const deviceClocks = (partitions: ReadonlyArray<PartitionStats>, now: number): A
     .slice(0, MAX_CLOCKS)
     .map((c) => ({ device: c.device, partition: c.partition, skewMs: c.skewMs, refused: c.refused, reason: c.reason, at: c.at }))
 
-const SEQUENCE_KEYS = ["gaps", "gapReadings", "lateFilled", "missing", "restarts", "duplicates"] as const
+const SEQUENCE_KEYS = ["gaps", "gapReadings", "lateFilled", "missing", "restarts", "duplicates", "recovered"] as const
 
 /** What a partition's devices' seqs showed (../partition/SequenceGaps.ts). */
 const sequenceStatus = (p: PartitionStats): Admin.SequenceStatus => {
@@ -169,7 +169,8 @@ const sequenceStatus = (p: PartitionStats): Admin.SequenceStatus => {
     lateFilled: c.lateFilled,
     missing: Math.max(0, c.gapReadings - c.lateFilled),
     restarts: c.restarts,
-    duplicates: c.duplicates
+    duplicates: c.duplicates,
+    recovered: c.recovered
   }
 }
 

@@ -181,7 +181,8 @@ const renderNodes = (rows: ReadonlyArray<NodeRow>): string => {
 export const renderGaps = (statuses: ReadonlyArray<Admin.NodeStatus>): string => {
   const sum = (key: keyof Admin.SequenceStatus) => statuses.reduce((a, s) => a + (s.totals.sequence?.[key] ?? 0), 0)
   const line = `seq gaps: ${sum("gaps")} gap(s), ${sum("missing")} reading(s) missing` +
-    ` (${sum("gapReadings")} reported, ${sum("lateFilled")} late-filled since); ${sum("restarts")} device restart(s), ${sum("duplicates")} duplicate(s)`
+    ` (${sum("gapReadings")} reported, ${sum("lateFilled")} late-filled since, ${sum("recovered")} of them recovered from MQTT's own stream);` +
+    ` ${sum("restarts")} device restart(s), ${sum("duplicates")} duplicate(s)`
   return sum("missing") > 0 ? red(`${line} — each gap is a Gap dead letter (deadletter.Gap) with its range`) : dim(line)
 }
 

@@ -56,6 +56,7 @@ export const nodeMetrics = (input: NodeMetricsInput): ReadonlyArray<MetricFamily
     counter("bramble_seq_gaps_total", "Gaps in devices' seq reported (one Gap dead letter each), per partition", perPartition((p) => p.sequence?.gaps ?? 0)),
     counter("bramble_seq_gap_readings_total", "Readings inside the reported gaps when they were reported, per partition", perPartition((p) => p.sequence?.gapReadings ?? 0)),
     counter("bramble_seq_late_filled_total", "Readings of reported gaps that arrived afterwards (reordered, not lost), per partition", perPartition((p) => p.sequence?.lateFilled ?? 0)),
+    counter("bramble_mqtt_recovered_total", "MQTT readings nats-server PUBACKed but never copied into READINGS, put back from its $MQTT_msgs stream, per partition", perPartition((p) => p.sequence?.recovered ?? 0)),
     gauge("bramble_seq_missing", "Readings reported missing and not arrived since (gap readings minus late-filled), per partition", perPartition((p) => p.sequence?.missing ?? 0)),
     counter("bramble_seq_restarts_total", "Devices' seq restarting from a much lower number (a device reset its count), per partition", perPartition((p) => p.sequence?.restarts ?? 0)),
     counter("bramble_seq_duplicates_total", "Readings whose seq had been seen already, per partition", perPartition((p) => p.sequence?.duplicates ?? 0)),

@@ -34,6 +34,7 @@ import { Intake } from "./Intake.js"
 import { type PartitionStats, recordCheckpoint, recordFailure } from "./PartitionStats.js"
 import type { StoragePort } from "./Ports.js"
 import { makePublishes, PublishFailed } from "./Publishes.js"
+import { runMqttRecovery } from "./MqttRecovery.js"
 import { setAsideStalled } from "./Quarantine.js"
 import { makeSequenceGaps } from "./SequenceGaps.js"
 
@@ -103,6 +104,10 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWor
   const intake = new Intake(settings.decodeLimits, stats, publishes)
   // Per-device `seq` gaps: dead-lettered and counted; state kept in the device records.
   const gaps = makeSequenceGaps({ partition, checkpoints, stats, publish })
+  // How far this run has read READINGS (stream time of the last message taken), and when it
+  // last found nothing to read: what MQTT recovery waits for before it calls a seq missing.
+  let readThroughStored = 0
+  let emptyAt: number | undefined
 
   const devices = yield* makeDeviceAggregators({
     partition,
@@ -232,6 +237,25 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWor
     Effect.orElseSucceed(() => false)
   )
 
+  // MQTT readings nats-server PUBACKed but never copied into READINGS, put back from its own
+  // stream (./MqttRecovery.ts). Runs beside the loop, in its scope, through the same fence.
+  yield* Effect.forkScoped(runMqttRecovery({
+    partition,
+    stats: stats.sequence,
+    progress: {
+      readThrough: Effect.suspend(() => {
+        const at = emptyAt
+        if (at === undefined) return Effect.succeed(readThroughStored)
+        // Nothing was left to read when the loop last looked: if the server agrees, READINGS
+        // has been read up to then.
+        return Effect.map(logDrained, (drained) => (drained ? Math.max(readThroughStored, at) : readThroughStored))
+      }),
+      seen: gaps.seen
+    }
+  }).pipe(
+    Effect.catchCause((cause) => Effect.logWarning(`partition ${partition}: MQTT recovery stopped`, cause))
+  ))
+
   // The checkpoint in flight, if any. A checkpoint is captured in the loop (close due
   // windows, snapshot dirty devices, note the position) and then made durable by a fiber of
   // its own — wait for the publishes, flush storage, save device and partition records, ack
@@ -284,6 +308,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWor
       return yield* Effect.fail(natsError("JetStream", `partition ${partition}: the consumer stopped`)("closed") as NatsError)
     }
     const now = yield* Clock.currentTimeMillis
+    emptyAt = batch.length === 0 ? now : undefined
     if (batch.length > 0) {
       processedSinceAck += batch.length
       const readings: Array<Reading> = []
@@ -296,6 +321,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWor
         lastAck = m
         stats.received += 1
         const storedAt = Math.floor(m.info.timestampNanos / 1e6)
+        if (storedAt > readThroughStored) readThroughStored = storedAt
         const reading = intake.take({ subject: m.subject, data: m.data, seq, storedAt }, now)
         if (reading === undefined) continue
         readings.push(reading)

@@ -135,11 +135,13 @@ export interface SequenceCounters {
   gapReadings: number
   /** Readings of reported gaps that arrived afterwards. */
   lateFilled: number
+  /** MQTT readings put back into READINGS from `$MQTT_msgs` (./MqttRecovery.ts). */
+  recovered: number
   restarts: number
   duplicates: number
 }
 
-export const makeSequenceCounters = (): SequenceCounters => ({ gaps: 0, gapReadings: 0, lateFilled: 0, restarts: 0, duplicates: 0 })
+export const makeSequenceCounters = (): SequenceCounters => ({ gaps: 0, gapReadings: 0, lateFilled: 0, restarts: 0, duplicates: 0, recovered: 0 })
 
 /** The worker's publish: de-duplicated by `msgID`, awaited before the next checkpoint is saved. */
 export type Publish = (subject: string, data: Uint8Array, msgID: string, streamSeq?: number) => void
@@ -151,6 +153,12 @@ export interface SequenceGaps {
    * A device's saved state is loaded the first time it is seen in this run.
    */
   readonly observe: (perDevice: ReadonlyMap<string, ReadonlyArray<DeviceItem>>) => Effect.Effect<void, NatsError>
+  /**
+   * Whether READINGS is known to hold (device, sensor, seq), as far as what this run has
+   * observed shows: at or below the stream's highest seq and in no reported range still
+   * missing. Unknown streams and seqs above the highest are not known (./MqttRecovery.ts).
+   */
+  readonly seen: (device: string, sensor: string, seq: number) => Effect.Effect<boolean, NatsError>
   /** The device records to save at a checkpoint: each snapshot with its device's seq state as of now. */
   readonly attach: (
     snapshots: ReadonlyArray<readonly [string, DeviceSnapshot]>
@@ -260,5 +268,12 @@ export const makeSequenceGaps = (options: {
         return live.streams.size === 0 ? [device, snapshot] : [device, { ...snapshot, sequences: toRecord(live) }]
       }))
 
-  return { observe, attach }
+  const seen = (device: string, sensor: string, seq: number) =>
+    Effect.map(Effect.suspend(() => load([device])), () => {
+      const state = devices.get(device)?.streams.get(sensor)
+      if (state === undefined || seq > state.high) return false
+      return !state.open.some(([first, last]) => first <= seq && seq <= last)
+    })
+
+  return { observe, attach, seen }
 }

@@ -136,7 +136,10 @@ export const SequenceStatus = Schema.Struct({
   /** Big backward jumps of a device's seq, taken as the device restarting its count. */
   restarts: Count,
   /** Readings whose seq had been seen before (not gaps). */
-  duplicates: Count
+  duplicates: Count,
+  /** MQTT readings nats-server PUBACKed but never copied into READINGS, put back from its
+   * `$MQTT_msgs` stream (cluster/src/partition/MqttRecovery.ts); each also fills a gap. */
+  recovered: Schema.optionalKey(Count)
 })
 export type SequenceStatus = typeof SequenceStatus.Type
 

@@ -1,0 +1,151 @@
+/**
+ * Recovering MQTT readings that nats-server PUBACKed but never copied into READINGS.
+ *
+ * nats-server (2.9.10 and later) answers an MQTT QoS 1 publish with a PUBACK once the
+ * message is stored in its own `$MQTT_msgs` stream; the copy that becomes
+ * `readings.<p>.<device>.<sensor>` is a plain routed publish that a broken route loses
+ * (docs/delivery-guarantees.md quotes the code). `$MQTT_msgs` keeps a message as long as a
+ * consumer with interest in it has not acknowledged it, so the PUBACKed reading still exists:
+ * this module reads it back and puts it into READINGS when READINGS does not have it.
+ *
+ * Per partition, a durable consumer `bramble-mqtt-p<p>` on `$MQTT_msgs` takes
+ * `$MQTT.msgs.readings.<p>.>`. For each message, in order, once the partition worker has read
+ * READINGS past the time the message was stored (plus a margin for the two streams' leaders'
+ * clocks and the route's delay):
+ * - the reading's `seq` was seen in READINGS (at or below the stream's highest seq and in no
+ *   reported gap, ./SequenceGaps.ts) → acknowledged, nothing to do;
+ * - otherwise → published into READINGS (`Nats-Msg-Id` `mqtt-recovered.<sequence>`), then
+ *   acknowledged, and counted as recovered. Its arrival fills the gap (`lateFilled`).
+ * A reading without `seq` cannot be matched and is acknowledged unchecked.
+ *
+ * Putting a reading in twice is harmless: raw points are keyed by (device, event time) and a
+ * window counts a (device, sensor, event time) once (docs/neighbours.md). So the rule errs on
+ * the side of publishing. Everything goes through the partition's fence, like every write of
+ * the worker; a message acknowledged nowhere is delivered again to the next owner.
+ */
+import { NatsClient, type NatsError, natsError } from "@bramble/nats"
+import { Subjects } from "@bramble/protocol"
+import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
+import { Effect } from "effect"
+
+/** The stream nats-server keeps MQTT QoS 1 messages in, and the prefix of their subjects. */
+export const MQTT_MESSAGES_STREAM = "$MQTT_msgs"
+const MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
+
+/** How far READINGS must have been read past a message's time before it counts as missing. */
+export const RECOVERY_MARGIN_MS = 10_000
+
+export const mqttRecoveryConsumer = (partition: number) => `bramble-mqtt-p${partition}`
+
+export interface RecoveryProgress {
+  /** The stream time (ms) up to which the worker has read READINGS: every message stored
+   * before it has been observed (gap state included). */
+  readonly readThrough: Effect.Effect<number>
+  /** Is (device, sensor, seq) known to be in READINGS? Loads the device's state if needed. */
+  readonly seen: (device: string, sensor: string, seq: number) => Effect.Effect<boolean, NatsError>
+}
+
+export interface MqttRecoveryStats {
+  recovered: number
+}
+
+const utf8 = new TextDecoder()
+
+/** The `seq` of a device's JSON payload, if it has one. */
+const seqOf = (data: Uint8Array): number | undefined => {
+  try {
+    const value = JSON.parse(utf8.decode(data)) as { seq?: unknown }
+    return typeof value?.seq === "number" && Number.isSafeInteger(value.seq) ? value.seq : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const sleep = (ms: number) => Effect.sleep(`${ms} millis`)
+
+/**
+ * Runs until interrupted (the worker's scope). Waits while `$MQTT_msgs` does not exist (no
+ * MQTT client has connected yet).
+ */
+export const runMqttRecovery = (options: {
+  readonly partition: number
+  readonly progress: RecoveryProgress
+  readonly stats: MqttRecoveryStats
+}) =>
+  Effect.gen(function*() {
+    const { partition, progress, stats } = options
+    const { js, jsm } = yield* NatsClient
+    const name = mqttRecoveryConsumer(partition)
+    // Create (or find) the consumer; until MQTT's stream exists there is nothing to recover.
+    while (true) {
+      const ready = yield* Effect.tryPromise({
+        try: () =>
+          jsm.consumers.add(MQTT_MESSAGES_STREAM, {
+            durable_name: name,
+            filter_subject: `${MQTT_SUBJECT_PREFIX}${Subjects.partitionFilter(partition)}`,
+            ack_policy: AckPolicy.Explicit,
+            deliver_policy: DeliverPolicy.All,
+            // Held messages are re-checked in place; this only matters after a crash.
+            ack_wait: 120_000_000_000,
+            max_ack_pending: 10_000
+          }),
+        catch: (error) => error
+      }).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+      if (ready) break
+      yield* sleep(10_000)
+    }
+    const consumer = yield* Effect.tryPromise({
+      try: () => js.consumers.get(MQTT_MESSAGES_STREAM, name),
+      catch: natsError("JetStream", `partition ${partition}: cannot open the MQTT recovery consumer`)
+    })
+
+    const decide = (m: JsMsg) =>
+      Effect.gen(function*() {
+        const storedAt = Math.floor(m.info.timestampNanos / 1e6)
+        // READINGS must have been read past this message (with a margin) before a missing
+        // seq means missing: until then, wait for the worker.
+        while ((yield* progress.readThrough) < storedAt + RECOVERY_MARGIN_MS) {
+          m.working()
+          yield* sleep(1_000)
+        }
+        const subject = m.subject.slice(MQTT_SUBJECT_PREFIX.length)
+        const parsed = Subjects.parseReadingsSubject(subject)
+        const device = parsed?.device
+        const sensor = parsed?.sensor
+        const seq = seqOf(m.data)
+        if (device === undefined || sensor === undefined || seq === undefined || (yield* progress.seen(device, sensor, seq))) {
+          m.ack()
+          return undefined
+        }
+        yield* Effect.tryPromise({
+          try: () => js.publish(subject, m.data, { msgID: `mqtt-recovered.${m.seq}` }),
+          catch: natsError("Publish", `partition ${partition}: cannot put the recovered MQTT reading ${device}/${sensor} seq ${seq} into READINGS`)
+        })
+        m.ack()
+        stats.recovered += 1
+        return `${device}/${sensor} seq ${seq}`
+      })
+
+    while (true) {
+      const batch = yield* Effect.tryPromise({
+        try: async () => {
+          const out: Array<JsMsg> = []
+          for await (const m of await consumer.fetch({ max_messages: 500, expires: 5_000 })) out.push(m)
+          return out
+        },
+        catch: natsError("JetStream", `partition ${partition}: cannot read ${MQTT_MESSAGES_STREAM}`)
+      }).pipe(Effect.orElseSucceed((): Array<JsMsg> => []))
+      const recovered: Array<string> = []
+      for (const m of batch) {
+        const what = yield* decide(m)
+        if (what !== undefined) recovered.push(what)
+      }
+      // One line per batch: a partition cut off for a while has many to put back at once.
+      if (recovered.length > 0) {
+        yield* Effect.logWarning(
+          `partition ${partition}: recovered ${recovered.length} MQTT reading(s) from ${MQTT_MESSAGES_STREAM} that nats-server PUBACKed but READINGS never got (first: ${recovered[0]})`
+        )
+      }
+      if (batch.length === 0) yield* sleep(1_000)
+    }
+  })
