@@ -13,6 +13,7 @@
 import { Effect } from "effect"
 import { type FaultCluster, log, type VerifiedRun } from "../faults/cluster-harness.js"
 import type { PiCluster } from "../support/net/PiCluster.js"
+import { replicaDisagreement } from "../support/Streams.js"
 import { type Lab, NODES, startMqttLoad } from "./lab-harness.js"
 
 export type FaultKind = "isolate" | "asymmetric" | "flapping"
@@ -39,6 +40,8 @@ export interface ScenarioOutcome extends VerifiedRun {
   readonly mqttRecoveryMs: number | undefined
   /** PUBACKs the target's MQTT publisher got while the fault lasted. */
   readonly mqttAckedDuringFault: number | undefined
+  /** Messages of READINGS on which a replica disagrees with the leader, after the heal. */
+  readonly replicaDivergence: Readonly<Record<string, number>>
 }
 
 const describeFault = (s: FaultScenario) =>
@@ -88,8 +91,10 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
     // Keep publishing: a lost reading is revealed by the next seq of its device.
     yield* Effect.sleep("6 seconds")
     const run = yield* fc.verifyFigures(load, { mqtt, devicePrefix: prefix })
+    const divergence = yield* Effect.promise(() => replicaDisagreement(lab.pis.natsUrls, "READINGS", { timeoutMs: 120_000 }))
     const outcome: ScenarioOutcome = {
       ...run,
+      replicaDivergence: divergence.differing,
       scenario,
       takeoverMs: takeover(fc, scenario.target, faultAt, healAt),
       resumedAfterHealMs,
@@ -99,7 +104,8 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
     yield* log(`${prefix} ${scenario.kind} ${scenario.target}: ${run.summary}; ` +
       `${outcome.takeoverMs === undefined ? `${scenario.target}'s partitions not moved` : `${scenario.target}'s partitions claimed by others ${outcome.takeoverMs} ms after the fault`}, ` +
       `every partition processing again ${resumedAfterHealMs} ms after the heal` +
-      (mqttRecoveryMs === undefined ? "" : `; ${scenario.target}'s MQTT publisher PUBACKed ${outcome.mqttAckedDuringFault} during the fault, again ${mqttRecoveryMs} ms after the heal`))
+      (mqttRecoveryMs === undefined ? "" : `; ${scenario.target}'s MQTT publisher PUBACKed ${outcome.mqttAckedDuringFault} during the fault, again ${mqttRecoveryMs} ms after the heal`) +
+      `; READINGS replicas vs the leader (${divergence.leader}): ${Object.entries(divergence.differing).map(([peer, n]) => `${peer} ${n} messages differ`).join(", ") || "no peers read"}`)
     return outcome
   })
 
@@ -123,13 +129,14 @@ const takeover = (fc: FaultCluster<PiCluster>, target: string, faultAt: number, 
 
 /** The closing-note table: one row per fault. */
 export const outcomeTable = (outcomes: ReadonlyArray<ScenarioOutcome>): string => {
-  const header = "| fault | NATS acked / stored once / lost / duplicated | MQTT PUBACKed / stored once / lost / duplicated | gaps reported (readings) / recovered from $MQTT_msgs | target's partitions taken over | all partitions processing after heal | MQTT ingest on target after heal |"
+  const header = "| fault | NATS acked / stored once / lost / duplicated | MQTT PUBACKed / stored once / lost / duplicated | gaps reported (readings) / recovered from $MQTT_msgs | target's partitions taken over | all partitions processing after heal | MQTT ingest on target after heal | READINGS replica differing from the leader |"
   const rows = outcomes.map((o) => {
     const m = o.mqtt
     return `| ${describeFault(o.scenario)}, ${o.scenario.durationMs / 1000} s | ${o.nats.acknowledged} / ${o.nats.acknowledged} / 0 / 0 | ` +
       `${m === undefined ? "-" : `${m.pubacked} / ${m.pubacked - m.lost} / ${m.lost} / 0`} | ${m === undefined ? "-" : `${m.gaps} (${m.gapReadings}) / ${m.recovered}`} | ` +
       `${o.takeoverMs === undefined ? "not moved" : `${(o.takeoverMs / 1000).toFixed(1)} s after the fault`} | ${(o.resumedAfterHealMs / 1000).toFixed(1)} s | ` +
-      `${o.mqttRecoveryMs === undefined ? "-" : `${(o.mqttRecoveryMs / 1000).toFixed(1)} s`} |`
+      `${o.mqttRecoveryMs === undefined ? "-" : `${(o.mqttRecoveryMs / 1000).toFixed(1)} s`} | ` +
+      `${Object.entries(o.replicaDivergence).map(([peer, n]) => `${peer}: ${n}`).join(", ")} |`
   })
-  return [header, "| --- | --- | --- | --- | --- | --- | --- |", ...rows].join("\n")
+  return [header, "| --- | --- | --- | --- | --- | --- | --- | --- |", ...rows].join("\n")
 }

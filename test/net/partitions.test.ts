@@ -37,5 +37,5 @@ describe("network partitions on separate hosts", () => {
         }
         for (const node of NODES) assert.strictEqual(yield* lab.pis.restarts(node), 0, `${node} exited during the faults`)
       }))
-    }).pipe(Effect.scoped), 900_000)
+    }).pipe(Effect.scoped), 1_500_000)
 })

@@ -91,21 +91,31 @@ const toStreamReading = (streamSeq: number, subject: string, data: Uint8Array): 
 
 /**
  * Every message of stream `name` (by default the whole stream as it is when the call starts),
- * in stream order, with an ephemeral ordered consumer.
+ * in stream order, with an ephemeral ordered consumer. Such a consumer reads the copy of the
+ * stream on the server it is placed on (the server picks one of the stream's peers): with
+ * `server`, the read is retried until it is placed there (`"leader"`: the stream's leader,
+ * whose copy the cluster serves), and `onServer` says where each read came from.
  */
 export const readStreamReadings = (
   url: string | ReadonlyArray<string>,
   name: string,
-  options: { readonly timeoutMs?: number; readonly onServer?: (server: string) => void } = {}
+  options: { readonly timeoutMs?: number; readonly server?: string; readonly onServer?: (server: string) => void } = {}
 ): Promise<Array<StreamReading>> =>
   withConnection(url, async (nc) => {
     const jsm = await jetstreamManager(nc)
-    const state = (await jsm.streams.info(name)).state
+    const info = await jsm.streams.info(name)
+    const state = info.state
     if (state.messages === 0) return []
-    const consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
-    // An ordered consumer reads the copy of the stream on the server it was placed on; a
-    // check that compares replicas needs to know which one that was.
-    if (options.onServer !== undefined) options.onServer((await consumer.info()).cluster?.leader ?? "unknown")
+    const wanted = options.server === "leader" ? info.cluster?.leader : options.server
+    let consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+    let placed = (await consumer.info()).cluster?.leader ?? "unknown"
+    for (let tries = 0; wanted !== undefined && placed !== wanted && tries < 30; tries++) {
+      await consumer.delete().catch(() => false)
+      consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+      placed = (await consumer.info()).cluster?.leader ?? "unknown"
+    }
+    if (wanted !== undefined && placed !== wanted) throw new Error(`reading stream ${name}: could not place a reader on ${wanted} (got ${placed})`)
+    options.onServer?.(placed)
     const readings: Array<StreamReading> = []
     const deadline = Date.now() + (options.timeoutMs ?? 60_000)
     while (Date.now() < deadline) {
@@ -117,4 +127,29 @@ export const readStreamReadings = (
       }
     }
     throw new Error(`reading stream ${name}: got ${readings.length} of ${state.messages} messages before the timeout`)
+  })
+
+/**
+ * Messages on which the copies of stream `name` disagree: every peer's copy is read and
+ * compared with the leader's, by (sequence, subject, payload ts). nats-server 2.9.10 can leave
+ * a replica that was cut off with other messages than the leader at some sequences after the
+ * partition heals (docs/cluster-formation.md); this measures it.
+ */
+export const replicaDisagreement = (
+  url: string | ReadonlyArray<string>,
+  name: string,
+  options: { readonly timeoutMs?: number } = {}
+): Promise<{ readonly leader: string; readonly differing: Readonly<Record<string, number>> }> =>
+  withConnection(url, async (nc) => {
+    const info = await (await jetstreamManager(nc)).streams.info(name)
+    const leader = info.cluster?.leader ?? "unknown"
+    const key = (m: StreamReading) => `${m.streamSeq}\u0000${m.subject}\u0000${m.ts}`
+    const leaderCopy = new Set((await readStreamReadings(url, name, { ...options, server: leader })).map(key))
+    const differing: Record<string, number> = {}
+    for (const peer of (info.cluster?.replicas ?? []).map((r) => r.name)) {
+      const copy = await readStreamReadings(url, name, { ...options, server: peer }).catch(() => undefined)
+      if (copy === undefined) continue
+      differing[peer] = copy.filter((m) => !leaderCopy.has(key(m))).length
+    }
+    return { leader, differing }
   })

@@ -26,7 +26,7 @@
 import { NatsClient, type NatsError, natsError } from "@bramble/nats"
 import { Subjects } from "@bramble/protocol"
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
-import { Effect } from "effect"
+import { Cause, Effect, Schedule } from "effect"
 
 /** The stream nats-server keeps MQTT QoS 1 messages in, and the prefix of their subjects. */
 export const MQTT_MESSAGES_STREAM = "$MQTT_msgs"
@@ -65,9 +65,26 @@ const sleep = (ms: number) => Effect.sleep(`${ms} millis`)
 
 /**
  * Runs until interrupted (the worker's scope). Waits while `$MQTT_msgs` does not exist (no
- * MQTT client has connected yet).
+ * MQTT client has connected yet), and starts over after any failure: JetStream is often
+ * unavailable for a while right after a partition heals, which is when there is most to do.
  */
 export const runMqttRecovery = (options: {
+  readonly partition: number
+  readonly progress: RecoveryProgress
+  readonly stats: MqttRecoveryStats
+}) =>
+  recoverOnce(options).pipe(
+    // Any failure, a defect included (a message acknowledged on a closed connection), is
+    // logged and retried; only interruption (the worker stopping) ends it.
+    Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.interrupt
+        : Effect.andThen(Effect.logWarning(`partition ${options.partition}: MQTT recovery failed; starting it again in 2 s`, cause), Effect.fail("retry" as const))
+    ),
+    Effect.retry(Schedule.spaced("2 seconds"))
+  )
+
+const recoverOnce = (options: {
   readonly partition: number
   readonly progress: RecoveryProgress
   readonly stats: MqttRecoveryStats

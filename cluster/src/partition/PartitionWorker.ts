@@ -252,9 +252,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWor
       }),
       seen: gaps.seen
     }
-  }).pipe(
-    Effect.catchCause((cause) => Effect.logWarning(`partition ${partition}: MQTT recovery stopped`, cause))
-  ))
+  }))
 
   // The checkpoint in flight, if any. A checkpoint is captured in the loop (close due
   // windows, snapshot dirty devices, note the position) and then made durable by a fiber of
