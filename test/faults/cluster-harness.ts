@@ -41,7 +41,8 @@ import {
   steadyLoad,
   type SteadyLoad,
   type TestReading,
-  waitFor
+  waitFor,
+  type WindowRow
 } from "../support/index.js"
 
 /** Small windows: many results to compare, all closed soon after the load stops. */
@@ -448,7 +449,16 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
       mqttSummary = `; MQTT QoS 1: ${mqttReport.attempted.length} attempted, ${mqttReport.acknowledged.length} PUBACKed, ` +
         `${lost.length} PUBACKed and lost (all inside ${distinct.length} reported gaps of ${reported} readings), ${recovered} recovered from $MQTT_msgs`
     }
-    const diff = compareWindows(expected, windows)
+    // A reading put back from $MQTT_msgs (cluster/src/partition/MqttRecovery.ts) arrives
+    // seconds after its window: whether it still counts there depends on the lateness the
+    // watermark had then. Its raw point is checked above; its windows are left out here.
+    const recoveredWindows = new Set<string>()
+    for (const m of logged) {
+      if (!m.msgId?.startsWith("mqtt-recovered.")) continue
+      for (const w of WINDOWS) recoveredWindows.add(`${m.device}/${m.sensor}/${w.name}/${Math.floor(m.ts / w.size) * w.size}`)
+    }
+    const checked = (rows: ReadonlyArray<WindowRow>) => rows.filter((r) => !recoveredWindows.has(`${r.device}/${r.sensor}/${r.window}/${r.start}`))
+    const diff = compareWindows(checked(expected), checked(windows))
     if (!diff.ok) {
       // Where the watermark stood: the checkpoint history of the partitions involved.
       const bad = new Set([...diff.mismatched.map((m) => m.key.split("/")[0]), ...diff.missing.map((m) => m.device)])
@@ -479,7 +489,7 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     const ownerships = intervals.length
     const summary = `${report.attempted.length} attempted, ${report.acknowledged.length} acknowledged (${Math.round(report.ackedPerSec)}/s), ` +
       `${report.failed.length} failed (${acked.recovered.length} of those stored anyway); log ${logged.length}, ${tooLate.size} too late; ` +
-      `${points.length} raw points, ${windows.length} window rows; ${diff.text}; ${ownerships} ownerships, ${fc.checkpoints.length} checkpoint writes, no overlap${mqttSummary}`
+      `${points.length} raw points, ${windows.length} window rows; ${diff.text}${recoveredWindows.size > 0 ? ` (${recoveredWindows.size} windows holding readings recovered from $MQTT_msgs not compared)` : ""}; ${ownerships} ownerships, ${fc.checkpoints.length} checkpoint writes, no overlap${mqttSummary}`
 
     return {
       summary,

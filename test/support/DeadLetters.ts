@@ -23,9 +23,17 @@ export const readDeadLetters = async (
   const nc = await connect({ servers: typeof url === "string" ? [url] : [...url], name: "bramble-test-deadletters" })
   try {
     const name = Subjects.Streams.deadLetter
-    const state = (await (await jetstreamManager(nc)).streams.info(name)).state
+    const info = await (await jetstreamManager(nc)).streams.info(name)
+    const state = info.state
     if (state.messages === 0) return []
-    const consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+    // An ordered consumer reads the copy on the server it is placed on; a replica still
+    // catching up after a partition can stall it. Read the leader's copy (see Streams.ts).
+    const leader = info.cluster?.leader
+    let consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+    for (let tries = 0; leader !== undefined && tries < 30 && (await consumer.info()).cluster?.leader !== leader; tries++) {
+      await consumer.delete().catch(() => false)
+      consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+    }
     const entries: Array<StoredDeadLetter> = []
     const deadline = Date.now() + (options.timeoutMs ?? 30_000)
     while (Date.now() < deadline) {

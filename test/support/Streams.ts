@@ -58,6 +58,8 @@ export interface StreamReading {
   readonly values: Readonly<Record<string, number>>
   /** The decoded payload, for messages that are not well-formed readings. */
   readonly payload: unknown
+  /** Its `Nats-Msg-Id` header, if it has one. */
+  readonly msgId?: string
 }
 
 const decodePayload = (data: Uint8Array): unknown => {
@@ -68,7 +70,7 @@ const decodePayload = (data: Uint8Array): unknown => {
   }
 }
 
-const toStreamReading = (streamSeq: number, subject: string, data: Uint8Array): StreamReading => {
+const toStreamReading = (streamSeq: number, subject: string, data: Uint8Array, msgId?: string): StreamReading => {
   const [, partition = "", device = "", sensor = ""] = subject.split(".")
   const payload = decodePayload(data)
   const body = (typeof payload === "object" && payload !== null ? payload : {}) as {
@@ -85,7 +87,8 @@ const toStreamReading = (streamSeq: number, subject: string, data: Uint8Array): 
     ts: typeof body.ts === "number" ? body.ts : Number.NaN,
     seq: typeof body.seq === "number" ? body.seq : undefined,
     values: typeof body.values === "object" && body.values !== null ? (body.values as Record<string, number>) : {},
-    payload
+    payload,
+    ...(msgId === undefined || msgId === "" ? {} : { msgId })
   }
 }
 
@@ -121,7 +124,7 @@ export const readStreamReadings = (
     while (Date.now() < deadline) {
       const batch = await consumer.fetch({ max_messages: 5_000, expires: 2_000 })
       for await (const message of batch) {
-        readings.push(toStreamReading(message.seq, message.subject, message.data))
+        readings.push(toStreamReading(message.seq, message.subject, message.data, message.headers?.get("Nats-Msg-Id")))
         // pending 0: nothing after this one (also ends a read whose last message was deleted).
         if (message.seq >= state.last_seq || message.info.pending === 0) return readings
       }
