@@ -16,7 +16,7 @@ import { cpus, loadavg } from "node:os"
 import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { scopedTempDir } from "@bramble/deploy"
-import { Effect } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import { NODES, startLab } from "../net/lab-harness.js"
 import { type FaultScenario, outcomeTable, runScenario, type ScenarioOutcome } from "../net/partition-scenarios.js"
 
@@ -44,17 +44,27 @@ const program = Effect.gen(function*() {
   yield* Effect.forEach(NODES, (n) => lab.pis.powerOn(n), { concurrency: "unbounded", discard: true })
   const fc = yield* lab.attach()
   const outcomes: Array<ScenarioOutcome> = []
+  const failures: Array<string> = []
   for (const scenario of scenarios) {
-    const outcome = yield* runScenario(lab, fc, scenario).pipe(Effect.tapCause(() => fc.dumpLogs))
-    outcomes.push(outcome)
+    // A fault whose checks fail is reported, and the run ends there: the cluster it leaves
+    // behind is no baseline for the next fault.
+    const exit = yield* Effect.exit(runScenario(lab, fc, scenario))
+    if (Exit.isSuccess(exit)) {
+      outcomes.push(exit.value)
+      continue
+    }
+    yield* fc.dumpLogs
+    failures.push(`${scenario.kind} ${scenario.target}: ${Cause.pretty(exit.cause).slice(0, 2_000)}`)
+    break
   }
   console.log(`\nnetwork faults, ${durationMs / 1000} s each, NATS ${rates.natsRate}/s + MQTT QoS 1 ${rates.mqttRate}/s; ` +
     `${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(" ")}\n`)
   console.log(outcomeTable(outcomes))
+  for (const failure of failures) console.log(`\nFAILED ${failure}`)
   const results = resolve(import.meta.dirname, "results")
   mkdirSync(results, { recursive: true })
   const file = join(results, `partitions-${new Date().toISOString().replace(/[:.]/g, "-")}.json`)
-  writeFileSync(file, JSON.stringify({ rates, durationMs, outcomes }, null, 2))
+  writeFileSync(file, JSON.stringify({ rates, durationMs, outcomes, failures }, null, 2))
   console.log(`\nwritten to ${file}${args.keep ? `; logs in ${dir}` : ""}`)
 })
 
