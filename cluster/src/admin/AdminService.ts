@@ -18,6 +18,7 @@ import { parseClusterConfig } from "@bramble/config"
 import { NatsClient, natsError, type NatsError } from "@bramble/nats"
 import { Admin } from "@bramble/protocol"
 import { Svcm, type ServiceMsg } from "@nats-io/services"
+import type { NatsConnection } from "@nats-io/transport-node"
 import { Cause, Clock, Effect, FiberSet, Result, Schema, type Scope } from "effect"
 import { VERSION } from "../Version.js"
 import { callNode } from "./AdminClient.js"
@@ -73,6 +74,20 @@ const headerText = (text: string) => {
   const line = text.replace(/[\r\n]+/g, " ").trim()
   return line.length > 200 ? `${line.slice(0, 200)}…` : line
 }
+
+/**
+ * Register the `bramble` NATS micro-service on `nc` until the scope closes (the admin actor,
+ * and a forming node's status endpoint, ../node/FormingResponders.ts).
+ */
+export const addAdminMicroService = (nc: NatsConnection, description: string, metadata: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      // nats.js services bundles its own copy of nats-core types; the connection is the same.
+      try: () => new Svcm(nc as never).add({ name: Admin.ADMIN_SERVICE, version: VERSION, description, metadata }),
+      catch: natsError("Request", `cannot register the ${Admin.ADMIN_SERVICE} micro-service (${description})`)
+    }),
+    (s) => Effect.promise(() => s.stop().catch(() => null))
+  )
 
 /** Start the admin service of this node; it stops when the scope closes. */
 export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminService, NatsError, NatsClient | Scope.Scope> =>
@@ -187,20 +202,7 @@ export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminSer
       endpoint(C.partitions, () => Effect.map(view.owners, (owners) => ({ partitions: view.partitions, owners })))
     ]
 
-    // nats.js services bundles its own copy of nats-core types; the connection is the same.
-    const service = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () =>
-          new Svcm(nc as never).add({
-            name: Admin.ADMIN_SERVICE,
-            version: VERSION,
-            description: `Bramble admin actor of node ${self}`,
-            metadata: { node: self }
-          }),
-        catch: natsError("Request", "cannot register the admin micro-service")
-      }),
-      (s) => Effect.promise(() => s.stop().catch(() => null))
-    )
+    const service = yield* addAdminMicroService(nc, `Bramble admin actor of node ${self}`, { node: self })
     const mine = service.addGroup(`${Admin.ADMIN_PREFIX}.${self}`)
     const cluster = service.addGroup(Admin.ADMIN_PREFIX, Admin.ADMIN_QUEUE)
     for (const e of endpoints) {

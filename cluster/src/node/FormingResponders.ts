@@ -12,13 +12,12 @@
  * Both stop (the scope closes) before the real admin actor and HTTP server start on the
  * same subjects and port.
  */
-import { NatsClient, natsError, type NatsError } from "@bramble/nats"
+import { NatsClient, type NatsError } from "@bramble/nats"
 import { Admin } from "@bramble/protocol"
-import { Svcm } from "@nats-io/services"
 import { Effect, Schema, type Scope } from "effect"
+import { addAdminMicroService } from "../admin/AdminService.js"
 import { serveHttp } from "../dashboard/HttpServer.js"
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../metrics/Prometheus.js"
-import { VERSION } from "../Version.js"
 import type { Formation } from "./Formation.js"
 
 export interface FormingRespondersOptions {
@@ -52,19 +51,7 @@ export const formingMetrics = (options: FormingRespondersOptions): string =>
 export const serveFormingResponders = (options: FormingRespondersOptions): Effect.Effect<void, NatsError, NatsClient | Scope.Scope> =>
   Effect.gen(function*() {
     const { nc } = yield* NatsClient
-    const service = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () =>
-          new Svcm(nc as never).add({
-            name: Admin.ADMIN_SERVICE,
-            version: VERSION,
-            description: `Bramble node ${options.node}, waiting for its cluster to form`,
-            metadata: { node: options.node, forming: "true" }
-          }),
-        catch: natsError("Request", "cannot register the forming node's status endpoint")
-      }),
-      (s) => Effect.promise(() => s.stop().catch(() => null))
-    )
+    const service = yield* addAdminMicroService(nc, `Bramble node ${options.node}, waiting for its cluster to form`, { node: options.node, forming: "true" })
     service.addGroup(`${Admin.ADMIN_PREFIX}.${options.node}`).addEndpoint(Admin.AdminCalls.status.name, {
       handler: (error, msg) => {
         if (error !== null) return
