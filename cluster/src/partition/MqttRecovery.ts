@@ -24,9 +24,9 @@
  * the worker; a message acknowledged nowhere is delivered again to the next owner.
  */
 import { NatsClient, type NatsError, natsError } from "@bramble/nats"
-import { Subjects } from "@bramble/protocol"
+import { type DecodeLimits, decodeReading, Subjects } from "@bramble/protocol"
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
-import { Cause, Effect, Schedule } from "effect"
+import { Cause, Effect, Result, Schedule } from "effect"
 
 /** The stream nats-server keeps MQTT QoS 1 messages in, and the prefix of their subjects. */
 export const MQTT_MESSAGES_STREAM = "$MQTT_msgs"
@@ -68,11 +68,7 @@ const sleep = (ms: number) => Effect.sleep(`${ms} millis`)
  * MQTT client has connected yet), and starts over after any failure: JetStream is often
  * unavailable for a while right after a partition heals, which is when there is most to do.
  */
-export const runMqttRecovery = (options: {
-  readonly partition: number
-  readonly progress: RecoveryProgress
-  readonly stats: MqttRecoveryStats
-}) =>
+export const runMqttRecovery = (options: RecoveryOptions) =>
   recoverOnce(options).pipe(
     // Any failure, a defect included (a message acknowledged on a closed connection), is
     // logged and retried; only interruption (the worker stopping) ends it.
@@ -84,11 +80,15 @@ export const runMqttRecovery = (options: {
     Effect.retry(Schedule.spaced("2 seconds"))
   )
 
-const recoverOnce = (options: {
+interface RecoveryOptions {
   readonly partition: number
   readonly progress: RecoveryProgress
   readonly stats: MqttRecoveryStats
-}) =>
+  /** The partition's own limits: what it would refuse is not put back. */
+  readonly limits: DecodeLimits
+}
+
+const recoverOnce = (options: RecoveryOptions) =>
   Effect.gen(function*() {
     const { partition, progress, stats } = options
     const { js, jsm } = yield* NatsClient
@@ -131,6 +131,14 @@ const recoverOnce = (options: {
         const sensor = parsed?.sensor
         const seq = seqOf(m.data)
         if (device === undefined || sensor === undefined || seq === undefined || (yield* progress.seen(device, sensor, seq))) {
+          m.ack()
+          return undefined
+        }
+        // A reading the partition refuses (a clock far ahead, a payload it cannot take) was
+        // dead-lettered from READINGS, or — if its copy was lost — would only be dead-lettered
+        // again: it never reaches the database either way, and the gap state does not follow
+        // refused readings, so it would look missing every time. Not put back.
+        if (Result.isFailure(decodeReading(m.data, device, sensor, storedAt, options.limits))) {
           m.ack()
           return undefined
         }

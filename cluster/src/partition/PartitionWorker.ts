@@ -242,6 +242,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionWor
   yield* Effect.forkScoped(runMqttRecovery({
     partition,
     stats: stats.sequence,
+    limits: settings.decodeLimits,
     progress: {
       readThrough: Effect.suspend(() => {
         const at = emptyAt
