@@ -33,6 +33,7 @@ import {
   checkExactlyOnce,
   compareWindows,
   expectedWindows,
+  prng,
   type RawPoint,
   type TestReading,
   waitFor,
@@ -73,17 +74,6 @@ const values = (random: () => number) => ({
   temperature: Math.round((15 + random() * 15) * 100) / 100,
   humidity: Math.round((30 + random() * 40) * 100) / 100
 })
-
-const mulberry32 = (seed: number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * A device on an MQTT connection: each reading is stamped with the sender's clock plus the
@@ -166,7 +156,7 @@ describe("one device's fault stays its own - bramble node", () => {
           const nc = yield* promise(() => connect({ servers: node.natsUrl }))
           const js = jetstream(nc)
           const devices = new Devices(client)
-          const random = mulberry32(15)
+          const random = prng(15)
           const good = ["good-0", "good-1", "good-2", "good-3", "good-4", "good-5"]
           const big: Array<{ what: string; size: number; prefix: Uint8Array }> = []
           const bigJson = (device: string, size: number) => {
@@ -295,7 +285,7 @@ describe("one device's fault stays its own - bramble node", () => {
           const devices = new Devices(client)
           const skewed = (run: number) => `r${run}-skewed`
           for (const [run, plan] of runs.entries()) {
-            const random = mulberry32(plan.seed)
+            const random = prng(plan.seed)
             for (const [i, d] of plan.steps.entries()) {
               const device = d === 4 ? skewed(run) : `r${run}-good-${d}`
               const r = devices.send(device, d === 4 ? plan.skewMs : 0, values(random))
@@ -367,7 +357,7 @@ describe("one device's fault stays its own - bramble node", () => {
         Effect.gen(function*() {
           const client = yield* promise(() => connectAsync(node.mqttUrl, { protocolVersion: 4, clean: true, reconnectPeriod: 0 }))
           const devices = new Devices(client)
-          const random = mulberry32(7)
+          const random = prng(7)
           for (let i = 0; i < 5; i++) devices.send("steady", 0, values(random))
           yield* promise(() => Promise.all(devices.pubacks))
           const nc = yield* promise(() => connect({ servers: node.natsUrl }))

@@ -42,7 +42,8 @@ import {
   type SteadyLoad,
   type TestReading,
   waitFor,
-  type WindowRow
+  type WindowRow,
+  withoutDuplicates
 } from "../support/index.js"
 
 /** Small windows: many results to compare, all closed soon after the load stops. */
@@ -401,14 +402,7 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     const loggedRaw = logged.map(raw)
     // A reading the log holds twice (an MQTT client resending what it sent before its broker
     // closed the connection) counts once in a window, the first copy (docs/neighbours.md).
-    const seen = new Set<string>()
-    const firstCopies = logged.filter((m) => {
-      const key = `${m.device}\u0000${m.sensor}\u0000${m.ts}`
-      if (seen.has(key)) return false
-      seen.add(key)
-      return true
-    })
-    const expected = expectedWindows(firstCopies.filter((m) => !tooLate.has(m.streamSeq)).map(raw), WINDOWS)
+    const expected = expectedWindows(withoutDuplicates(logged.filter((m) => !tooLate.has(m.streamSeq)).map(raw)), WINDOWS)
     const db = { kind: "victoria-metrics" as const, url: fc.cluster.db.url }
     const stored = yield* promise(() =>
       waitFor(async () => ({ raw: await readRawPoints(db), windows: await readWindowResults(db) }), {

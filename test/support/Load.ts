@@ -65,7 +65,7 @@ export const deviceNames = (devices: number | ReadonlyArray<string>): ReadonlyAr
 }
 
 /** mulberry32: a tiny, fast, seedable PRNG; the same seed gives the same load on every run. */
-const prng = (seed: number): (() => number) => {
+export const prng = (seed: number): (() => number) => {
   let state = seed >>> 0
   return () => {
     state = (state + 0x6d2b79f5) >>> 0
