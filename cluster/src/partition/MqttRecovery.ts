@@ -35,6 +35,9 @@ const MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
 /** How far READINGS must have been read past a message's time before it counts as missing. */
 export const RECOVERY_MARGIN_MS = 10_000
 
+/** How long a delivered, unacknowledged message stays with the fiber that took it. */
+const ACK_WAIT_MS = 30_000
+
 export const mqttRecoveryConsumer = (partition: number) => `bramble-mqtt-p${partition}`
 
 export interface RecoveryProgress {
@@ -94,18 +97,27 @@ const recoverOnce = (options: RecoveryOptions) =>
     const { js, jsm } = yield* NatsClient
     const name = mqttRecoveryConsumer(partition)
     // Create (or find) the consumer; until MQTT's stream exists there is nothing to recover.
+    const config = {
+      durable_name: name,
+      filter_subject: `${MQTT_SUBJECT_PREFIX}${Subjects.partitionFilter(partition)}`,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      // Messages held while the worker catches up are kept with `working()` every second, so
+      // this only bounds how long a batch taken by an owner that stopped (crashed, fenced, or
+      // lost its lease while cut off) stays out of reach of the next owner. A stop that runs
+      // its finalizers gives them back at once (`nak`, below).
+      ack_wait: ACK_WAIT_MS * 1_000_000,
+      max_ack_pending: 10_000
+    }
     while (true) {
       const ready = yield* Effect.tryPromise({
-        try: () =>
-          jsm.consumers.add(MQTT_MESSAGES_STREAM, {
-            durable_name: name,
-            filter_subject: `${MQTT_SUBJECT_PREFIX}${Subjects.partitionFilter(partition)}`,
-            ack_policy: AckPolicy.Explicit,
-            deliver_policy: DeliverPolicy.All,
-            // Held messages are re-checked in place; this only matters after a crash.
-            ack_wait: 120_000_000_000,
-            max_ack_pending: 10_000
-          }),
+        try: async () => {
+          const existing = await jsm.consumers.info(MQTT_MESSAGES_STREAM, name).catch(() => undefined)
+          if (existing === undefined) await jsm.consumers.add(MQTT_MESSAGES_STREAM, config)
+          // A consumer made by an older Bramble with another ack wait: nats-server refuses
+          // to "add" a durable whose config differs, so it is updated in place.
+          else if (existing.config.ack_wait !== config.ack_wait) await jsm.consumers.update(MQTT_MESSAGES_STREAM, name, { ack_wait: config.ack_wait })
+        },
         catch: (error) => error
       }).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
       if (ready) break
@@ -153,18 +165,45 @@ const recoverOnce = (options: RecoveryOptions) =>
 
     while (true) {
       const batch = yield* Effect.tryPromise({
-        try: async () => {
+        try: async (signal) => {
           const out: Array<JsMsg> = []
-          for await (const m of await consumer.fetch({ max_messages: 500, expires: 5_000 })) out.push(m)
+          const messages = await consumer.fetch({ max_messages: 500, expires: 5_000 })
+          signal.addEventListener("abort", () => messages.stop())
+          for await (const m of messages) out.push(m)
           return out
         },
         catch: natsError("JetStream", `partition ${partition}: cannot read ${MQTT_MESSAGES_STREAM}`)
-      }).pipe(Effect.orElseSucceed((): Array<JsMsg> => []))
+      }).pipe(
+        // A fetch asks for 5 s of messages; one that has not ended long after (a pull request
+        // lost while the consumer's leader moved) is given up rather than waited on forever.
+        Effect.timeout("20 seconds"),
+        Effect.orElseSucceed((): Array<JsMsg> => [])
+      )
       const recovered: Array<string> = []
-      for (const m of batch) {
-        const what = yield* decide(m)
-        if (what !== undefined) recovered.push(what)
-      }
+      let done = 0
+      yield* Effect.gen(function*() {
+        for (const m of batch) {
+          const what = yield* decide(m)
+          done += 1
+          if (what !== undefined) recovered.push(what)
+        }
+      }).pipe(
+        // Interrupted (the partition moved or its worker stopped) or failed half-way: what
+        // was taken and not decided goes back to the consumer now, for whichever worker owns
+        // the partition next, instead of waiting out the ack wait. Seen in the multi-host
+        // partition test: batches taken by the owner that lost its lease held ~1,000
+        // PUBACKed readings out of reach for two minutes after a partition healed.
+        Effect.onExit(() => Effect.sync(() => {
+          // A closed connection refuses the nak; the ack wait returns those messages then.
+          for (const m of batch.slice(done)) {
+            try {
+              m.nak()
+            } catch {
+              break
+            }
+          }
+        }))
+      )
       // One line per batch: a partition cut off for a while has many to put back at once.
       if (recovered.length > 0) {
         yield* Effect.logWarning(
