@@ -66,10 +66,12 @@ const program = Effect.gen(function*() {
   const file = join(results, `partitions-${new Date().toISOString().replace(/[:.]/g, "-")}.json`)
   writeFileSync(file, JSON.stringify({ rates, durationMs, outcomes, failures }, null, 2))
   console.log(`\nwritten to ${file}${args.keep ? `; logs in ${dir}` : ""}`)
+  return failures.length > 0
 })
 
 Effect.runPromise(Effect.scoped(program)).then(
-  () => process.exit(0),
+  // A fault whose checks failed fails the run, so a script or CI step notices.
+  (failed) => process.exit(failed ? 1 : 0),
   (error) => {
     console.error(error)
     process.exit(1)
