@@ -11,7 +11,7 @@
  *   the message (checked on 2.9.10 in test/e2e/support.test.ts: a QoS 1 publish that no
  *   stream captures is PUBACKed), so a PUBACKed reading can still miss the stream (no stream
  *   listening, JetStream down or out of quorum; a publish the account may not make is also
- *   PUBACKed and dropped, see DESIGN). It is weaker evidence than a PubAck: fault tests that
+ *   PUBACKed and dropped, see docs/design.md, decision 1). It is weaker evidence than a PubAck: fault tests that
  *   assert "nothing acknowledged is lost" should publish through NATS, or count MQTT losses
  *   against that documented limit.
  * - MQTT QoS 0: only that MQTT.js wrote the packet to the socket. It proves nothing.

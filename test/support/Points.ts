@@ -3,7 +3,7 @@
  * test sees them, whichever database or stream they came from. Keys are built here once so
  * the oracle, the checkers and the readers agree on what "the same point" means: a raw
  * point is (device, sensor, ts), a window result is (device, sensor, metric, window, start),
- * exactly the keys the databases overwrite on (DESIGN decision 4).
+ * exactly the keys the databases overwrite on (docs/design.md, decision 4).
  */
 
 /** A raw reading as stored: one device's sensor at one event time, one number per metric. */

@@ -1,7 +1,7 @@
 /**
  * How readings and window results become database points. Raw points are keyed by
  * (device, sensor, event time) and window results by (device, sensor, metric, window,
- * start): writing either again overwrites, which makes replays idempotent (DESIGN 4).
+ * start): writing either again overwrites, which makes replays idempotent (docs/design.md, decision 4).
  */
 import type { SinkPoint } from "@bramble/influx"
 import type { Alarm, Forecast, Reading, WindowResult } from "@bramble/protocol"

@@ -3,7 +3,7 @@
  * demo and benchmarks (it accepts `/write` and `/api/v2/write`).
  *
  * Two flags make it behave like the InfluxDB Bramble's exactly-once argument relies on
- * (DESIGN decision 4): `-dedup.minScrapeInterval=1ms` keeps one sample per series and
+ * (docs/design.md, decision 4): `-dedup.minScrapeInterval=1ms` keeps one sample per series and
  * millisecond, so a replayed point overwrites instead of adding a duplicate (checked on
  * 1.79: without it `/api/v1/export` returns every copy); `-search.latencyOffset=0s` and
  * `-search.disableCache` make fresh and rewritten points visible to queries at once.

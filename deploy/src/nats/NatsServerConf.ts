@@ -1,8 +1,8 @@
 /**
- * Renders a node's `nats-server.conf`. NATS is Bramble's distributed engine (DESIGN
+ * Renders a node's `nats-server.conf`. NATS is Bramble's distributed engine (docs/design.md,
  * decision 1): clustering, JetStream and the MQTT listener are all nats-server's, so each
  * node's server is configured from one spec, and the partition of every reading is decided
- * by a subject mapping inside the server (decision 2).
+ * by a subject mapping inside the server (docs/design.md, decision 2).
  *
  * The text is deterministic — fixed key order, mappings and routes in the order given by a
  * stable sort, no timestamps — so a re-render of an unchanged spec is byte-identical and a

@@ -1,6 +1,6 @@
 /**
  * The cluster file: one validated document describing every node, sensor, stream, window
- * and sink of a bramble (DESIGN decision 9). Decoding it is the only way to get a
+ * and sink of a bramble (docs/design.md, decision 9). Decoding it is the only way to get a
  * `ClusterConfig`, so everything that starts has already been checked.
  */
 import { Effect, Schema } from "effect"

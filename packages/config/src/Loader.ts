@@ -1,7 +1,7 @@
 /**
  * Reading a cluster file: YAML (JSON is YAML too) → Schema decode → cross-field checks.
  * All problems are collected and reported together, each with its path and line, before
- * anything starts. Unknown keys are problems too (DESIGN decision 9), worded with a
+ * anything starts. Unknown keys are problems too (docs/design.md, decision 9), worded with a
  * did-you-mean by internal/problems.ts.
  */
 import { readFile } from "node:fs/promises"

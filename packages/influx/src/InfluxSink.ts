@@ -1,5 +1,5 @@
 /**
- * The sink the storage actor writes through (DESIGN decision 7): InfluxDB line protocol,
+ * The sink the storage actor writes through (docs/design.md, decision 7): InfluxDB line protocol,
  * either over the v2 write API with `@influxdata/influxdb-client` or over InfluxDB 1.x's
  * `/write`. Both layers give the same service and the same errors, so the actor does not
  * care which database is behind it.

@@ -1,5 +1,5 @@
 /**
- * @bramble/influx: the line-protocol sinks of Bramble's storage actor (DESIGN decision 7).
+ * @bramble/influx: the line-protocol sinks of Bramble's storage actor (docs/design.md, decision 7).
  */
 export { InfluxSink, type InfluxV1Options, type InfluxV2Options } from "./InfluxSink.js"
 export { pointProblems, type SinkPoint, toLineProtocol } from "./SinkPoint.js"

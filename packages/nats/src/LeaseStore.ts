@@ -1,5 +1,5 @@
 /**
- * Partition leases in the `bramble_leases` KV bucket (DESIGN decision 3): claim = create
+ * Partition leases in the `bramble_leases` KV bucket (docs/design.md, decision 3): claim = create
  * (fails when the key exists), renew = update on the revision we last wrote (fails when
  * anyone else wrote since, or the key expired), release = delete on that revision. The
  * bucket's TTL is the lease expiry. Every operation is a compare-and-set on the stream

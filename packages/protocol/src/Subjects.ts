@@ -4,7 +4,7 @@
  * Ingest: devices publish to `ingest.<device>.<sensor>` (MQTT topic `ingest/<device>/<sensor>`).
  * nats-server's subject mapping rewrites that, for MQTT and NATS alike, to
  * `readings.<partition>.<device>.<sensor>` before the READINGS stream stores it, so the
- * partition is decided deterministically in the server (DESIGN decision 2).
+ * partition is decided deterministically in the server (docs/design.md, decision 2).
  */
 
 /** Ids that appear as subject tokens (devices, sensors, metrics, windows): no dots, no

@@ -8,7 +8,7 @@
  * `Protect*=`…) is not applied.
  *
  * Every restart is counted: a node that exits while its cluster forms is a bug the formation
- * tests look for (DESIGN decision 10: nodes wait, they do not exit).
+ * tests look for (docs/design.md, decision 10: nodes wait, they do not exit).
  */
 import { readFileSync } from "node:fs"
 import { type ManagedProcess, makeManagedProcess } from "@bramble/deploy"
