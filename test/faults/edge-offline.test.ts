@@ -18,7 +18,7 @@
  * results are compared with the oracle's and the difference is printed, not asserted.)
  *
  * Readings that come back from an outage are late in event time, so this cluster file
- * allows 5 minutes of lateness (README, "Edge: sensors on the Pi").
+ * allows 5 minutes of lateness (docs/edge.md).
  *
  * Runs the built CLI like the other fault tests; BRAMBLE_TEST_FROM_SOURCE=1 runs the node
  * from the TypeScript sources through tsx instead (no build needed).

@@ -96,6 +96,8 @@ const main = () => {
     )
     cpSync(join(ROOT, "package-lock.json"), join(top, "package-lock.json"))
     cpSync(join(ROOT, "README.md"), join(top, "README.md"))
+    // The README is a front door: what it links to (docs/*.md) ships with it.
+    cpSync(join(ROOT, "docs"), join(top, "docs"), { recursive: true })
     mkdirSync(join(top, "deploy"), { recursive: true })
     cpSync(join(ROOT, "deploy/README.md"), join(top, "deploy/README.md"))
     writeFileSync(join(top, "install.sh"), INSTALL_SH)

@@ -1,8 +1,7 @@
 /**
  * `bramble export --from T1 [--to T2] [--devices a,b] [--kind raw|windows|alarms]
  * [--window NAME] [--format csv|ndjson] --out FILE [--slack 10m] [--strict] [--server URL]`:
- * a time range of the log as a file for pandas, R or a spreadsheet (README "Export for
- * notebooks").
+ * a time range of the log as a file for pandas, R or a spreadsheet (docs/export.md).
  *
  * The range is in event time, [from, to) (ExportLog says how arrival order is handled). The
  * log keeps `streams.<stream>.maxAge` (7 days of readings by default); when the range starts

@@ -9,7 +9,7 @@
  * (`deliver_policy: by_start_time`) from `from − slack` in stream time, stops at the first
  * message stored after `to + slack` (window results: plus the longest window, since a window
  * is published once it ends) or at the end of the stream, and keeps what lies in the range.
- * Something stored more than `slack` after `to` is not exported; the README says so.
+ * Something stored more than `slack` after `to` is not exported; docs/export.md says so.
  *
  * One consumer per device (nats-server 2.9 takes one filter subject per consumer), read in
  * turn. Raw readings and alarms are written as they come, in log order; window results are

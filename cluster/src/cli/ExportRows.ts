@@ -1,6 +1,6 @@
 /**
  * What `bramble export` writes: one row per value, in long format, which is what pandas,
- * R and spreadsheets group and pivot easily. The columns (README "Export for notebooks"):
+ * R and spreadsheets group and pivot easily. The columns (docs/export.md):
  *
  *   raw      time,device,sensor,metric,value                      one row per metric of a reading
  *   windows  start,end,device,sensor,metric,window,count,mean,min,max,first,last,stddev

@@ -1,7 +1,7 @@
 /**
- * The read-only JSON API, version 1, served by every node under `/api/v1` (README "HTTP
- * API"). It mirrors the admin queries for scripts, notebooks and other systems that speak
- * HTTP rather than NATS:
+ * The read-only JSON API, version 1, served by every node under `/api/v1` (docs/http-api.md).
+ * It mirrors the admin queries for scripts, notebooks and other systems that speak HTTP
+ * rather than NATS:
  *
  *   GET /api/v1                                   this list of routes
  *   GET /api/v1/status                            the cluster: members, partitions, this node

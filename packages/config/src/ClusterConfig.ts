@@ -401,7 +401,7 @@ export type ThingsBoardDevice = typeof ThingsBoardDevice.Type
 /**
  * Where a node forwards data, besides the database: ThingsBoard's HTTP device API or any
  * webhook. Each target is fed from the log by a durable JetStream consumer of its own;
- * delivery is at-least-once (see the README).
+ * delivery is at-least-once (see docs/forwarding.md).
  */
 export const ForwardTarget = Schema.Union([
   Schema.Struct({
