@@ -14,6 +14,7 @@ import { adminRequest, callCluster, callNode } from "../src/admin/AdminClient.js
 import { makeActorRegistry } from "../src/admin/ActorRegistry.js"
 import { decodeAdminRequest, serveAdmin } from "../src/admin/AdminService.js"
 import type { ClusterView } from "../src/admin/ClusterView.js"
+import { renderMembers, renderPartitions } from "../src/cli/ClusterMapCommand.js"
 import { DEVICES, eventually, startTestNode, type TestNode } from "./TestNode.js"
 
 class Fixture extends Context.Service<Fixture, TestNode>()("cluster/test/AdminService/Fixture") {}
@@ -137,6 +138,20 @@ layer(Layer.effect(Fixture, startTestNode()), { excludeTestServices: true, timeo
       const partitions = yield* callCluster(nc, Admin.AdminCalls.partitions, {})
       assert.strictEqual(partitions.partitions, 4)
       assert.deepStrictEqual(partitions.owners.map((o) => o.owner), ["n1", "n1", "n1", "n1"])
+      // The one members/partitions call carries what `bramble members|partitions` show during a failover.
+      const self = members.members[0]!
+      assert.strictEqual(members.answeredBy, "n1")
+      assert.isTrue(members.fresh)
+      assert.isString(self.incarnation)
+      assert.isAtLeast(self.heartbeatAgeMs ?? -1, 0)
+      for (const o of partitions.owners) {
+        assert.strictEqual(o.incarnation, self.incarnation, `partition ${o.partition} is held by this incarnation`)
+        assert.strictEqual(o.target, "n1")
+        assert.isAtLeast(o.leaseAgeMs ?? -1, 0)
+        assert.isAtLeast(o.pending ?? -1, 0, `partition ${o.partition}'s lag`)
+      }
+      assert.include(renderPartitions(partitions).replace(/\x1b\[[0-9;]*m/g, ""), "every partition is where it should be")
+      assert.match(renderMembers(members).replace(/\x1b\[[0-9;]*m/g, ""), /n1\s+alive\s+\S+\s+4\s+0-3\s/)
       const alarms = yield* eventually("the raised alarm listed cluster-wide", async () => {
         const a = await Effect.runPromise(callCluster(nc, Admin.AdminCalls.alarms, {}))
         return a.alarms.length > 0 ? a : undefined

@@ -21,10 +21,10 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
 import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
-import { assignPartitions, leaseTiming, type PartitionsReply } from "@bramble/cluster"
+import { assignPartitions, leaseTiming } from "@bramble/cluster"
 import { type DevCluster, scopedTempDir, startDevCluster } from "@bramble/deploy"
 import { CHECKPOINT_BUCKET, NatsClient } from "@bramble/nats"
-import { Codec } from "@bramble/protocol"
+import { Admin, Codec } from "@bramble/protocol"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { makeReadings, publishNats, steadyLoad, waitFor } from "../support/index.js"
@@ -65,14 +65,14 @@ const connection = (cluster: DevCluster) =>
     (nc) => Effect.promise(() => nc.close().catch(() => undefined))
   )
 
-const partitionMap = (nc: NatsConnection) => async () => (await nc.request("bramble.cluster.partitions", undefined, { timeout: 5_000 })).json<PartitionsReply>()
+const partitionMap = (nc: NatsConnection) => async () => (await nc.request(Admin.adminClusterSubject(Admin.AdminCalls.partitions.name), undefined, { timeout: 5_000 })).json<Admin.PartitionsReply>()
 
 const waitBalanced = (nc: NatsConnection, members: ReadonlyArray<string>) =>
   Effect.promise(async () => {
     const started = Date.now()
     const target = assignPartitions(members, PARTITIONS)
     await waitFor(partitionMap(nc), {
-      until: (m) => m.partitions.every((p) => p.owner === target[p.partition] && p.renewedAgoMs !== null && p.renewedAgoMs < 4_000),
+      until: (m) => m.owners.every((p) => p.owner === target[p.partition] && p.renewedAgoMs !== undefined && p.renewedAgoMs < 4_000),
       timeoutMs: WAIT_MS,
       intervalMs: 100,
       label: `partitions owned as assigned to ${members.join(",")}`
@@ -83,7 +83,7 @@ const waitBalanced = (nc: NatsConnection, members: ReadonlyArray<string>) =>
 const waitDrained = (nc: NatsConnection) =>
   Effect.promise(() =>
     waitFor(partitionMap(nc), {
-      until: (m) => m.partitions.every((p) => p.owner !== null && p.pending === 0 && p.ackPending === 0),
+      until: (m) => m.owners.every((p) => p.owner !== null && p.pending === 0 && p.ackPending === 0),
       timeoutMs: WAIT_MS,
       intervalMs: 200,
       label: "every partition drained"

@@ -23,10 +23,10 @@ import { type DevCluster, startDevCluster } from "@bramble/deploy"
 import { CHECKPOINT_BUCKET } from "@bramble/nats"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
-import { Codec } from "@bramble/protocol"
+import { Admin, Codec } from "@bramble/protocol"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
-import { assignPartitions, type OwnershipEvent, overlappingOwnerships, ownershipIntervals, type PartitionsReply } from "@bramble/cluster"
+import { assignPartitions, type OwnershipEvent, overlappingOwnerships, ownershipIntervals } from "@bramble/cluster"
 import { BRAMBLE_CLI, requestNodeStatus } from "../support/BrambleNode.js"
 import { readDeadLetters } from "../support/DeadLetters.js"
 import {
@@ -83,7 +83,7 @@ export interface FaultCluster<C extends ClusterUnderTest = DevCluster> {
   readonly partitions: number
   /** A connection to every server (fails over when one dies). */
   readonly nc: NatsConnection
-  readonly map: () => Promise<PartitionsReply>
+  readonly map: () => Promise<Admin.PartitionsReply>
   /** Waits until the partitions are owned as the assignment says for `members`; ms waited. */
   readonly waitBalanced: (members: ReadonlyArray<string>, label: string) => Effect.Effect<number>
   /** Waits until every partition checkpointed past where it stood at `since` (those of the
@@ -174,8 +174,8 @@ export const faultClusterOn = <C extends ClusterUnderTest>(cluster: C, options: 
     const checkpoints = yield* watchCheckpoints([...cluster.natsUrls])
 
     const map = async () => {
-      const reply = await nc.request("bramble.cluster.partitions", undefined, { timeout: 5_000 })
-      return reply.json<PartitionsReply>()
+      const reply = await nc.request(Admin.adminClusterSubject(Admin.AdminCalls.partitions.name), undefined, { timeout: 5_000 })
+      return reply.json<Admin.PartitionsReply>()
     }
 
     const waitBalanced = (members: ReadonlyArray<string>, label: string) =>
@@ -184,10 +184,10 @@ export const faultClusterOn = <C extends ClusterUnderTest>(cluster: C, options: 
         const target = assignPartitions(members, partitions)
         yield* promise(() =>
           waitFor(map, {
-            until: (m) => m.partitions.every((p) => p.owner === target[p.partition] && p.renewedAgoMs !== null && p.renewedAgoMs < 4_000),
+            until: (m) => m.owners.every((p) => p.owner === target[p.partition] && p.renewedAgoMs !== undefined && p.renewedAgoMs < 4_000),
             timeoutMs: WAIT_MS,
             intervalMs: 250,
-            show: (m) => m.partitions.map((p) => `${p.partition}:${p.owner ?? "-"}→${target[p.partition]}`).join(" "),
+            show: (m) => m.owners.map((p) => `${p.partition}:${p.owner ?? "-"}→${target[p.partition]}`).join(" "),
             label: `partitions owned as assigned to ${members.join(",")} (${label})`
           })
         )
@@ -375,10 +375,10 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     }
     yield* promise(() =>
       waitFor(async () => ({ map: await fc.map(), mqtt: await mqttRecoveryBacklog() }), {
-        until: ({ map, mqtt }) => mqtt === 0 && map.partitions.every((p) => p.owner !== null && p.pending === 0 && p.ackPending === 0),
+        until: ({ map, mqtt }) => mqtt === 0 && map.owners.every((p) => p.owner !== null && p.pending === 0 && p.ackPending === 0),
         timeoutMs: WAIT_MS,
         intervalMs: 500,
-        show: ({ map, mqtt }) => `MQTT recovery backlog ${mqtt}; ` + map.partitions.map((p) => `${p.partition}:${p.owner ?? "-"} pending ${p.pending} unacked ${p.ackPending}`).join("; "),
+        show: ({ map, mqtt }) => `MQTT recovery backlog ${mqtt}; ` + map.owners.map((p) => `${p.partition}:${p.owner ?? "-"} pending ${p.pending} unacked ${p.ackPending}`).join("; "),
         label: "every partition drained and checkpointed, MQTT recovery done"
       })
     )

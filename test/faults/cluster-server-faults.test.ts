@@ -39,7 +39,7 @@ describe("cluster faults - servers", () => {
         const owners = yield* promise(() => fc.map())
         yield* log(
           `SIGKILL nats-server n2: processing resumed on every partition ${failover} ms after the kill ` +
-            `(owners now ${owners.partitions.map((p) => `${p.partition}:${p.owner}`).join(" ")})`
+            `(owners now ${owners.owners.map((p) => `${p.partition}:${p.owner}`).join(" ")})`
         )
         yield* Effect.sleep("5 seconds")
         const restartedAt = Date.now()

@@ -8,6 +8,10 @@
  *   bramble.admin.<node>.device | devices | alarms | members | partitions
  *   bramble.admin.device | devices | alarms | members | partitions   (any node, queue group)
  *
+ * `members` and `partitions` are the cluster's map for operators (`bramble members`,
+ * `bramble partitions`, `bramble status`): any node answers for the whole cluster, members
+ * from its membership view, leases and consumer lag read from JetStream.
+ *
  * A device's open windows live only on the node that owns its partition. A device query
  * reaching any other node (the cluster-wide subject picks one at random) is forwarded to the
  * owner the cluster view names; a node asked directly about a partition it does not own
@@ -113,6 +117,26 @@ export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminSer
       })
     })
 
+    // `members` and `partitions` (`bramble members`, `bramble partitions`, `bramble status`):
+    // the one answer to who is in the cluster and who owns what, with what operators watch
+    // during a failover (incarnations, heartbeat and lease ages, target owner, lag).
+    const members = Effect.gen(function*() {
+      const [list, fresh, at] = yield* Effect.all([view.members, view.fresh ?? Effect.succeed(undefined), Clock.currentTimeMillis])
+      return { members: list, answeredBy: self, at, ...(fresh === undefined ? {} : { fresh }) }
+    })
+    const partitionMap = Effect.gen(function*() {
+      const [owners, lagByPartition, at] = yield* Effect.all([view.leaseDetails ?? view.owners, Effect.option(lag), Clock.currentTimeMillis])
+      return {
+        partitions: view.partitions,
+        owners: owners.map((o) => {
+          const l = lagByPartition._tag === "Some" ? lagByPartition.value.get(o.partition) : undefined
+          return l === undefined ? o : { ...o, pending: l.pending, ackPending: l.ackPending }
+        }),
+        answeredBy: self,
+        at
+      }
+    })
+
     const forwardTimeoutMs = options.forwardTimeoutMs ?? 5_000
     const deviceAnywhere = (request: Admin.DeviceRequest) =>
       Effect.gen(function*() {
@@ -198,8 +222,8 @@ export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminSer
       endpoint(C.device, (r) => queries.device(r.device), deviceAnywhere),
       endpoint(C.devices, () => queries.devices),
       endpoint(C.alarms, (r) => queries.alarms(r)),
-      endpoint(C.members, () => Effect.map(view.members, (members) => ({ members }))),
-      endpoint(C.partitions, () => Effect.map(view.owners, (owners) => ({ partitions: view.partitions, owners })))
+      endpoint(C.members, () => members),
+      endpoint(C.partitions, () => partitionMap)
     ]
 
     const service = yield* addAdminMicroService(nc, `Bramble admin actor of node ${self}`, { node: self })

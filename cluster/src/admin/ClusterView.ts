@@ -19,8 +19,15 @@ export interface ClusterView {
   readonly partitions: number
   /** Every member the cluster knows of, this node included. */
   readonly members: Effect.Effect<ReadonlyArray<Admin.MemberInfo>>
+  /** Whether this node's membership view is fresh enough to move partitions on; absent
+   * without membership (a single-node view). */
+  readonly fresh?: Effect.Effect<boolean>
   /** The lease of every partition, in partition order. */
   readonly owners: Effect.Effect<ReadonlyArray<Admin.PartitionOwner>>
+  /** `owners` with what operators watch during a failover: the holder's incarnation, lease
+   * age, last renewal, and the owner this node's assignment wants (the admin `partitions`
+   * call adds the consumer lag). Absent without leases. */
+  readonly leaseDetails?: Effect.Effect<ReadonlyArray<Admin.PartitionOwner>>
   /** The node holding `partition`'s lease now; undefined while unowned. */
   readonly ownerOf: (partition: number) => Effect.Effect<string | undefined>
   /**

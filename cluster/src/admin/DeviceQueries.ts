@@ -95,7 +95,7 @@ export const makeDeviceQueries = (options: {
     peekStream(js, jsm, { stream, filter, start: { kind: "lastPerSubject" }, limit })
 
   const alarmEvents = (device: string | undefined) =>
-    peek(Subjects.Streams.alarms, device === undefined ? "alarms.>" : `alarms.${device}.*`, MAX_DEVICES).pipe(
+    peek(Subjects.Streams.alarms, device === undefined ? Subjects.StreamWildcards.alarms : Subjects.deviceAlarmsFilter(device), MAX_DEVICES).pipe(
       Effect.map((messages) =>
         messages.flatMap((m) => storedAlarm(m) ?? []).sort((a, b) => a.device.localeCompare(b.device) || a.rule.localeCompare(b.rule))
       ),
@@ -138,14 +138,14 @@ export const makeDeviceQueries = (options: {
         )
       }
       const [stored, aggregates, events] = yield* Effect.all([
-        peek(Subjects.Streams.readings, `readings.${partition}.${device}.*`, 1000).pipe(
+        peek(Subjects.Streams.readings, Subjects.readingsSubject(partition, device, "*"), 1000).pipe(
           Effect.map((ms) => ms.flatMap((m) => {
             const reading = storedReading(m)
             return reading === undefined ? [] : [{ reading, storedAt: m.storedAt }]
           })),
           Effect.mapError(unavailable("cannot read the READINGS stream"))
         ),
-        peek(Subjects.Streams.aggregates, `aggregates.${device}.>`, 2000).pipe(
+        peek(Subjects.Streams.aggregates, Subjects.deviceAggregatesFilter(device), 2000).pipe(
           Effect.mapError(unavailable("cannot read the AGGREGATES stream"))
         ),
         alarmEvents(device)
@@ -187,7 +187,7 @@ export const makeDeviceQueries = (options: {
     })
 
   const devices = Effect.gen(function*() {
-    const messages = yield* peek(Subjects.Streams.readings, "readings.*.*.*", MAX_DEVICES).pipe(
+    const messages = yield* peek(Subjects.Streams.readings, Subjects.READINGS_SUBJECTS[0]!, MAX_DEVICES).pipe(
       Effect.mapError(unavailable("cannot read the READINGS stream"))
     )
     const owners = new Map((yield* view.owners).map((o) => [o.partition, o.owner]))

@@ -58,7 +58,7 @@ export const filtersOf = (plan: Pick<ExportPlan, "kind" | "devices" | "window">)
   return devices.map((device) => {
     switch (plan.kind) {
       case "raw":
-        return `readings.*.${device}.*`
+        return Subjects.deviceReadingsFilter(device)
       case "windows":
         return Subjects.aggregatesSubject(device, "*", "*", plan.window ?? "*")
       case "alarms":

@@ -12,7 +12,7 @@ import { Command } from "effect/cli"
 import { AdminRequestFailed, callCluster, callNode } from "../admin/AdminClient.js"
 import { type Health, healthOf } from "../dashboard/ClusterOverview.js"
 import { connectionFlags, connectWith, discoverNodes, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
-import { type Align, dim, duration, green, perSecond, red, table, yellow } from "./Table.js"
+import { type Align, dim, duration, green, perSecond, ranges, red, table, yellow } from "./Table.js"
 
 /** One node in `bramble status --json`. */
 export interface NodeRow {
@@ -23,18 +23,6 @@ export interface NodeRow {
 }
 
 const paintHealth = (health: Health) => health === "ok" ? green(health) : health === "degraded" || health === "forming" ? yellow(health) : red(health)
-
-const ranges = (ps: ReadonlyArray<number>): string => {
-  const sorted = [...ps].sort((a, b) => a - b)
-  const out: Array<string> = []
-  for (let i = 0; i < sorted.length; i++) {
-    let j = i
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++
-    out.push(j > i + 1 ? `${sorted[i]}-${sorted[j]}` : j === i + 1 ? `${sorted[i]},${sorted[j]}` : `${sorted[i]}`)
-    i = j
-  }
-  return out.join(",") || "-"
-}
 
 /** One forward target over every node that answered. */
 export interface ForwarderRow {
@@ -199,7 +187,7 @@ export const statusCommand = Command.make(
         const states = new Map(Option.match(members, { onNone: () => [], onSome: (m) => m.members.map((x) => [x.node, x.state] as const) }))
         const names = [...new Set([...discovered, ...states.keys()])].sort()
         if (names.length === 0) {
-          return yield* Effect.fail(new AdminRequestFailed({ reason: "NoResponders", subject: `$SRV.PING.${Admin.ADMIN_SERVICE}`, message: "nothing answered the service discovery" }))
+          return yield* Effect.fail(new AdminRequestFailed({ reason: "NoResponders", subject: Admin.ADMIN_DISCOVERY_SUBJECTS[0], message: "nothing answered the service discovery" }))
         }
         return yield* Effect.forEach(names, (node) =>
           callNode(nc, node, Admin.AdminCalls.status, {}, timeoutMs).pipe(

@@ -22,6 +22,19 @@ const width = (text: string) => text.replace(ANSI, "").length
 
 export type Align = "left" | "right"
 
+/** Partition numbers as runs: `0-3,5,7,8` (a pair stays a pair: `7,8`); `-` for none. */
+export const ranges = (ps: ReadonlyArray<number>): string => {
+  const sorted = [...ps].sort((a, b) => a - b)
+  const out: Array<string> = []
+  for (let i = 0; i < sorted.length; i++) {
+    let j = i
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++
+    out.push(j > i + 1 ? `${sorted[i]}-${sorted[j]}` : j === i + 1 ? `${sorted[i]},${sorted[j]}` : `${sorted[i]}`)
+    i = j
+  }
+  return out.join(",") || "-"
+}
+
 /**
  * An aligned table: upper-case headers, two spaces between columns, numbers right-aligned
  * where `align` says so. Cells may be coloured.

@@ -28,9 +28,9 @@ const LIMITS = { maxPayloadBytes: 1024 * 1024, maxFutureSkewMs: Number.MAX_SAFE_
 export const tailSubjects = (kind: Kind, device: string | undefined): ReadonlyArray<string> => {
   const d = device ?? "*"
   const all = {
-    readings: `readings.*.${d}.*`,
-    aggregates: `aggregates.${d}.>`,
-    alarms: `alarms.${d}.*`
+    readings: Subjects.deviceReadingsFilter(d),
+    aggregates: Subjects.deviceAggregatesFilter(d),
+    alarms: Subjects.deviceAlarmsFilter(d)
   }
   return kind === "all" ? Object.values(all) : [all[kind]]
 }
@@ -46,7 +46,7 @@ export const tailEvent = (msg: Pick<Msg, "subject" | "data">): TailEvent => {
     }
     return { kind: "undecodable", subject, bytes: msg.data.length }
   }
-  if (subject.startsWith("aggregates.") && subject.endsWith(".forecast")) {
+  if (Subjects.isForecastSubject(subject)) {
     try {
       const f = readForecast(msg.data)
       return { kind: "forecast", subject, device: f.device, sensor: f.sensor, metric: f.metric, window: f.window, start: f.start, mean: f.mean, basedOn: f.basedOn }
@@ -54,7 +54,7 @@ export const tailEvent = (msg: Pick<Msg, "subject" | "data">): TailEvent => {
       return { kind: "undecodable", subject, bytes: msg.data.length }
     }
   }
-  if (subject.startsWith("aggregates.")) {
+  if (Subjects.isAggregatesSubject(subject)) {
     try {
       const w = readWindowResult(msg.data)
       return { kind: "window", subject, device: w.device, sensor: w.sensor, metric: w.metric, window: w.window, start: w.start, end: w.end, count: w.count, mean: w.mean, min: w.min, max: w.max }
@@ -62,7 +62,7 @@ export const tailEvent = (msg: Pick<Msg, "subject" | "data">): TailEvent => {
       return { kind: "undecodable", subject, bytes: msg.data.length }
     }
   }
-  if (subject.startsWith("alarms.")) {
+  if (Subjects.isAlarmsSubject(subject)) {
     const alarm = parseAlarm(msg.data)
     if (Result.isSuccess(alarm)) return { kind: "alarm", subject, ...alarm.success }
   }

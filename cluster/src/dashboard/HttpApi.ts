@@ -234,7 +234,7 @@ export const makeHttpApi = (options: HttpApiOptions) => {
 
   /** Whether the log has any reading of `device` (any node can tell). */
   const hasReadings = (device: string) =>
-    peekStream(js, jsm, { stream: Subjects.Streams.readings, filter: `readings.*.${device}.*`, start: { kind: "lastPerSubject" }, limit: 1 }).pipe(
+    peekStream(js, jsm, { stream: Subjects.Streams.readings, filter: Subjects.deviceReadingsFilter(device), start: { kind: "lastPerSubject" }, limit: 1 }).pipe(
       Effect.map((messages) => messages.length > 0),
       Effect.mapError(fromNatsError)
     )

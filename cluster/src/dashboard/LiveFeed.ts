@@ -92,7 +92,7 @@ export const makeLiveFeed = (options: LiveFeedOptions): LiveFeed => {
   const start = () => {
     const nc = options.nc
     subs = [
-      nc.subscribe("readings.*.*.*", {
+      nc.subscribe(Subjects.READINGS_SUBJECTS[0]!, {
         callback: (error, msg) => {
           if (error !== null) return
           const where = Subjects.parseReadingsSubject(msg.subject)

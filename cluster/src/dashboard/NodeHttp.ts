@@ -82,7 +82,7 @@ export const serveNodeHttp = (options: NodeHttpOptions): Effect.Effect<RunningHt
     const history = (minutes: number, limit: number) =>
       peekStream(js, jsm, {
         stream: Subjects.Streams.readings,
-        filter: "readings.*.*.*",
+        filter: Subjects.READINGS_SUBJECTS[0]!,
         start: { kind: "since", time: Date.now() - minutes * 60_000 },
         limit,
         newest: true,

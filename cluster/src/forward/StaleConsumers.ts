@@ -8,7 +8,7 @@
  * when nodes come back from a power cut with files of different versions, a node with an
  * older file would delete the consumer of a target that was just added — and the target's
  * position (what it has been sent) with it. The authority is the running nodes together:
- * every forwarder answers on a presence subject while it runs (`forwarderPresenceSubject`),
+ * every forwarder answers on a presence subject while it runs (`Subjects.forwarderPresenceSubject`),
  * so "does any running node have this target?" is one request that nobody answers when
  * none has. A consumer is removed only when no target of this node's file reads it AND,
  * on every look throughout a grace period (10 minutes by default: longer than a node's
@@ -24,6 +24,7 @@
  */
 import type { ForwardTarget } from "@bramble/config"
 import { forwardConsumerName, NatsClient } from "@bramble/nats"
+import { Subjects } from "@bramble/protocol"
 import type { ConsumerInfo } from "@nats-io/jetstream"
 import { type NatsConnection, RequestError } from "@nats-io/transport-node"
 import { Clock, Effect, type Scope } from "effect"
@@ -35,16 +36,11 @@ export const FORWARD_CONSUMER_PREFIX = forwardConsumerName("")
 /** The streams forward targets read (READINGS, AGGREGATES, ALARMS). */
 export const FORWARD_STREAMS: ReadonlyArray<string> = [...new Set((["raw", "windows", "alarms"] as const).map((s) => sourceSpec(s).stream))]
 
-/**
- * The subject a running forwarder of `target` reading `stream` answers on. (It would belong
- * with the other subjects in @bramble/protocol Subjects; it is only ever used here.)
- */
-export const forwarderPresenceSubject = (stream: string, target: string): string => `bramble.forward.running.${stream}.${target}`
 
 /** Answer presence requests for this forwarder until the scope closes. */
 export const answerPresence = (nc: NatsConnection, stream: string, target: string, who: string): Effect.Effect<void, never, Scope.Scope> =>
   Effect.asVoid(Effect.acquireRelease(
-    Effect.sync(() => nc.subscribe(forwarderPresenceSubject(stream, target), { callback: (_error, msg) => void msg.respond(who) })),
+    Effect.sync(() => nc.subscribe(Subjects.forwarderPresenceSubject(stream, target), { callback: (_error, msg) => void msg.respond(who) })),
     (sub) => Effect.sync(() => sub.unsubscribe())
   ))
 
@@ -54,7 +50,7 @@ export type Presence = { readonly _tag: "Running"; readonly by: string } | { rea
 /** Ask whether any running node forwards `target` from `stream`. */
 export const askPresence = (nc: NatsConnection, stream: string, target: string, timeoutMs = 2_000): Effect.Effect<Presence> =>
   Effect.promise(() =>
-    nc.request(forwarderPresenceSubject(stream, target), undefined, { timeout: timeoutMs }).then(
+    nc.request(Subjects.forwarderPresenceSubject(stream, target), undefined, { timeout: timeoutMs }).then(
       (reply): Presence => ({ _tag: "Running", by: reply.string() || "?" }),
       (error: unknown): Presence =>
         error instanceof RequestError && error.isNoResponders() ? { _tag: "None" } : { _tag: "Unknown", why: error instanceof Error ? error.message : String(error) }

@@ -37,7 +37,6 @@ import { forwarderConnection, startForwarders } from "../forward/Forwarders.js"
 import { nodeLoggerLayer } from "../metrics/NodeLogger.js"
 import { instrumentedStorageStats } from "../metrics/SinkLatency.js"
 import { membershipTiming, newIncarnation, startMembership } from "../membership/Membership.js"
-import { serveClusterMap } from "../ownership/ClusterMap.js"
 import type { Fence } from "../ownership/Fence.js"
 import { leasedClusterView } from "../ownership/LeasedClusterView.js"
 import { leaseTiming } from "../ownership/LeaseTiming.js"
@@ -284,7 +283,6 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     // On the way out (SIGTERM): leave first, so the others start claiming, then hand over.
     yield* Effect.addFinalizer(() => Effect.andThen(membership.leave, ownership.shutdown))
     const clusterView = leasedClusterView({ self: node, partitions: config.cluster.partitions, leaseTtlMs: timing.ttlMs, leases, membership, ownership })
-    yield* withNats(serveClusterMap({ node, partitions: config.cluster.partitions, leases, membership, ownership }))
 
     // 4. The edge (./Edge.ts): the sensor actors (each with its on-disk outbox) and the
     //    actuator actors wired to this node, each supervised on its own.

@@ -28,9 +28,8 @@ import { type DecodeLimits, decodeReading, Subjects } from "@bramble/protocol"
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { Cause, Effect, Result, Schedule } from "effect"
 
-/** The stream nats-server keeps MQTT QoS 1 messages in, and the prefix of their subjects. */
-export const MQTT_MESSAGES_STREAM = "$MQTT_msgs"
-const MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
+/** The stream nats-server keeps MQTT QoS 1 messages in. */
+export const MQTT_MESSAGES_STREAM = Subjects.Mqtt.messagesStream
 
 /** How far READINGS must have been read past a message's time before it counts as missing. */
 export const RECOVERY_MARGIN_MS = 10_000
@@ -99,7 +98,7 @@ const recoverOnce = (options: RecoveryOptions) =>
     // Create (or find) the consumer; until MQTT's stream exists there is nothing to recover.
     const config = {
       durable_name: name,
-      filter_subject: `${MQTT_SUBJECT_PREFIX}${Subjects.partitionFilter(partition)}`,
+      filter_subject: Subjects.mqttStoredSubject(Subjects.partitionFilter(partition)),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       // Messages held while the worker catches up are kept with `working()` every second, so
@@ -137,7 +136,7 @@ const recoverOnce = (options: RecoveryOptions) =>
           m.working()
           yield* sleep(1_000)
         }
-        const subject = m.subject.slice(MQTT_SUBJECT_PREFIX.length)
+        const subject = m.subject.slice(Subjects.Mqtt.messagesPrefix.length)
         const parsed = Subjects.parseReadingsSubject(subject)
         const device = parsed?.device
         const sensor = parsed?.sensor

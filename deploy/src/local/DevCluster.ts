@@ -16,6 +16,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { type ClusterConfig, decodeClusterConfig } from "@bramble/config"
+import { Admin } from "@bramble/protocol"
 import { Duration, Effect, Result, Schedule, Scope } from "effect"
 import { natsSpecForNode, nodeDataDir } from "../nats/NodeNatsSpec.js"
 import { type ManagedProcess, makeManagedProcess } from "../process/ManagedProcess.js"
@@ -137,7 +138,7 @@ const adminSubscribed = (info: DevNodeInfo) =>
     const connz = (yield* parseJson(url, (yield* httpRequest(url)).body)) as {
       readonly connections?: ReadonlyArray<{ readonly name?: string; readonly subscriptions_list?: ReadonlyArray<string> }>
     }
-    const subject = `bramble.admin.${info.name}.status`
+    const subject = Admin.adminNodeSubject(info.name, Admin.AdminCalls.status.name)
     // The admin service runs on one of the node's connections (`bramble-node-<name>-readers`).
     const ofNode = (name: string | undefined) => name === `bramble-node-${info.name}` || name?.startsWith(`bramble-node-${info.name}-`) === true
     const found = (connz.connections ?? []).some((c) => ofNode(c.name) && (c.subscriptions_list ?? []).includes(subject))

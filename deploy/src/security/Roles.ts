@@ -7,7 +7,7 @@
  * | role | publish | subscribe |
  * |---|---|---|
  * | node | everything | everything |
- * | admin | `bramble.admin.>`, `bramble.cluster.>` (cluster map), `$SRV.>`, read-only JetStream API | inbox, readings, aggregates, alarms, dead letters |
+ * | admin | `bramble.admin.>`, `$SRV.>`, read-only JetStream API | inbox, readings, aggregates, alarms, dead letters |
  * | dashboard | read-only admin queries (status, devices, alarms, members, partitions) | its inbox, readings, aggregates, alarms |
  * | device `d` | its own readings only | its own alarms and commands |
  *
@@ -86,13 +86,6 @@ const READ_ONLY_CALLS = [
   Admin.AdminCalls.partitions
 ]
 
-const STREAM_SUBJECTS = {
-  readings: "readings.>",
-  aggregates: "aggregates.>",
-  alarms: "alarms.>",
-  deadLetter: "deadletter.>"
-} as const
-
 /**
  * The JetStream API calls that only read: account and stream info, stored messages, and
  * consumers to read streams with (ephemeral or ordered ones, which expire on their own).
@@ -115,13 +108,6 @@ const READ_ONLY_JETSTREAM = [
   "$JS.FC.>"
 ]
 
-/**
- * The cluster map every node answers (`bramble members`, `bramble partitions`; served by
- * cluster/src/ownership/ClusterMap.ts): read-only, like the admin's own `members` and
- * `partitions` calls, with what operators watch during a failover added.
- */
-const CLUSTER_MAP_SUBJECTS = "bramble.cluster.>"
-
 /** The subjects `role` may publish and subscribe to, in a cluster of `partitions`. */
 export const permissionsOf = (role: Role, partitions: number): RolePermissions => {
   switch (role.kind) {
@@ -129,9 +115,9 @@ export const permissionsOf = (role: Role, partitions: number): RolePermissions =
       return { publish: { allow: [">"] }, subscribe: { allow: [">"] }, allowedConnectionTypes: ["STANDARD"] }
     case "admin":
       return {
-        publish: { allow: [`${Admin.ADMIN_PREFIX}.>`, CLUSTER_MAP_SUBJECTS, "$SRV.>", ...READ_ONLY_JETSTREAM] },
+        publish: { allow: [`${Admin.ADMIN_PREFIX}.>`, Admin.SERVICE_API_SUBJECTS, ...READ_ONLY_JETSTREAM] },
         subscribe: {
-          allow: ["_INBOX.>", STREAM_SUBJECTS.readings, STREAM_SUBJECTS.aggregates, STREAM_SUBJECTS.alarms, STREAM_SUBJECTS.deadLetter]
+          allow: ["_INBOX.>", Subjects.StreamWildcards.readings, Subjects.StreamWildcards.aggregates, Subjects.StreamWildcards.alarms, Subjects.StreamWildcards.deadLetter]
         },
         allowedConnectionTypes: ["STANDARD"]
       }
@@ -143,18 +129,17 @@ export const permissionsOf = (role: Role, partitions: number): RolePermissions =
               Admin.adminNodeSubject("*", call.name),
               ...(call.clusterWide ? [Admin.adminClusterSubject(call.name)] : [])
             ]),
-            `$SRV.PING.${Admin.ADMIN_SERVICE}`,
-            `$SRV.PING.${Admin.ADMIN_SERVICE}.*`
+            ...Admin.ADMIN_DISCOVERY_SUBJECTS
           ]
         },
-        subscribe: { allow: [`${inboxPrefixFor(role)}.>`, STREAM_SUBJECTS.readings, STREAM_SUBJECTS.aggregates, STREAM_SUBJECTS.alarms] },
+        subscribe: { allow: [`${inboxPrefixFor(role)}.>`, Subjects.StreamWildcards.readings, Subjects.StreamWildcards.aggregates, Subjects.StreamWildcards.alarms] },
         allowedConnectionTypes: ["STANDARD"]
       }
     case "device": {
       const d = role.device
       // `alarms.<d>` itself too: an MQTT `alarms/<d>/#` subscribes to the parent level as well.
       const alarms = Subjects.alarmsSubject(d, ">")
-      const own = [alarms.slice(0, -2), alarms, commandsSubject(d), `${commandsSubject(d)}.>`]
+      const own = [alarms.slice(0, -2), alarms, Subjects.commandsSubject(d), `${Subjects.commandsSubject(d)}.>`]
       return {
         publish: {
           allow: [
@@ -163,7 +148,7 @@ export const permissionsOf = (role: Role, partitions: number): RolePermissions =
           ]
         },
         subscribe: {
-          allow: role.transport === "mqtt" ? [...own, "$MQTT.sub.>"] : [...own, `${inboxPrefixFor(role)}.>`]
+          allow: role.transport === "mqtt" ? [...own, Subjects.Mqtt.qos1Deliveries] : [...own, `${inboxPrefixFor(role)}.>`]
         },
         allowedConnectionTypes: [role.transport === "mqtt" ? "MQTT" : "STANDARD"]
       }
@@ -171,8 +156,6 @@ export const permissionsOf = (role: Role, partitions: number): RolePermissions =
   }
 }
 
-/** Commands to a device (actuators, configuration): `commands.<device>`, MQTT `commands/<device>/#`. */
-export const commandsSubject = (device: string): string => `commands.${device}`
 
 /** Every role the cluster file implies, nodes first, in file order. */
 export const clusterRoles = (config: ClusterConfig): ReadonlyArray<Role> => [

@@ -23,7 +23,6 @@ export { type CredentialsReport, generateCredentials, type GenerateCredentialsOp
 export { bcryptHash, bcryptMatches, DEFAULT_BCRYPT_COST, generatePassword, isBcryptHash } from "./PasswordHash.js"
 export {
   clusterRoles,
-  commandsSubject,
   devicePartition,
   inboxPrefixFor,
   natsUsersFor,

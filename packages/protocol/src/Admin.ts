@@ -14,7 +14,9 @@
  * Subjects: every node answers `bramble.admin.<node>.<call>`; calls about the cluster as a
  * whole (a device, the device list, alarms, members, partitions) are also answered on
  * `bramble.admin.<call>` by whichever node the request reaches (a queue group), which
- * forwards to the node that owns the data when it is not itself.
+ * forwards to the node that owns the data when it is not itself. This file is the one home
+ * of the admin protocol: `bramble members` / `bramble partitions`, `bramble status`, the
+ * dashboard and the HTTP API all ask these calls (docs/design.md, decision 13).
  */
 import { Schema } from "effect"
 import { Alarm } from "./Alarm.js"
@@ -418,7 +420,11 @@ export type ConfigValidateReply = typeof ConfigValidateReply.Type
 
 export const MemberState = Schema.Literals(["alive", "suspect", "down"])
 
-/** One node of the cluster as membership sees it. */
+/**
+ * One node of the cluster as membership sees it. The fields after `partitions` are what
+ * operators watch during a failover (`bramble members`); a view without membership (a node
+ * alone, without leases) and nodes older than them leave them out.
+ */
 export const MemberInfo = Schema.Struct({
   node: Schema.String,
   state: MemberState,
@@ -427,15 +433,36 @@ export const MemberInfo = Schema.Struct({
   /** The node's dashboard and `/metrics`, when it serves them. */
   http: Schema.optionalKey(Schema.String),
   /** Partitions it holds leases for. */
-  partitions: Schema.Array(Count)
+  partitions: Schema.Array(Count),
+  /** Unique per process start: tells a restarted node from its previous life. */
+  incarnation: Schema.optionalKey(Schema.String),
+  /** When that process started (ms since the epoch). */
+  startedAt: Schema.optionalKey(Schema.Finite),
+  /** Since its last heartbeat arrived at the answering node (ms). */
+  heartbeatAgeMs: Schema.optionalKey(Schema.Finite),
+  natsUrl: Schema.optionalKey(Schema.String),
+  mqttUrl: Schema.optionalKey(Schema.String)
 })
 export type MemberInfo = typeof MemberInfo.Type
 
-/** `members`. */
-export const MembersReply = Schema.Struct({ members: Schema.Array(MemberInfo) })
+/** `members`: every member, as the answering node sees them. */
+export const MembersReply = Schema.Struct({
+  members: Schema.Array(MemberInfo),
+  /** The node that answered. */
+  answeredBy: Schema.optionalKey(Schema.String),
+  /** When it answered (ms since the epoch). */
+  at: Schema.optionalKey(Schema.Finite),
+  /** Whether the answering node's view is fresh enough to move partitions on (it sees its
+   * own heartbeats come back); partitions do not move on a stale view. */
+  fresh: Schema.optionalKey(Schema.Boolean)
+})
 export type MembersReply = typeof MembersReply.Type
 
-/** One partition's lease. */
+/**
+ * One partition's lease. The fields after `expiresAt` are what the `partitions` call adds to
+ * the lease for operators (`bramble partitions`): absent in the dashboard's partition map and
+ * from a view without leases.
+ */
 export const PartitionOwner = Schema.Struct({
   partition: Count,
   /** The lease holder; null while unowned (rebalancing, or its owner died). */
@@ -443,14 +470,30 @@ export const PartitionOwner = Schema.Struct({
   /** Lease revision in the KV bucket, when leases are in use. */
   revision: Schema.optionalKey(Count),
   /** When the lease expires unless renewed. */
-  expiresAt: Schema.optionalKey(Schema.Finite)
+  expiresAt: Schema.optionalKey(Schema.Finite),
+  /** The holder's incarnation (a restarted node is a new one). */
+  incarnation: Schema.optionalKey(Schema.String),
+  /** Since the holder claimed it (the holder's clock). */
+  leaseAgeMs: Schema.optionalKey(Schema.Finite),
+  /** Since the last renewal was stored (the server's clock). */
+  renewedAgoMs: Schema.optionalKey(Schema.Finite),
+  /** Who should own it by the answering node's view of the members; null when nobody. */
+  target: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  /** Messages of the partition not yet delivered to its owner. */
+  pending: Schema.optionalKey(Count),
+  /** Delivered, not yet checkpointed and acknowledged. */
+  ackPending: Schema.optionalKey(Count)
 })
 export type PartitionOwner = typeof PartitionOwner.Type
 
-/** `partitions`. */
+/** `partitions`: the lease of every partition, in partition order. */
 export const PartitionsReply = Schema.Struct({
   partitions: Count,
-  owners: Schema.Array(PartitionOwner)
+  owners: Schema.Array(PartitionOwner),
+  /** The node that answered. */
+  answeredBy: Schema.optionalKey(Schema.String),
+  /** When it answered (ms since the epoch). */
+  at: Schema.optionalKey(Schema.Finite)
 })
 export type PartitionsReply = typeof PartitionsReply.Type
 
@@ -502,3 +545,9 @@ export const adminClusterSubject = (callName: string): string => `${ADMIN_PREFIX
 
 /** Queue group of the cluster-wide endpoints: one node answers each request. */
 export const ADMIN_QUEUE = "bramble-admin"
+
+/** Every subject of the NATS micro-services API (`nats micro`: ping, info, stats). */
+export const SERVICE_API_SUBJECTS = "$SRV.>"
+
+/** The discovery subjects of the admin service: `$SRV.PING.bramble` and `$SRV.PING.bramble.<id>`. */
+export const ADMIN_DISCOVERY_SUBJECTS = [`$SRV.PING.${ADMIN_SERVICE}`, `$SRV.PING.${ADMIN_SERVICE}.*`] as const

@@ -1,5 +1,6 @@
 /**
- * Every NATS subject Bramble uses is built here, and nowhere else.
+ * Every NATS subject Bramble uses is built here, and nowhere else (the admin protocol's in
+ * ./Admin.ts).
  *
  * Ingest: devices publish to `ingest.<device>.<sensor>` (MQTT topic `ingest/<device>/<sensor>`).
  * nats-server's subject mapping rewrites that, for MQTT and NATS alike, to
@@ -75,8 +76,22 @@ export const fnv1a32 = (text: string): number => {
 /** The partition the server's mapping puts `device` in (`{{partition(n,1)}}`). */
 export const partitionOfDevice = (device: string, partitions: number): number => fnv1a32(device) % partitions
 
+/**
+ * Every subject of each stream's family, at any depth: what permissions grant and what a
+ * client subscribes to when it wants all of it.
+ */
+export const StreamWildcards = {
+  readings: "readings.>",
+  aggregates: "aggregates.>",
+  alarms: "alarms.>",
+  deadLetter: "deadletter.>"
+} as const
+
 /** Subjects captured by the READINGS stream. */
 export const READINGS_SUBJECTS = ["readings.*.*.*"]
+
+/** Every reading of `device`, in whichever partition: `readings.*.<device>.*`. */
+export const deviceReadingsFilter = (device: string): string => `readings.*.${device}.*`
 
 /** One partition's slice of READINGS. */
 export const partitionFilter = (partition: number): string => `readings.${partition}.*.*`
@@ -101,7 +116,16 @@ export const parseReadingsSubject = (
 /** Window results: `aggregates.<device>.<sensor>.<metric>.<window>` (MQTT: `aggregates/…`). */
 export const aggregatesSubject = (device: string, sensor: string, metric: string, window: string): string =>
   `aggregates.${device}.${sensor}.${metric}.${window}`
-export const AGGREGATES_SUBJECTS = ["aggregates.>"]
+export const AGGREGATES_SUBJECTS = [StreamWildcards.aggregates]
+
+/** Whether `subject` is a window result's or a forecast's. */
+export const isAggregatesSubject = (subject: string): boolean => subject.startsWith("aggregates.")
+
+/** Whether `subject` is a forecast's (`aggregates.….forecast`). */
+export const isForecastSubject = (subject: string): boolean => isAggregatesSubject(subject) && subject.endsWith(".forecast")
+
+/** Every window result and forecast of `device`: `aggregates.<device>.>`. */
+export const deviceAggregatesFilter = (device: string): string => `aggregates.${device}.>`
 
 /** Forecasts of a metric's next window: `aggregates.<device>.<sensor>.<metric>.<window>.forecast`. */
 export const forecastSubject = (device: string, sensor: string, metric: string, window: string): string =>
@@ -109,11 +133,41 @@ export const forecastSubject = (device: string, sensor: string, metric: string, 
 
 /** Alarm events: `alarms.<device>.<rule>`. */
 export const alarmsSubject = (device: string, rule: string): string => `alarms.${device}.${rule}`
-export const ALARMS_SUBJECTS = ["alarms.>"]
+export const ALARMS_SUBJECTS = [StreamWildcards.alarms]
+
+/** Whether `subject` is an alarm event's. */
+export const isAlarmsSubject = (subject: string): boolean => subject.startsWith("alarms.")
+
+/** Every alarm event of `device`: `alarms.<device>.*`. */
+export const deviceAlarmsFilter = (device: string): string => alarmsSubject(device, "*")
 
 /** Dead letters: `deadletter.<reason>`, so operators can subscribe to one kind of rejection. */
 export const deadLetterSubject = (reason: string): string => `deadletter.${reason}`
-export const DEADLETTER_SUBJECTS = ["deadletter.>"]
+export const DEADLETTER_SUBJECTS = [StreamWildcards.deadLetter]
 
 /** JetStream de-duplication id of a published reading: device + sequence. */
 export const readingMsgId = (device: string, sensor: string, seq: number): string => `${device}.${sensor}.${seq}`
+
+/** Commands to a device (actuators, configuration): `commands.<device>`, MQTT `commands/<device>/#`. */
+export const commandsSubject = (device: string): string => `commands.${device}`
+
+/**
+ * Where a running forwarder of forward target `target`, reading `stream`, answers (request-reply,
+ * the reply is who answers): how a node tells a forward consumer still in use by another node
+ * from a stale one (cluster/src/forward/StaleConsumers.ts).
+ */
+export const forwarderPresenceSubject = (stream: string, target: string): string => `bramble.forward.running.${stream}.${target}`
+
+/**
+ * nats-server's own MQTT subjects and streams, which Bramble reads (docs/design.md, decision 14).
+ * A QoS 1 publish is stored in the stream `$MQTT_msgs` under `$MQTT.msgs.<subject>`; QoS 1
+ * deliveries to an MQTT client go through `$MQTT.sub.<id>`, which its credential must allow.
+ */
+export const Mqtt = {
+  messagesStream: "$MQTT_msgs",
+  messagesPrefix: "$MQTT.msgs.",
+  qos1Deliveries: "$MQTT.sub.>"
+} as const
+
+/** The subject under which `$MQTT_msgs` holds a QoS 1 publish to `subject`. */
+export const mqttStoredSubject = (subject: string): string => `${Mqtt.messagesPrefix}${subject}`
