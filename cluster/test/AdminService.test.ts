@@ -15,7 +15,8 @@ import { makeActorRegistry } from "../src/admin/ActorRegistry.js"
 import { decodeAdminRequest, serveAdmin } from "../src/admin/AdminService.js"
 import type { ClusterView } from "../src/admin/ClusterView.js"
 import { renderMembers, renderPartitions } from "../src/cli/ClusterMapCommand.js"
-import { DEVICES, eventually, startTestNode, type TestNode } from "./TestNode.js"
+import { eventually } from "../../test/support/Eventually.js"
+import { DEVICES, startTestNode, type TestNode } from "./TestNode.js"
 
 class Fixture extends Context.Service<Fixture, TestNode>()("cluster/test/AdminService/Fixture") {}
 
@@ -101,7 +102,7 @@ layer(Layer.effect(Fixture, startTestNode()), { excludeTestServices: true, timeo
       const state = yield* eventually("a closed window for the device", async () => {
         const s = await Effect.runPromise(callCluster(nc, Admin.AdminCalls.device, { device }))
         return s.recentWindows.length > 0 && s.openWindows.length > 0 && s.forecasts.length > 0 ? s : undefined
-      }, 90_000)
+      }, { timeoutMs: 90_000 })
       assert.strictEqual(state.device, device)
       assert.strictEqual(state.owner, "n1")
       assert.isTrue(state.live)

@@ -3,11 +3,11 @@
  * with nats-server's `partition(N, device)` mapping, checked here against the real server.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { scopedTempDir, startNatsServer } from "@bramble/deploy"
 import { Subjects } from "@bramble/protocol"
 import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { fnv1a32, partitionOfDevice } from "../src/admin/DevicePartition.js"
+import { natsFixture } from "../../test/support/NatsFixture.js"
 
 describe("device partition", () => {
   it("fnv1a32 - matches the reference FNV-1a 32-bit test vectors", () => {
@@ -19,8 +19,7 @@ describe("device partition", () => {
   it.live("partitionOfDevice - agrees with the partition nats-server maps each device's readings to", () =>
     Effect.scoped(Effect.gen(function*() {
       const partitions = 7
-      const dir = yield* scopedTempDir({ prefix: "bramble-partition-" })
-      const server = yield* startNatsServer({ dir, partitions })
+      const { server } = yield* natsFixture({ name: "partition", partitions })
       const devices = [
         ...Array.from({ length: 300 }, (_, i) => `device-${i}`),
         "greenhouse-1", "barn", "A", "z", "_", "-", "0123456789", "x".repeat(64), "Mixed_Case-42"

@@ -4,22 +4,14 @@
  * target starts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { scopedTempDir, startNatsServer } from "@bramble/deploy"
-import { ensureForwardConsumer, ensureTopology, forwardConsumerName, NatsClient } from "@bramble/nats"
+import { ensureForwardConsumer, forwardConsumerName, type NatsClient } from "@bramble/nats"
 import { encodeReadingPayload, Subjects } from "@bramble/protocol"
 import { AckPolicy } from "@nats-io/jetstream"
 import { Effect } from "effect"
-
-const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
+import { withNats } from "../../test/support/NatsFixture.js"
 
 const withServer = <A, E>(use: (client: NatsClient["Service"]) => Effect.Effect<A, E, NatsClient>) =>
-  Effect.gen(function*() {
-    const dir = yield* scopedTempDir({ prefix: "bramble-fwd-consumer-" })
-    const server = yield* startNatsServer({ dir, partitions: 4 })
-    const client = yield* NatsClient.make({ servers: server.url, name: "forward-consumer-test" })
-    yield* Effect.provideService(ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits }), NatsClient, client)
-    return yield* Effect.provideService(use(client), NatsClient, client)
-  }).pipe(Effect.scoped)
+  withNats({ name: "fwd-consumer", topology: true }, ({ client }) => use(client))
 
 const spec = (target: string, startFrom: "new" | "all", ackWaitMs = 30_000) => ({
   target,

@@ -5,8 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { ForwardTarget } from "@bramble/config"
-import { scopedTempDir, startNatsServer } from "@bramble/deploy"
-import { ensureForwardConsumer, ensureTopology, NatsClient } from "@bramble/nats"
+import { ensureForwardConsumer, NatsClient } from "@bramble/nats"
 import { defaultDecodeLimits, encodeReadingPayload, Subjects } from "@bramble/protocol"
 import { Effect, Fiber } from "effect"
 import { createServer } from "node:http"
@@ -15,6 +14,7 @@ import { runForwarder } from "../src/forward/Forwarder.js"
 import { makeForwarderStats } from "../src/forward/ForwarderStats.js"
 import { type ConsumerSighting, isUnconfigured, makeIdleTracker, removeStaleForwardConsumers } from "../src/forward/StaleConsumers.js"
 import { makeWebhookSink } from "../src/forward/WebhookSink.js"
+import { natsFixture } from "../../test/support/NatsFixture.js"
 
 const sighting = (name: string, busy: boolean, position = "0/0", stream = "READINGS"): ConsumerSighting => ({ stream, name, busy, position, activity: busy ? "a pull request waiting" : "moving" })
 
@@ -48,7 +48,6 @@ describe("stale forward consumers - the rule", () => {
   })
 })
 
-const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
 
 /** A receiver answering 401 to everything (a target whose credentials are wrong). */
 const refusingReceiver = Effect.acquireRelease(
@@ -87,12 +86,9 @@ const webhook = (name: string, url: string, source: "raw" | "alarms"): ForwardTa
 describe("stale forward consumers - nats-server", () => {
   it.live("an unused consumer of a removed target is removed; configured ones, others' and ones in use are kept", () =>
     Effect.gen(function*() {
-      const dir = yield* scopedTempDir({ prefix: "bramble-fwd-stale-" })
-      const server = yield* startNatsServer({ dir, partitions: 4 })
-      const client = yield* NatsClient.make({ servers: server.url, name: "stale-test" })
+      const { server, client } = yield* natsFixture({ name: "fwd-stale", topology: true })
       const other = yield* NatsClient.make({ servers: server.url, name: "other-node" })
       const { jsm, js } = client
-      yield* Effect.provideService(ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits }), NatsClient, client)
       const consumer = (target: string, stream = "READINGS", filterSubject = "readings.*.*.*") =>
         ensureForwardConsumer(jsm, { target, stream, filterSubject, ackWaitMs: 30_000, maxAckPending: 100, startFrom: "new" })
       yield* consumer("kept")

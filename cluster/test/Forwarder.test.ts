@@ -6,8 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { ForwardTarget } from "@bramble/config"
-import { scopedTempDir, startNatsServer } from "@bramble/deploy"
-import { ensureTopology, NatsClient } from "@bramble/nats"
+import { NatsClient } from "@bramble/nats"
 import { defaultDecodeLimits, encodeReadingPayload, Subjects } from "@bramble/protocol"
 import { Effect, Fiber } from "effect"
 import { writeFileSync } from "node:fs"
@@ -18,8 +17,8 @@ import { runForwarder } from "../src/forward/Forwarder.js"
 import { makeForwarderStats } from "../src/forward/ForwarderStats.js"
 import { makeForwardSink } from "../src/forward/Forwarders.js"
 import { makeWebhookSink } from "../src/forward/WebhookSink.js"
+import { natsFixture } from "../../test/support/NatsFixture.js"
 
-const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
 const T0 = 1_700_000_000_000
 
 /** A receiver: `/a` hangs while `hangA` (node A's receiver went silent), everything else is 200. */
@@ -69,14 +68,11 @@ const target = (url: string): ForwardTarget => ({
 describe("forwarders of one target on two nodes", () => {
   it.live("a batch a node held when it lost its connection is delivered by the other node after ack_wait; nothing is lost", () =>
     Effect.gen(function*() {
-      const dir = yield* scopedTempDir({ prefix: "bramble-forwarder-" })
-      const server = yield* startNatsServer({ dir, partitions: 4 })
+      const { server, client: publisher } = yield* natsFixture({ name: "forwarder", topology: true })
       const http = yield* receiver
       const connect = (name: string) => NatsClient.make({ servers: server.url, name })
       const a = yield* connect("node-a")
       const b = yield* connect("node-b")
-      const publisher = yield* connect("publisher")
-      yield* Effect.provideService(ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits }), NatsClient, publisher)
 
       const start = (client: NatsClient["Service"], path: string) => {
         const t = target(`${http.url}${path}`)
@@ -125,10 +121,7 @@ describe("forwarders of one target on two nodes", () => {
 describe("a forward target whose credentials are refused", () => {
   it.live("ThingsBoard refusing a device token holds its items (no dead letter), reports the setting to fix, and resumes when the token file is fixed", () =>
     Effect.gen(function*() {
-      const dir = yield* scopedTempDir({ prefix: "bramble-forwarder-token-" })
-      const server = yield* startNatsServer({ dir, partitions: 4 })
-      const client = yield* NatsClient.make({ servers: server.url, name: "node" })
-      yield* Effect.provideService(ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits }), NatsClient, client)
+      const { dir, client } = yield* natsFixture({ name: "forwarder-token", topology: true })
       // A ThingsBoard stand-in: two devices, with their tokens; any other token is 401.
       const got: Array<string> = []
       const tb = yield* Effect.acquireRelease(

@@ -14,7 +14,8 @@ import { parseAlarm, readWindowResult, type WindowResult } from "@bramble/protoc
 import { Context, Effect, Layer, Result } from "effect"
 import type { ClusterView } from "../src/admin/ClusterView.js"
 import { serveNodeHttp } from "../src/dashboard/NodeHttp.js"
-import { DEVICES, eventually, startTestNode, type TestNode } from "./TestNode.js"
+import { eventually } from "../../test/support/Eventually.js"
+import { DEVICES, startTestNode, type TestNode } from "./TestNode.js"
 
 class Fixture extends Context.Service<Fixture, TestNode>()("cluster/test/HttpApi/Fixture") {}
 
@@ -141,7 +142,7 @@ layer(Layer.effect(Fixture, startTestNode()), { excludeTestServices: true, timeo
         const response = await fetch(url)
         const body = (await response.json()) as { device: string; windows: Array<WindowResult> }
         return response.status === 200 && body.windows.length === 5 ? body : undefined
-      }, 120_000)
+      }, { timeoutMs: 120_000 })
       assert.strictEqual(answer.device, device)
       const got = answer.windows
       assert.isTrue(got.every((r) => r.device === device && r.window === "2s" && r.sensor === "env" && r.metric === "temperature"))

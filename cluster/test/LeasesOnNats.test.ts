@@ -3,23 +3,16 @@
  * semantics the fencing argument rests on, checked where they are implemented.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { scopedTempDir, startNatsServer } from "@bramble/deploy"
 import { CHECKPOINT_BUCKET, consumerName, ensureClusterBuckets, ensureTopology, kvLeaseStore, NatsClient, resetPartitionConsumer } from "@bramble/nats"
 import { Watermark } from "@bramble/actor-aggregator"
 import { Codec, Subjects } from "@bramble/protocol"
 import { Cause, Clock, Effect, Exit } from "effect"
 import { Fence, FencedOut } from "../src/ownership/Fence.js"
 import { type DeliveryGap, fencedCheckpoints, fencedNats, type OwnedPartitionCheckpoint } from "../src/ownership/OwnedPorts.js"
-
-const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
+import { TEST_STREAM_LIMITS as limits, withNats } from "../../test/support/NatsFixture.js"
 
 const withServer = <A, E>(use: (client: NatsClient["Service"]) => Effect.Effect<A, E, NatsClient>) =>
-  Effect.gen(function*() {
-    const dir = yield* scopedTempDir({ prefix: "bramble-leases-" })
-    const server = yield* startNatsServer({ dir, partitions: 4 })
-    const client = yield* NatsClient.make({ servers: server.url, name: "leases-test" })
-    return yield* Effect.provideService(use(client), NatsClient, client)
-  }).pipe(Effect.scoped)
+  withNats({ name: "leases" }, ({ client }) => use(client))
 
 const errorTag = (exit: Exit.Exit<unknown, { readonly _tag: string; readonly reason?: string }>) => {
   if (Exit.isSuccess(exit)) return "success"

@@ -4,7 +4,8 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
-import { DEVICES, eventually, startTestNode, type TestNode } from "./TestNode.js"
+import { eventually } from "../../test/support/Eventually.js"
+import { DEVICES, startTestNode, type TestNode } from "./TestNode.js"
 
 class Fixture extends Context.Service<Fixture, TestNode>()("cluster/test/NodeHttp/Fixture") {}
 

@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { memoryLeaseStore, type NatsError, natsError } from "@bramble/nats"
-import { Effect, Scope } from "effect"
+import { Cause, Effect, Exit, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { assignPartitions } from "../src/ownership/Assignment.js"
 import type { Fence } from "../src/ownership/Fence.js"
-import { leaseTiming } from "../src/ownership/LeaseTiming.js"
+import { InvalidLeaseTiming, leaseTiming } from "../src/ownership/LeaseTiming.js"
 import { memoryOwnershipLog, overlappingOwnerships, ownershipIntervals } from "../src/ownership/OwnershipLog.js"
 import { type Ownership, startOwnership } from "../src/ownership/Ownership.js"
 
@@ -110,6 +110,25 @@ const expectOwners = (owners: ReadonlyArray<ReadonlyArray<string>>, members: Rea
   assert.deepStrictEqual(owners.map((o) => o.join(",")), assignPartitions(members, PARTITIONS).map((o) => o ?? ""))
 
 describe("Ownership", () => {
+  it.effect("ownership - refuses a lease timing whose fence does not end before the lease (a bug, so a defect)", () =>
+    Effect.gen(function*() {
+      assert.throws(() => leaseTiming(1), /must come more often than the fence|must be shorter than the lease TTL/)
+      const unsafe = { ...timing, fenceMs: timing.ttlMs }
+      const exit = yield* Effect.exit(Effect.scoped(startOwnership({
+        node: "n1",
+        incarnation: "n1-1",
+        partitions: PARTITIONS,
+        leases: memoryLeaseStore(timing.ttlMs),
+        members: Effect.succeed(["n1"]),
+        timing: unsafe,
+        runWorker: () => Effect.never
+      })))
+      assert.isTrue(Exit.isFailure(exit))
+      const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+      assert.instanceOf(defect, InvalidLeaseTiming)
+      assert.include((defect as InvalidLeaseTiming).message, `the fence (${timing.ttlMs} ms) must be shorter than the lease TTL`)
+    }))
+
   it.effect("ownership - two nodes split the partitions as the assignment says, each exactly once", () =>
     Effect.gen(function*() {
       const c = yield* makeCluster

@@ -5,24 +5,21 @@
  * dead-lettered and deleted by the check — and nothing else is touched.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { scopedTempDir, startNatsServer } from "@bramble/deploy"
-import { consumerName, ensureTopology, NatsClient, resetPartitionConsumer } from "@bramble/nats"
+import { consumerName, NatsClient, resetPartitionConsumer } from "@bramble/nats"
 import { readDeadLetter, Subjects } from "@bramble/protocol"
 import { Cause, Effect, Exit } from "effect"
 import mqtt from "mqtt"
 import { makePartitionStats } from "../src/partition/PartitionStats.js"
 import { ownConsumerConnection, setAsideStalled, setAsideUndeliverable } from "../src/partition/Quarantine.js"
+import { eventually } from "../../test/support/Eventually.js"
+import { natsFixture } from "../../test/support/NatsFixture.js"
 
-const limits = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
 const encoder = new TextEncoder()
 
 /** One partition, the four streams, and `topics` published in order over MQTT (QoS 1). */
 const withReadings = <A, E>(topics: ReadonlyArray<string>, use: (server: { readonly url: string }) => Effect.Effect<A, E, NatsClient>) =>
   Effect.gen(function*() {
-    const dir = yield* scopedTempDir({ prefix: "bramble-quarantine-" })
-    const server = yield* startNatsServer({ dir, partitions: 1 })
-    const client = yield* NatsClient.make({ servers: server.url, name: "quarantine-test" })
-    yield* Effect.provideService(ensureTopology({ replicas: 1, readings: limits, aggregates: limits, alarms: limits, deadLetter: limits }), NatsClient, client)
+    const { server, client } = yield* natsFixture({ name: "quarantine", partitions: 1, topology: true })
     yield* Effect.promise(async () => {
       const device = await mqtt.connectAsync(server.mqttUrl, { protocolVersion: 4, reconnectPeriod: 0, clean: true })
       for (const [i, topic] of topics.entries()) await device.publishAsync(topic, payloadOf(i), { qos: 1 })
@@ -34,16 +31,6 @@ const withReadings = <A, E>(topics: ReadonlyArray<string>, use: (server: { reado
   }).pipe(Effect.scoped)
 
 const payloadOf = (i: number) => JSON.stringify({ ts: 1_700_000_000_000 + i * 1000, values: { t: i } })
-
-/** Runs `effect` until `done` holds (every 200 ms, for up to 30 s). */
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; ; i++) {
-      const a = yield* effect
-      if (done(a) || i >= 150) return a
-      yield* Effect.sleep("200 millis")
-    }
-  })
 
 /** READINGS sequences still stored, and every dead letter. */
 const streams = Effect.gen(function*() {
@@ -105,8 +92,10 @@ describe("Quarantine - undeliverable MQTT topics", () => {
           yield* Effect.promise(() => consumer.consume({ max_messages: 10, callback: (m) => seen.push(m.subject) }))
           // The node's own connection answers throughout (it is the one that must never stall).
           const info = yield* eventually(
+            "the server delivering all three messages",
             Effect.promise(() => node.jsm.consumers.info(Subjects.Streams.readings, consumerName(0))),
-            (i) => i.delivered.stream_seq === 3 && seen.length > 0
+            (i) => i.delivered.stream_seq === 3 && seen.length > 0,
+            { timeoutMs: 30_000, intervalMs: 200 }
           )
           assert.strictEqual(info.delivered.stream_seq, 3, "the server delivered everything")
           assert.deepStrictEqual(seen, ["readings.0.dev-a.env"], "the client received only what came before the bad subject")

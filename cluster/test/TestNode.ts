@@ -9,6 +9,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, Result, type Scope } from "effect"
 import { join } from "node:path"
 import { type RunningNode, startNode } from "../src/node/Node.js"
+import { eventually } from "../../test/support/Eventually.js"
 
 export interface TestNode {
   readonly node: RunningNode
@@ -56,21 +57,4 @@ export const startTestNode = (options: { readonly partitions?: number; readonly 
       (c) => Effect.promise(() => c.close())
     )
     return { node, dir, dbUrl: db.url, natsUrl: node.natsUrl, nc, file }
-  })
-
-/** Poll `check` until it returns a value (not undefined); fails with `label` after `timeoutMs`. */
-export const eventually = <A>(label: string, check: () => Promise<A | undefined>, timeoutMs = 60_000): Effect.Effect<A> =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + timeoutMs
-    let last: unknown
-    while (Date.now() < deadline) {
-      try {
-        const value = await check()
-        if (value !== undefined) return value
-      } catch (error) {
-        last = error
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250))
-    }
-    throw new Error(`timed out waiting for ${label}${last === undefined ? "" : `: ${String(last)}`}`)
   })

@@ -13,6 +13,7 @@ import { type RunningNode, startNode } from "@bramble/cluster"
 import { parseClusterConfig } from "@bramble/config"
 import { freePort, freePorts, scopedTempDir, startVictoriaMetrics } from "@bramble/deploy"
 import { Admin } from "@bramble/protocol"
+import { eventually } from "../support/Eventually.js"
 
 const CLI = resolve(import.meta.dirname, "../../cluster/dist/bin/bramble.js")
 const DEVICES = ["greenhouse-1", "barn"] as const
@@ -81,17 +82,8 @@ const bramble = (args: ReadonlyArray<string>, env: Record<string, string> = {}) 
 const ok = (run: Run, what: string) => assert.strictEqual(run.code, 0, `${what} exited ${run.code}: ${run.stderr}`)
 
 /** Retry a command until `until` holds (data takes a few seconds to flow). */
-const eventually = (args: ReadonlyArray<string>, until: (run: Run) => boolean) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 90_000
-    let last: Run | undefined
-    while (Date.now() < deadline) {
-      last = yield* bramble(args)
-      if (until(last)) return last
-      yield* Effect.sleep("500 millis")
-    }
-    return assert.fail(`bramble ${args.join(" ")} never satisfied the check; last run: ${JSON.stringify(last)}`)
-  })
+const retried = (args: ReadonlyArray<string>, until: (run: Run) => boolean) =>
+  eventually(`bramble ${args.join(" ")} to satisfy the check`, bramble(args), until, { timeoutMs: 90_000, intervalMs: 500 })
 
 layer(fixture, { excludeTestServices: true, timeout: "180 seconds" })("bramble CLI", (it) => {
   it.effect("status - a table of nodes by default, the status Schema with --json", () =>
@@ -110,14 +102,14 @@ layer(fixture, { excludeTestServices: true, timeout: "180 seconds" })("bramble C
 
   it.effect("devices and device - tables and JSON for every device", () =>
     Effect.gen(function*() {
-      const devices = yield* eventually(["devices", "--json"], (r) => r.code === 0 && DEVICES.every((d) => r.stdout.includes(`"${d}"`)))
+      const devices = yield* retried(["devices", "--json"], (r) => r.code === 0 && DEVICES.every((d) => r.stdout.includes(`"${d}"`)))
       const parsed = Schema.decodeUnknownSync(Admin.DevicesReply)(JSON.parse(devices.stdout))
       assert.deepStrictEqual([...new Set(parsed.devices.map((d) => d.device))].sort(), [...DEVICES].sort())
       const table = yield* bramble(["devices"])
       ok(table, "devices")
       assert.match(table.stdout, /^DEVICE\s+SENSOR\s+PARTITION\s+OWNER/m)
       assert.match(table.stdout, /^barn\s+env\s+\d\s+n1\s+/m)
-      const report = yield* eventually(["device", "greenhouse-1"], (r) => r.code === 0 && /Last closed windows\n\s+SENSOR/.test(r.stdout))
+      const report = yield* retried(["device", "greenhouse-1"], (r) => r.code === 0 && /Last closed windows\n\s+SENSOR/.test(r.stdout))
       assert.include(report.stdout, "Open windows")
       assert.include(report.stdout, "temperature=")
       const json = yield* bramble(["device", "greenhouse-1", "--json"])
@@ -154,7 +146,7 @@ layer(fixture, { excludeTestServices: true, timeout: "180 seconds" })("bramble C
 
   it.effect("alarms, actors, restart - readable output and JSON", () =>
     Effect.gen(function*() {
-      const alarms = yield* eventually(["alarms"], (r) => r.code === 0 && r.stdout.includes("too-warm"))
+      const alarms = yield* retried(["alarms"], (r) => r.code === 0 && r.stdout.includes("too-warm"))
       assert.match(alarms.stdout, /^DEVICE\s+RULE\s+STATE/m)
       assert.match(alarms.stdout, /^barn\s+too-warm\s+raised\s+/m)
       const json = Schema.decodeUnknownSync(Admin.AlarmsReply)(JSON.parse((yield* bramble(["alarms", "--json"])).stdout))

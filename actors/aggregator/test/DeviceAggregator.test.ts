@@ -9,22 +9,13 @@ import {
   type Forecast,
   makeDeviceAggregators
 } from "@bramble/actor-aggregator"
+import { yieldUntil } from "../../../test/support/Eventually.js"
 
 const reading = (ts: number, t: number): Reading => ({ device: "dev-1", sensor: "env", ts, values: { t } })
 const ingest = (items: ReadonlyArray<readonly [seq: number, ts: number, t: number]>): DeviceMessage => ({
   _tag: "Ingest",
   items: items.map(([seq, ts, t]) => ({ reading: reading(ts, t), seq, watermark: Number.NEGATIVE_INFINITY }))
 })
-
-// Yields until `condition` holds (the device actors run on the test's scheduler).
-const eventually = (condition: () => Effect.Effect<boolean>) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 10_000; i++) {
-      if (yield* condition()) return
-      yield* Effect.yieldNow
-    }
-    return yield* Effect.die(new Error("never happened"))
-  })
 
 describe("DeviceAggregator", () => {
   it.effect("aggregator - a passivated device comes back from its checkpoint: replayed readings are skipped, rule and forecast state continue", () =>
@@ -63,7 +54,7 @@ describe("DeviceAggregator", () => {
       checkpoints.set("dev-1", structuredClone(saved))
 
       yield* TestClock.adjust("60 seconds")
-      yield* eventually(() => Effect.map(devices.size, (n) => n === 0))
+      yield* yieldUntil("every device passivated", () => Effect.map(devices.size, (n) => n === 0))
 
       // The log is replayed from before the checkpoint: seq 1 and 2 are already in it.
       yield* devices.tell("dev-1", ingest([[1, 1_000, 20], [2, 2_000, 40], [3, 12_000, 50]]))

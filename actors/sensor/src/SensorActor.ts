@@ -233,18 +233,3 @@ export const runSyntheticSensor = (
       }
     }))
 }
-
-/** Runs any kind of sensor; needs both drivers (only the one its kind uses is touched). */
-export const runSensor = (
-  options: SensorActorOptions
-): Effect.Effect<never, unknown, DhtDriver | GpioDriver | Scope.Scope> => {
-  const spec = options.spec
-  switch (spec.kind) {
-    case "dht":
-      return runDhtSensor({ ...options, spec })
-    case "gpio-input":
-      return runGpioInput({ ...options, spec })
-    case "synthetic":
-      return runSyntheticSensor({ ...options, spec })
-  }
-}

@@ -36,9 +36,3 @@ export const lagQuantile = (h: LagHistogram, q: number): number | undefined => {
   }
   return h.max
 }
-
-export const resetLag = (h: LagHistogram): void => {
-  h.counts.fill(0)
-  h.count = 0
-  h.max = 0
-}

@@ -6,41 +6,23 @@
  * A value starting with `-` must be attached to its flag (`--from=-2h`): on its own the
  * command-line parser takes it for a flag. `now-2h` never needs that.
  */
+import { formatMillis, parseMillis } from "@bramble/config"
 import { Result } from "effect"
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/
-
-/** `90s`, `10m`, `1h30m`, `7d`, `500ms`, `0`; undefined when it is not a duration. */
+/**
+ * `90s`, `10m`, `1h30m`, `7d`, `500ms`, `0`; undefined when it is not a duration. The cluster
+ * file's grammar (`parseMillis`, packages/config Units.ts), as one word: a value on the
+ * command line is one argument, so `10 m` and `30 minutes` are refused rather than split.
+ */
 export const parseDuration = (text: string): number | undefined => {
-  let rest = text.trim()
-  if (rest === "0") return 0
-  if (rest.length === 0) return undefined
-  let total = 0
-  while (rest.length > 0) {
-    const match = DURATION.exec(rest)
-    if (match === null) return undefined
-    total += Number(match[1]) * UNIT_MS[match[2]!]!
-    rest = rest.slice(match[0].length)
-  }
-  return Math.round(total)
+  const word = text.trim()
+  if (/\s/.test(word)) return undefined
+  const ms = parseMillis(word)
+  return ms === undefined ? undefined : Math.round(ms)
 }
 
 /** A duration as the cluster file writes it: `7d`, `90m`, `1h30m`, `1500ms`. */
-export const formatDuration = (ms: number): string => {
-  if (ms <= 0) return "0"
-  const parts: Array<string> = []
-  let rest = ms
-  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1_000]] as const) {
-    if (rest >= size) {
-      parts.push(`${Math.floor(rest / size)}${unit}`)
-      rest %= size
-    }
-  }
-  if (rest > 0) parts.push(`${rest}ms`)
-  return parts.join("")
-}
+export const formatDuration = formatMillis
 
 /** The earliest time accepted (2000-01-01, as for readings): smaller numbers are seconds by mistake. */
 const MIN_MS = 946_684_800_000

@@ -37,16 +37,26 @@ export class InvalidLeaseTiming extends Data.TaggedError("InvalidLeaseTiming")<{
  * 1.4 s between fence and expiry is the margin in which a node that could not renew stops
  * writing — its fenced ports refuse every write from then on — before anyone may claim.
  */
-export const leaseTiming = (ttlMs = 4_000): LeaseTiming => ({
-  ttlMs,
-  renewEveryMs: Math.round(ttlMs / 4),
-  fenceMs: Math.round(ttlMs * 0.65),
-  retryMs: Math.min(250, Math.round(ttlMs / 24)),
-  tickMs: Math.min(500, Math.round(ttlMs / 12)),
-  drainTimeoutMs: Math.max(2_000, ttlMs)
-})
+export const leaseTiming = (ttlMs = 4_000): LeaseTiming => {
+  const timing = {
+    ttlMs,
+    renewEveryMs: Math.round(ttlMs / 4),
+    fenceMs: Math.round(ttlMs * 0.65),
+    retryMs: Math.min(250, Math.round(ttlMs / 24)),
+    tickMs: Math.min(500, Math.round(ttlMs / 12)),
+    drainTimeoutMs: Math.max(2_000, ttlMs)
+  }
+  // A TTL of a few ms rounds the renewals or the fence to 0: a bug in the caller, not input.
+  const invalid = checkLeaseTiming(timing)
+  if (invalid !== undefined) throw invalid
+  return timing
+}
 
-/** Undefined when the timing is safe, else why not. */
+/**
+ * Undefined when the timing is safe, else why not. `leaseTiming` and `startOwnership` (for a
+ * timing built by hand) call it: a fence at or past the TTL would let a node write after
+ * another could claim its lease.
+ */
 export const checkLeaseTiming = (t: LeaseTiming): InvalidLeaseTiming | undefined => {
   if (!(t.fenceMs > 0 && t.fenceMs < t.ttlMs)) {
     return new InvalidLeaseTiming({ message: `the fence (${t.fenceMs} ms) must be shorter than the lease TTL (${t.ttlMs} ms)` })

@@ -27,7 +27,7 @@ import type { DeviceSnapshot } from "@bramble/actor-aggregator"
 import { type ConsumerMessages, type JsMsg, type KV, NatsClient, NatsError, natsError } from "@bramble/nats"
 import { Codec } from "@bramble/protocol"
 import { Effect } from "effect"
-import { type Checkpoints, listDeviceKeys, type PartitionCheckpoint } from "../partition/Checkpoints.js"
+import { type Checkpoints, deviceKey, listDeviceKeys, type PartitionCheckpoint, partitionKey } from "../partition/Checkpoints.js"
 import type { StoragePort } from "../partition/Ports.js"
 import type { Fence } from "./Fence.js"
 
@@ -43,9 +43,6 @@ export interface CheckpointOwner {
 export interface OwnedPartitionCheckpoint extends PartitionCheckpoint {
   readonly owner?: CheckpointOwner
 }
-
-const partitionKey = (partition: number) => `part.${partition}`
-const deviceKey = (partition: number, device: string) => `dev.${partition}.${device}`
 
 const refused = (fence: Fence, what: string) => {
   const out = fence.check()

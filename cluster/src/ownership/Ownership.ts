@@ -17,7 +17,7 @@ import { Cause, Clock, Effect, Exit, Fiber, Scope } from "effect"
 import { assignPartitions } from "./Assignment.js"
 import type { Fence } from "./Fence.js"
 import { type KeeperState, type LeaseKeeper, startLeaseKeeper } from "./LeaseKeeper.js"
-import type { LeaseTiming } from "./LeaseTiming.js"
+import { checkLeaseTiming, type LeaseTiming } from "./LeaseTiming.js"
 import { noOwnershipLog, type OwnershipLog } from "./OwnershipLog.js"
 
 export interface OwnershipOptions {
@@ -57,6 +57,8 @@ export interface Ownership {
 export const startOwnership = (options: OwnershipOptions): Effect.Effect<Ownership, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { node, incarnation, partitions, leases, timing } = options
+    const invalid = checkLeaseTiming(timing)
+    if (invalid !== undefined) return yield* Effect.die(invalid)
     const log = options.log ?? noOwnershipLog
     const clock = yield* Clock.Clock
     // Keepers, claims and handovers run in a scope of their own, closed only after

@@ -1,5 +1,8 @@
 /**
- * Checkpoints of window state, stored in a JetStream KV bucket (replicated like the streams).
+ * Checkpoints of window state, stored in a JetStream KV bucket (replicated like the streams):
+ * the record layout and the store's interface. The store a worker gets is
+ * `fencedCheckpoints` (../ownership/OwnedPorts.ts): compare-and-set, refused once the
+ * partition's fence is shut.
  *
  * Each device's window state is saved with the READINGS sequence it covers
  * (`dev.<partition>.<device>`), and the partition saves the position every device is
@@ -17,10 +20,9 @@
  */
 import type { KV } from "@bramble/nats"
 import type { JetStreamManager } from "@nats-io/jetstream"
-import { Codec } from "@bramble/protocol"
 import type { DeviceSnapshot, Watermark } from "@bramble/actor-aggregator"
 import { Effect } from "effect"
-import { NatsError, natsError } from "@bramble/nats"
+import { type NatsError, natsError } from "@bramble/nats"
 import type { DeviceSequences } from "./SequenceGaps.js"
 
 /** What a partition checkpoint holds. */
@@ -34,8 +36,12 @@ export interface PartitionCheckpoint {
  * readings carry `seq`, its gap-detection state as of the same reading. */
 export type DeviceRecord = DeviceSnapshot & { readonly sequences?: DeviceSequences }
 
-const partitionKey = (partition: number) => `part.${partition}`
-const deviceKey = (partition: number, device: string) => `dev.${partition}.${device}`
+/** The KV key of a partition's record: `part.<partition>`. */
+export const partitionKey = (partition: number): string => `part.${partition}`
+/** The prefix of a partition's device records: `dev.<partition>.`. */
+export const deviceKeyPrefix = (partition: number): string => `dev.${partition}.`
+/** The KV key of a device's record: `dev.<partition>.<device>`. */
+export const deviceKey = (partition: number, device: string): string => `${deviceKeyPrefix(partition)}${device}`
 
 export interface Checkpoints {
   readonly loadPartition: (partition: number) => Effect.Effect<PartitionCheckpoint | undefined, NatsError>
@@ -58,37 +64,9 @@ export const listDeviceKeys = (kv: KV, partition: number): Effect.Effect<Readonl
   Effect.tryPromise({
     try: async () => {
       const { jsm, bucket } = kv as unknown as { readonly jsm: JetStreamManager; readonly bucket: string }
-      const prefix = `$KV.${bucket}.dev.${partition}.`
+      const prefix = `$KV.${bucket}.${deviceKeyPrefix(partition)}`
       const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` })
       return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length))
     },
     catch: natsError("KeyValue", `cannot list the device checkpoints of partition ${partition}`)
   })
-
-/** Checkpoints kept in the given KV bucket. */
-export const kvCheckpoints = (kv: KV): Checkpoints => {
-  const get = <A>(key: string) =>
-    Effect.tryPromise({
-      try: async () => {
-        const entry = await kv.get(key)
-        return entry === null || entry.operation !== "PUT" || entry.length === 0 ? undefined : Codec.decode(entry.value) as A
-      },
-      catch: natsError("KeyValue", `cannot read checkpoint ${key}`)
-    })
-  const put = (key: string, value: unknown) =>
-    Effect.tryPromise({
-      try: () => kv.put(key, Codec.encode(value)),
-      catch: natsError("KeyValue", `cannot write checkpoint ${key}`)
-    })
-  return {
-    loadPartition: (partition) => get<PartitionCheckpoint>(partitionKey(partition)),
-    loadDevice: (partition, device) => get<DeviceSnapshot>(deviceKey(partition, device)),
-    saveDevices: (partition, devices) =>
-      Effect.forEach(devices, ([device, snapshot]) => put(deviceKey(partition, device), snapshot), {
-        concurrency: 64,
-        discard: true
-      }),
-    savePartition: (partition, checkpoint) => Effect.asVoid(put(partitionKey(partition), checkpoint)),
-    listDevices: (partition) => listDeviceKeys(kv, partition)
-  }
-}

@@ -17,9 +17,6 @@ export const Calibration = Schema.Struct({
 })
 export type Calibration = typeof Calibration.Type
 
-/** The calibration that changes nothing. */
-export const identityCalibration: Calibration = {}
-
 /** `raw * scale + offset`, with scale 1 and offset 0 when absent. */
 export const calibrate = (calibration: Calibration, raw: number): number =>
   raw * (calibration.scale ?? 1) + (calibration.offset ?? 0)

@@ -63,12 +63,6 @@ export interface LeaseStore {
 /** The KV key of a partition's lease. */
 export const leaseKey = (partition: number): string => `p.${partition}`
 
-/** The partition of a lease key, or undefined. */
-export const leasePartition = (key: string): number | undefined => {
-  const match = /^p\.(\d+)$/.exec(key)
-  return match === null ? undefined : Number(match[1])
-}
-
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 

@@ -4,7 +4,7 @@
  * and keyed entities with idle passivation. Knows nothing of NATS or IoT.
  */
 
-/** Bounded, backpressuring mailboxes over Effect's `Queue`. */
+/** Bounded, backpressuring mailboxes: a small queue of their own, not Effect's `Queue` (Mailbox.ts says why). */
 export * as Mailbox from "./Mailbox.js"
 
 /** Capped exponential restart backoff with jitter, as an Effect `Schedule`. */

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Latch, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, Entities, Supervisor } from "../src/index.js"
-import { eventually, settle } from "./helpers.js"
+import { settle, yieldUntil } from "../../../test/support/Eventually.js"
 import { type Boom, probe, testStrategy } from "./probe.js"
 
 type Request =
@@ -37,12 +37,12 @@ describe("Actor", () => {
         onCrash: (message, cause) => Effect.sync(() => crashes.push({ message, cause }))
       })
       yield* ref.tellAll(["a", "boom", "b"])
-      yield* eventually("crashed", () => crashes.length === 1)
+      yield* yieldUntil("crashed", () => crashes.length === 1)
       assert.strictEqual(crashes[0]?.message, "boom")
       assert.strictEqual(Cause.squash(crashes[0]!.cause) instanceof Error, true)
 
       yield* TestClock.adjust("1 second")
-      yield* eventually("b handled", () => log.handled.length === 2)
+      yield* yieldUntil("b handled", () => log.handled.length === 2)
       assert.deepStrictEqual(log.received, ["a", "boom", "b"], "boom must not be delivered again")
       assert.deepStrictEqual(log.handled, ["a", "b"])
       assert.strictEqual(crashes.length, 1)
@@ -55,14 +55,14 @@ describe("Actor", () => {
       const ref = yield* Actor.make("worker", behaviour, { strategy: testStrategy() })
       // "block" holds the actor so that everything after "boom" is queued before the crash.
       yield* ref.tellAll(["block", "boom", "q1", "q2", "q3"])
-      yield* eventually("queued", () => Effect.map(ref.stats, (s) => s.mailboxSize === 4))
+      yield* yieldUntil("queued", () => Effect.map(ref.stats, (s) => s.mailboxSize === 4))
       yield* gate.open
-      yield* eventually("restarting", () => Effect.map(ref.stats, (s) => s.state === "restarting"))
+      yield* yieldUntil("restarting", () => Effect.map(ref.stats, (s) => s.state === "restarting"))
       assert.strictEqual((yield* ref.stats).mailboxSize, 3, "the queued messages survive the crash")
       assert.strictEqual(log.starts.length, 1)
 
       yield* TestClock.adjust("1 second")
-      yield* eventually("all handled", () => log.handled.length === 4)
+      yield* yieldUntil("all handled", () => log.handled.length === 4)
       assert.deepStrictEqual(log.handled, ["block", "q1", "q2", "q3"])
       assert.deepStrictEqual(log.starts, [0, 1000])
       assert.strictEqual((yield* ref.stats).processed, 4)
@@ -94,7 +94,7 @@ describe("Actor", () => {
       const ref = yield* Actor.make("blocked", blocker)
       yield* ref.tell("block")
       const pending = yield* Effect.forkChild(ref.ask(getTotal))
-      yield* eventually("queued", () => Effect.map(ref.stats, (s) => s.mailboxSize === 1))
+      yield* yieldUntil("queued", () => Effect.map(ref.stats, (s) => s.mailboxSize === 1))
       yield* ref.stop
       const exit = yield* Fiber.await(pending)
       assert.isTrue(Exit.isFailure(exit))
@@ -115,13 +115,13 @@ describe("Actor", () => {
       }
       const ref = yield* Actor.make("recorder", recorder)
       yield* ref.tellAll(["a", "b"])
-      yield* eventually("first burst handled", () => fibres.length === 2)
+      yield* yieldUntil("first burst handled", () => fibres.length === 2)
       assert.strictEqual(fibres[0], fibres[1], "one fibre handles a burst")
-      yield* eventually("the fibre ended once the mailbox ran dry", () => fibres[0]!.pollUnsafe() !== undefined)
+      yield* yieldUntil("the fibre ended once the mailbox ran dry", () => fibres[0]!.pollUnsafe() !== undefined)
       assert.strictEqual((yield* ref.stats).state, "running", "an idle actor is still running")
 
       yield* ref.tell("c")
-      yield* eventually("second burst handled", () => fibres.length === 3)
+      yield* yieldUntil("second burst handled", () => fibres.length === 3)
       assert.notStrictEqual(fibres[2], fibres[0], "the next message wakes the actor on a new fibre")
       assert.strictEqual((yield* ref.stats).processed, 3, "the state and counters live on between bursts")
     }))
@@ -131,7 +131,7 @@ describe("Actor", () => {
       const { behaviour, log } = probe()
       const ref = yield* Actor.make("idle", behaviour)
       yield* ref.tellAll(["a", "b"])
-      yield* eventually("handled", () => log.handled.length === 2)
+      yield* yieldUntil("handled", () => log.handled.length === 2)
       yield* settle
       yield* ref.stop
       assert.deepStrictEqual(log.stops, [{ state: 2, reason: "stopped" }])
@@ -156,7 +156,7 @@ describe("Actor", () => {
       }
       const ref = yield* Actor.make("resourceful", behaviour, { strategy: testStrategy() })
       yield* ref.tell("boom")
-      yield* eventually("restarting", () => Effect.map(ref.stats, (s) => s.state === "restarting"))
+      yield* yieldUntil("restarting", () => Effect.map(ref.stats, (s) => s.state === "restarting"))
       assert.deepStrictEqual(events, ["open 1", "close 1"])
       yield* TestClock.adjust("1 second")
       yield* ref.stop
@@ -182,7 +182,7 @@ describe("Actor", () => {
       // "block" keeps the supervised actor busy: closing must interrupt it.
       yield* supervisedRef.tellAll(["a", "block", "never"])
       yield* entities.tell("dev-1", "a")
-      yield* eventually("all busy", () =>
+      yield* yieldUntil("all busy", () =>
         plain.log.handled.length === 1 && supervised.log.received.length === 2 && entity.log.handled.length === 1)
 
       yield* Scope.close(scope, Exit.void)

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Latch, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { type Actor, Entities } from "../src/index.js"
-import { eventually, settle } from "./helpers.js"
+import { settle, yieldUntil } from "../../../test/support/Eventually.js"
 import { testStrategy } from "./probe.js"
 
 type Msg =
@@ -65,14 +65,14 @@ describe("Entities", () => {
       const counters = makeCounters()
       const entities = yield* Entities.make("counters", { behaviour: counters.behaviour, maxIdleTime: "10 seconds" })
       yield* entities.tell("dev-1", add(3))
-      yield* eventually("handled", () => Effect.map(entities.list, (all) => all[0]?.processed === 1))
+      yield* yieldUntil("handled", () => Effect.map(entities.list, (all) => all[0]?.processed === 1))
 
       yield* TestClock.adjust("9999 millis")
       assert.strictEqual(yield* entities.size, 1, "passivated before maxIdleTime")
       assert.deepStrictEqual(counters.stops, [])
 
       yield* TestClock.adjust("1 millis")
-      yield* eventually("passivated", () => Effect.map(entities.size, (n) => n === 0))
+      yield* yieldUntil("passivated", () => Effect.map(entities.size, (n) => n === 0))
       assert.deepStrictEqual(counters.stops, [{ key: "dev-1", total: 3, reason: "passivated" }])
       assert.strictEqual(counters.checkpoints.get("dev-1"), 3)
     }))
@@ -82,15 +82,15 @@ describe("Entities", () => {
       const counters = makeCounters()
       const entities = yield* Entities.make("counters", { behaviour: counters.behaviour, maxIdleTime: "10 seconds" })
       yield* entities.tell("dev-1", add(1))
-      yield* eventually("handled", () => Effect.map(entities.list, (all) => all[0]?.processed === 1))
+      yield* yieldUntil("handled", () => Effect.map(entities.list, (all) => all[0]?.processed === 1))
       yield* TestClock.adjust("3 seconds")
       yield* entities.tell("dev-1", add(1))
-      yield* eventually("handled", () => Effect.map(entities.list, (all) => all[0]?.processed === 2))
+      yield* yieldUntil("handled", () => Effect.map(entities.list, (all) => all[0]?.processed === 2))
       // Idle since 3 s, so it must live until 13 s.
       yield* TestClock.adjust("9999 millis")
       assert.strictEqual(yield* entities.size, 1, "passivated although the last message came less than 10 s ago")
       yield* TestClock.adjust("1 millis")
-      yield* eventually("passivated", () => Effect.map(entities.size, (n) => n === 0))
+      yield* yieldUntil("passivated", () => Effect.map(entities.size, (n) => n === 0))
       assert.deepStrictEqual(counters.stops, [{ key: "dev-1", total: 2, reason: "passivated" }])
     }))
 
@@ -102,7 +102,7 @@ describe("Entities", () => {
       const idleAt = (key: string) =>
         Effect.andThen(
           entities.tell(key, add(1)),
-          eventually(`${key} handled`, () => Effect.map(entities.list, (all) => all.some((s) => s.name === key && s.processed === 1)))
+          yieldUntil(`${key} handled`, () => Effect.map(entities.list, (all) => all.some((s) => s.name === key && s.processed === 1)))
         )
       yield* idleAt("a") // idle from 0 s
       yield* TestClock.adjust("1 second")
@@ -115,17 +115,17 @@ describe("Entities", () => {
       yield* TestClock.adjust("3999 millis")
       assert.deepStrictEqual(passivated(), [])
       yield* TestClock.adjust("1 millis")
-      yield* eventually("a passivated", () => passivated().length === 1)
+      yield* yieldUntil("a passivated", () => passivated().length === 1)
       assert.deepStrictEqual(passivated(), ["a"])
       yield* TestClock.adjust("2499 millis")
       assert.deepStrictEqual(passivated(), ["a"], "b went before the next sweep")
       yield* TestClock.adjust("1 millis")
-      yield* eventually("b passivated", () => passivated().length === 2)
+      yield* yieldUntil("b passivated", () => passivated().length === 2)
       // c is due at 16 s, more than a quarter of maxIdleTime later: the sweep waits for it exactly.
       yield* TestClock.adjust("3499 millis")
       assert.deepStrictEqual(passivated(), ["a", "b"])
       yield* TestClock.adjust("1 millis")
-      yield* eventually("c passivated", () => passivated().length === 3)
+      yield* yieldUntil("c passivated", () => passivated().length === 3)
       assert.deepStrictEqual(counters.stops.map((s) => s.reason), ["passivated", "passivated", "passivated"])
       assert.strictEqual(yield* entities.size, 0)
     }))
@@ -155,11 +155,11 @@ describe("Entities", () => {
       const entities = yield* Entities.make("counters", { behaviour, maxIdleTime: "10 seconds" }).pipe(Scope.provide(scope))
       const keys = Array.from({ length: 3000 }, (_, i) => `dev-${i}`)
       yield* Effect.forEach(keys, (key) => entities.tell(key, add(1)), { discard: true })
-      yield* eventually("all handled", () =>
+      yield* yieldUntil("all handled", () =>
         Effect.map(entities.list, (all) => all.length === keys.length && all.every((s) => s.processed === 1)))
 
       yield* TestClock.adjust("10 seconds")
-      yield* eventually("closed", () => closing !== undefined && closing.pollUnsafe() !== undefined)
+      yield* yieldUntil("closed", () => closing !== undefined && closing.pollUnsafe() !== undefined)
       assert.strictEqual(counters.stops.length, keys.length, "every entity ran its onStop once")
       assert.strictEqual(new Set(counters.stops.map((s) => s.key)).size, keys.length)
     }))
@@ -170,7 +170,7 @@ describe("Entities", () => {
       const entities = yield* Entities.make("counters", { behaviour: counters.behaviour, maxIdleTime: "10 seconds" })
       yield* entities.tell("dev-1", add(3))
       yield* TestClock.adjust("10 seconds")
-      yield* eventually("passivated", () => Effect.map(entities.size, (n) => n === 0))
+      yield* yieldUntil("passivated", () => Effect.map(entities.size, (n) => n === 0))
 
       yield* entities.tell("dev-1", add(4))
       assert.strictEqual(yield* entities.ask("dev-1", get), 7)
@@ -183,7 +183,7 @@ describe("Entities", () => {
       const counters = makeCounters({ slowStop })
       const entities = yield* Entities.make("counters", { behaviour: counters.behaviour, maxIdleTime: "10 seconds" })
       yield* entities.tell("dev-1", add(3))
-      yield* eventually("handled", () => Effect.map(entities.list, (all) => all[0]?.processed === 1))
+      yield* yieldUntil("handled", () => Effect.map(entities.list, (all) => all[0]?.processed === 1))
       yield* TestClock.adjust("10 seconds")
 
       // Passivation has begun and its onStop is blocked; a new message arrives.
@@ -208,9 +208,9 @@ describe("Entities", () => {
       yield* entities.tellAll("a", [add(1), add(1)])
       yield* entities.tell("b", add(1))
       yield* entities.tell("c", { _tag: "Boom" })
-      yield* eventually("c crashed", () =>
+      yield* yieldUntil("c crashed", () =>
         Effect.map(entities.list, (all) => all.find((s) => s.name === "c")?.state === "restarting"))
-      yield* eventually("a and b handled", () =>
+      yield* yieldUntil("a and b handled", () =>
         Effect.map(entities.list, (all) => all.filter((s) => s.processed > 0).length === 2))
 
       const stats = [...(yield* entities.list)].sort((x, y) => x.name.localeCompare(y.name))
@@ -241,11 +241,11 @@ describe("Entities", () => {
       const counters = makeCounters()
       const entities = yield* Entities.make("counters", { behaviour: counters.behaviour, maxIdleTime: "1 minute" })
       const ref = yield* entities.getOrSpawn("dev-1")
-      yield* eventually("getOrSpawn creates the entity", () => counters.inits.length === 1)
+      yield* yieldUntil("getOrSpawn creates the entity", () => counters.inits.length === 1)
       assert.strictEqual(yield* entities.size, 1)
       yield* ref.tell(add(2))
       yield* TestClock.adjust("1 minute")
-      yield* eventually("passivated", () => Effect.map(ref.stats, (s) => s.state === "stopped"))
+      yield* yieldUntil("passivated", () => Effect.map(ref.stats, (s) => s.state === "stopped"))
       yield* ref.tell(add(2))
       assert.strictEqual(yield* ref.ask(get), 4)
       assert.strictEqual((yield* ref.stats).state, "running")
@@ -256,7 +256,7 @@ describe("Entities", () => {
       const counters = makeCounters()
       const entities = yield* Entities.make("counters", { behaviour: counters.behaviour })
       yield* Effect.forEach(["a", "b", "c"], (key) => entities.tell(key, add(1)), { discard: true })
-      yield* eventually("all handled", () =>
+      yield* yieldUntil("all handled", () =>
         Effect.map(entities.list, (all) => all.every((s) => s.processed === 1) && all.length === 3))
 
       yield* entities.stopAll

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
 import { TestClock } from "effect/testing"
 import { type Actor, Entities, Supervisor } from "../src/index.js"
-import { eventually } from "./helpers.js"
+import { yieldUntil } from "../../../test/support/Eventually.js"
 
 type Msg =
   | { readonly _tag: "Add"; readonly n: number }
@@ -40,7 +40,7 @@ describe("README example", () => {
       ])
 
       yield* TestClock.adjust("5 minutes")
-      yield* eventually("passivated", () => Effect.map(counters.size, (n) => n === 0))
+      yield* yieldUntil("passivated", () => Effect.map(counters.size, (n) => n === 0))
       assert.strictEqual(checkpoints.get("dev-1"), 2)
       yield* counters.tell("dev-1", { _tag: "Add", n: 3 })
       assert.strictEqual(yield* counters.ask("dev-1", totalOf), 5)

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Latch } from "effect"
 import { Actor, Mailbox } from "../src/index.js"
-import { eventually, settle } from "./helpers.js"
+import { settle, yieldUntil } from "../../../test/support/Eventually.js"
 import { probe } from "./probe.js"
 
 describe("Mailbox", () => {
@@ -75,7 +75,7 @@ describe("Mailbox", () => {
       }
       assert.isTrue(Mailbox.parkUnsafe(mailbox, waker))
       const sender = yield* Effect.forkChild(Mailbox.offerAll(mailbox, [1, 2, 3, 4, 5]))
-      yield* eventually("woken", () => wakes === 1)
+      yield* yieldUntil("woken", () => wakes === 1)
       for (;;) {
         const polled = Mailbox.pollUnsafe(mailbox)
         if (polled === Mailbox.Empty) {
@@ -110,7 +110,7 @@ describe("Mailbox", () => {
         })
       )
       // The actor holds "block"; four more fill the mailbox; the sixth tell waits.
-      yield* eventually("mailbox full", () => Effect.map(ref.stats, (stats) => stats.mailboxSize === 4 && sent === 5))
+      yield* yieldUntil("mailbox full", () => Effect.map(ref.stats, (stats) => stats.mailboxSize === 4 && sent === 5))
       yield* settle
       assert.strictEqual(sent, 5, "the sender must stay suspended while the mailbox is full")
       assert.isUndefined(sender.pollUnsafe())
@@ -118,7 +118,7 @@ describe("Mailbox", () => {
 
       yield* gate.open
       yield* Fiber.join(sender)
-      yield* eventually("all handled", () => log.handled.length === messages.length)
+      yield* yieldUntil("all handled", () => log.handled.length === messages.length)
       assert.deepStrictEqual(log.handled, messages)
       const stats = yield* ref.stats
       assert.strictEqual(stats.processed, messages.length)
@@ -131,7 +131,7 @@ describe("Mailbox", () => {
       const ref = yield* Actor.make("batch", behaviour, { capacity: 3 })
       const messages = Array.from({ length: 50 }, (_, i) => `m${i}`)
       yield* ref.tellAll(messages)
-      yield* eventually("all handled", () => log.handled.length === messages.length)
+      yield* yieldUntil("all handled", () => log.handled.length === messages.length)
       assert.deepStrictEqual(log.handled, messages)
     }))
 })

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Random, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { Actor, Backoff, Supervisor } from "../src/index.js"
-import { eventually } from "./helpers.js"
+import { yieldUntil } from "../../../test/support/Eventually.js"
 import { probe, testStrategy } from "./probe.js"
 
 const isState = (ref: Actor.ActorRef<string>, state: Actor.ActorState) =>
@@ -10,7 +10,7 @@ const isState = (ref: Actor.ActorRef<string>, state: Actor.ActorState) =>
 
 // Crashes the actor and waits until its supervisor is sleeping out the backoff.
 const crash = (ref: Actor.ActorRef<string>) =>
-  Effect.andThen(ref.tell("boom"), eventually("restarting", () => isState(ref, "restarting")))
+  Effect.andThen(ref.tell("boom"), yieldUntil("restarting", () => isState(ref, "restarting")))
 
 describe("Supervisor", () => {
   it.effect("supervisor - restarts a crashed actor after the backoff delay, not before", () =>
@@ -18,7 +18,7 @@ describe("Supervisor", () => {
       const supervisor = yield* Supervisor.make("root", testStrategy())
       const { behaviour, log } = probe()
       const ref = yield* Actor.make("worker", behaviour, { supervisor })
-      yield* eventually("started", () => log.starts.length === 1)
+      yield* yieldUntil("started", () => log.starts.length === 1)
 
       yield* crash(ref)
       yield* TestClock.adjust("999 millis")
@@ -38,7 +38,7 @@ describe("Supervisor", () => {
       const supervisor = yield* Supervisor.make("root", testStrategy())
       const { behaviour, log } = probe()
       const ref = yield* Actor.make("worker", behaviour, { supervisor })
-      yield* eventually("started", () => log.starts.length === 1)
+      yield* yieldUntil("started", () => log.starts.length === 1)
 
       const expected = [1000, 2000, 4000, 8000, 10_000, 10_000]
       for (const [i, delay] of expected.entries()) {
@@ -57,7 +57,7 @@ describe("Supervisor", () => {
       const supervisor = yield* Supervisor.make("root", testStrategy({ jitter: 0.5 }))
       const { behaviour, log } = probe()
       const ref = yield* Actor.make("worker", behaviour, { supervisor })
-      yield* eventually("started", () => log.starts.length === 1)
+      yield* yieldUntil("started", () => log.starts.length === 1)
 
       yield* crash(ref)
       yield* TestClock.adjust("499 millis")
@@ -106,7 +106,7 @@ describe("Supervisor", () => {
       const ref = yield* Actor.make("poisoned", poisoned.behaviour, { supervisor })
       const siblingRef = yield* Actor.make("sibling", sibling.behaviour, { supervisor })
       yield* siblingRef.tell("hello")
-      yield* eventually("started", () => poisoned.log.starts.length === 1 && sibling.log.handled.length === 1)
+      yield* yieldUntil("started", () => poisoned.log.starts.length === 1 && sibling.log.handled.length === 1)
       const joined = yield* Effect.forkChild(supervisor.join)
 
       yield* crash(ref)
@@ -140,7 +140,7 @@ describe("Supervisor", () => {
       const supervisor = yield* Supervisor.make("root", testStrategy({ maxRestarts: 2, within: "1 minute" }))
       const { behaviour, log } = probe()
       const ref = yield* Actor.make("worker", behaviour, { supervisor })
-      yield* eventually("started", () => log.starts.length === 1)
+      yield* yieldUntil("started", () => log.starts.length === 1)
 
       yield* crash(ref)
       yield* TestClock.adjust("1 second")
@@ -169,7 +169,7 @@ describe("Supervisor", () => {
 
       yield* crash(crashingRef)
       yield* healthyRef.tellAll(["a", "b", "c"])
-      yield* eventually("healthy handled", () => healthy.log.handled.length === 3)
+      yield* yieldUntil("healthy handled", () => healthy.log.handled.length === 3)
       assert.strictEqual((yield* crashingRef.stats).state, "restarting")
       const stats = yield* healthyRef.stats
       assert.strictEqual(stats.state, "running")
@@ -190,12 +190,12 @@ describe("Supervisor", () => {
       const aRef = yield* Actor.make("a", a.behaviour, { supervisor })
       const bRef = yield* Actor.make("b", b.behaviour, { supervisor })
       yield* bRef.tell("x")
-      yield* eventually("both started", () => a.log.starts.length === 1 && b.log.handled.length === 1)
+      yield* yieldUntil("both started", () => a.log.starts.length === 1 && b.log.handled.length === 1)
 
       yield* aRef.tell("boom")
-      yield* eventually("b stopped", () => b.log.stops.length === 1)
+      yield* yieldUntil("b stopped", () => b.log.stops.length === 1)
       assert.deepStrictEqual(b.log.stops, [{ state: 1, reason: "stopped" }])
-      yield* eventually("both restarting", () =>
+      yield* yieldUntil("both restarting", () =>
         Effect.map(Effect.all([aRef.stats, bRef.stats]), (all) => all.every((s) => s.state === "restarting")))
 
       yield* TestClock.adjust("999 millis")
@@ -208,7 +208,7 @@ describe("Supervisor", () => {
       assert.strictEqual((yield* bRef.stats).restarts, 1)
       // The mailbox survived: b still takes messages.
       yield* bRef.tell("y")
-      yield* eventually("b handled y", () => b.log.handled.length === 2)
+      yield* yieldUntil("b handled y", () => b.log.handled.length === 2)
     }))
 
   it.effect("supervisor - defects crash an actor like failures, and are restarted", () =>
@@ -217,7 +217,7 @@ describe("Supervisor", () => {
       const { behaviour, log } = probe()
       const ref = yield* Actor.make("worker", behaviour, { supervisor })
       yield* ref.tell("die")
-      yield* eventually("restarting", () => isState(ref, "restarting"))
+      yield* yieldUntil("restarting", () => isState(ref, "restarting"))
       assert.include((yield* ref.stats).lastFailure ?? "", "defect")
       yield* TestClock.adjust("1 second")
       assert.strictEqual(log.starts.length, 2)
@@ -230,10 +230,10 @@ describe("Supervisor", () => {
       const { behaviour, log } = probe()
       const ref = yield* Actor.make("worker", behaviour, { supervisor: child })
       yield* ref.tell("a")
-      yield* eventually("started", () => log.handled.length === 1)
+      yield* yieldUntil("started", () => log.handled.length === 1)
 
       yield* ref.tell("boom")
-      yield* eventually("child supervisor restarting", () =>
+      yield* yieldUntil("child supervisor restarting", () =>
         Effect.map(parent.children, (children) => children[0]?.state === "restarting"))
       assert.deepStrictEqual(log.stops, [], "the crashed actor does not run onStop")
       const [childStats] = yield* parent.children
@@ -244,7 +244,7 @@ describe("Supervisor", () => {
       assert.strictEqual(log.starts.length, 2, "the parent restarted the child supervisor and its actor")
       assert.strictEqual((yield* child.stats).restarts, 1)
       yield* ref.tell("b")
-      yield* eventually("handled after restart", () => log.handled.length === 2)
+      yield* yieldUntil("handled after restart", () => log.handled.length === 2)
       assert.strictEqual((yield* parent.stats).state, "running")
     }))
 })
