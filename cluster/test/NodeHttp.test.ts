@@ -163,6 +163,13 @@ layer(Layer.effect(Fixture, startTestNode()), { excludeTestServices: true, timeo
       assert.include(script.type, "javascript")
       assert.include(script.body, "uPlot")
       assert.include((yield* text(`${base}/assets/uPlot.min.css`)).type, "text/css")
+      // The page's own script and stylesheet are files of their own (type-checked), served beside uPlot.
+      assert.include(page.body, "/assets/dashboard.js")
+      assert.include(page.body, "/assets/dashboard.css")
+      const own = yield* text(`${base}/assets/dashboard.js`)
+      assert.include(own.type, "javascript")
+      assert.include(own.body, "new uPlot(")
+      assert.include((yield* text(`${base}/assets/dashboard.css`)).body, ".notice")
       // Read the event stream until a readings batch and the cluster overview arrive.
       const events = yield* Effect.promise(async () => {
         const controller = new AbortController()

@@ -14,7 +14,7 @@
  *   GET /api/history?minutes=15&limit=20000   recent readings from the log
  *   GET /metrics           Prometheus text format
  *   GET /healthz           200 while the node runs
- *   GET /assets/…          uPlot
+ *   GET /assets/…          the page's script and stylesheet, and uPlot (./Assets.ts)
  *
  * Read-only: nothing here changes the node (restarts and config go through the admin
  * protocol, which NATS permissions can restrict).
@@ -157,7 +157,7 @@ export const serveNodeHttp = (options: NodeHttpOptions): Effect.Effect<RunningHt
         if (path.startsWith("/assets/")) {
           const asset = readAsset(path)
           if (asset instanceof Error) return sendText(response, 500, "text/plain", `${asset.message}\n`)
-          if (asset !== undefined) return sendText(response, 200, asset.type, asset.body, "public, max-age=86400")
+          if (asset !== undefined) return sendText(response, 200, asset.type, asset.body, asset.cacheControl)
         }
         sendText(response, 404, "text/plain", `not found: ${path}\n`)
       }
