@@ -48,11 +48,11 @@ export { isProcessAlive } from "./process/internal/platform.js"
 export { freePort, freePorts } from "./local/freePort.js"
 export { scopedTempDir } from "./local/TempDir.js"
 export {
-  type LocalNatsServer,
+  type RunningNatsServer,
   type NatsHealthCheck,
   startNatsServer,
   type StartNatsServerOptions
-} from "./local/LocalNatsServer.js"
+} from "./nats/NatsServerProcess.js"
 export * from "./local/LeafSite.js"
 export {
   type LocalVictoriaMetrics,

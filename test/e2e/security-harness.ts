@@ -15,7 +15,7 @@ import {
   credentialPaths,
   freePorts,
   generateCredentials,
-  type LocalNatsServer,
+  type RunningNatsServer,
   loadServerSecurity,
   natsSpecForNode,
   passwordFileOf,
@@ -61,7 +61,7 @@ export interface SecureCluster {
   readonly db: Db
   readonly node: RunningNode
   /** The test's own server, when the node does not start one. */
-  readonly server: LocalNatsServer | undefined
+  readonly server: RunningNatsServer | undefined
   readonly password: (role: Role) => string
   /** Logs in over NATS as `role` (or with explicit user/password); rejects when refused. */
   readonly nats: (as: Role | { readonly user?: string; readonly pass?: string }, options?: { readonly ca?: string | null }) => Promise<Session>
@@ -101,7 +101,7 @@ export const startSecureCluster = (options: SecureClusterOptions): Effect.Effect
     const config = parsed.success
     yield* generateCredentials({ config, out: credentials, cost: 4 })
 
-    let server: LocalNatsServer | undefined
+    let server: RunningNatsServer | undefined
     if (options.nodeStartsServer !== true) {
       const security = yield* loadServerSecurity(config, "n1")
       // The configuration a node renders from the file, on the file's ports.

@@ -4,7 +4,7 @@
  * `topology`, the four streams exist too (one replica, the limits below). What the NATS tests
  * of cluster/test share instead of a copy each.
  */
-import { type LocalNatsServer, scopedTempDir, startNatsServer } from "@bramble/deploy"
+import { type RunningNatsServer, scopedTempDir, startNatsServer } from "@bramble/deploy"
 import { ensureTopology, NatsClient } from "@bramble/nats"
 import { Effect, type Scope } from "effect"
 
@@ -23,7 +23,7 @@ export interface NatsFixtureOptions {
 export interface NatsFixture {
   /** The temporary directory (the server's data is below it); removed with the scope. */
   readonly dir: string
-  readonly server: LocalNatsServer
+  readonly server: RunningNatsServer
   readonly client: NatsClient["Service"]
 }
 

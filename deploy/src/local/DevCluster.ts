@@ -24,8 +24,8 @@ import { nodeOptionsWithHeapLimit } from "../render/HeapLimit.js"
 import type { ProcessError } from "../process/ProcessError.js"
 import { isProcessAlive } from "../process/internal/platform.js"
 import { freePorts } from "./freePort.js"
-import { expectStatus, httpRequest, parseJson } from "./internal/probe.js"
-import { type LocalNatsServer, startNatsServer } from "./LocalNatsServer.js"
+import { expectStatus, httpRequest, parseJson } from "../process/internal/probe.js"
+import { type RunningNatsServer, startNatsServer } from "../nats/NatsServerProcess.js"
 import { type LocalVictoriaMetrics, startVictoriaMetrics } from "./LocalVictoriaMetrics.js"
 
 /** Name of the state file in the cluster's directory. */
@@ -80,7 +80,7 @@ export interface DevNode extends DevNodeInfo {
 }
 
 /** A nats-server of the cluster, named after its node. */
-export interface DevServer extends LocalNatsServer {
+export interface DevServer extends RunningNatsServer {
   readonly name: string
 }
 

@@ -18,10 +18,10 @@ import { ingestPartitionMapping, type NatsServerConfSpec, quoteNatsString, rende
 import { makeManagedProcess } from "../process/ManagedProcess.js"
 import type { ProcessError } from "../process/ProcessError.js"
 import { freePort } from "./freePort.js"
-import { retryOnPortClash } from "./internal/portRetry.js"
-import { connectHost, expectStatus, httpRequest, parseJson, tcpConnect } from "./internal/probe.js"
-import { setupFiles } from "./internal/setupFiles.js"
-import type { LocalNatsServer, StartNatsServerOptions } from "./LocalNatsServer.js"
+import { retryOnPortClash } from "../process/internal/portRetry.js"
+import { connectHost, expectStatus, httpRequest, parseJson, tcpConnect } from "../process/internal/probe.js"
+import { setupFiles } from "../process/internal/setupFiles.js"
+import type { RunningNatsServer, StartNatsServerOptions } from "../nats/NatsServerProcess.js"
 
 /** One outgoing leaf connection (a site dialling its hub). */
 export interface LeafRemoteSpec {
@@ -131,7 +131,7 @@ export interface StartLeafNatsServerOptions extends Omit<StartNatsServerOptions,
 }
 
 /** A running hub or site server. */
-export interface LocalLeafNatsServer extends Omit<LocalNatsServer, "mqttUrl" | "spec"> {
+export interface LocalLeafNatsServer extends Omit<RunningNatsServer, "mqttUrl" | "spec"> {
   /** The spec the config was rendered from (ports, server name, store dir). */
   readonly spec: NatsServerConfSpec & { readonly httpPort: number }
   readonly domain: string

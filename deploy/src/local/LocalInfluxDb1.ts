@@ -12,9 +12,9 @@ import { type Duration, Effect, type Scope } from "effect"
 import { type ManagedProcess, makeManagedProcess, type RestartPolicy } from "../process/ManagedProcess.js"
 import type { ProcessError } from "../process/ProcessError.js"
 import { freePort } from "./freePort.js"
-import { retryOnPortClash } from "./internal/portRetry.js"
-import { expectStatus, httpRequest, parseJson } from "./internal/probe.js"
-import { setupFiles } from "./internal/setupFiles.js"
+import { retryOnPortClash } from "../process/internal/portRetry.js"
+import { expectStatus, httpRequest, parseJson } from "../process/internal/probe.js"
+import { setupFiles } from "../process/internal/setupFiles.js"
 
 /** What goes into an influxd 1.x config. */
 export interface InfluxDb1ConfSpec {

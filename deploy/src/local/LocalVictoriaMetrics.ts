@@ -16,9 +16,9 @@ import { type Duration, Effect, type Scope } from "effect"
 import { type ManagedProcess, makeManagedProcess, type RestartPolicy } from "../process/ManagedProcess.js"
 import type { ProcessError } from "../process/ProcessError.js"
 import { freePort } from "./freePort.js"
-import { retryOnPortClash } from "./internal/portRetry.js"
-import { setupFiles } from "./internal/setupFiles.js"
-import { expectStatus, httpRequest } from "./internal/probe.js"
+import { retryOnPortClash } from "../process/internal/portRetry.js"
+import { setupFiles } from "../process/internal/setupFiles.js"
+import { expectStatus, httpRequest } from "../process/internal/probe.js"
 
 export interface StartVictoriaMetricsOptions {
   /** Home of the server: storage in `data/`, output in `victoria-metrics.log` (created). */

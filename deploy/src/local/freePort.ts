@@ -1,7 +1,7 @@
 /**
  * Free loopback ports for local servers. The port is free when we look; another process can
  * take it before the server binds it, so the launchers retry with fresh ports when a server
- * reports "address already in use" (see `internal/portRetry.ts`).
+ * reports "address already in use" (see `../process/internal/portRetry.ts`).
  */
 import { createServer } from "node:net"
 import { Effect } from "effect"

@@ -1,20 +1,23 @@
 /**
- * A real nats-server on loopback for tests, the demo and benchmarks: JetStream, the MQTT
- * listener, HTTP monitoring and the ingest partition mapping, on free ports, with its
- * config, store and log under one directory (0700; the config 0600). It is the same
- * rendered config a node uses, so what the tests exercise is what runs on the Pis.
+ * A nats-server process, started from a rendered config and supervised: the server every
+ * production node runs on its Pi (`startNode`, with the spec rendered from the cluster file
+ * and `restartOnExit`), and the same launcher for tests, the demo, dev clusters and
+ * benchmarks, which leave the ports unset to get free loopback ones. JetStream, the MQTT
+ * listener, HTTP monitoring and the ingest partition mapping, with config, store and log
+ * under one directory (0700; the config 0600). One launcher, so what the tests exercise is
+ * what runs on the Pis (docs/design.md, decision 10).
  */
 import { randomUUID } from "node:crypto"
 import { join } from "node:path"
 import { type Duration, Effect, type Scope } from "effect"
-import { ingestPartitionMapping, type NatsServerConfSpec, renderNatsServerConf } from "../nats/NatsServerConf.js"
+import { ingestPartitionMapping, type NatsServerConfSpec, renderNatsServerConf } from "./NatsServerConf.js"
 import { type ManagedProcess, makeManagedProcess, type RestartPolicy } from "../process/ManagedProcess.js"
 import { privateDirSync, writePrivateFileSync } from "../security/internal/secretFile.js"
 import type { ProcessError } from "../process/ProcessError.js"
-import { freePort } from "./freePort.js"
-import { retryOnPortClash } from "./internal/portRetry.js"
-import { setupFiles } from "./internal/setupFiles.js"
-import { connectHost, expectStatus, httpRequest, parseJson, tcpConnect } from "./internal/probe.js"
+import { freePort } from "../local/freePort.js"
+import { retryOnPortClash } from "../process/internal/portRetry.js"
+import { setupFiles } from "../process/internal/setupFiles.js"
+import { connectHost, expectStatus, httpRequest, parseJson, tcpConnect } from "../process/internal/probe.js"
 
 /** Which `/healthz` check makes the server count as ready. */
 export type NatsHealthCheck =
@@ -40,8 +43,8 @@ export interface StartNatsServerOptions {
   readonly binary?: string
 }
 
-/** A running local nats-server. */
-export interface LocalNatsServer {
+/** A running nats-server. */
+export interface RunningNatsServer {
   /** Client URL, `nats://127.0.0.1:PORT`. */
   readonly url: string
   /** MQTT URL, `mqtt://127.0.0.1:PORT`. */
@@ -55,12 +58,13 @@ export interface LocalNatsServer {
 }
 
 /**
- * Starts nats-server with JetStream, MQTT and monitoring on free loopback ports and waits
- * until `/healthz` passes. Closing the scope stops it; `dir` is left in place.
+ * Starts nats-server with JetStream, MQTT and monitoring (on free loopback ports where the
+ * spec sets none) and waits until `/healthz` passes. Closing the scope stops it; `dir` is
+ * left in place.
  */
 export const startNatsServer = (
   options: StartNatsServerOptions
-): Effect.Effect<LocalNatsServer, ProcessError, Scope.Scope> =>
+): Effect.Effect<RunningNatsServer, ProcessError, Scope.Scope> =>
   retryOnPortClash(Effect.gen(function*() {
     const overrides = options.spec ?? {}
     const spec = {

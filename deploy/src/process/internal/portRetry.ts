@@ -4,8 +4,8 @@
  * already in use" and the launch is tried again with new ports.
  */
 import { Effect } from "effect"
-import { START_MARKER } from "../../process/ManagedProcess.js"
-import type { ProcessError } from "../../process/ProcessError.js"
+import { START_MARKER } from "../ManagedProcess.js"
+import type { ProcessError } from "../ProcessError.js"
 
 const ATTEMPTS = 3
 

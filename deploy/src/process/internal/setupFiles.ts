@@ -3,7 +3,7 @@
  * bad path) is reported as the server failing to spawn, with the reason in the message.
  */
 import { Effect } from "effect"
-import { type ProcessError, processError } from "../../process/ProcessError.js"
+import { type ProcessError, processError } from "../ProcessError.js"
 
 /** Runs the synchronous file work for `process`, turning a throw into `SpawnFailed`. */
 export const setupFiles = (process: string, work: () => void): Effect.Effect<void, ProcessError> =>
