@@ -7,7 +7,7 @@
  *
  * Asked of systemd (`timedatectl show -p NTPSynchronized`), once at start and every minute;
  * where that cannot be asked (no systemd, a container), the answer is "unknown" and nothing
- * is reported as wrong. docs/clocks.md says what a Pi should do.
+ * is reported as wrong. docs/neighbours.md ("A Pi without a real-time clock") says what a Pi should do.
  */
 import type { Admin } from "@bramble/protocol"
 import { Duration, Effect, type Scope } from "effect"
@@ -37,7 +37,7 @@ export const watchClockSync: Effect.Effect<() => Admin.NodeClock, never, Scope.S
   if (latest.synchronized === false) {
     yield* Effect.logWarning(
       "this node's clock is not synchronized (timedatectl: NTPSynchronized=no): the times its nats-server stores are off, " +
-        "and readings of well-synchronized devices may be refused as ClockAhead until it is (see docs/clocks.md)"
+        "and readings of well-synchronized devices may be refused as ClockAhead until it is (see docs/neighbours.md, A Pi without a real-time clock)"
     )
   }
   yield* Effect.forkScoped(
