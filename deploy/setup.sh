@@ -36,11 +36,23 @@ declare -A provides=(
   # The multi-host tests (test/net): each Pi a network namespace, faults as nftables rules.
   [ip]=iproute2
   [nft]=nftables
+  # The Modbus tests: a real Modbus server (pymodbus), over TCP and, through a socat
+  # pseudo-terminal pair, over RTU (pyserial-asyncio).
+  [socat]=socat
+)
+# Python modules the tests run as servers, by the Debian package that ships each. Debian's
+# packages install into the system Python, which a pyenv or venv on PATH does not see.
+declare -A python_modules=(
+  [pymodbus]=python3-pymodbus
+  [serial_asyncio]=python3-serial-asyncio
 )
 missing=()
 for cmd in "${!provides[@]}"; do
   # ip and nft live in /usr/sbin, outside a normal user's PATH.
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/sbin/$cmd" ] || missing+=("${provides[$cmd]}")
+done
+for module in "${!python_modules[@]}"; do
+  /usr/bin/python3 -c "import $module" >/dev/null 2>&1 || missing+=("${python_modules[$module]}")
 done
 missing=($(printf '%s\n' "${missing[@]:-}" | sort -u | grep -v '^$' || true))
 

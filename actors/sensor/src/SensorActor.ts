@@ -11,7 +11,16 @@
  * next good reading. Only the outbox's own failures (disk full, a corrupt file) fail the
  * actor, for its supervisor to restart.
  */
-import { DhtDriver, type DhtReadError, type DhtSensor, GpioDriver, type GpioEdgeEvent, type GpioError, type HardwareUnavailable, readWithRetry } from "@bramble/hardware"
+import {
+  DhtDriver,
+  type DhtReadError,
+  type DhtSensor,
+  GpioDriver,
+  type GpioEdgeEvent,
+  type GpioError,
+  type HardwareUnavailable,
+  readWithRetry
+} from "@bramble/hardware"
 import type { Alarm } from "@bramble/protocol"
 import { Clock, Effect, Queue, type Scope, Stream } from "effect"
 import { deliverOutbox } from "./Delivery.js"
@@ -74,7 +83,7 @@ export interface SensorActorOptions<S extends SensorSpec = SensorSpec> {
 }
 
 /** Appends readings to the outbox, keeping the stats and the overflow alarm up to date. */
-interface Sink {
+export interface Sink {
   readonly take: (readings: ReadonlyArray<OutboxReading>) => Effect.Effect<void, OutboxError>
   readonly outbox: Outbox
 }
@@ -83,7 +92,7 @@ interface Sink {
  * Opens the outbox, runs its delivery, and runs `read` with a sink into it; whichever of
  * the two fails first fails the actor (the other is stopped).
  */
-const withOutbox = <E, R>(
+export const withOutbox = <E, R>(
   options: SensorActorOptions,
   stats: SensorStats,
   read: (sink: Sink) => Effect.Effect<never, E, R>
@@ -124,7 +133,7 @@ const withOutbox = <E, R>(
 const describe = (error: DhtReadError | HardwareUnavailable): string => `${error.reason}: ${error.message}`
 
 /** Sleeps until the next tick of a fixed-rate schedule; a late tick skips the ones it missed. */
-const nextTick = (state: { next: number }, intervalMs: number) =>
+export const nextTick = (state: { next: number }, intervalMs: number) =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     state.next += intervalMs

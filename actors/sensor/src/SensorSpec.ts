@@ -4,6 +4,7 @@
  * turns raw values into engineering values before they are published.
  */
 import { calibrate, type Calibration, type DhtModel, type GpioEdge } from "@bramble/hardware"
+import type { ModbusSensorSpec } from "./ModbusSensor.js"
 
 /** Per value name (`temperature`, `humidity`, `value`), `engineering = raw * scale + offset`. */
 export type SensorCalibration = Readonly<Record<string, Calibration>>
@@ -48,7 +49,7 @@ export interface SyntheticSensorSpec extends SensorIdentity {
   readonly calibration?: SensorCalibration
 }
 
-export type SensorSpec = DhtSensorSpec | GpioInputSensorSpec | SyntheticSensorSpec
+export type SensorSpec = DhtSensorSpec | GpioInputSensorSpec | SyntheticSensorSpec | ModbusSensorSpec
 
 /** Applies the calibration of each value that has one; other values pass unchanged. */
 export const calibrateValues = (

@@ -4,8 +4,10 @@
  */
 export * from "./AlarmSender.js"
 export * from "./Delivery.js"
+export * from "./ModbusSensor.js"
 export * from "./Outbox.js"
 export * from "./Publish.js"
+export * from "./ReportByException.js"
 export * from "./SensorActor.js"
 export * from "./SensorAlarms.js"
 export * from "./SensorSpec.js"

@@ -3,20 +3,12 @@
  * and sink of a bramble (docs/design.md, decision 9). Decoding it is the only way to get a
  * `ClusterConfig`, so everything that starts has already been checked.
  */
-import { Effect, Schema } from "effect"
+import { Schema } from "effect"
+import { Name, Outbox, Port, withDefault } from "./Common.js"
+import { FieldInput } from "./FieldInputs.js"
 import { Bytes, Millis } from "./Units.js"
 
-const TOKEN = /^[A-Za-z0-9_-]{1,64}$/
-/** A name used as a subject token or key: `[A-Za-z0-9_-]{1,64}`. */
-export const Name = Schema.String.check(
-  Schema.isPattern(TOKEN, { message: "Expected 1-64 characters from A-Z a-z 0-9 _ -" })
-)
-
-const Port = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))
-
-/** An optional key whose default is written as it would be in the file. */
-const withDefault = <S extends Schema.Constraint>(schema: S, value: S["Encoded"]) =>
-  Schema.withDecodingDefaultKey<S>(Effect.succeed(value))(schema)
+export { Name, Outbox }
 
 /** How a node reaches NATS: the nats-server it starts and supervises, or an existing one. */
 export const NodeNats = Schema.Struct({
@@ -107,21 +99,14 @@ export const Calibration = Schema.Struct({
   )
 })
 
-/** The sensor's on-disk buffer of readings not yet acknowledged by JetStream. */
-export const Outbox = Schema.Struct({
-  /** Most readings kept while NATS is unreachable; beyond it the oldest are dropped (counted,
-   * with an `outbox-overflow` alarm). 100,000 is 55 h of a DHT22 read every 2 s, about 4 MB. */
-  maxReadings: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000_000 })), 100_000)
-})
-
-export const Sensor = Schema.Struct({
+/** The fields of a sensor wired to a GPIO pin (DHT, digital input) or of the synthetic one. */
+const pinSensorFields = {
   /** The device id readings are published under. */
   device: Name,
   /** The sensor name on that device (the subject's last token). */
   sensor: withDefault(Name, "env"),
   /** The node whose process reads it. */
   node: Name,
-  kind: SensorKind,
   /** BCM GPIO number the sensor is wired to (not used by `synthetic`). */
   pin: withDefault(GpioPin, 4),
   /** How often to read (DHT, synthetic); never faster than the sensor allows (DHT22 2 s, DHT11 1 s). */
@@ -139,7 +124,15 @@ export const Sensor = Schema.Struct({
   /** gpio-input: logical 1 (pressed, open, motion) is the low level. */
   activeLow: withDefault(Schema.Boolean, false),
   outbox: withDefault(Outbox, {})
-})
+}
+
+/** A sensor wired to a GPIO pin, or the synthetic one: one member per kind, so that a
+ * mistake is reported against the kind written (the union is told apart by `kind`). */
+export const PinSensor = SensorKind.mapMembers((kinds) => kinds.map((kind) => Schema.Struct({ ...pinSensorFields, kind })))
+export type PinSensor = typeof PinSensor.Type
+
+/** An entry of `sensors`: a pin sensor or a field input (Modbus, see FieldInputs.ts). */
+export const Sensor = Schema.Union([...PinSensor.members, ...FieldInput.members])
 export type Sensor = typeof Sensor.Type
 
 /** Which alarms switch an actuator on: a rule, for one device or for all. */

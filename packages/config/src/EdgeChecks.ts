@@ -4,6 +4,7 @@
  * file, so `bramble config validate` points at the line.
  */
 import type { ClusterConfig, SensorKind } from "./ClusterConfig.js"
+import { fieldInputProblems, isFieldInput } from "./FieldInputs.js"
 
 type Problem = { path: Array<PropertyKey>; message: string }
 
@@ -43,6 +44,7 @@ export const edgeCrossCheck = (config: ClusterConfig): Array<Problem> => {
     if (first === undefined) seen.set(key, i)
     else problems.push({ path: ["sensors", i, "device"], message: `device/sensor "${key}" is already used at index ${first}` })
     if (!nodeNames.has(s.node)) problems.push({ path: ["sensors", i, "node"], message: noNode(s.node) })
+    if (isFieldInput(s)) return
     const minimum = MIN_INTERVAL_MS[s.kind]
     if (minimum !== undefined && s.interval < minimum) {
       problems.push({ path: ["sensors", i, "interval"], message: `a ${s.kind.replace("simulated-", "")} cannot be read more often than every ${minimum} ms` })
@@ -76,7 +78,9 @@ export const edgeCrossCheck = (config: ClusterConfig): Array<Problem> => {
     if (owner !== undefined) problems.push({ path, message: `GPIO ${pin} on node ${node} is already used by ${owner}` })
     else pins.set(key, what)
   }
+  problems.push(...fieldInputProblems(config.sensors))
   config.sensors.forEach((s, i) => {
+    if (isFieldInput(s)) return
     if (usesPin(s.kind) && isReal(s.kind)) claim(s.node, s.pin, ["sensors", i, "pin"], `sensors[${i}] (${s.device}/${s.sensor})`)
   })
   config.actuators.forEach((a, i) => {

@@ -1,5 +1,5 @@
 /**
- * @bramble/hardware: DHT11/DHT22 and GPIO drivers behind services, each with a simulated
+ * @bramble/hardware: DHT11/DHT22, GPIO and Modbus drivers behind services, each with a simulated
  * twin, plus the chip-base resolution newer Pi kernels need and per-sensor calibration.
  */
 export * from "./Calibration.js"
@@ -11,3 +11,6 @@ export * from "./GpioDriver.js"
 export * from "./HardwareUnavailable.js"
 export * from "./SimulatedDht.js"
 export * from "./SimulatedGpio.js"
+export * from "./ModbusDriver.js"
+export * from "./ModbusMap.js"
+export * from "./SimulatedModbus.js"

@@ -1,0 +1,108 @@
+/**
+ * A Modbus device as a sensor: every `intervalMs` its registers are read (contiguous ones in
+ * one request, `planReads`), decoded and scaled, filtered by report-by-exception, and the
+ * metrics that are due go into the sensor's outbox as one reading.
+ *
+ * The device's bus is shared with the other devices on it (the driver takes their requests
+ * in turn). A failed request (timeout, a Modbus exception, a broken connection) never stops
+ * the actor: the cycle counts as failed, the metrics of the blocks that were read are still
+ * published, and after `faultAfter` failed cycles in a row `sensor-fault` is raised with the
+ * Modbus reason (e.g. `Exception 2 (Illegal Data Address) reading holding registers 10..11`),
+ * cleared by the next complete cycle.
+ */
+import { decodeBlock, type ModbusBlock, type ModbusBus, ModbusDriver, type ModbusPoint, type ModbusTarget, planReads } from "@bramble/hardware"
+import type { Alarm } from "@bramble/protocol"
+import { Clock, Effect, type Scope } from "effect"
+import type { OutboxError } from "./Outbox.js"
+import { type ReportPolicy, ReportByException } from "./ReportByException.js"
+import { makeSensorStats, nextTick, type SensorActorOptions, withOutbox } from "./SensorActor.js"
+import { FaultTracker } from "./SensorAlarms.js"
+
+/** One Modbus device (a unit on a bus) read as one sensor. */
+export interface ModbusSensorSpec {
+  readonly kind: "modbus"
+  readonly device: string
+  readonly sensor: string
+  readonly target: ModbusTarget
+  /** The unit (slave) id, 0..247 (0 and 255 are what many TCP devices answer to). */
+  readonly unit: number
+  readonly points: ReadonlyArray<ModbusPoint>
+  readonly intervalMs: number
+  /** Longest wait for one answer. */
+  readonly timeoutMs: number
+  /** Failed cycles in a row that raise `sensor-fault`. */
+  readonly faultAfter: number
+  /** Report-by-exception policy per metric; metrics without one are published every cycle. */
+  readonly report?: Readonly<Record<string, ReportPolicy>>
+}
+
+/** What one poll of a device produced: the values read, and the first failure, if any. */
+export interface ModbusPoll {
+  readonly values: Record<string, number>
+  readonly failure: string | undefined
+}
+
+/** Reads every block of a device once (used by the actor and by `bramble sensors probe`). */
+export const pollModbusDevice = (
+  bus: Pick<ModbusBus, "read">,
+  unit: number,
+  blocks: ReadonlyArray<ModbusBlock>
+): Effect.Effect<ModbusPoll> =>
+  Effect.gen(function*() {
+    const values: Record<string, number> = {}
+    let failure: string | undefined
+    for (const block of blocks) {
+      const answer = yield* Effect.result(bus.read(unit, block.table, block.address, block.count))
+      if (answer._tag === "Failure") {
+        failure ??= `${answer.failure.reason}: ${answer.failure.message}`
+        continue
+      }
+      const decoded = decodeBlock(block, answer.success)
+      Object.assign(values, decoded.values)
+      if (decoded.invalid.length > 0) failure ??= `BadResponse: ${decoded.invalid.join(", ")} decoded to NaN or infinity`
+    }
+    return { values, failure }
+  })
+
+/** Polls one Modbus device for ever; fails only if its outbox fails. */
+export const runModbusSensor = (
+  options: SensorActorOptions<ModbusSensorSpec>
+): Effect.Effect<never, OutboxError, ModbusDriver | Scope.Scope> => {
+  const { spec } = options
+  const stats = options.stats ?? makeSensorStats(spec.device, spec.sensor)
+  return withOutbox(options, stats, (sink) =>
+    Effect.gen(function*() {
+      const driver = yield* ModbusDriver
+      const fault = new FaultTracker(spec.device, spec.sensor, spec.faultAfter)
+      const report = new ReportByException(spec.report ?? {})
+      const blocks = planReads(spec.points)
+      const tick = { next: yield* Clock.currentTimeMillis }
+      let bus: ModbusBus | undefined
+      while (true) {
+        const ts = yield* Clock.currentTimeMillis
+        stats.reads += 1
+        // A driver that cannot run here (no serial support built) is retried every cycle, and counts.
+        const opened = bus === undefined ? yield* Effect.result(driver.open(spec.target, { timeoutMs: spec.timeoutMs })) : undefined
+        if (opened?._tag === "Success") bus = opened.success
+        const poll: ModbusPoll = bus === undefined
+          ? { values: {}, failure: opened?._tag === "Failure" ? `${opened.failure.reason}: ${opened.failure.message}` : "not open" }
+          : yield* pollModbusDevice(bus, spec.unit, blocks)
+        const due = report.filter(poll.values, ts)
+        if (Object.keys(due).length > 0) yield* sink.take([{ ts, values: due }])
+        const now = yield* Clock.currentTimeMillis
+        let alarm: Alarm | undefined
+        if (poll.failure === undefined) {
+          alarm = fault.success(now)
+        } else {
+          stats.readFailures += 1
+          alarm = fault.failure(poll.failure, now)
+          // A device that comes back reports every metric at once, deadband or not.
+          if (fault.raised) report.reset()
+        }
+        stats.consecutiveFailures = fault.consecutive
+        stats.fault = fault.raised
+        if (alarm !== undefined) yield* options.raise(alarm)
+        yield* nextTick(tick, spec.intervalMs)
+      }
+    }))
+}
