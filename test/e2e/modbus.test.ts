@@ -4,6 +4,7 @@
  *
  * - the driver and the register map: every type, both word orders, scaling, coils and
  *   discrete inputs, contiguous registers fetched in one request, a slave exception;
+ * - `bramble sensors probe` (the built CLI) reads the server once and prints each metric;
  * - the sensor actor on the real wire: a server that stops answering raises `sensor-fault`
  *   with the Modbus reason and the outbox takes nothing wrong meanwhile, it clears on
  *   recovery, a restarted server is read again, and report-by-exception stores changes only.
@@ -12,6 +13,10 @@ import { makeSensorStats, memoryOutbox, type ModbusSensorSpec, pollModbusDevice,
 import { encodeWords, type ModbusBus, ModbusDriver, type ModbusPoint, type ModbusTarget, planReads } from "@bramble/hardware"
 import { type Alarm, Codec } from "@bramble/protocol"
 import { Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { execFile } from "node:child_process"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { waitFor } from "../support/Db.js"
 import { type ModbusServer, startModbusTcpServer } from "../support/ModbusServer.js"
@@ -176,6 +181,59 @@ describe("modbus tcp - against pymodbus", () => {
     } finally {
       await Effect.runPromise(Fiber.interrupt(fiber))
       await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+})
+
+const CLI = resolve(import.meta.dirname, "../../cluster/dist/bin/bramble.js")
+
+const probe = (file: string, ...args: Array<string>) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+    execFile(process.execPath, [CLI, "sensors", "probe", "-c", file, "-n", "pi2", ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
+      done({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr }))
+  })
+
+describe("bramble sensors probe - against pymodbus", () => {
+  it("prints every metric of the register map as the cluster file names it; a missing register fails with the exception and exit code 1", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "bramble-probe-"))
+    try {
+      const file = join(dir, "cluster.yaml")
+      const config = (extra: string) => `
+cluster: { name: plant }
+nodes: [{ name: pi2 }]
+sensors:
+  - device: boiler-1
+    node: pi2
+    kind: modbus-tcp
+    host: 127.0.0.1
+    port: ${server.port}
+    unit: ${UNIT}
+    registers:
+      - { metric: temperature, address: 30001, type: int16, scale: 0.1 }
+      - { metric: pressure, address: 40010, type: float32, wordOrder: little }
+      - { metric: energy, holding: 22, type: uint32 }
+      - { metric: running, coil: 5 }
+      - { metric: alarm, discreteInput: 3 }
+${extra}
+sink: { kind: influx-v2, url: "http://127.0.0.1:8086" }
+`
+      await writeFile(file, config(""))
+      const ok = await probe(file)
+      assert.strictEqual(ok.code, 0, ok.stderr)
+      // Blocks are read table by table: coils, discrete inputs, input registers, holding registers.
+      assert.strictEqual(
+        ok.stdout.trim(),
+        `boiler-1/modbus (modbus-tcp, 127.0.0.1:${server.port} unit ${UNIT}): running=1 alarm=1 temperature=-23.5 pressure=3.75 energy=4000000000`
+      )
+
+      await writeFile(file, config("      - { metric: missing, holding: 100 }"))
+      const json = await probe(file, "--json")
+      assert.strictEqual(json.code, 1)
+      const [result] = JSON.parse(json.stdout) as Array<{ values: Record<string, number>; error?: string }>
+      assert.include(result!.error ?? "", "Modbus exception 2 (Illegal Data Address)")
+      assert.strictEqual(result!.values["pressure"], 3.75)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })

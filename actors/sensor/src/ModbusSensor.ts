@@ -64,6 +64,10 @@ export const pollModbusDevice = (
     return { values, failure }
   })
 
+/** Opens the bus of a device (shared with the other devices on it) for the scope. */
+export const modbusBus = (driver: ModbusDriver["Service"], spec: Pick<ModbusSensorSpec, "target" | "timeoutMs">) =>
+  driver.open(spec.target, { timeoutMs: spec.timeoutMs })
+
 /** Polls one Modbus device for ever; fails only if its outbox fails. */
 export const runModbusSensor = (
   options: SensorActorOptions<ModbusSensorSpec>
@@ -82,7 +86,7 @@ export const runModbusSensor = (
         const ts = yield* Clock.currentTimeMillis
         stats.reads += 1
         // A driver that cannot run here (no serial support built) is retried every cycle, and counts.
-        const opened = bus === undefined ? yield* Effect.result(driver.open(spec.target, { timeoutMs: spec.timeoutMs })) : undefined
+        const opened = bus === undefined ? yield* Effect.result(modbusBus(driver, spec)) : undefined
         if (opened?._tag === "Success") bus = opened.success
         const poll: ModbusPoll = bus === undefined
           ? { values: {}, failure: opened?._tag === "Failure" ? `${opened.failure.reason}: ${opened.failure.message}` : "not open" }

@@ -22,6 +22,7 @@ import { devicesCommand } from "../cli/DevicesCommand.js"
 import { exportCommand } from "../cli/ExportCommand.js"
 import { nodeCommand } from "../cli/NodeCommand.js"
 import { replayCommand } from "../cli/ReplayCommand.js"
+import { sensorsCommand } from "../cli/SensorsCommand.js"
 import { statusCommand } from "../cli/StatusCommand.js"
 import { tailCommand } from "../cli/TailCommand.js"
 import { ExitCode } from "../cli/ExitCode.js"
@@ -33,6 +34,7 @@ const bramble = Command.make("bramble").pipe(
     demoCommand,
     nodeCommand,
     configCommand,
+    sensorsCommand,
     deployCommand,
     replayCommand,
     exportCommand,

@@ -10,7 +10,7 @@
  * to ALARMS through one alarm sender.
  *
  * Drivers are chosen per sensor: the `simulated-` kinds (or every kind with `--simulate`)
- * use the simulated twins, the others the real drivers (node-dht-sensor, onoff), which fail
+ * use the simulated twins, the others the real drivers (node-dht-sensor, onoff, modbus-serial), which fail
  * with a clear `HardwareUnavailable` off a Pi. Simulated inputs are pressed at random
  * (every 20 s on average) so the demo shows door and button readings.
  */
@@ -22,26 +22,29 @@ import {
   type Publish,
   runDhtSensor,
   runGpioInput,
+  runModbusSensor,
   runSyntheticSensor,
   type SensorActorOptions,
   type SensorSpec,
   type SensorStats
 } from "@bramble/actor-sensor"
-import type { ClusterConfig, Sensor } from "@bramble/config"
+import { type ClusterConfig, isFieldInput, type Sensor } from "@bramble/config"
 import { nodeDataDir } from "@bramble/deploy"
-import { DhtDriver, GpioDriver } from "@bramble/hardware"
+import { DhtDriver, GpioDriver, ModbusDriver, SimulatedModbus } from "@bramble/hardware"
 import { type NatsClient, type NatsError, natsError } from "@bramble/nats"
 import { type Alarm, parseAlarm, Subjects } from "@bramble/protocol"
 import { Backoff } from "@bramble/runtime"
 import { DeliverPolicy } from "@nats-io/jetstream"
-import { type Context, Effect, Layer, Result, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, Result, type Scope, Stream } from "effect"
 import { join } from "node:path"
 import type { ActorRegistry } from "../admin/ActorRegistry.js"
+import { modbusSensorSpec } from "./FieldInputSpec.js"
 
 /** Drivers that replace the ones the kinds and `simulate` choose (tests inject simulated drivers they control). */
 export interface EdgeHardware {
   readonly dht?: Layer.Layer<DhtDriver>
   readonly gpio?: Layer.Layer<GpioDriver>
+  readonly modbus?: Layer.Layer<ModbusDriver>
 }
 
 export interface EdgeOptions {
@@ -67,6 +70,7 @@ export const outboxDir = (config: ClusterConfig, node: string, sensor: Pick<Sens
 /** The actor's view of a sensor entry of the cluster file. */
 export const sensorSpec = (s: Sensor): SensorSpec => {
   const identity = { device: s.device, sensor: s.sensor }
+  if (isFieldInput(s)) return modbusSensorSpec(s)
   const calibration = s.calibration === undefined ? {} : { calibration: s.calibration }
   switch (s.kind) {
     case "dht11":
@@ -151,6 +155,12 @@ export const startEdge = (options: EdgeOptions): Effect.Effect<RunningEdge, neve
         : simulated(kind)
         ? driver("gpio-simulated", GpioDriver.layerSimulated({ randomPresses: { meanIntervalMs: 20_000 } }))
         : driver("gpio-real", GpioDriver.layerOnoff)
+    const modbusDriver = (kind: string) =>
+      options.hardware?.modbus !== undefined
+        ? driver("modbus-injected", options.hardware.modbus)
+        : simulated(kind)
+        ? driver("modbus-simulated", ModbusDriver.layerSimulated)
+        : driver("modbus-real", ModbusDriver.layerModbusSerial)
 
     const publish: Publish = (subject, data, msgID) =>
       Effect.tryPromise({ try: () => client.js.publish(subject, data, { msgID }), catch: natsError("Publish", `cannot publish to ${subject}`) })
@@ -175,10 +185,17 @@ export const startEdge = (options: EdgeOptions): Effect.Effect<RunningEdge, neve
         raise: alarms.raise,
         stats
       }
+      if (spec.kind === "modbus" && simulated(s.kind) && options.hardware?.modbus === undefined) {
+        // The simulated twin answers the registers this device's map names, and only those.
+        const context = yield* modbusDriver(s.kind)
+        yield* Context.get(context as unknown as Context.Context<SimulatedModbus>, SimulatedModbus).define(spec.target, spec.unit, spec.points)
+      }
       const actor = spec.kind === "dht"
         ? Effect.provide(Effect.scoped(runDhtSensor({ ...base, spec })), yield* dhtDriver(s.kind))
         : spec.kind === "gpio-input"
         ? Effect.provide(Effect.scoped(runGpioInput({ ...base, spec })), yield* gpioDriver(s.kind))
+        : spec.kind === "modbus"
+        ? Effect.provide(Effect.scoped(runModbusSensor({ ...base, spec })), yield* modbusDriver(s.kind))
         : Effect.scoped(runSyntheticSensor({ ...base, spec }))
       yield* supervise(`sensor-${s.device}-${s.sensor}`, "sensor", actor, () => stats.published)
     }

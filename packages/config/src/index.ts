@@ -4,6 +4,7 @@
  */
 export * from "./ClusterConfig.js"
 export * from "./ConfigError.js"
+export * from "./FieldInputs.js"
 export * from "./JsonSchema.js"
 export * from "./Loader.js"
 export * from "./Template.js"

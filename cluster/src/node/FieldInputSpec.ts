@@ -1,0 +1,59 @@
+/**
+ * The sensor actor's view of a field input of the cluster file (Modbus TCP/RTU): the bus,
+ * the register map as points with protocol addresses, and the report-by-exception policies.
+ */
+import type { ModbusSensorSpec, ReportPolicy } from "@bramble/actor-sensor"
+import { type FieldInput, type ModbusRegister, registerLocation } from "@bramble/config"
+import type { ModbusPoint, ModbusTarget } from "@bramble/hardware"
+
+/** Where a Modbus entry's bus is. */
+export const modbusTarget = (s: FieldInput): ModbusTarget =>
+  s.kind === "modbus-tcp" || s.kind === "simulated-modbus-tcp"
+    ? { transport: "tcp", host: s.host, port: s.port }
+    : { transport: "rtu", path: s.port, baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits }
+
+const point = (register: ModbusRegister): ModbusPoint => {
+  const location = registerLocation(register)
+  // The loader refused the file if any register had no valid location.
+  if (typeof location === "string") throw new Error(`bug: an invalid register reached the node: ${location}`)
+  return {
+    metric: register.metric,
+    table: location.table,
+    address: location.address,
+    ...(register.type === undefined ? {} : { type: register.type }),
+    ...(register.wordOrder === undefined ? {} : { wordOrder: register.wordOrder }),
+    ...(register.scale === undefined ? {} : { scale: register.scale }),
+    ...(register.offset === undefined ? {} : { offset: register.offset })
+  }
+}
+
+/** `deadband: 0.5` is absolute, `deadband: "2%"` a percentage. */
+const policy = (register: ModbusRegister): ReportPolicy | undefined => {
+  if (register.deadband === undefined && register.maxSilence === undefined) return undefined
+  const deadband = register.deadband === undefined
+    ? undefined
+    : typeof register.deadband === "number"
+    ? { absolute: register.deadband }
+    : { percent: Number(register.deadband.slice(0, -1)) }
+  return { ...(deadband === undefined ? {} : { deadband }), ...(register.maxSilence === undefined ? {} : { maxSilenceMs: register.maxSilence }) }
+}
+
+export const modbusSensorSpec = (s: FieldInput): ModbusSensorSpec => {
+  const report: Record<string, ReportPolicy> = {}
+  for (const register of s.registers) {
+    const p = policy(register)
+    if (p !== undefined) report[register.metric] = p
+  }
+  return {
+    kind: "modbus",
+    device: s.device,
+    sensor: s.sensor,
+    target: modbusTarget(s),
+    unit: s.unit,
+    points: s.registers.map(point),
+    intervalMs: s.interval,
+    timeoutMs: s.timeout,
+    faultAfter: s.faultAfter,
+    report
+  }
+}
