@@ -107,13 +107,11 @@ const kill = (child: ChildProcess): Promise<void> =>
 
 const make = async (config: Record<string, unknown>, port: number, device: string | undefined, cleanup: () => Promise<void>): Promise<ModbusServer> => {
   let running = await launch(config)
-  let sets = 0
   return {
     port,
     ...(device === undefined ? {} : { device }),
     set: async (unit, table, address, values) => {
       const target = running.lines.filter((l) => l === "set").length + 1
-      sets += 1
       running.child.stdin!.write(`${JSON.stringify({ unit, table, address, values })}\n`)
       const current = running
       await new Promise<void>((resolve) => {
@@ -128,7 +126,6 @@ const make = async (config: Record<string, unknown>, port: number, device: strin
       running = await launch(config)
     },
     stop: async () => {
-      void sets
       await kill(running.child)
       await cleanup()
     }
