@@ -40,13 +40,18 @@ export const shouldReport = (policy: ReportPolicy, last: Last | undefined, value
 export class ReportByException {
   private readonly last = new Map<string, Last>()
 
-  constructor(private readonly policies: Readonly<Record<string, ReportPolicy>>) {}
+  private readonly policyOf: (metric: string) => ReportPolicy | undefined
+
+  /** Per metric: a record, or a function (e.g. one policy for every metric, names unknown ahead). */
+  constructor(policies: Readonly<Record<string, ReportPolicy>> | ((metric: string) => ReportPolicy | undefined)) {
+    this.policyOf = typeof policies === "function" ? policies : (metric) => (Object.hasOwn(policies, metric) ? policies[metric] : undefined)
+  }
 
   /** The values of `values` to publish now (possibly none), remembering them as published. */
   filter(values: Readonly<Record<string, number>>, now: number): Record<string, number> {
     const out: Record<string, number> = {}
     for (const [metric, value] of Object.entries(values)) {
-      const policy = this.policies[metric]
+      const policy = this.policyOf(metric)
       if (policy !== undefined && !shouldReport(policy, this.last.get(metric), value, now)) continue
       out[metric] = value
       this.last.set(metric, { value, at: now })

@@ -5,6 +5,7 @@
  */
 import { calibrate, type Calibration, type DhtModel, type GpioEdge } from "@bramble/hardware"
 import type { ModbusSensorSpec } from "./ModbusSensor.js"
+import type { OneWireSensorSpec } from "./OneWireSensor.js"
 
 /** Per value name (`temperature`, `humidity`, `value`), `engineering = raw * scale + offset`. */
 export type SensorCalibration = Readonly<Record<string, Calibration>>
@@ -49,7 +50,7 @@ export interface SyntheticSensorSpec extends SensorIdentity {
   readonly calibration?: SensorCalibration
 }
 
-export type SensorSpec = DhtSensorSpec | GpioInputSensorSpec | SyntheticSensorSpec | ModbusSensorSpec
+export type SensorSpec = DhtSensorSpec | GpioInputSensorSpec | SyntheticSensorSpec | ModbusSensorSpec | OneWireSensorSpec
 
 /** Applies the calibration of each value that has one; other values pass unchanged. */
 export const calibrateValues = (

@@ -5,6 +5,7 @@
 export * from "./AlarmSender.js"
 export * from "./Delivery.js"
 export * from "./ModbusSensor.js"
+export * from "./OneWireSensor.js"
 export * from "./Outbox.js"
 export * from "./Publish.js"
 export * from "./ReportByException.js"

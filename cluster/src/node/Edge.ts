@@ -10,7 +10,7 @@
  * to ALARMS through one alarm sender.
  *
  * Drivers are chosen per sensor: the `simulated-` kinds (or every kind with `--simulate`)
- * use the simulated twins, the others the real drivers (node-dht-sensor, onoff, modbus-serial), which fail
+ * use the simulated twins, the others the real drivers (node-dht-sensor, onoff, modbus-serial, the kernel's w1 files), which fail
  * with a clear `HardwareUnavailable` off a Pi. Simulated inputs are pressed at random
  * (every 20 s on average) so the demo shows door and button readings.
  */
@@ -23,6 +23,7 @@ import {
   runDhtSensor,
   runGpioInput,
   runModbusSensor,
+  runOneWireSensor,
   runSyntheticSensor,
   type SensorActorOptions,
   type SensorSpec,
@@ -30,7 +31,7 @@ import {
 } from "@bramble/actor-sensor"
 import { type ClusterConfig, isFieldInput, type Sensor } from "@bramble/config"
 import { nodeDataDir } from "@bramble/deploy"
-import { DhtDriver, GpioDriver, ModbusDriver, SimulatedModbus } from "@bramble/hardware"
+import { DhtDriver, GpioDriver, ModbusDriver, OneWireDriver, SimulatedModbus } from "@bramble/hardware"
 import { type NatsClient, type NatsError, natsError } from "@bramble/nats"
 import { type Alarm, parseAlarm, Subjects } from "@bramble/protocol"
 import { Backoff } from "@bramble/runtime"
@@ -38,13 +39,14 @@ import { DeliverPolicy } from "@nats-io/jetstream"
 import { Context, Effect, Layer, Result, type Scope, Stream } from "effect"
 import { join } from "node:path"
 import type { ActorRegistry } from "../admin/ActorRegistry.js"
-import { modbusSensorSpec } from "./FieldInputSpec.js"
+import { fieldInputSpec } from "./FieldInputSpec.js"
 
 /** Drivers that replace the ones the kinds and `simulate` choose (tests inject simulated drivers they control). */
 export interface EdgeHardware {
   readonly dht?: Layer.Layer<DhtDriver>
   readonly gpio?: Layer.Layer<GpioDriver>
   readonly modbus?: Layer.Layer<ModbusDriver>
+  readonly oneWire?: Layer.Layer<OneWireDriver>
 }
 
 export interface EdgeOptions {
@@ -70,7 +72,7 @@ export const outboxDir = (config: ClusterConfig, node: string, sensor: Pick<Sens
 /** The actor's view of a sensor entry of the cluster file. */
 export const sensorSpec = (s: Sensor): SensorSpec => {
   const identity = { device: s.device, sensor: s.sensor }
-  if (isFieldInput(s)) return modbusSensorSpec(s)
+  if (isFieldInput(s)) return fieldInputSpec(s)
   const calibration = s.calibration === undefined ? {} : { calibration: s.calibration }
   switch (s.kind) {
     case "dht11":
@@ -161,6 +163,14 @@ export const startEdge = (options: EdgeOptions): Effect.Effect<RunningEdge, neve
         : simulated(kind)
         ? driver("modbus-simulated", ModbusDriver.layerSimulated)
         : driver("modbus-real", ModbusDriver.layerModbusSerial)
+    // The simulated bus has the probes the file lists (or two, when it lists none).
+    const listedProbes = [...new Set(mySensors.flatMap((s) => ("probes" in s && s.probes !== undefined ? Object.values(s.probes) : [])))]
+    const oneWireDriver = (kind: string) =>
+      options.hardware?.oneWire !== undefined
+        ? driver("w1-injected", options.hardware.oneWire)
+        : simulated(kind)
+        ? driver("w1-simulated", OneWireDriver.layerSimulated(listedProbes.length > 0 ? { probes: listedProbes } : {}))
+        : driver("w1-real", OneWireDriver.layerSysfs())
 
     const publish: Publish = (subject, data, msgID) =>
       Effect.tryPromise({ try: () => client.js.publish(subject, data, { msgID }), catch: natsError("Publish", `cannot publish to ${subject}`) })
@@ -196,6 +206,8 @@ export const startEdge = (options: EdgeOptions): Effect.Effect<RunningEdge, neve
         ? Effect.provide(Effect.scoped(runGpioInput({ ...base, spec })), yield* gpioDriver(s.kind))
         : spec.kind === "modbus"
         ? Effect.provide(Effect.scoped(runModbusSensor({ ...base, spec })), yield* modbusDriver(s.kind))
+        : spec.kind === "ds18b20"
+        ? Effect.provide(Effect.scoped(runOneWireSensor({ ...base, spec })), yield* oneWireDriver(s.kind))
         : Effect.scoped(runSyntheticSensor({ ...base, spec }))
       yield* supervise(`sensor-${s.device}-${s.sensor}`, "sensor", actor, () => stats.published)
     }

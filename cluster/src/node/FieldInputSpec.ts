@@ -1,13 +1,14 @@
 /**
- * The sensor actor's view of a field input of the cluster file (Modbus TCP/RTU): the bus,
- * the register map as points with protocol addresses, and the report-by-exception policies.
+ * The sensor actor's view of a field input of the cluster file: for Modbus TCP/RTU the bus,
+ * the register map as points with protocol addresses, and the report-by-exception policies;
+ * for DS18B20 probes, which ones under which metric names.
  */
-import type { ModbusSensorSpec, ReportPolicy } from "@bramble/actor-sensor"
-import { type FieldInput, type ModbusRegister, registerLocation } from "@bramble/config"
+import type { ModbusSensorSpec, OneWireSensorSpec, ReportPolicy } from "@bramble/actor-sensor"
+import { type FieldInput, isModbusInput, type ModbusInput, type ModbusRegister, type OneWireInput, registerLocation } from "@bramble/config"
 import type { ModbusPoint, ModbusTarget } from "@bramble/hardware"
 
 /** Where a Modbus entry's bus is. */
-export const modbusTarget = (s: FieldInput): ModbusTarget =>
+export const modbusTarget = (s: ModbusInput): ModbusTarget =>
   s.kind === "modbus-tcp" || s.kind === "simulated-modbus-tcp"
     ? { transport: "tcp", host: s.host, port: s.port }
     : { transport: "rtu", path: s.port, baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits }
@@ -28,7 +29,7 @@ const point = (register: ModbusRegister): ModbusPoint => {
 }
 
 /** `deadband: 0.5` is absolute, `deadband: "2%"` a percentage. */
-const policy = (register: ModbusRegister): ReportPolicy | undefined => {
+const policy = (register: Pick<ModbusRegister, "deadband" | "maxSilence">): ReportPolicy | undefined => {
   if (register.deadband === undefined && register.maxSilence === undefined) return undefined
   const deadband = register.deadband === undefined
     ? undefined
@@ -38,7 +39,23 @@ const policy = (register: ModbusRegister): ReportPolicy | undefined => {
   return { ...(deadband === undefined ? {} : { deadband }), ...(register.maxSilence === undefined ? {} : { maxSilenceMs: register.maxSilence }) }
 }
 
-export const modbusSensorSpec = (s: FieldInput): ModbusSensorSpec => {
+const oneWireSensorSpec = (s: OneWireInput): OneWireSensorSpec => {
+  const report = policy(s)
+  return {
+    kind: "ds18b20",
+    device: s.device,
+    sensor: s.sensor,
+    ...(s.probes === undefined ? {} : { probes: s.probes }),
+    intervalMs: s.interval,
+    faultAfter: s.faultAfter,
+    ...(report === undefined ? {} : { report })
+  }
+}
+
+/** The actor's view of a field input. */
+export const fieldInputSpec = (s: FieldInput): ModbusSensorSpec | OneWireSensorSpec => isModbusInput(s) ? modbusSensorSpec(s) : oneWireSensorSpec(s)
+
+export const modbusSensorSpec = (s: ModbusInput): ModbusSensorSpec => {
   const report: Record<string, ReportPolicy> = {}
   for (const register of s.registers) {
     const p = policy(register)

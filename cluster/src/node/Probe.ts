@@ -4,13 +4,14 @@
  * the node (real ones, or the simulated twins with `--simulate`), but no NATS, no outbox and
  * no actor: nothing is published.
  */
-import { calibrateValues, modbusBus, pollModbusDevice, type SensorSpec, syntheticValue } from "@bramble/actor-sensor"
+import { calibrateValues, modbusBus, pollModbusDevice, pollOneWire, type SensorSpec, syntheticValue } from "@bramble/actor-sensor"
 import type { ClusterConfig, Sensor } from "@bramble/config"
 import {
   DhtDriver,
   GpioDriver,
   modbusTargetKey,
   ModbusDriver,
+  OneWireDriver,
   planReads,
   readWithRetry,
   SimulatedModbus
@@ -31,7 +32,13 @@ export interface ProbeResult {
 }
 
 const whereOf = (s: Sensor, spec: SensorSpec): string =>
-  spec.kind === "modbus" ? `${modbusTargetKey(spec.target)} unit ${spec.unit}` : spec.kind === "synthetic" ? "no hardware" : `GPIO ${"pin" in s ? s.pin : "?"}`
+  spec.kind === "modbus"
+    ? `${modbusTargetKey(spec.target)} unit ${spec.unit}`
+    : spec.kind === "ds18b20"
+    ? "1-wire"
+    : spec.kind === "synthetic"
+    ? "no hardware"
+    : `GPIO ${"pin" in s ? s.pin : "?"}`
 
 const describe = (error: { readonly _tag: string; readonly reason?: string; readonly message: string }) =>
   `${error.reason ?? error._tag}: ${error.message}`
@@ -63,6 +70,10 @@ const probeOne = (s: Sensor) =>
         const ts = yield* Clock.currentTimeMillis
         return { ...base, values: calibrateValues({ value: syntheticValue(spec.device, spec.sensor, ts) }, spec.calibration) }
       }
+      case "ds18b20": {
+        const poll = yield* pollOneWire(yield* OneWireDriver, spec.probes)
+        return poll.failure === undefined ? { ...base, values: poll.values } : { ...base, values: poll.values, error: poll.failure }
+      }
       case "modbus": {
         const driver = yield* ModbusDriver
         const simulated = yield* Effect.serviceOption(SimulatedModbus)
@@ -87,11 +98,13 @@ export const probeSensors = (options: {
   const mine = options.config.sensors.filter((s) => s.node === options.node)
   const simulated = (s: Sensor) => options.simulate || s.kind.startsWith("simulated-")
   // One driver of each kind per mode, as the node builds them.
-  const real = Layer.mergeAll(DhtDriver.layerNodeDht, GpioDriver.layerOnoff, ModbusDriver.layerModbusSerial)
+  const real = Layer.mergeAll(DhtDriver.layerNodeDht, GpioDriver.layerOnoff, ModbusDriver.layerModbusSerial, OneWireDriver.layerSysfs())
+  const probes = mine.flatMap((s) => ("probes" in s && s.probes !== undefined ? Object.values(s.probes) : []))
   const twins = Layer.mergeAll(
     DhtDriver.layerSimulated({ checksumErrorRate: 0, dropoutRate: 0 }),
     GpioDriver.layerSimulated(),
-    ModbusDriver.layerSimulated
+    ModbusDriver.layerSimulated,
+    OneWireDriver.layerSimulated(probes.length > 0 ? { probes } : {})
   )
   return Effect.gen(function*() {
     const results: Array<ProbeResult> = []

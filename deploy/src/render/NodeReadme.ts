@@ -187,7 +187,7 @@ export const renderNodeReadme = (input: NodeReadmeInput): string => {
     "",
     sensors.length === 0
       ? "No sensors are wired to this node in the cluster file."
-      : `Sensors read here: ${sensors.map((s) => `\`${s.device}/${s.sensor}\` (${s.kind}, ${"pin" in s ? `GPIO ${s.pin}` : `${"host" in s ? `${s.host}:${s.port}` : s.port} unit ${s.unit}`})`).join(", ")}.`,
+      : `Sensors read here: ${sensors.map((s) => `\`${s.device}/${s.sensor}\` (${s.kind}, ${"pin" in s ? `GPIO ${s.pin}` : "unit" in s ? `${"host" in s ? `${s.host}:${s.port}` : s.port} unit ${s.unit}` : "1-wire"})`).join(", ")}.`,
     ...(spec?.mqttPort === undefined
       ? []
       : [`MQTT devices publish to \`mqtt://${self.host}:${spec.mqttPort}\`, topic \`ingest/<device>/<metric>\`.`]),

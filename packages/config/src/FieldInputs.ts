@@ -1,6 +1,7 @@
 /**
  * Field inputs in the cluster file's `sensors`: PLCs, meters and I/O modules read over
- * Modbus TCP or RTU, with a register map per device and report-by-exception per metric.
+ * Modbus TCP or RTU, with a register map per device and report-by-exception per metric,
+ * and DS18B20 probes on the node's 1-wire bus (`kind: ds18b20`, `probes: { tank: 28-… }`).
  *
  * ```yaml
  * - device: boiler-1
@@ -96,15 +97,43 @@ const rtuFields = {
   stopBits: withDefault(Schema.Literals([1, 2]), 1)
 }
 
+/** A DS18B20 id as the kernel names it: family 28, then the 48-bit serial in hex. */
+const ProbeId = Schema.String.check(
+  Schema.isPattern(/^28-[0-9a-f]{12}$/, { message: "Expected a DS18B20 id as in /sys/bus/w1/devices, e.g. 28-0316a2796dff" })
+)
+
+/** DS18B20 probes on the node's 1-wire bus (the kernel's w1 files). */
+const oneWireFields = {
+  device: Name,
+  sensor: withDefault(Name, "1wire"),
+  node: Name,
+  /** Metric name → probe id. Absent: every probe found, each as `t_<serial>`. */
+  probes: Schema.optionalKey(Schema.Record(Name, ProbeId)),
+  /** A 12-bit conversion takes 750 ms per probe. */
+  interval: withDefault(Millis.check(Schema.isGreaterThanOrEqualTo(1_000)), "10s"),
+  faultAfter: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })), 3),
+  /** Report by exception, for every probe. */
+  deadband: Schema.optionalKey(Deadband),
+  maxSilence: Schema.optionalKey(Millis.check(Schema.isGreaterThan(0))),
+  outbox: withDefault(Outbox, {})
+}
+
 /** The field-input kinds of `sensors`, each with its simulated twin. */
 export const FieldInput = Schema.Union([
   Schema.Struct({ ...tcpFields, kind: Schema.Literal("modbus-tcp") }),
   Schema.Struct({ ...tcpFields, kind: Schema.Literal("simulated-modbus-tcp") }),
   Schema.Struct({ ...rtuFields, kind: Schema.Literal("modbus-rtu") }),
-  Schema.Struct({ ...rtuFields, kind: Schema.Literal("simulated-modbus-rtu") })
+  Schema.Struct({ ...rtuFields, kind: Schema.Literal("simulated-modbus-rtu") }),
+  Schema.Struct({ ...oneWireFields, kind: Schema.Literal("ds18b20") }),
+  Schema.Struct({ ...oneWireFields, kind: Schema.Literal("simulated-ds18b20") })
 ])
 export type FieldInput = typeof FieldInput.Type
 export type FieldInputKind = FieldInput["kind"]
+export type ModbusInput = Extract<FieldInput, { readonly registers: unknown }>
+export type OneWireInput = Exclude<FieldInput, ModbusInput>
+
+/** Whether a field input is a Modbus device. */
+export const isModbusInput = (s: FieldInput): s is ModbusInput => "registers" in s
 
 const FIELD_KINDS: ReadonlySet<string> = new Set(FieldInput.members.map((m) => m.fields.kind.literal))
 
@@ -157,9 +186,21 @@ const width = (register: ModbusRegister, table: RegisterLocation["table"]) =>
 /** Problems of the field inputs among `sensors` (index `i` is the entry's place in `sensors`). */
 export const fieldInputProblems = (sensors: ReadonlyArray<{ readonly kind: string }>): Array<Problem> => {
   const problems: Array<Problem> = []
+  const probeOwners = new Map<string, string>()
   sensors.forEach((entry, i) => {
     if (!isFieldInput(entry as FieldInput)) return
-    const sensor = entry as FieldInput
+    const input = entry as FieldInput
+    if (!isModbusInput(input)) {
+      // One probe is one sensor's: read twice, it would be stored twice under two names.
+      for (const [metric, id] of Object.entries(input.probes ?? {})) {
+        const key = `${input.node}:${id}`
+        const owner = probeOwners.get(key)
+        if (owner !== undefined) problems.push({ path: ["sensors", i, "probes", metric], message: `probe ${id} on node ${input.node} is already read as ${owner}` })
+        else probeOwners.set(key, `${input.device}/${input.sensor} ${metric}`)
+      }
+      return
+    }
+    const sensor = input
     const metrics = new Map<string, number>()
     const used = new Map<string, string>()
     sensor.registers.forEach((register, j) => {

@@ -93,4 +93,19 @@ describe("cluster file - field inputs", () => {
     const found = problems(file(boiler.replace(`deadband: "2%"`, `deadband: "two percent"`)))
     assert.deepStrictEqual(found, [`sensors[0].registers[1].deadband: Expected a number (absolute) or a percentage such as "2%"`])
   })
+
+  it("ds18b20 - listed probes by metric, or every probe found; a bad id and a probe read twice are refused", () => {
+    const config = decoded(file(`  - { device: tank-room, node: pi1, kind: ds18b20, probes: { tank: 28-0316a2796dff, room: 28-000005e2fdc3 }, deadband: 0.25, maxSilence: 10m }
+  - { device: loft, node: pi1, kind: simulated-ds18b20 }`))
+    const [listed, all] = config.sensors
+    assert.isTrue(listed!.kind === "ds18b20" && listed!.interval === 10_000 && listed!.sensor === "1wire" && listed!.maxSilence === 600_000)
+    assert.isTrue(all!.kind === "simulated-ds18b20" && all!.probes === undefined)
+    assert.deepStrictEqual(problems(file(`  - { device: t, node: pi1, kind: ds18b20, probes: { tank: 28-XYZ } }`)), [
+      "sensors[0].probes.tank: Expected a DS18B20 id as in /sys/bus/w1/devices, e.g. 28-0316a2796dff"
+    ])
+    assert.deepStrictEqual(problems(file(`  - { device: a, node: pi1, kind: ds18b20, probes: { tank: 28-0316a2796dff } }
+  - { device: b, node: pi1, kind: ds18b20, probes: { water: 28-0316a2796dff } }`)), [
+      "sensors[1].probes.water: probe 28-0316a2796dff on node pi1 is already read as a/1wire tank"
+    ])
+  })
 })
