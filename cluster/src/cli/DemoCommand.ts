@@ -1,5 +1,5 @@
 /**
- * `bramble demo`: a one-node bramble on this machine, with four simulated DHT22 sensors,
+ * `bramble demo`: a one-node bramble on this machine, with four simulated DHT22 sensors, a simulated Modbus PLC and a 1-wire probe,
  * a real nats-server and a real time-series database (VictoriaMetrics, speaking InfluxDB's
  * v2 write API), all on free loopback ports. It prints what flows: readings in, window
  * results out, points in the database. Ctrl-C stops everything it started.
@@ -33,6 +33,20 @@ sensors:
   - { device: greenhouse-2, node: demo, kind: simulated-dht22, pin: 17, interval: 2s }
   - { device: barn, node: demo, kind: simulated-dht22, pin: 27, interval: 2s }
   - { device: cellar, node: demo, kind: simulated-dht22, pin: 22, interval: 2s }
+  # A boiler's PLC over Modbus TCP (its simulated twin): pressure and the burner's coil are
+  # stored by exception, when they change (or once a minute); docs/field-inputs.md.
+  - device: boiler-1
+    node: demo
+    kind: simulated-modbus-tcp
+    host: plc.local
+    unit: 3
+    interval: 2s
+    registers:
+      - { metric: temperature, address: 30001, type: int16, scale: 0.1 }
+      - { metric: pressure, address: 40010, type: float32, wordOrder: little, deadband: "1%", maxSilence: 1m }
+      - { metric: running, coil: 5, maxSilence: 1m }
+  # A DS18B20 probe on the 1-wire bus (simulated).
+  - { device: tank, node: demo, kind: simulated-ds18b20, interval: 2s, probes: { temperature: 28-0316a2796dff } }
 windows:
   - { name: 10s, size: 10s }
   - { name: 1m, size: 1m }
