@@ -187,6 +187,7 @@ const width = (register: ModbusRegister, table: RegisterLocation["table"]) =>
 export const fieldInputProblems = (sensors: ReadonlyArray<{ readonly kind: string }>): Array<Problem> => {
   const problems: Array<Problem> = []
   const probeOwners = new Map<string, string>()
+  const serialLines = new Map<string, { line: string; device: string }>()
   sensors.forEach((entry, i) => {
     if (!isFieldInput(entry as FieldInput)) return
     const input = entry as FieldInput
@@ -201,6 +202,16 @@ export const fieldInputProblems = (sensors: ReadonlyArray<{ readonly kind: strin
       return
     }
     const sensor = input
+    if (sensor.kind === "modbus-rtu" || sensor.kind === "simulated-modbus-rtu") {
+      // Devices on one port share its one connection: the line settings must agree.
+      const line = `${sensor.baudRate} baud, parity ${sensor.parity}, ${sensor.dataBits} data bits, ${sensor.stopBits} stop bit(s)`
+      const key = `${sensor.node}:${sensor.port}`
+      const first = serialLines.get(key)
+      if (first === undefined) serialLines.set(key, { line, device: sensor.device })
+      else if (first.line !== line) {
+        problems.push({ path: ["sensors", i, "port"], message: `${sensor.port} on node ${sensor.node} is already used by ${first.device} at ${first.line}; this entry says ${line} (devices on one serial line share its settings)` })
+      }
+    }
     const metrics = new Map<string, number>()
     const used = new Map<string, string>()
     sensor.registers.forEach((register, j) => {

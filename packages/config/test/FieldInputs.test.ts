@@ -53,6 +53,13 @@ describe("cluster file - field inputs", () => {
     assert.isTrue(s.kind === "modbus-rtu" && s.baudRate === 19200 && s.parity === "even" && s.dataBits === 8 && s.stopBits === 1)
   })
 
+  it("validate - devices on one serial port must agree on its line settings", () => {
+    assert.deepStrictEqual(problems(file(`  - { device: m1, node: pi1, kind: modbus-rtu, port: /dev/ttyUSB0, unit: 1, registers: [{ metric: e, holding: 0 }] }
+  - { device: m2, node: pi1, kind: modbus-rtu, port: /dev/ttyUSB0, unit: 2, baudRate: 19200, registers: [{ metric: e, holding: 0 }] }`)), [
+      "sensors[1].port: /dev/ttyUSB0 on node pi1 is already used by m1 at 9600 baud, parity none, 8 data bits, 1 stop bit(s); this entry says 19200 baud, parity none, 8 data bits, 1 stop bit(s) (devices on one serial line share its settings)"
+    ])
+  })
+
   it("validate - a typo in a modbus key gets a did-you-mean for that kind's keys only", () => {
     assert.deepStrictEqual(problems(file(boiler.replace("interval: 1s", "interval: 1s\n    timout: 2s"))), [`sensors[0].timout: unknown key "timout"; did you mean "timeout"?`])
     const found = problems(file(boiler.replace("host:", "hots:")))
