@@ -113,6 +113,13 @@ for (const [name, load] of [
 ]) {
   try { load(); console.log("    ok: " + name) } catch (e) { failures.push(name + ": " + e.message) }
 }
+// Modbus RTU only (modbus-serial runs Modbus TCP without it): a warning, not a failure.
+try {
+  require("@serialport/bindings-cpp/dist/serialport-bindings.js")
+  console.log("    ok: serialport (Modbus RTU)")
+} catch (e) {
+  console.log("    warning: serialport did not load (" + e.message.split("\n")[0] + "); Modbus RTU will not work until: npm rebuild @serialport/bindings-cpp")
+}
 if (failures.length) { console.error(failures.join("\n")); process.exit(1) }
 ' || die "a native addon did not build; check that build-essential and python3 are installed, then run: npm rebuild"
 
