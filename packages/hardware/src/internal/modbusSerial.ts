@@ -33,6 +33,7 @@ interface ModbusClient {
   setID(id: number): void
   setTimeout(ms: number): void
   close(callback: () => void): void
+  destroy(callback: () => void): void
   readCoils(address: number, count: number): Promise<{ readonly data: ReadonlyArray<boolean> }>
   readDiscreteInputs(address: number, count: number): Promise<{ readonly data: ReadonlyArray<boolean> }>
   readInputRegisters(address: number, count: number): Promise<{ readonly data: ReadonlyArray<number> }>
@@ -98,10 +99,17 @@ interface Connection {
   users: number
 }
 
-const closeClient = (client: ModbusClient): Effect.Effect<void> =>
+/**
+ * Closes a connection. After a failure a TCP socket is destroyed, not ended: ending waits for
+ * the peer's FIN, which a hung device never sends, and the bus's next request would wait
+ * with it. A serial port has no peer to wait for; modbus-serial's buffered RTU port has no
+ * destroy, so it is closed.
+ */
+const closeClient = (client: ModbusClient, how: "graceful" | "abort" = "graceful"): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
     try {
-      client.close(() => resume(Effect.void))
+      if (how === "abort") client.destroy(() => resume(Effect.void))
+      else client.close(() => resume(Effect.void))
     } catch {
       resume(Effect.void)
     }
@@ -133,7 +141,7 @@ export const makeModbusSerialDriver: Effect.Effect<ModbusDriverShape> = Effect.g
           duration: timeoutMs,
           orElse: () => Effect.fail(new ModbusError({ reason: "Timeout", message: `${where}: connecting timed out after ${timeoutMs} ms` }))
         }),
-        Effect.tapError(() => closeClient(client))
+        Effect.tapError(() => closeClient(client, target.transport === "tcp" ? "abort" : "graceful"))
       )
       connection.client = client
       return client
@@ -190,7 +198,7 @@ export const makeModbusSerialDriver: Effect.Effect<ModbusDriverShape> = Effect.g
                 // answer: start the next read on a fresh connection.
                 error.reason === "Exception" ? Effect.void : Effect.gen(function*() {
                   if (shared.client === client) shared.client = undefined
-                  yield* closeClient(client)
+                  yield* closeClient(client, target.transport === "tcp" ? "abort" : "graceful")
                 })
               )
             )
