@@ -122,8 +122,9 @@ describe("modbus tcp - against pymodbus", () => {
         { metric: "running", table: "coil", address: 5 }
       ],
       intervalMs: 100,
-      timeoutMs: 300,
-      faultAfter: 2,
+      // Generous, so that a busy machine's slow answer is not taken for a silent server.
+      timeoutMs: 1_000,
+      faultAfter: 3,
       // Report by exception: only a change of more than 1 (engineering units) is stored.
       report: { setpoint: { deadband: { absolute: 1 } }, running: { deadband: { absolute: 0 } } }
     }
