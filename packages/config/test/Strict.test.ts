@@ -14,7 +14,7 @@ const problemsOf = (text: string): ReadonlyArray<ConfigProblem> => {
 /** Maps whose keys are the user's own names (metrics, header names), not the schema's. */
 const FREE_KEYS = (path: ReadonlyArray<string | number>) =>
   path.includes("calibration") && path[path.length - 1] === "calibration" ||
-  ["headers", "headersEnv"].includes(String(path[path.length - 1]))
+  ["headers", "headersEnv", "probes"].includes(String(path[path.length - 1]))
 
 /** Every mapping in a YAML document, with its path. */
 const mappings = (node: YamlNode | null, path: Array<string | number> = []): Array<Array<string | number>> => {

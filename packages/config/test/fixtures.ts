@@ -37,6 +37,18 @@ sensors:
     calibration: { temperature: { offset: -0.5, scale: 1 } }
     outbox: { maxReadings: 1000 }
   - { device: door, node: pi2, kind: gpio-input, pin: 17, edge: rising, debounce: 50ms, activeLow: true }
+  - device: boiler-1
+    node: pi2
+    kind: modbus-tcp
+    host: 10.0.0.50
+    unit: 3
+    interval: 5s
+    registers:
+      - { metric: temperature, address: 30001, type: int16, scale: 0.1, deadband: 0.5 }
+      - { metric: pressure, address: 40010, type: float32, wordOrder: little, deadband: "2%", maxSilence: 5m }
+      - { metric: running, coil: 5 }
+  - { device: meter-1, node: pi2, kind: modbus-rtu, port: /dev/ttyUSB0, baudRate: 19200, parity: even, unit: 7, registers: [{ metric: energy, holding: 0, type: uint32 }] }
+  - { device: tank, node: pi1, kind: ds18b20, probes: { water: 28-0316a2796dff }, deadband: 0.25 }
 actuators:
   - { name: fan, node: pi1, pin: 5, on: { rule: overheat } }
   - { name: siren, node: pi2, kind: simulated-gpio-output, pin: 6, on: [{ rule: overheat, device: greenhouse-1 }] }
