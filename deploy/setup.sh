@@ -45,6 +45,9 @@ declare -A provides=(
 declare -A python_modules=(
   [pymodbus]=python3-pymodbus
   [serial_asyncio]=python3-serial-asyncio
+  # Third-party clients of the ingest tests (test/e2e/ingest-routes.test.ts, write-endpoint.test.ts).
+  [paho.mqtt.client]=python3-paho-mqtt
+  [influxdb]=python3-influxdb
 )
 missing=()
 for cmd in "${!provides[@]}"; do

@@ -50,6 +50,8 @@ export interface StartBrambleNodeOptions {
   readonly rules?: ReadonlyArray<Record<string, unknown>>
   /** Default 4. */
   readonly partitions?: number
+  /** The cluster file's `ingest:` section (routes), as written. */
+  readonly ingest?: Record<string, unknown>
   /** Default `n1`. */
   readonly node?: string
   /** How long the first start (and every `restart`) may take to answer status. Default 120 s. */
@@ -208,7 +210,8 @@ export const clusterFile = (options: StartBrambleNodeOptions & { readonly ports:
       windows: windowsYaml(options.windows),
       processing: options.processing ?? {},
       rules: options.rules ?? [],
-      sink: options.sink
+      sink: options.sink,
+      ...(options.ingest === undefined ? {} : { ingest: options.ingest })
     },
     null,
     2

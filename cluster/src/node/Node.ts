@@ -16,6 +16,7 @@ import { InfluxSink } from "@bramble/influx"
 import {
   CHECKPOINT_BUCKET,
   ensureClusterBuckets,
+  INGEST_STREAM,
   ensureTopology,
   kvLeaseStore,
   kvMemberStore,
@@ -43,6 +44,9 @@ import { leaseTiming } from "../ownership/LeaseTiming.js"
 import { fencedCheckpoints, fencedNats, fencedStorage } from "../ownership/OwnedPorts.js"
 import { startOwnership } from "../ownership/Ownership.js"
 import type { OwnershipLog } from "../ownership/OwnershipLog.js"
+import { type IngestStats, makeIngestStats, runIngestRouter } from "../ingest/IngestRouter.js"
+import { makeRouteTable } from "../ingest/RouteTable.js"
+import { runUnroutedMqtt } from "../ingest/UnroutedMqtt.js"
 import { makePartitionStats, type PartitionStats } from "../partition/PartitionStats.js"
 import { runPartition } from "../partition/PartitionWorker.js"
 import { ownConsumerConnection } from "../partition/Quarantine.js"
@@ -68,6 +72,7 @@ export interface NodeOptions {
 /** Every stream and KV bucket (the stream `KV_<bucket>`) a cluster keeps, for raiseReplicas. */
 const CLUSTER_STREAMS = [
   ...Object.values(Subjects.Streams),
+  INGEST_STREAM,
   ...[CHECKPOINT_BUCKET, MEMBERS_BUCKET, LEASES_BUCKET].map((bucket) => `KV_${bucket}`)
 ]
 
@@ -84,6 +89,8 @@ export interface RunningNode {
   readonly sensors: ReadonlyArray<SensorStats>
   readonly actuators: ReadonlyArray<ActuatorStats>
   readonly storage: StorageStats
+  /** The ingest router's counts (cluster/src/ingest); they move on the node owning partition 0. */
+  readonly ingest: IngestStats
   /** One per `forward:` target of the cluster file (cluster/src/forward). */
   readonly forwarders: ReadonlyArray<ForwarderStats>
   /** The node's HTTP server (dashboard, /metrics); undefined when off or not listening. */
@@ -143,6 +150,8 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         Effect.retry(Backoff.schedule({ initial: "500 millis", max: "5 seconds", factor: 2, jitter: 0.3 }))
       )
     const replicas = Math.min(3, config.nodes.length)
+    const routeTable = makeRouteTable(config)
+    const ingestStats = makeIngestStats()
     const timing = leaseTiming()
     const buckets = yield* Effect.scoped(Effect.gen(function*() {
       yield* withNats(serveFormingResponders({ node, formation, http: { host: self.host, port: self.httpPort } }))
@@ -157,7 +166,8 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         readings: { maxAgeMs: config.streams.readings.maxAge, maxBytes: config.streams.readings.maxBytes },
         aggregates: { maxAgeMs: config.streams.aggregates.maxAge, maxBytes: config.streams.aggregates.maxBytes },
         alarms: { maxAgeMs: config.streams.alarms.maxAge, maxBytes: config.streams.alarms.maxBytes },
-        deadLetter: { maxAgeMs: config.streams.deadLetter.maxAge, maxBytes: config.streams.deadLetter.maxBytes }
+        deadLetter: { maxAgeMs: config.streams.deadLetter.maxAge, maxBytes: config.streams.deadLetter.maxBytes },
+        ingest: { subjects: routeTable.streamSubjects, limits: { maxAgeMs: config.streams.readings.maxAge, maxBytes: config.streams.readings.maxBytes } }
       })))
       const opened = yield* whileClusterForms(
         "creating the membership and lease buckets",
@@ -270,6 +280,19 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         }))
       ))), { processed: () => stats.received })
     }
+    // The ingest router and the unrouted-MQTT watch (../ingest) run beside partition 0's
+    // worker, under its lease: one reader of INGEST at a time, so each device's order holds.
+    const runIngest = registry.restartable(
+      "ingest-router",
+      "ingest",
+      withNats(Effect.all([
+        ...(routeTable.streamSubjects.length === 0 ? [] : [runIngestRouter({ table: routeTable, partitions: config.cluster.partitions, stats: ingestStats })]),
+        runUnroutedMqtt({ table: routeTable, stats: ingestStats })
+      ], { concurrency: "unbounded", discard: true })),
+      { processed: () => ingestStats.messages }
+    )
+    const runOwned = (partition: number, fence: Fence, lease: number) =>
+      partition === 0 ? Effect.all([runWorker(partition, fence, lease), runIngest], { concurrency: "unbounded", discard: true }) : runWorker(partition, fence, lease)
     const ownership = yield* startOwnership({
       node,
       incarnation,
@@ -277,7 +300,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       leases,
       members: membership.liveNames,
       timing,
-      runWorker,
+      runWorker: runOwned,
       ...(options.ownershipLog === undefined ? {} : { log: options.ownershipLog })
     })
     // On the way out (SIGTERM): leave first, so the others start claiming, then hand over.
@@ -307,6 +330,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       partitions,
       sensors,
       storage: storageStats,
+      ingest: ingestStats,
       forwarders,
       clock,
       get httpUrl() {

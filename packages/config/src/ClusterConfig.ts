@@ -6,6 +6,7 @@
 import { Schema } from "effect"
 import { Name, Outbox, Port, withDefault } from "./Common.js"
 import { FieldInput } from "./FieldInputs.js"
+import { Ingest } from "./IngestRoute.js"
 import { Bytes, Millis } from "./Units.js"
 
 export { Name, Outbox }
@@ -438,6 +439,8 @@ export const ClusterConfig = Schema.Struct({
   sink: Sink,
   /** Forward targets (ThingsBoard, webhooks); none by default. */
   forward: Schema.optionalKey(Schema.Array(ForwardTarget)),
-  security: Schema.optionalKey(Security)
+  security: Schema.optionalKey(Security),
+  /** Ingest routes for the topics and payloads devices already send (docs/ingest-routes.md). */
+  ingest: Schema.optionalKey(Ingest)
 }).check(Schema.makeFilter(securityProblems))
 export type ClusterConfig = typeof ClusterConfig.Type

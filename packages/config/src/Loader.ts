@@ -12,6 +12,7 @@ import { ClusterConfig } from "./ClusterConfig.js"
 import { ConfigError, type ConfigProblem } from "./ConfigError.js"
 import { edgeCrossCheck } from "./EdgeChecks.js"
 import { forwardCrossCheck } from "./ForwardChecks.js"
+import { ingestCrossCheck } from "./IngestChecks.js"
 import { problemsOf } from "./internal/problems.js"
 
 /** A decoded cluster file, with `dataDir` made absolute relative to the file. */
@@ -81,6 +82,7 @@ export const crossCheck = (config: ClusterConfig): Array<{ path: Array<PropertyK
   })
   problems.push(...edgeCrossCheck(config))
   problems.push(...forwardCrossCheck(config))
+  problems.push(...ingestCrossCheck(config))
   // Two servers on one host cannot share a port.
   const ports = new Map<string, string>()
   config.nodes.forEach((n, i) => {

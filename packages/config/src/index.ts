@@ -5,8 +5,11 @@
 export * from "./ClusterConfig.js"
 export * from "./ConfigError.js"
 export * from "./FieldInputs.js"
+export * from "./IngestChecks.js"
+export * from "./IngestRoute.js"
 export * from "./JsonSchema.js"
 export * from "./Loader.js"
+export * from "./RoutePattern.js"
 export * from "./Template.js"
 export * from "./Units.js"
 /** Did-you-mean for a mistyped name, as the cluster file's errors use it (the CLI too). */

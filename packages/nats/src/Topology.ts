@@ -30,7 +30,13 @@ export interface TopologySpec {
   readonly deadLetter: StreamLimits
   /** Largest message a stream accepts (readings are small; this bounds abuse). */
   readonly maxMsgSize?: number
+  /** The INGEST stream of routed topics (cluster/src/ingest), when the cluster file has routes.
+   * Kept like READINGS; its subjects follow the routes' first levels. */
+  readonly ingest?: { readonly subjects: ReadonlyArray<string>; readonly limits: StreamLimits }
 }
+
+/** The stream of routed topics' raw messages, read by the ingest router. */
+export const INGEST_STREAM = "INGEST"
 
 /** KV bucket holding window-state checkpoints (per device, with the stream position). */
 export const CHECKPOINT_BUCKET = "bramble_checkpoints"
@@ -56,7 +62,8 @@ export const streamConfigs = (spec: TopologySpec): ReadonlyArray<Partial<StreamC
   streamConfig(Subjects.Streams.readings, Subjects.READINGS_SUBJECTS, spec.readings, spec),
   streamConfig(Subjects.Streams.aggregates, Subjects.AGGREGATES_SUBJECTS, spec.aggregates, spec),
   streamConfig(Subjects.Streams.alarms, Subjects.ALARMS_SUBJECTS, spec.alarms, spec),
-  streamConfig(Subjects.Streams.deadLetter, Subjects.DEADLETTER_SUBJECTS, spec.deadLetter, spec)
+  streamConfig(Subjects.Streams.deadLetter, Subjects.DEADLETTER_SUBJECTS, spec.deadLetter, spec),
+  ...(spec.ingest === undefined || spec.ingest.subjects.length === 0 ? [] : [streamConfig(INGEST_STREAM, spec.ingest.subjects, spec.ingest.limits, spec)])
 ]
 
 const isNotFound = (error: unknown) =>
@@ -92,7 +99,8 @@ export const ensureTopology = Effect.fn("Topology.ensure")(function*(spec: Topol
           const info = await jsm.streams.info(config.name)
           const current = info.config
           const changed = current.max_age !== config.max_age || current.max_bytes !== config.max_bytes ||
-            current.max_msg_size !== (config.max_msg_size ?? current.max_msg_size)
+            current.max_msg_size !== (config.max_msg_size ?? current.max_msg_size) ||
+            [...current.subjects].sort().join(" ") !== [...(config.subjects ?? [])].sort().join(" ")
           if (changed) await jsm.streams.update(config.name, { ...current, ...config, num_replicas: current.num_replicas })
         } catch (error) {
           if (!isNotFound(error)) throw error

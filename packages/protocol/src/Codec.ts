@@ -30,3 +30,14 @@ const utf8 = new TextDecoder("utf-8", { fatal: true })
 
 /** Decode a JSON payload; throws on malformed or non-UTF-8 input. */
 export const decodeJson = (bytes: Uint8Array): unknown => JSON.parse(utf8.decode(bytes))
+
+/** The payload as text when it is printable UTF-8 (no control characters but tab and line
+ * breaks), else undefined: used to explain a refusal, never on the hot path. */
+export const asText = (bytes: Uint8Array): string | undefined => {
+  try {
+    const text = utf8.decode(bytes)
+    return /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text) ? undefined : text
+  } catch {
+    return undefined
+  }
+}

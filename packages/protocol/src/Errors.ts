@@ -21,7 +21,19 @@ export const RejectionReason = Schema.Literals([
   "ForwardRejected",
   /** Not a refusal: readings of a device's sensor are missing from the log (its `seq`
    * skipped them). The entry's `gap` field holds the exact range (docs/delivery-guarantees.md). */
-  "Gap"
+  "Gap",
+  /** Published on a topic no ingest route takes (docs/ingest-routes.md). */
+  "NoRoute",
+  /** Text where Bramble's own dialect (JSON `{"values": …}` or msgpack) was expected. */
+  "NotAReading",
+  /** A `value` route's payload is not one number. */
+  "NotANumber",
+  /** A payload (or one of its objects or lines) holds no numeric value to store. */
+  "NoValues",
+  /** The device id a route found (topic, field or tag) is not an id. */
+  "BadDeviceId",
+  /** A line of InfluxDB line protocol that cannot be read. */
+  "MalformedLineProtocol"
 ])
 export type RejectionReason = typeof RejectionReason.Type
 

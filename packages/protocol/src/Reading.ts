@@ -137,6 +137,9 @@ export const decodePayloadWithSchema = (raw: unknown): Result.Result<ReadingPayl
 const reject = (reason: ReadingRejected["reason"], message: string) =>
   Result.fail(new ReadingRejected({ reason, message }))
 
+const ROUTE_HINT = "a device on ingest/<device>/<sensor> sends {\"values\": {\"<metric>\": <number>}} as JSON or msgpack; " +
+  "for plain numbers, flat JSON or line protocol give its topic an ingest route (docs/ingest-routes.md)"
+
 /**
  * Decode and validate one payload published by `device`/`sensor` (taken from the subject)
  * and stored by JetStream at `storedAtMs`. Synchronous: this is the ingest hot path.
@@ -156,13 +159,19 @@ export const decodeReading = (
   try {
     raw = json ? Codec.decodeJson(bytes) : Codec.decode(bytes)
   } catch (error) {
-    return json
-      ? reject("MalformedJson", `payload is not valid JSON: ${(error as Error).message}`)
-      : reject("MalformedMsgpack", `payload is neither JSON (starting with '{') nor valid msgpack: ${(error as Error).message}`)
+    if (json) return reject("MalformedJson", `payload is not valid JSON: ${(error as Error).message}`)
+    const text = Codec.asText(bytes)
+    return text === undefined
+      ? reject("MalformedMsgpack", `payload is neither JSON (starting with '{') nor valid msgpack: ${(error as Error).message}`)
+      : reject("NotAReading", `payload is text (${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text)}), not a reading: ${ROUTE_HINT}`)
   }
   const decoded = decodePayload(raw)
   if (Result.isFailure(decoded)) {
-    return reject("SchemaMismatch", decoded.failure.message.replace(/\s*\n\s*/g, " "))
+    // Short text ("5", "on") is valid msgpack (a number, a string): still text, not a reading.
+    const text = !json && (typeof raw !== "object" || raw === null) ? Codec.asText(bytes) : undefined
+    if (text !== undefined) return reject("NotAReading", `payload is text (${JSON.stringify(text.slice(0, 60))}), not a reading: ${ROUTE_HINT}`)
+    const flat = typeof raw === "object" && raw !== null && !("values" in raw)
+    return reject("SchemaMismatch", decoded.failure.message.replace(/\s*\n\s*/g, " ") + (flat ? ` (${ROUTE_HINT})` : ""))
   }
   const payload = decoded.success
   if (payload.device !== undefined && payload.device !== device) {

@@ -37,7 +37,8 @@ export const didYouMean = (input: string, candidates: ReadonlyArray<string>): Re
   return lower.length >= 3 ? candidates.filter((c) => c.toLowerCase().startsWith(lower.slice(0, 3))) : []
 }
 
-const suggestion = (input: string, candidates: ReadonlyArray<string>): string => {
+/** `; did you mean "x"?`, or nothing when no candidate is near. */
+export const suggestion = (input: string, candidates: ReadonlyArray<string>): string => {
   const near = didYouMean(input, candidates)
   return near.length === 0 ? "" : `; did you mean ${words(quoted(near), "or")}?`
 }
