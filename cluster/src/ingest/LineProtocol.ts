@@ -26,7 +26,11 @@ export interface LineError {
   readonly message: string
 }
 
-const ESCAPABLE = ",= \\"
+// What a backslash escapes in names (InfluxDB's parser, and its client, leave `\\` as is):
+// comma and space in a measurement; comma, equals sign and space in tag keys, tag values
+// and field keys.
+const NAME_ESCAPES = ",= "
+const MEASUREMENT_ESCAPES = ", "
 const INTEGER = /^-?\d+$/
 const FLOAT = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/
 
@@ -40,12 +44,12 @@ class Cursor {
   char(): string | undefined {
     return this.text[this.i]
   }
-  /** Text up to an unescaped character of `stops`; `\,` `\=` `\ ` and `\\` become the character. */
-  until(stops: string): string {
+  /** Text up to an unescaped character of `stops`; a backslash before one of `escapes` is dropped. */
+  until(stops: string, escapes: string = NAME_ESCAPES): string {
     let out = ""
     while (this.i < this.text.length) {
       const c = this.text[this.i]!
-      if (c === "\\" && this.i + 1 < this.text.length && ESCAPABLE.includes(this.text[this.i + 1]!)) {
+      if (c === "\\" && this.i + 1 < this.text.length && escapes.includes(this.text[this.i + 1]!)) {
         out += this.text[this.i + 1]
         this.i += 2
         continue
@@ -81,7 +85,7 @@ const fieldValue = (raw: string): FieldValue | string => {
 /** Parse one non-blank, non-comment line; a string is the reason it is not a point. */
 export const parseLine = (line: string): LinePoint | { readonly error: string } => {
   const c = new Cursor(line)
-  const measurement = c.until(", ")
+  const measurement = c.until(", ", MEASUREMENT_ESCAPES)
   if (measurement.length === 0) return { error: "missing measurement" }
   const tags: Record<string, string> = {}
   while (c.char() === ",") {

@@ -61,11 +61,14 @@ export const patternProblems = (pattern: string): Array<string> => {
 export const compilePattern = (pattern: string): RoutePattern => {
   const levels = pattern.split("/")
   const wildcards = levels.filter((l) => l.startsWith("+") || l.startsWith("#")).map((l) => l.slice(1)).filter((n) => n !== "")
+  const parent = levels.length > 1 && levels[levels.length - 1]!.startsWith("#") ? levels.slice(0, -1).join("/") : undefined
   return {
     pattern,
     wildcards,
     exec: (topic) => {
-      const found = MQTTPattern.exec(pattern, topic) as Record<string, string | Array<string>> | null
+      // MQTT's `a/#` also matches `a`; mqtt-pattern does so for a bare `#` but not for a
+      // named one (`a/#rest`), so the parent level is tried without it.
+      const found = (MQTTPattern.exec(pattern, topic) ?? (parent === undefined ? null : MQTTPattern.exec(parent, topic))) as Record<string, string | Array<string>> | null
       if (found === null) return undefined
       const out: Record<string, string> = {}
       for (const [name, value] of Object.entries(found)) out[name] = Array.isArray(value) ? value.join("/") : value
