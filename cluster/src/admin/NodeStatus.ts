@@ -24,6 +24,8 @@ export interface AdminNode {
   readonly storage: StorageStats
   /** The forward targets' forwarders (cluster/src/forward), when the cluster file has any. */
   readonly forwarders?: ReadonlyArray<ForwarderStats>
+  /** The ingest router's counts (cluster/src/ingest). */
+  readonly ingest?: Admin.IngestStatus
   /** Whether the node's own clock is synchronized (../node/ClockSync.ts), when it checks. */
   readonly clock?: () => Admin.NodeClock
 }
@@ -134,6 +136,7 @@ export const nodeStatus = (options: {
     rates: options.rates,
     ...(lag === undefined ? {} : { lag: sumLag(lag, owned) }),
     ...(node.forwarders === undefined || node.forwarders.length === 0 ? {} : { forwarders: node.forwarders.map(forwarderStatus) }),
+    ...(node.ingest === undefined ? {} : { ingest: { ...node.ingest } }),
     ...(clocks.length === 0 ? {} : { clocks }),
     ...(node.clock === undefined ? {} : { clock: node.clock() })
   }

@@ -23,6 +23,7 @@ import { exportCommand } from "../cli/ExportCommand.js"
 import { nodeCommand } from "../cli/NodeCommand.js"
 import { replayCommand } from "../cli/ReplayCommand.js"
 import { sensorsCommand } from "../cli/SensorsCommand.js"
+import { routeCommand } from "../cli/RouteCommand.js"
 import { statusCommand } from "../cli/StatusCommand.js"
 import { tailCommand } from "../cli/TailCommand.js"
 import { ExitCode } from "../cli/ExitCode.js"
@@ -35,6 +36,7 @@ const bramble = Command.make("bramble").pipe(
     nodeCommand,
     configCommand,
     sensorsCommand,
+    routeCommand,
     deployCommand,
     replayCommand,
     exportCommand,

@@ -156,7 +156,10 @@ const renderNodes = (rows: ReadonlyArray<NodeRow>): string => {
   const sum = (f: (s: Admin.NodeStatus) => number) => live.reduce((a, r) => a + f(r.status!), 0)
   const totals = `${rows.length} node(s), ${live.length} answering; ` +
     `${perSecond(sum((s) => s.rates.readingsIn))} readings/s in, ${perSecond(sum((s) => s.rates.readingsOut))} stored/s, ` +
-    `${sum((s) => s.totals.received)} received, ${sum((s) => s.totals.rejected)} rejected, ${sum((s) => s.totals.windowsEmitted)} windows`
+    `${sum((s) => s.totals.received)} received, ${sum((s) => s.totals.rejected)} rejected, ${sum((s) => s.totals.windowsEmitted)} windows` +
+    (live.some((r) => r.status!.ingest !== undefined && r.status!.ingest.messages + r.status!.ingest.noRoute > 0)
+      ? `; ingest routes: ${sum((s) => s.ingest?.readings ?? 0)} readings, ${sum((s) => s.ingest?.refused ?? 0)} refused, ${sum((s) => s.ingest?.noRoute ?? 0)} NoRoute`
+      : "")
   const align: ReadonlyArray<Align> = ["left", "left", "right", "right", "right", "right", "right", "left", "left"]
   const gaps = renderGaps(live.map((r) => r.status!))
   return `${table(["node", "health", "uptime", "in/s", "out/s", "lag", "db write", "partitions", "version / problem"], body, align)}\n${dim(totals)}\n${gaps}`

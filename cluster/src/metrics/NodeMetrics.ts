@@ -123,6 +123,15 @@ export const nodeMetrics = (input: NodeMetricsInput): ReadonlyArray<MetricFamily
     counter("bramble_sensor_dropped_total", "Readings a sensor dropped because its buffer was full, per device", status.sensors.map((x) => ({ labels: { ...node, device: x.device }, value: x.dropped }))),
     gauge("bramble_sensor_buffered", "Readings a sensor holds while NATS is unreachable, per device", status.sensors.map((x) => ({ labels: { ...node, device: x.device }, value: x.buffered })))
   )
+  const ingest = status.ingest
+  if (ingest !== undefined) {
+    families.push(
+      counter("bramble_ingest_messages_total", "Messages of routed topics the ingest router read (on the node owning partition 0)", [{ labels: node, value: ingest.messages }]),
+      counter("bramble_ingest_readings_total", "Readings the ingest routes made of them, put into READINGS", [{ labels: node, value: ingest.readings }]),
+      counter("bramble_ingest_refused_total", "Parts of routed messages their dialect refused (dead-lettered)", [{ labels: node, value: ingest.refused }]),
+      counter("bramble_ingest_no_route_total", "Messages no ingest route takes, dead-lettered as NoRoute (MQTT QoS 1 included)", [{ labels: node, value: ingest.noRoute }])
+    )
+  }
   const forwarders = status.forwarders ?? []
   if (forwarders.length > 0) {
     const per = (value: (f: Admin.ForwarderStatus) => number | undefined) =>

@@ -278,6 +278,16 @@ export const Rates = Schema.Struct({
 export type Rates = typeof Rates.Type
 
 /** `status`: one node. */
+/** What the ingest router did (cluster/src/ingest): routed messages, the readings they gave,
+ * the parts refused, and the messages no route takes (`NoRoute`, MQTT QoS 1 included). */
+export const IngestStatus = Schema.Struct({
+  messages: Count,
+  readings: Count,
+  refused: Count,
+  noRoute: Count
+})
+export type IngestStatus = typeof IngestStatus.Type
+
 export const NodeStatus = Schema.Struct({
   node: Schema.String,
   versions: Versions,
@@ -305,6 +315,9 @@ export const NodeStatus = Schema.Struct({
   lag: Schema.optionalKey(ConsumerLag),
   /** The forward targets' forwarders (absent when the cluster file has none). */
   forwarders: Schema.optionalKey(Schema.Array(ForwarderStatus)),
+  /** The ingest router's counts on this node (absent from older nodes; they move on the node
+   * that owns partition 0, docs/ingest-routes.md). */
+  ingest: Schema.optionalKey(IngestStatus),
   /** Devices of the node's partitions whose clock looks wrong, latest first (at most 50). */
   clocks: Schema.optionalKey(Schema.Array(DeviceClock)),
   /** The node's own clock. */
