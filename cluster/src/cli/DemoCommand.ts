@@ -53,6 +53,12 @@ windows:
 processing:
   allowedLateness: 2s
   idleAdvance: 3s
+# Devices that speak their own dialect (docs/ingest-routes.md), e.g.
+#   mosquitto_pub -p <mqtt port> -t sensors/lab -m '{"sensor_id": 1, "temperature": 25.5, "humidity": 60, "timestamp": "2026-05-20T10:00:00Z"}'
+ingest:
+  routes:
+    - { name: collector, topic: "sensors/#", dialect: json, deviceField: sensor_id, timeField: timestamp }
+    - { name: home, topic: home/+room/+metric, dialect: value, device: "{room}" }
 sink:
   kind: influx-v2
   url: ${options.sinkUrl}

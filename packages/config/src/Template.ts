@@ -79,5 +79,17 @@ processing:
   # How long after its first emission a window still takes late readings (and is re-emitted).
   allowedLateness: 5s
 
+# The topics and payloads devices already send (docs/ingest-routes.md). Try one with
+# \`bramble route test -c <file> <topic> '<payload>'\`. Anything published on a topic no route
+# takes is dead-lettered as NoRoute (with MQTT QoS 1), never silently dropped.
+ingest:
+  routes:
+    # {"sensor_id": 1, "temperature": 25.5, "humidity": 60, "timestamp": "2023-05-20T10:00:00Z"}
+    - { name: collector, topic: "sensors/#", dialect: json, deviceField: sensor_id, timeField: timestamp }
+    # Tasmota / Home Assistant / ESPHome: a plain number (21.5) on home/<room>/<metric>.
+    - { name: home, topic: home/+room/+metric, dialect: value, device: "{room}" }
+    # Telegraf's MQTT output and gateways: InfluxDB line protocol, the host tag names the device.
+    - { name: telegraf, topic: "telegraf/#", dialect: line-protocol, deviceTag: host }
+
 ${sinkSection(options.sink)}`
 }
