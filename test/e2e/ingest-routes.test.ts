@@ -14,7 +14,7 @@ import { promisify } from "node:util"
 import { startVictoriaMetrics } from "@bramble/deploy"
 import { checkExactlyOnce, compareWindows, type Db, expectedWindows, type RawPoint, waitFor } from "../support/index.js"
 import { readDeadLetters } from "../support/DeadLetters.js"
-import { startBrambleNode } from "../support/BrambleNode.js"
+import { requestAdmin, startBrambleNode } from "../support/BrambleNode.js"
 import { PROCESSING, promise, settled, testDir, WAIT_MS, WINDOWS, withNodeLog } from "../support/SystemTest.js"
 
 const run = promisify(execFile)
@@ -180,6 +180,11 @@ describe("ingest routes - bramble node", () => {
           assert.include(plain.message, "docs/ingest-routes.md")
           assert.notInclude(plain.message, "msgpack decoder")
           assert.strictEqual(letters.length, bad.length + 10, JSON.stringify(seen))
+
+          // Counted where an operator looks: the node's status (and /metrics, built from it).
+          const status = (yield* promise(() => requestAdmin(node.natsUrl, node.name, "status"))) as { status?: { ingest?: Record<string, number> }; ingest?: Record<string, number> }
+          const ingest = status.ingest ?? status.status?.ingest
+          assert.deepInclude(ingest, { noRoute: 11, refused: bad.length - 2 }, JSON.stringify(status))
         })
       )
     }), { timeout: 300_000 })

@@ -32,7 +32,7 @@ const makeNats = () => {
       state.attempts += 1
       return state.online
         ? Effect.sync(() => {
-          published.push({ subject, msgId, payload: Codec.decode(data) as Published["payload"] })
+          published.push({ subject, msgId, payload: Codec.decodeAny(data) as Published["payload"] })
         })
         : Effect.fail(new Error("no connection"))
     })

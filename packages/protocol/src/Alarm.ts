@@ -24,9 +24,10 @@ export const Alarm = Schema.Struct({
 })
 export type Alarm = typeof Alarm.Type
 
-export const encodeAlarm = (alarm: Alarm): Uint8Array => Codec.encode(alarm)
+/** JSON: MQTT subscribers of aggregates/# and alarms/# read it as it is (docs/ingest-routes.md). */
+export const encodeAlarm = (alarm: Alarm): Uint8Array => Codec.encodeJson(alarm)
 export const decodeAlarm = Schema.decodeUnknownSync(Alarm)
-export const readAlarm = (bytes: Uint8Array): Alarm => decodeAlarm(Codec.decode(bytes))
+export const readAlarm = (bytes: Uint8Array): Alarm => decodeAlarm(Codec.decodeAny(bytes))
 
 /** An alarm payload that cannot be read (an actuator skips it and says why). */
 export class AlarmRejected extends Schema.TaggedError<AlarmRejected>()("AlarmRejected", {

@@ -1,6 +1,7 @@
 /**
  * Wire codecs. Internal traffic is msgpack (msgpackr, one reused Packr: building one per
- * message is the most common msgpackr performance mistake); MQTT devices may send JSON.
+ * message is the most common msgpackr performance mistake); MQTT devices may send JSON, and
+ * what MQTT subscribers receive (window results, forecasts, alarms) is JSON (`encodeJson`).
  * A payload is JSON when its first non-blank byte is `{` — a msgpack map never starts
  * with 0x7b (that is the fixint 123, which is not a reading).
  */
@@ -41,3 +42,12 @@ export const asText = (bytes: Uint8Array): string | undefined => {
     return undefined
   }
 }
+
+const textEncoder = new TextEncoder()
+
+/** JSON-encode a value, for what MQTT subscribers read (Node-RED, Home Assistant, an ESP32). */
+export const encodeJson = (value: unknown): Uint8Array => textEncoder.encode(JSON.stringify(value))
+
+/** Decode JSON text (starting with `{`) or msgpack: streams written before a format change
+ * hold the other one. Throws on malformed input. */
+export const decodeAny = (bytes: Uint8Array): unknown => (isJson(bytes) ? decodeJson(bytes) : decode(bytes))

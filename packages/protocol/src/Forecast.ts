@@ -20,5 +20,6 @@ export const Forecast = Schema.Struct({
 })
 export type Forecast = typeof Forecast.Type
 
-export const encodeForecast = (forecast: Forecast): Uint8Array => Codec.encode(forecast)
-export const readForecast = (bytes: Uint8Array): Forecast => Schema.decodeUnknownSync(Forecast)(Codec.decode(bytes))
+/** JSON: MQTT subscribers of aggregates/# and alarms/# read it as it is (docs/ingest-routes.md). */
+export const encodeForecast = (forecast: Forecast): Uint8Array => Codec.encodeJson(forecast)
+export const readForecast = (bytes: Uint8Array): Forecast => Schema.decodeUnknownSync(Forecast)(Codec.decodeAny(bytes))

@@ -24,6 +24,7 @@ export const WindowResult = Schema.Struct({
 })
 export type WindowResult = typeof WindowResult.Type
 
-export const encodeWindowResult = (result: WindowResult): Uint8Array => Codec.encode(result)
+/** JSON: MQTT subscribers of aggregates/# and alarms/# read it as it is (docs/ingest-routes.md). */
+export const encodeWindowResult = (result: WindowResult): Uint8Array => Codec.encodeJson(result)
 export const decodeWindowResult = Schema.decodeUnknownSync(WindowResult)
-export const readWindowResult = (bytes: Uint8Array): WindowResult => decodeWindowResult(Codec.decode(bytes))
+export const readWindowResult = (bytes: Uint8Array): WindowResult => decodeWindowResult(Codec.decodeAny(bytes))
