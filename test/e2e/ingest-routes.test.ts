@@ -67,7 +67,15 @@ describe("ingest routes - bramble node", () => {
       const dir = yield* testDir("bramble-ingest-")
       const vm = yield* startVictoriaMetrics({ dir: join(dir, "db") })
       const db: Db = { kind: "victoria-metrics", url: vm.url }
-      const node = yield* startBrambleNode({ dir: join(dir, "node"), sink: { kind: "influx-v2", url: vm.url }, windows: WINDOWS, processing: PROCESSING, ingest: ROUTES })
+      const node = yield* startBrambleNode({
+        dir: join(dir, "node"),
+        sink: { kind: "influx-v2", url: vm.url },
+        windows: WINDOWS,
+        processing: PROCESSING,
+        ingest: ROUTES,
+        // The generator seed's Flux task: refuel when fuel < 500.
+        rules: [{ kind: "threshold", name: "refuel", metric: "fuel", below: 500 }]
+      })
 
       yield* withNodeLog(
         node,
@@ -75,6 +83,14 @@ describe("ingest routes - bramble node", () => {
           const base = Date.now() - 5 * 60_000
           const iso = (ms: number) => new Date(ms).toISOString()
           const expected: Array<RawPoint> = []
+
+          // What an MQTT subscriber (Node-RED, Home Assistant) sees: JSON, read by mosquitto_sub.
+          const mqttPort = new URL(node.mqttUrl).port
+          const subscribe = (topic: string, count: number) =>
+            run("mosquitto_sub", ["-h", "127.0.0.1", "-p", mqttPort, "-q", "1", "-v", "-t", topic, "-C", String(count), "-W", "120"])
+          const alarmsSeen = subscribe("alarms/#", 1)
+          const aggregatesSeen = subscribe("aggregates/#", 3)
+          yield* Effect.sleep("1 second")
 
           // 1. The seeds' payloads, byte for byte as their scripts send them.
           yield* promise(() => mosquittoPub(node.mqttUrl, "sensors/lab", `{"sensor_id": 1, "temperature": 25.5, "humidity": 60, "timestamp": "2023-05-20T10:00:00Z"}`))
@@ -180,6 +196,21 @@ describe("ingest routes - bramble node", () => {
           assert.include(plain.message, "docs/ingest-routes.md")
           assert.notInclude(plain.message, "msgpack decoder")
           assert.strictEqual(letters.length, bad.length + 10, JSON.stringify(seen))
+
+          // JSON for MQTT subscribers: `<topic> <payload>` lines whose payload JSON.parse reads.
+          const alarmLine = (yield* promise(() => alarmsSeen)).stdout.trim()
+          assert.match(alarmLine, /^alarms\/g1\/refuel \{/)
+          assert.deepInclude(JSON.parse(alarmLine.slice(alarmLine.indexOf(" ") + 1)), { device: "g1", rule: "refuel", state: "raised", value: 480 })
+          const aggregateLines = (yield* promise(() => aggregatesSeen)).stdout.trim().split("\n")
+          assert.strictEqual(aggregateLines.length, 3)
+          for (const line of aggregateLines) {
+            const [topic, ...rest] = line.split(" ")
+            const result = JSON.parse(rest.join(" ")) as { device: string; sensor: string; metric: string; window: string; count?: number; mean: number }
+            const forecast = topic!.endsWith("/forecast")
+            assert.strictEqual(topic, `aggregates/${result.device}/${result.sensor}/${result.metric}/${result.window}${forecast ? "/forecast" : ""}`)
+            assert.isTrue(Number.isFinite(result.mean), line)
+            if (!forecast) assert.isAbove(result.count!, 0)
+          }
 
           // Counted where an operator looks: the node's status (and /metrics, built from it).
           const status = (yield* promise(() => requestAdmin(node.natsUrl, node.name, "status"))) as { status?: { ingest?: Record<string, number> }; ingest?: Record<string, number> }
