@@ -16,14 +16,17 @@
  *   GET /healthz           200 while the node runs
  *   GET /assets/…          the page's script and stylesheet, and uPlot (./Assets.ts)
  *
- * Read-only: nothing here changes the node (restarts and config go through the admin
- * protocol, which NATS permissions can restrict).
+ *   POST /write, POST /api/v2/write, GET /ping   the InfluxDB-compatible write endpoint
+ *                          (../ingest/WriteEndpoint.ts)
+ *
+ * Read-only otherwise: nothing else here changes the node (restarts and config go through
+ * the admin protocol, which NATS permissions can restrict).
  */
 import { Admin, Subjects } from "@bramble/protocol"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect, FiberSet, type Scope } from "effect"
-import type { ServerResponse } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import { callCluster } from "../admin/AdminClient.js"
 import type { AdminService } from "../admin/AdminService.js"
 import { storedReading } from "../admin/DeviceQueries.js"
@@ -48,6 +51,8 @@ export interface NodeHttpOptions {
   readonly jsm: JetStreamManager
   /** Database write latency, when the storage stats are instrumented. */
   readonly writeLatency?: Histogram
+  /** The InfluxDB-compatible write endpoint: handles its paths, false for any other. */
+  readonly write?: (request: IncomingMessage, response: ServerResponse, url: URL) => boolean
   /** How long another node may take to answer a forwarded API query (default 5 s). */
   readonly forwardTimeoutMs?: number
 }
@@ -121,6 +126,7 @@ export const serveNodeHttp = (options: NodeHttpOptions): Effect.Effect<RunningHt
       port: options.port,
       handle: (request, response, url) => {
         const path = url.pathname
+        if (options.write?.(request, response, url) === true) return
         if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
           run(api(request.method ?? "GET", url)).then(
             (answer) => sendJson(response, answer.status, answer.body, answer.headers),

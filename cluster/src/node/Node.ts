@@ -47,6 +47,7 @@ import type { OwnershipLog } from "../ownership/OwnershipLog.js"
 import { type IngestStats, makeIngestStats, runIngestRouter } from "../ingest/IngestRouter.js"
 import { makeRouteTable } from "../ingest/RouteTable.js"
 import { runUnroutedMqtt } from "../ingest/UnroutedMqtt.js"
+import { makeWriteEndpoint } from "../ingest/WriteEndpoint.js"
 import { makePartitionStats, type PartitionStats } from "../partition/PartitionStats.js"
 import { runPartition } from "../partition/PartitionWorker.js"
 import { ownConsumerConnection } from "../partition/Quarantine.js"
@@ -353,7 +354,15 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         nc: readers.nc,
         js: readers.js,
         jsm: readers.jsm,
-        writeLatency
+        writeLatency,
+        write: makeWriteEndpoint({
+          partitions: config.cluster.partitions,
+          publisher: client.publisher,
+          stats: ingestStats,
+          ...(config.security === undefined
+            ? {}
+            : { refuseBecause: "the write endpoint takes no credentials yet, so it is off while the cluster file has a security section (docs/ingest-routes.md)" })
+        })
       }))
       if (http._tag === "Success") httpUrl = http.success.url
       else yield* Effect.logWarning(`dashboard and /metrics are off: ${http.failure.message}`)
