@@ -1,12 +1,17 @@
 /**
  * Benchmark: end-to-end throughput of one node (first publish → last raw point stored in
  * the database), over NATS (JetStream publish, msgpack) and MQTT QoS 1 (JSON), and in the
- * same run the raw JetStream consume+ack rate of the same server, as the reference.
+ * same run the raw JetStream consume+ack rate of the same server, as the reference; then
+ * devices' own dialects: MQTT batches (JSON arrays of 100 readings through an ingest route)
+ * and the InfluxDB-compatible write endpoint (line protocol, batches of 5,000, the v2 client),
+ * each with the node's CPU per reading beside single MQTT messages'.
  * Prints a table and writes a JSON result to test/bench/results/.
  *
  *   npm run bench -- [--readings 100000] [--devices 200]
  */
-import { scopedTempDir } from "@bramble/deploy"
+import { freePorts, scopedTempDir } from "@bramble/deploy"
+import { InfluxDB, Point } from "@influxdata/influxdb-client"
+import { connectAsync } from "mqtt"
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Effect } from "effect"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -72,7 +77,15 @@ const rawConsumeAck = async (node: NodeUnderTest, count: number) => {
 
 const program = Effect.scoped(Effect.gen(function*() {
   const dir = yield* scopedTempDir({ prefix: "bramble-bench-" })
-  const node = yield* startNodeUnderTest({ dir, ...(process.env["BENCH_EXTRA"] ? { extra: process.env["BENCH_EXTRA"] } : {}), ...(args.profile === undefined ? {} : { cpuProfileDir: resolve(args.profile) }) })
+  const [httpPort] = yield* freePorts(1)
+  // The route MQTT batches take (docs/ingest-routes.md): a JSON array of readings per message.
+  const batchRoute = `ingest: { routes: [{ name: batch, topic: "bench-batch/+device", dialect: json, timeField: ts }] }`
+  const node = yield* startNodeUnderTest({
+    dir,
+    httpPort: httpPort!,
+    extra: [batchRoute, process.env["BENCH_EXTRA"] ?? ""].join("\n"),
+    ...(args.profile === undefined ? {} : { cpuProfileDir: resolve(args.profile) })
+  })
   const base = Date.now() - 6 * 3600_000
   const results: Record<string, unknown> = {}
 
@@ -122,13 +135,16 @@ const program = Effect.scoped(Effect.gen(function*() {
   const mqttN = Math.floor(N / 2)
   const mqttReadings = makeReadings({ devices: D, perDevice: Math.ceil(mqttN / D), startMs: base + 3 * 3600_000, stepMs: 100, seqStart: 10_000_000 }).slice(0, mqttN)
   const mqttStart = Date.now()
+  const mqttCpu = cpuMs(pid)
   const mqttPub = yield* Effect.promise(() => publishMqtt(node.mqttUrl, mqttReadings, { qos: 1, clients: 4, window: 2000 }))
   const mqttStored = yield* Effect.promise(() => waitStored(node, before + mqttPub.acknowledged.length))
   results["mqttQos1"] = {
     readings: mqttPub.acknowledged.length,
     publishPerSec: mqttPub.ackedPerSec,
     endToEndMs: mqttStored - mqttStart,
-    endToEndPerSec: mqttPub.acknowledged.length / (mqttStored - mqttStart) * 1000
+    endToEndPerSec: mqttPub.acknowledged.length / (mqttStored - mqttStart) * 1000,
+    nodeCpuMs: cpuMs(pid) - mqttCpu,
+    nodeCpuUsPerReading: (cpuMs(pid) - mqttCpu) * 1000 / mqttPub.acknowledged.length
   }
 
   // MQTT QoS 0: nothing is acknowledged, so the end is when the stored count stops growing;
@@ -156,6 +172,65 @@ const program = Effect.scoped(Effect.gen(function*() {
     endToEndPerSec: stored0 / (storedAt0 - qos0Start) * 1000
   }
 
+  // MQTT batches: 100 readings per QoS 1 message, JSON arrays, through the ingest route.
+  {
+    const before = (yield* Effect.promise(() => node.status())).storage.readingsWritten
+    const readings = makeReadings({ devices: D, perDevice: Math.ceil(mqttN / D), startMs: base + 5 * 3600_000, stepMs: 100, seqStart: 40_000_000 }).slice(0, mqttN)
+    const byDevice = new Map<string, Array<(typeof readings)[number]>>()
+    for (const r of readings) byDevice.set(r.device, [...(byDevice.get(r.device) ?? []), r])
+    const messages: Array<{ topic: string; payload: string }> = []
+    for (const [device, list] of byDevice) {
+      for (let i = 0; i < list.length; i += 100) {
+        messages.push({ topic: `bench-batch/${device}`, payload: JSON.stringify(list.slice(i, i + 100).map((r) => ({ ts: r.ts, ...r.values }))) })
+      }
+    }
+    const start = Date.now()
+    const cpu = cpuMs(pid)
+    const client = yield* Effect.promise(() => connectAsync(node.mqttUrl, { protocolVersion: 4, clean: true }))
+    for (let i = 0; i < messages.length; i += 100) {
+      yield* Effect.promise(() => Promise.all(messages.slice(i, i + 100).map((m) => client.publishAsync(m.topic, m.payload, { qos: 1 }))))
+    }
+    const published = Date.now()
+    yield* Effect.promise(() => client.endAsync())
+    const stored = yield* Effect.promise(() => waitStored(node, before + readings.length))
+    results["mqttBatches"] = {
+      readings: readings.length,
+      messages: messages.length,
+      publishPerSec: readings.length / (published - start) * 1000,
+      endToEndMs: stored - start,
+      endToEndPerSec: readings.length / (stored - start) * 1000,
+      nodeCpuMs: cpuMs(pid) - cpu,
+      nodeCpuUsPerReading: (cpuMs(pid) - cpu) * 1000 / readings.length
+    }
+  }
+
+  // The write endpoint: line protocol in batches of 5,000 from the InfluxDB v2 client, one at a time.
+  {
+    const before = (yield* Effect.promise(() => node.status())).storage.readingsWritten
+    const readings = makeReadings({ devices: D, perDevice: Math.ceil(mqttN / D), startMs: base + 6 * 3600_000, stepMs: 100, seqStart: 50_000_000 }).slice(0, mqttN)
+    const writeApi = new InfluxDB({ url: `http://127.0.0.1:${httpPort}`, token: "unused" }).getWriteApi("bench", "bench", "ms", { batchSize: 5_000, maxRetries: 0, flushInterval: 0 })
+    const start = Date.now()
+    const cpu = cpuMs(pid)
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i]!
+      const point = new Point(r.sensor).tag("device", r.device).timestamp(r.ts)
+      for (const [name, value] of Object.entries(r.values)) point.floatField(name, value)
+      writeApi.writePoint(point)
+      if ((i + 1) % 5_000 === 0) yield* Effect.promise(() => writeApi.flush())
+    }
+    yield* Effect.promise(() => writeApi.close())
+    const acknowledged = Date.now()
+    const stored = yield* Effect.promise(() => waitStored(node, before + readings.length))
+    results["writeEndpoint"] = {
+      readings: readings.length,
+      publishPerSec: readings.length / (acknowledged - start) * 1000,
+      endToEndMs: stored - start,
+      endToEndPerSec: readings.length / (stored - start) * 1000,
+      nodeCpuMs: cpuMs(pid) - cpu,
+      nodeCpuUsPerReading: (cpuMs(pid) - cpu) * 1000 / readings.length
+    }
+  }
+
   // Reference: the raw JetStream consume + ack rate on the same server, same messages.
   const raw = yield* Effect.promise(() => rawConsumeAck(node, backlogPub.acknowledged.length))
   results["rawJetStreamConsumeAck"] = raw
@@ -181,9 +256,12 @@ const program = Effect.scoped(Effect.gen(function*() {
   console.log(line("NATS (JetStream)", results["nats"] as never))
   console.log(line("MQTT QoS 1", results["mqttQos1"] as never))
   console.log(line("MQTT QoS 0 (stored)", results["mqttQos0"] as never) + `   (${(results["mqttQos0"] as { sent: number }).sent} sent)`)
+  console.log(line("MQTT batches (x100)", results["mqttBatches"] as never))
+  console.log(line("write endpoint (5,000)", results["writeEndpoint"] as never))
   console.log(`${"raw consume+ack".padEnd(22)} ${String(raw.messages).padStart(8)} ${"".padStart(12)} ${raw.perSec.toFixed(0).padStart(14)} ${String(raw.elapsedMs).padStart(10)}`)
   const perReading = (r: unknown) => ((r as { nodeCpuUsPerReading: number }).nodeCpuUsPerReading).toFixed(1)
   console.log(`node CPU per reading: backlog drain ${perReading(results["backlogDrain"])} µs, live NATS ${perReading(results["nats"])} µs (1 core = 1,000,000 µs/s)`)
+  console.log(`node CPU per reading: MQTT QoS 1 single messages ${perReading(results["mqttQos1"])} µs, MQTT batches of 100 ${perReading(results["mqttBatches"])} µs, write endpoint ${perReading(results["writeEndpoint"])} µs`)
   console.log(`node cold start: process start → answering status ${results["nodeColdStartMs"]} ms, → first reading of the backlog stored ${results["nodeColdStartToFirstStoredMs"]} ms`)
   console.log(`ratio to raw consume+ack: backlog drain ${(results["ratioBacklog"] as number).toFixed(2)}, live NATS ${(results["ratioLiveNats"] as number).toFixed(2)}\n`)
   const out = resolve(import.meta.dirname, "results")

@@ -80,6 +80,11 @@ forward:
     url: https://example.com/hook
     headers: { X-Site: home }
     secretEnv: HOOK_SECRET
+ingest:
+  routes:
+    - { name: collector, topic: "sensors/#", dialect: json, deviceField: sensor_id, timeField: timestamp, timeUnit: s, values: [temperature], ignore: [lat] }
+    - { name: home, topic: home/+room/+metric, dialect: value, device: "{room}", sensor: env, metric: "{metric}" }
+    - { name: telegraf, topic: "telegraf/#", dialect: line-protocol, deviceTag: host }
 security:
   credentials: /etc/bramble/credentials
   devices: [{ id: outdoor-1, transport: mqtt }]
