@@ -47,10 +47,10 @@ const waitStored = async (node: NodeUnderTest, target: number) => {
   let lastReport = Date.now()
   while (true) {
     const s = await node.status().catch(() => undefined)
-    if (s !== undefined && s.storage.readingsWritten >= target) return Date.now()
+    if (s?.storage !== undefined && s.storage.readingsWritten >= target) return Date.now()
     if (Date.now() - lastReport > 5000) {
       lastReport = Date.now()
-      console.log(`waiting: ${s?.storage.readingsWritten} of ${target} stored`, JSON.stringify(s))
+      console.log(`waiting: ${s?.storage?.readingsWritten} of ${target} stored`, JSON.stringify(s))
     }
     await new Promise((r) => setTimeout(r, 25))
   }
