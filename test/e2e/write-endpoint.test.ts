@@ -56,7 +56,7 @@ describe("write endpoint - bramble node", () => {
           const expected: Array<RawPoint> = []
 
           // 1. The v2 client, as Telegraf or Node-RED would use it: 10,000 points in batches of 5,000, gzip.
-          const writeApi = new InfluxDB({ url: httpUrl, token: "unused" }).getWriteApi("org", "bucket", "ms", { batchSize: 5_000, gzipThreshold: 1_000, maxRetries: 0 })
+          const writeApi = new InfluxDB({ url: httpUrl, token: "unused" }).getWriteApi("org", "bucket", "ms", { batchSize: 5_001, flushInterval: 0, gzipThreshold: 1_000, maxRetries: 0 })
           for (let i = 0; i < 10_000; i++) {
             const host = `pi-${i % 4}`
             const ts = base + Math.floor(i / 4) * 20
@@ -64,7 +64,9 @@ describe("write endpoint - bramble node", () => {
             expected.push({ device: host, sensor: "cpu", ts, values: { usage_idle: 90 + (i % 7), procs: i % 100 } })
             // One batch at a time, as Telegraf sends them: two batches in flight at once may be
             // stored in either order, and the later half of a device's readings would then be
-            // stored first (the earlier ones too late for their windows).
+            // stored first (the earlier ones too late for their windows). The client sends a full
+            // batch by itself without waiting for it (batchSize 5,000 would), so batches of
+            // 5,000 are flushed here and awaited (batchSize 5,001 keeps it from sending first).
             if ((i + 1) % 5_000 === 0) yield* promise(() => writeApi.flush())
           }
           yield* promise(() => writeApi.close())
