@@ -5,6 +5,7 @@
  */
 import { Schema } from "effect"
 import { Name, Outbox, Port, withDefault } from "./Common.js"
+import { ExprRule, Severity } from "./ExprRules.js"
 import { FieldInput } from "./FieldInputs.js"
 import { Ingest } from "./IngestRoute.js"
 import { Bytes, Millis } from "./Units.js"
@@ -208,7 +209,7 @@ export const Sink = Schema.Union([
 ])
 export type Sink = typeof Sink.Type
 
-/** An alarm rule (see actors/aggregator/src/Rules.ts for the semantics). */
+/** An alarm rule (see actors/aggregator/src/Rules.ts for the semantics; `expr` in ExprRules.ts). */
 export const Rule = Schema.Union([
   Schema.Struct({
     kind: Schema.Literal("threshold"),
@@ -222,6 +223,7 @@ export const Rule = Schema.Union([
     clearBelow: Schema.optionalKey(Schema.Finite),
     /** The condition must hold this long (event time) before the alarm is raised. */
     for: Schema.optionalKey(Millis),
+    severity: Schema.optionalKey(Severity),
     devices: Schema.optionalKey(Schema.Array(Name))
   }),
   Schema.Struct({
@@ -230,6 +232,7 @@ export const Rule = Schema.Union([
     metric: Name,
     /** Raise when the value changes faster than this per minute (absolute). */
     maxPerMinute: Schema.Finite.check(Schema.isGreaterThan(0)),
+    severity: Schema.optionalKey(Severity),
     devices: Schema.optionalKey(Schema.Array(Name))
   }),
   Schema.Struct({
@@ -237,8 +240,10 @@ export const Rule = Schema.Union([
     name: Name,
     /** Raise when a device has sent nothing for this long (event time). */
     after: Millis.check(Schema.isGreaterThan(0)),
+    severity: Schema.optionalKey(Severity),
     devices: Schema.optionalKey(Schema.Array(Name))
-  })
+  }),
+  ExprRule
 ])
 export type Rule = typeof Rule.Type
 

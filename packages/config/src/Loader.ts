@@ -11,6 +11,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document } from "yaml
 import { ClusterConfig } from "./ClusterConfig.js"
 import { ConfigError, type ConfigProblem } from "./ConfigError.js"
 import { edgeCrossCheck } from "./EdgeChecks.js"
+import { exprCrossCheck } from "./ExprRules.js"
 import { forwardCrossCheck } from "./ForwardChecks.js"
 import { ingestCrossCheck } from "./IngestChecks.js"
 import { problemsOf } from "./internal/problems.js"
@@ -80,6 +81,7 @@ export const crossCheck = (config: ClusterConfig): Array<{ path: Array<PropertyK
     if (r.below === undefined && r.clearAbove !== undefined) problems.push({ path: ["rules", i, "clearAbove"], message: "clearAbove goes with below" })
     if (r.above === undefined && r.clearBelow !== undefined) problems.push({ path: ["rules", i, "clearBelow"], message: "clearBelow goes with above" })
   })
+  problems.push(...exprCrossCheck(config))
   problems.push(...edgeCrossCheck(config))
   problems.push(...forwardCrossCheck(config))
   problems.push(...ingestCrossCheck(config))
