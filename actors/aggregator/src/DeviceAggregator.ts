@@ -12,7 +12,7 @@ import type { Reading, WindowResult } from "@bramble/protocol"
 import { Deferred, Effect, type Scope } from "effect"
 import { DeviceWindows, type DeviceSnapshot } from "./DeviceWindows.js"
 import { holtUpdate, type HoltState } from "./Forecast.js"
-import { activeAlarms, type AlarmEvent, evaluateReading, evaluateWatermark, nextStaleDue, type RuleSpec, type RulesState } from "./Rules.js"
+import { activeAlarms, type AlarmEvent, evaluateReading, evaluateWatermark, type ExprInputs, nextStaleDue, type RuleSpec, type RulesState } from "./Rules.js"
 import type { WindowSpec } from "./WindowSpec.js"
 
 /** One reading for a device, with its stream sequence and the watermark before it. */
@@ -66,6 +66,8 @@ export interface Forecast {
 export interface DeviceExtras {
   readonly rules?: RulesState
   readonly holt?: Record<string, HoltState>
+  /** Expr rules: the latest value of each metric and its event time. */
+  readonly latest?: Record<string, readonly [number, number]>
 }
 
 // A node holds one of these per active device, so the parts most devices never
@@ -79,6 +81,45 @@ interface DeviceState {
   holt: Record<string, HoltState> | undefined
   /** The latest forecast per sensor, metric and window, in order of first forecast. */
   forecasts: Array<Forecast> | undefined
+  /** Expr rules only: what they read (see `LatestValues`). */
+  readonly exprInputs: LatestValues | undefined
+}
+
+/**
+ * The latest value of each metric of a device by event time (a late reading does not
+ * replace a newer value), and window statistics from its windows: what expr rules read.
+ * Checkpointed with the device.
+ */
+class LatestValues implements ExprInputs {
+  readonly latest: Record<string, number> = {}
+  private readonly at: Record<string, number> = {}
+
+  constructor(private readonly windows: DeviceWindows, saved: Record<string, readonly [number, number]> | undefined) {
+    for (const metric in saved) {
+      this.latest[metric] = saved[metric]![0]
+      this.at[metric] = saved[metric]![1]
+    }
+  }
+
+  update(values: Readonly<Record<string, number>>, ts: number): void {
+    for (const metric in values) {
+      const at = this.at[metric]
+      if (at === undefined || ts >= at) {
+        this.latest[metric] = values[metric]!
+        this.at[metric] = ts
+      }
+    }
+  }
+
+  stat(stat: string, window: string, metric: string, ts: number): number | undefined {
+    return this.windows.statAt(stat, window, metric, ts)
+  }
+
+  snapshot(): Record<string, readonly [number, number]> {
+    const saved: Record<string, readonly [number, number]> = {}
+    for (const metric in this.latest) saved[metric] = [this.latest[metric]!, this.at[metric]!]
+    return saved
+  }
 }
 
 const noRules: RulesState = Object.freeze({}) as RulesState
@@ -130,14 +171,16 @@ class DeviceBehaviour implements Actor.Behaviour<DeviceMessage, DeviceState, unk
     const { device, options } = this
     return Effect.map(options.restore(device), (snapshot) => {
       const extras = (snapshot ?? {}) as DeviceExtras
+      const windows = snapshot === undefined
+        ? new DeviceWindows(device, options.windows, options.allowedLatenessMs ?? 0)
+        : DeviceWindows.fromSnapshot(device, options.windows, snapshot, options.allowedLatenessMs ?? 0)
       return {
-        windows: snapshot === undefined
-          ? new DeviceWindows(device, options.windows, options.allowedLatenessMs ?? 0)
-          : DeviceWindows.fromSnapshot(device, options.windows, snapshot, options.allowedLatenessMs ?? 0),
+        windows,
         lastReading: undefined,
         rules: extras.rules !== undefined ? structuredClone(extras.rules) : options.rules === undefined ? noRules : {},
         holt: extras.holt === undefined ? undefined : structuredClone(extras.holt),
-        forecasts: undefined
+        forecasts: undefined,
+        exprInputs: options.rules?.some((r) => r.kind === "expr") ? new LatestValues(windows, extras.latest) : undefined
       }
     })
   }
@@ -163,7 +206,8 @@ class DeviceBehaviour implements Actor.Behaviour<DeviceMessage, DeviceState, unk
           Deferred.succeed(message.reply, {
             ...state.windows.snapshot(),
             rules: structuredClone(state.rules),
-            holt: state.holt === undefined ? {} : structuredClone(state.holt)
+            holt: state.holt === undefined ? {} : structuredClone(state.holt),
+            ...(state.exprInputs === undefined ? {} : { latest: state.exprInputs.snapshot() })
           } as DeviceSnapshot),
           state
         )
@@ -200,7 +244,8 @@ const ingest = (state: DeviceState, items: ReadonlyArray<DeviceItem>, options: D
       }
       if (applied === "tooLate") yield* options.tooLate(item.reading, item.seq, item.watermark, item.storedAt)
       if (options.rules !== undefined) {
-        for (const e of evaluateReading(options.rules, state.rules, item.reading.device, item.reading.values, item.reading.ts)) alarms.push(e)
+        state.exprInputs?.update(item.reading.values, item.reading.ts)
+        for (const e of evaluateReading(options.rules, state.rules, item.reading.device, item.reading.values, item.reading.ts, state.exprInputs)) alarms.push(e)
       }
       state.lastReading = item.reading
     }

@@ -444,6 +444,39 @@ export class DeviceWindows {
     return true
   }
 
+  /**
+   * A statistic of the open window of `window` for `metric` that holds event time `ts` (for
+   * expr rules); of a hopping spec, the oldest such window (the one covering most of the
+   * past). When two sensors of the device report the metric, the one that reported last.
+   * Undefined when no open window holds `ts`.
+   */
+  statAt(stat: string, window: string, metric: string, ts: number): number | undefined {
+    let best: OpenWindow | undefined
+    for (const w of this.open) {
+      if (w.metric !== metric || w.window !== window || w.start > ts || w.end <= ts) continue
+      if (best === undefined || w.start < best.start || (w.start === best.start && w.lastTs > best.lastTs)) best = w
+    }
+    if (best === undefined) return undefined
+    switch (stat) {
+      case "mean":
+        return mean(best)
+      case "min":
+        return best.min
+      case "max":
+        return best.max
+      case "count":
+        return best.count
+      case "first":
+        return best.first
+      case "last":
+        return best.last
+      case "stddev":
+        return stddev(best)
+      default:
+        return undefined
+    }
+  }
+
   /** Current values of the still-open windows (for live views; not emitted). */
   peek(): Array<WindowResult> {
     return this.open.map((w) => toResult(this.device, w))

@@ -12,7 +12,25 @@
  *   consecutive readings; clear when a later change is within it.
  * - stale: raise when the watermark passes the device's last reading by `after` ms; clear
  *   on its next reading.
+ * - expr: raise when a compiled expression (packages/config RuleExpression.ts) over the
+ *   device's latest value of each metric and its open windows' statistics is true
+ *   continuously for `for` ms; clear when `clearWhen` is true (by default: when `when` is
+ *   false). Evaluated on the readings that carry a metric the rule names, once every metric it
+ *   names has a value; a window statistic is that of the window holding the reading's time.
+ *
+ * Every alarm event carries its rule's severity (`warning` unless the rule says otherwise).
  */
+
+export type Severity = "info" | "warning" | "critical"
+export const DEFAULT_SEVERITY: Severity = "warning"
+
+/** A compiled expression (structurally, `CompiledExpression` of @bramble/config). */
+export interface Predicate {
+  readonly text: string
+  readonly metrics: ReadonlyArray<string>
+  readonly stats: ReadonlyArray<{ readonly key: string; readonly stat: string; readonly window: string; readonly metric: string }>
+  readonly evaluate: (inputs: Readonly<Record<string, number>>) => boolean
+}
 
 export type RuleSpec =
   | {
@@ -24,6 +42,7 @@ export type RuleSpec =
     readonly clearAbove?: number | undefined
     readonly clearBelow?: number | undefined
     readonly for?: number | undefined
+    readonly severity?: Severity | undefined
     readonly devices?: ReadonlyArray<string> | undefined
   }
   | {
@@ -31,20 +50,41 @@ export type RuleSpec =
     readonly name: string
     readonly metric: string
     readonly maxPerMinute: number
+    readonly severity?: Severity | undefined
     readonly devices?: ReadonlyArray<string> | undefined
   }
   | {
     readonly kind: "stale"
     readonly name: string
     readonly after: number
+    readonly severity?: Severity | undefined
     readonly devices?: ReadonlyArray<string> | undefined
   }
+  | {
+    readonly kind: "expr"
+    readonly name: string
+    readonly when: Predicate
+    readonly clearWhen?: Predicate | undefined
+    readonly for?: number | undefined
+    readonly severity?: Severity | undefined
+    readonly devices?: ReadonlyArray<string> | undefined
+  }
+
+/**
+ * What expr rules read: the device's latest value of each metric (this reading's included),
+ * and a window statistic at an event time (undefined when no open window holds it).
+ */
+export interface ExprInputs {
+  readonly latest: Readonly<Record<string, number>>
+  readonly stat: (stat: string, window: string, metric: string, ts: number) => number | undefined
+}
 
 /** An alarm raised or cleared, at an event time. */
 export interface AlarmEvent {
   readonly device: string
   readonly rule: string
   readonly state: "raised" | "cleared"
+  readonly severity: Severity
   readonly value?: number
   readonly message: string
   readonly at: number
@@ -72,7 +112,8 @@ export const evaluateReading = (
   states: RulesState,
   device: string,
   values: Readonly<Record<string, number>>,
-  ts: number
+  ts: number,
+  inputs?: ExprInputs
 ): Array<AlarmEvent> => {
   const events: Array<AlarmEvent> = []
   for (const rule of rules) {
@@ -93,7 +134,7 @@ export const evaluateReading = (
             state.raised = true
             state.since = undefined
             const limit = rule.below !== undefined ? `below ${rule.below}` : `above ${rule.above}`
-            events.push({ device, rule: rule.name, state: "raised", value, at: ts, message: `${rule.metric} ${value} ${limit}${rule.for ? ` for ${rule.for} ms` : ""}` })
+            events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "raised", value, at: ts, message: `${rule.metric} ${value} ${limit}${rule.for ? ` for ${rule.for} ms` : ""}` })
           }
         } else {
           const clear = rule.below !== undefined
@@ -101,7 +142,7 @@ export const evaluateReading = (
             : (rule.clearBelow !== undefined ? value < rule.clearBelow : value <= rule.above!)
           if (clear) {
             state.raised = false
-            events.push({ device, rule: rule.name, state: "cleared", value, at: ts, message: `${rule.metric} back to ${value}` })
+            events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "cleared", value, at: ts, message: `${rule.metric} back to ${value}` })
           }
         }
         break
@@ -114,10 +155,10 @@ export const evaluateReading = (
           const fast = Math.abs(perMinute) > rule.maxPerMinute
           if (fast && !state.raised) {
             state.raised = true
-            events.push({ device, rule: rule.name, state: "raised", value, at: ts, message: `${rule.metric} changing ${perMinute.toFixed(2)}/min (limit ${rule.maxPerMinute})` })
+            events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "raised", value, at: ts, message: `${rule.metric} changing ${perMinute.toFixed(2)}/min (limit ${rule.maxPerMinute})` })
           } else if (!fast && state.raised) {
             state.raised = false
-            events.push({ device, rule: rule.name, state: "cleared", value, at: ts, message: `${rule.metric} changing ${perMinute.toFixed(2)}/min` })
+            events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "cleared", value, at: ts, message: `${rule.metric} changing ${perMinute.toFixed(2)}/min` })
           }
         }
         if (state.lastTs === undefined || ts >= state.lastTs) {
@@ -126,11 +167,36 @@ export const evaluateReading = (
         }
         break
       }
+      case "expr": {
+        if (inputs === undefined || !names(rule.when, values) && (rule.clearWhen === undefined || !names(rule.clearWhen, values))) break
+        if (!state.raised) {
+          const holds = holdsAt(rule.when, inputs, ts)
+          if (holds === undefined) break
+          if (!holds) {
+            state.since = undefined
+            break
+          }
+          state.since ??= ts
+          if (ts - state.since >= (rule.for ?? 0)) {
+            state.raised = true
+            state.since = undefined
+            events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "raised", at: ts, message: `${rule.when.text}${rule.for ? ` for ${rule.for} ms` : ""} (${describe(rule.when, inputs)})` })
+          }
+        } else {
+          const clear = rule.clearWhen === undefined ? negate(holdsAt(rule.when, inputs, ts)) : holdsAt(rule.clearWhen, inputs, ts)
+          if (clear === true) {
+            state.raised = false
+            const why = rule.clearWhen ?? rule.when
+            events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "cleared", at: ts, message: `${rule.clearWhen === undefined ? `no longer ${rule.when.text}` : rule.clearWhen.text} (${describe(why, inputs)})` })
+          }
+        }
+        break
+      }
       case "stale": {
         if (state.lastTs === undefined || ts > state.lastTs) state.lastTs = ts
         if (state.raised) {
           state.raised = false
-          events.push({ device, rule: rule.name, state: "cleared", at: ts, message: "readings resumed" })
+          events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "cleared", at: ts, message: "readings resumed" })
         }
         break
       }
@@ -138,6 +204,49 @@ export const evaluateReading = (
   }
   return events
 }
+
+/** Whether a reading carries a metric the expression names (directly or in a window function). */
+const names = (p: Predicate, values: Readonly<Record<string, number>>): boolean => {
+  for (const m of p.metrics) if (values[m] !== undefined) return true
+  for (const s of p.stats) if (values[s.metric] !== undefined) return true
+  return false
+}
+
+const negate = (b: boolean | undefined) => b === undefined ? undefined : !b
+
+// The inputs object handed to CEL: the latest values, with the window statistics the
+// expression names written in under their keys. One per call site, reused (no allocation
+// per reading); evaluation is synchronous, so it is never shared by two evaluations.
+const scratch: Record<string, number> = {}
+
+/**
+ * The expression's value at event time `ts`; undefined while a metric or window statistic
+ * it names has no value yet for this device, or when CEL fails at run time (an integer
+ * division by zero written into the expression: arithmetic on metrics is in doubles).
+ */
+const holdsAt = (p: Predicate, inputs: ExprInputs, ts: number): boolean | undefined => {
+  for (const m of p.metrics) {
+    const v = inputs.latest[m]
+    if (v === undefined) return undefined
+    scratch[m] = v
+  }
+  for (const s of p.stats) {
+    const v = inputs.stat(s.stat, s.window, s.metric, ts)
+    if (v === undefined) return undefined
+    scratch[s.key] = v
+  }
+  try {
+    return p.evaluate(scratch)
+  } catch {
+    return undefined
+  }
+}
+
+/** `temperature=31, mean_10m(temperature)=30.2`: the values an event was decided on (from the last `holdsAt`). */
+const describe = (p: Predicate, _inputs: ExprInputs): string =>
+  [...p.metrics, ...p.stats.map((s) => s.key)].map((k) => `${k}=${round(scratch[k]!)}`).join(", ")
+
+const round = (v: number) => Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000)
 
 /** Evaluate time-driven rules (stale) as the watermark advances. */
 export const evaluateWatermark = (
@@ -152,7 +261,7 @@ export const evaluateWatermark = (
     const state = stateOf(states, rule)
     if (!state.raised && state.lastTs !== undefined && watermark - state.lastTs > rule.after) {
       state.raised = true
-      events.push({ device, rule: rule.name, state: "raised", at: state.lastTs + rule.after, message: `no reading for more than ${rule.after} ms` })
+      events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "raised", at: state.lastTs + rule.after, message: `no reading for more than ${rule.after} ms` })
     }
   }
   return events

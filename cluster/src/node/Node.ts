@@ -10,7 +10,7 @@
 import type { ActuatorStats } from "@bramble/actor-actuator"
 import type { SensorStats } from "@bramble/actor-sensor"
 import { makeStorage, type StorageStats } from "@bramble/actor-storage"
-import type { ClusterConfig } from "@bramble/config"
+import { type ClusterConfig, compileRules } from "@bramble/config"
 import { loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, startNatsServer } from "@bramble/deploy"
 import { InfluxSink } from "@bramble/influx"
 import {
@@ -253,6 +253,8 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     })
     const partitions: Array<PartitionStats> = Array.from({ length: config.cluster.partitions }, (_, partition) => makePartitionStats(partition))
     const p = config.processing
+    // Expressions are compiled once here, for every partition this node will run.
+    const exprRules = compileRules(config)
     const runWorker = (partition: number, fence: Fence, lease: number) => {
       const stats = partitions[partition]!
       // Delivery comes through a connection of its own, a fresh one every run: a message no
@@ -270,7 +272,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
           decodeLimits: { maxPayloadBytes: p.maxPayload, maxFutureSkewMs: 24 * 3600_000, maxClockAheadMs: p.maxClockAhead }
         },
         windows: config.windows,
-        rules: config.rules,
+        rules: exprRules,
         checkpoints: fencedCheckpoints(kv, fence, { node, incarnation, lease }),
         storage: fencedStorage(storage, fence),
         stats,

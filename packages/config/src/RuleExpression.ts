@@ -212,7 +212,7 @@ export const compileExpression = (text: string, scope: ExpressionScope): { reado
   const stats = new Map<string, StatRef>()
   const refused = walk(parsed.ast, new Set(functions), metrics, stats)
   if (refused) return { problem: refused }
-  for (const metric of metrics) {
+  for (const metric of [...metrics, ...[...stats.values()].map((s) => s.metric)]) {
     if (!known.includes(metric)) {
       const near = didYouMean(metric, known)
       return {

@@ -97,7 +97,7 @@ describe("cluster file - unknown keys and kinds", () => {
     const message = (path: string) => problems.find((p) => p.path === path)?.message
     assert.strictEqual(message("sensors[0].kind"), `"dht23" is not a sensor kind; the kinds are dht11, dht22, simulated-dht11, simulated-dht22, gpio-input, simulated-gpio-input, synthetic, modbus-tcp, simulated-modbus-tcp, modbus-rtu, simulated-modbus-rtu, ds18b20 and simulated-ds18b20; did you mean "dht22"?`)
     assert.strictEqual(message("actuators[1].kind"), `"relay" is not an actuator kind; the kinds are gpio-output and simulated-gpio-output`)
-    assert.strictEqual(message("rules[1].kind"), `"rat" is not a rule kind; the kinds are threshold, rate and stale; did you mean "rate"?`)
+    assert.strictEqual(message("rules[1].kind"), `"rat" is not a rule kind; the kinds are threshold, rate, stale and expr; did you mean "rate"?`)
     assert.strictEqual(message("sink.kind"), `"influx" is not a sink kind; the kinds are influx-v2 and influx-v1; did you mean "influx-v2" or "influx-v1"?`)
     assert.strictEqual(message("forward[1].kind"), `"web-hook" is not a forward target kind; the kinds are thingsboard and webhook; did you mean "webhook"?`)
     assert.isTrue(problems.every((p) => !p.message.includes("readonly") && p.line !== undefined), JSON.stringify(problems))
@@ -105,7 +105,7 @@ describe("cluster file - unknown keys and kinds", () => {
 
   it("validate - a rule without a kind is told which kinds there are", () => {
     const problems = problemsOf(EVERYTHING.replace("{ kind: stale, name: silent", "{ name: silent"))
-    assert.deepStrictEqual(problems.map((p) => [p.path, p.message]), [["rules[2]", "a rule needs a kind: threshold, rate or stale"]])
+    assert.deepStrictEqual(problems.map((p) => [p.path, p.message]), [["rules[2]", "a rule needs a kind: threshold, rate, stale or expr"]])
   })
 })
 

@@ -12,10 +12,15 @@ import { Token } from "./Reading.js"
 export const AlarmState = Schema.Literals(["raised", "cleared"])
 export type AlarmState = typeof AlarmState.Type
 
+/** How loud an alarm is (the rule's `severity`; events written before there was one have none). */
+export const AlarmSeverity = Schema.Literals(["info", "warning", "critical"])
+export type AlarmSeverity = typeof AlarmSeverity.Type
+
 export const Alarm = Schema.Struct({
   device: Token,
   rule: Token,
   state: AlarmState,
+  severity: Schema.optionalKey(AlarmSeverity),
   /** The value that raised or cleared it, when there is one. */
   value: Schema.optional(Schema.Finite),
   message: Schema.String,
