@@ -15,16 +15,17 @@ export const renderAlarms = (reply: Admin.AlarmsReply, now: number = Date.now())
   reply.alarms.length === 0
     ? "No alarms raised."
     : table(
-      ["device", "rule", "state", "since", "value", "message"],
+      ["device", "rule", "state", "severity", "since", "value", "message"],
       reply.alarms.map((a) => [
         a.device,
         a.rule,
         a.state === "raised" ? red(a.state) : green(a.state),
+        a.severity === "critical" ? red(a.severity) : a.severity ?? "",
         age(a.at, now),
         a.value === undefined ? "" : num(a.value),
         a.message
       ]),
-      ["left", "left", "left", "right", "right", "left"]
+      ["left", "left", "left", "left", "right", "right", "left"]
     )
 
 export const alarmsCommand = Command.make(

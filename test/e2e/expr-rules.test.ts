@@ -1,0 +1,90 @@
+/**
+ * Expression rules end to end: a real node, nats-server and InfluxDB 1.x. Readings of a
+ * greenhouse go in over NATS; the `dry-heat` rule of docs/alarm-rules.md (temperature and
+ * humidity, with `for` and `clearWhen`) and a rule over a window statistic raise and clear
+ * their alarms in the ALARMS stream with their severity, and `bramble alarms --all` shows them.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { scopedTempDir, startInfluxDb1 } from "@bramble/deploy"
+import { readAlarm, Subjects } from "@bramble/protocol"
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream"
+import { connect } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import { execFile } from "node:child_process"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { BRAMBLE_CLI, startBrambleNode } from "../support/BrambleNode.js"
+import { publishNats, type TestReading, waitFor } from "../support/index.js"
+
+const readAlarms = async (natsUrl: string) => {
+  const nc = await connect({ servers: natsUrl })
+  try {
+    const consumer = await jetstream(nc).consumers.get(Subjects.Streams.alarms, { deliver_policy: DeliverPolicy.All })
+    const out: Array<ReturnType<typeof readAlarm>> = []
+    while (true) {
+      const m = await consumer.next({ expires: 1000 })
+      if (m === null) return out
+      out.push(readAlarm(m.data))
+    }
+  } finally {
+    await nc.close()
+  }
+}
+
+describe("expression rules", () => {
+  it.live("expr - dry-heat and a window-mean rule raise and clear their alarms through a real node, with their severity", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dir = yield* scopedTempDir({ prefix: "bramble-expr-" })
+      const db = yield* startInfluxDb1({ dir: join(dir, "influx"), database: "bramble" })
+      const node = yield* startBrambleNode({
+        dir: join(dir, "node"),
+        sink: { kind: "influx-v1", url: db.url, database: "bramble" },
+        windows: [{ name: "5s", size: 5_000 }],
+        processing: { watermarkDelay: "200ms", allowedLateness: "1s", idleAdvance: "2s", checkpointInterval: "300ms" },
+        rules: [
+          { kind: "expr", name: "dry-heat", when: "temperature > 30 && humidity < 40", for: "1s", clearWhen: "temperature < 28", severity: "critical", metrics: ["temperature", "humidity"] },
+          { kind: "expr", name: "warm-5s", when: "mean_5s(temperature) > 32", metrics: ["temperature"], devices: ["greenhouse"] }
+        ]
+      })
+
+      // 20 s of event time, 10 minutes ago, aligned to the 5 s window; one reading every 250 ms.
+      const base = Math.floor((Date.now() - 600_000) / 5_000) * 5_000
+      // 0-4 s mild; 4-12 s hot (33) and dry (30 %); 12-16 s 29 °C (dry-heat stays raised:
+      // clearWhen is below 28); 16 s on 27 °C.
+      const temperature = (i: number) => i < 16 ? 25 : i < 48 ? 33 : i < 64 ? 29 : 27
+      const readings: Array<TestReading> = []
+      for (let i = 0; i < 80; i++) {
+        readings.push({ device: "greenhouse", sensor: "env", ts: base + i * 250, seq: i, values: { temperature: temperature(i), humidity: i < 16 ? 60 : 30 } })
+        // Another device, never hot: neither rule fires for it.
+        readings.push({ device: "shed", sensor: "env", ts: base + i * 250 + 1, seq: i, values: { temperature: 20, humidity: 30 } })
+      }
+      const sent = yield* Effect.promise(() => publishNats(node.natsUrl, readings))
+      expect(sent.failed).toEqual([])
+
+      const alarms = yield* Effect.promise(() =>
+        waitFor(() => readAlarms(node.natsUrl), {
+          until: (a) => a.filter((x) => x.rule === "dry-heat").length >= 2 && a.filter((x) => x.rule === "warm-5s").length >= 2,
+          timeoutMs: 60_000,
+          label: "alarms"
+        })
+      )
+      // dry-heat: the condition holds from reading 16 (4 s); raised 1 s later, at reading 20;
+      // cleared at the first reading below 28 (reading 64), not when it went false at 48.
+      expect(alarms.filter((a) => a.rule === "dry-heat").map((a) => [a.device, a.state, a.at, a.severity])).toEqual([
+        ["greenhouse", "raised", base + 20 * 250, "critical"],
+        ["greenhouse", "cleared", base + 64 * 250, "critical"]
+      ])
+      // warm-5s: the 5-10 s window's mean is 33 from its first reading (20, at 5 s); the
+      // 10-15 s window's mean stays above 32 until its third reading of 29 (reading 50:
+      // (8 x 33 + 3 x 29) / 11 = 31.9).
+      expect(alarms.filter((a) => a.rule === "warm-5s").map((a) => [a.device, a.state, a.at, a.severity])).toEqual([
+        ["greenhouse", "raised", base + 20 * 250, "warning"],
+        ["greenhouse", "cleared", base + 50 * 250, "warning"]
+      ])
+
+      const shown = yield* Effect.promise(() =>
+        promisify(execFile)(process.execPath, [BRAMBLE_CLI, "alarms", "--all", "--server", node.natsUrl])
+      )
+      expect(shown.stdout).toMatch(/greenhouse\s+dry-heat\s+\S*cleared\S*\s+\S*critical/)
+    })), 240_000)
+})
