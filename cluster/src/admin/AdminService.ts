@@ -5,8 +5,8 @@
  *
  * Endpoints (Admin.AdminCalls; JSON in and out, an empty body means `{}`):
  *   bramble.admin.<node>.status | actors | restart | config-show | config-validate
- *   bramble.admin.<node>.device | devices | alarms | members | partitions
- *   bramble.admin.device | devices | alarms | members | partitions   (any node, queue group)
+ *   bramble.admin.<node>.device | devices | alarms | ack | members | partitions
+ *   bramble.admin.device | devices | alarms | ack | members | partitions   (any node, queue group)
  *
  * `members` and `partitions` are the cluster's map for operators (`bramble members`,
  * `bramble partitions`, `bramble status`): any node answers for the whole cluster, members
@@ -29,6 +29,7 @@ import { callNode } from "./AdminClient.js"
 import type { ActorRegistry } from "./ActorRegistry.js"
 import { makeLagReader } from "./ConsumerLag.js"
 import { partitionOfDevice } from "./DevicePartition.js"
+import { makeAlarmAcks } from "./AlarmAcks.js"
 import { makeDeviceQueries } from "./DeviceQueries.js"
 import type { ClusterView } from "./ClusterView.js"
 import { type AdminNode, nodeStatus, rateCounters } from "./NodeStatus.js"
@@ -96,10 +97,10 @@ export const addAdminMicroService = (nc: NatsConnection, description: string, me
 /** Start the admin service of this node; it stops when the scope closes. */
 export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminService, NatsError, NatsClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const { nc, js, jsm } = yield* NatsClient
+    const { nc, js, jsm, kvm } = yield* NatsClient
     const { node, registry, view, config } = options
     const self = node.name
-    const queries = makeDeviceQueries({ js, jsm, view, registry })
+    const queries = makeDeviceQueries({ js, jsm, view, registry, acks: makeAlarmAcks(kvm) })
     const lag = makeLagReader(jsm)
     const meter = makeRateMeter(() => rateCounters(node))
     yield* runRateMeter(meter)
@@ -222,6 +223,7 @@ export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminSer
       endpoint(C.device, (r) => queries.device(r.device), deviceAnywhere),
       endpoint(C.devices, () => queries.devices),
       endpoint(C.alarms, (r) => queries.alarms(r)),
+      endpoint(C.ack, (r) => queries.ack(r)),
       endpoint(C.members, () => members),
       endpoint(C.partitions, () => partitionMap)
     ]

@@ -24,6 +24,7 @@ import {
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { type Deferred, Effect, Result } from "effect"
 import type { ActorRegistry } from "./ActorRegistry.js"
+import type { AlarmAcks } from "./AlarmAcks.js"
 import { partitionOfDevice } from "./DevicePartition.js"
 import type { ClusterView } from "./ClusterView.js"
 import { peekStream, type PeekedMessage } from "./StreamPeek.js"
@@ -82,6 +83,8 @@ export interface DeviceQueries {
   /** The alarms raised now (every rule's latest event with `all`), optionally of one device
    * (any node can answer, from ALARMS). */
   readonly alarms: (request: Admin.AlarmsRequest) => Effect.Effect<Admin.AlarmsReply, Admin.AdminError>
+  /** Acknowledge the raised alarm of a rule on a device (any node can answer). */
+  readonly ack: (request: Admin.AckRequest) => Effect.Effect<Admin.AckReply, Admin.AdminError>
 }
 
 export const makeDeviceQueries = (options: {
@@ -89,8 +92,9 @@ export const makeDeviceQueries = (options: {
   readonly jsm: JetStreamManager
   readonly view: ClusterView
   readonly registry: ActorRegistry
+  readonly acks: AlarmAcks
 }): DeviceQueries => {
-  const { js, jsm, view, registry } = options
+  const { js, jsm, view, registry, acks } = options
   const peek = (stream: string, filter: string, limit: number) =>
     peekStream(js, jsm, { stream, filter, start: { kind: "lastPerSubject" }, limit })
 
@@ -103,9 +107,28 @@ export const makeDeviceQueries = (options: {
     )
 
   const alarms = (request: Admin.AlarmsRequest) =>
-    Effect.map(alarmEvents(request.device), (events) => ({
-      alarms: request.all === true ? events : events.filter((e) => e.state === "raised")
-    }))
+    alarmEvents(request.device).pipe(
+      Effect.flatMap((events) => acks.attach(request.all === true ? events : events.filter((e) => e.state === "raised"))),
+      Effect.map((events) => ({ alarms: events }))
+    )
+
+  const ack = (request: Admin.AckRequest) =>
+    Effect.gen(function*() {
+      const events = yield* alarmEvents(request.device)
+      const event = events.find((e) => e.rule === request.rule)
+      if (event === undefined || event.state !== "raised") {
+        const raised = events.filter((e) => e.state === "raised").map((e) => e.rule)
+        return yield* Effect.fail(
+          new Admin.AdminError({
+            reason: "NotFound",
+            message: `no raised alarm "${request.rule}" on device "${request.device}"` +
+              (event === undefined ? "" : " (it was cleared)") +
+              (raised.length === 0 ? "; the device has no raised alarm" : `; raised on it: ${raised.join(", ")}`)
+          })
+        )
+      }
+      return { alarm: yield* acks.put(event, request.note) }
+    })
 
   const peekActor = (partition: number, device: string, mustExist: boolean) =>
     Effect.gen(function*() {
@@ -179,7 +202,7 @@ export const makeDeviceQueries = (options: {
         latest: [...latest].sort((a, b) => a.sensor.localeCompare(b.sensor)),
         openWindows: [...(actor?.openWindows ?? [])].sort(order),
         recentWindows: aggregates.flatMap((m) => storedWindow(m) ?? []).sort(order),
-        alarms: active,
+        alarms: yield* acks.attach(active),
         forecasts: [...forecasts].sort(byKey),
         live: actor !== undefined,
         ...(newest === undefined ? {} : { clockSkewMs: clockSkewOf(newest.storedAt, newest.reading.ts) })
@@ -208,5 +231,5 @@ export const makeDeviceQueries = (options: {
     return { devices: out.sort(byName) }
   })
 
-  return { device, devices, alarms }
+  return { device, devices, alarms, ack }
 }

@@ -14,6 +14,7 @@ import { type ClusterConfig, compileRules } from "@bramble/config"
 import { loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, startNatsServer } from "@bramble/deploy"
 import { InfluxSink } from "@bramble/influx"
 import {
+  ALARM_ACKS_BUCKET,
   CHECKPOINT_BUCKET,
   ensureClusterBuckets,
   INGEST_STREAM,
@@ -74,7 +75,7 @@ export interface NodeOptions {
 const CLUSTER_STREAMS = [
   ...Object.values(Subjects.Streams),
   INGEST_STREAM,
-  ...[CHECKPOINT_BUCKET, MEMBERS_BUCKET, LEASES_BUCKET].map((bucket) => `KV_${bucket}`)
+  ...[CHECKPOINT_BUCKET, MEMBERS_BUCKET, LEASES_BUCKET, ALARM_ACKS_BUCKET].map((bucket) => `KV_${bucket}`)
 ]
 
 /** How long a silent member's heartbeat stays in the members bucket. */

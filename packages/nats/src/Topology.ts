@@ -41,6 +41,12 @@ export const INGEST_STREAM = "INGEST"
 /** KV bucket holding window-state checkpoints (per device, with the stream position). */
 export const CHECKPOINT_BUCKET = "bramble_checkpoints"
 
+/**
+ * KV bucket of alarm acknowledgements (`<device>.<rule>` → Admin.AlarmAck as JSON): cluster
+ * state of its own, replicated like the checkpoints, so no restart or partition move loses one.
+ */
+export const ALARM_ACKS_BUCKET = "bramble_alarm_acks"
+
 const streamConfig = (name: string, subjects: ReadonlyArray<string>, limits: StreamLimits, spec: TopologySpec): Partial<StreamConfig> & { name: string } => ({
   name,
   subjects: [...subjects],
@@ -89,7 +95,7 @@ export const withPlacementFallback = async <A>(replicas: number, create: (replic
   }
 }
 
-/** Create or update the streams and the checkpoint bucket. Safe to run on every start. */
+/** Create or update the streams, the checkpoint bucket and the alarm acknowledgements bucket. Safe to run on every start. */
 export const ensureTopology = Effect.fn("Topology.ensure")(function*(spec: TopologySpec) {
   const { jsm, kvm } = yield* NatsClient
   for (const config of streamConfigs(spec)) {
@@ -113,6 +119,10 @@ export const ensureTopology = Effect.fn("Topology.ensure")(function*(spec: Topol
   yield* Effect.tryPromise({
     try: () => withPlacementFallback(spec.replicas, (replicas) => kvm.create(CHECKPOINT_BUCKET, { history: 1, replicas, storage: StorageType.File })),
     catch: natsError("KeyValue", `cannot create KV bucket ${CHECKPOINT_BUCKET}`)
+  })
+  yield* Effect.tryPromise({
+    try: () => withPlacementFallback(spec.replicas, (replicas) => kvm.create(ALARM_ACKS_BUCKET, { history: 1, replicas, storage: StorageType.File })),
+    catch: natsError("KeyValue", `cannot create KV bucket ${ALARM_ACKS_BUCKET}`)
   })
 })
 

@@ -87,6 +87,29 @@ export const AlarmsRequest = Schema.Struct({
 })
 export type AlarmsRequest = typeof AlarmsRequest.Type
 
+/** `ack`: acknowledge the raised alarm of a rule on a device, with an optional note. */
+export const AckRequest = Schema.Struct({
+  device: Token,
+  rule: Token,
+  note: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(500)))
+})
+export type AckRequest = typeof AckRequest.Type
+
+/**
+ * Someone acknowledged a raised alarm: it stays raised (the rule clears it), but people know
+ * it is being dealt with. An acknowledgement is of one raise (`raisedAt`, the raised event's
+ * time): raised again later, the alarm is unacknowledged again. Kept in the replicated KV
+ * bucket `bramble_alarm_acks`, so restarts and partition moves do not lose it.
+ */
+export const AlarmAck = Schema.Struct({
+  /** When it was acknowledged (ms since the epoch, wall clock). */
+  at: Schema.Int,
+  /** Event time of the raise it acknowledges. */
+  raisedAt: Schema.Int,
+  note: Schema.optionalKey(Schema.String)
+})
+export type AlarmAck = typeof AlarmAck.Type
+
 /** `restart`: restart one actor by the name `actors` lists (e.g. `partition-3`). */
 export const RestartRequest = Schema.Struct({ actor: Schema.NonEmptyString })
 export type RestartRequest = typeof RestartRequest.Type
@@ -358,9 +381,15 @@ export const AlarmEvent = Schema.Struct({
   /** Its ALARMS stream sequence. */
   seq: Count,
   /** When JetStream stored it (ms since the epoch); `at` is the event time. */
-  storedAt: Count
+  storedAt: Count,
+  /** Its acknowledgement, when the alarm is raised and someone acknowledged this raise. */
+  ack: Schema.optionalKey(AlarmAck)
 })
 export type AlarmEvent = typeof AlarmEvent.Type
+
+/** `ack`: the alarm as it is now, acknowledged. */
+export const AckReply = Schema.Struct({ alarm: AlarmEvent })
+export type AckReply = typeof AckReply.Type
 
 /** `device`: everything a node knows about one device. */
 export const DeviceState = Schema.Struct({
@@ -540,6 +569,7 @@ export const AdminCalls = {
   device: call("device", DeviceRequest, DeviceState, true),
   devices: call("devices", NoParams, DevicesReply, true),
   alarms: call("alarms", AlarmsRequest, AlarmsReply, true),
+  ack: call("ack", AckRequest, AckReply, true),
   members: call("members", NoParams, MembersReply, true),
   partitions: call("partitions", NoParams, PartitionsReply, true)
 } as const

@@ -349,9 +349,12 @@
     if (keys.length === 0) { var empty = list.appendChild(el("li", "empty", "No active alarms")); empty.style.background = "none"; empty.style.borderLeft = "none"; return; }
     keys.forEach(function (k) {
       var a = alarms[k];
-      var li = el("li", null, a.device + " — " + a.rule);
+      var li = el("li", a.severity ? "sev-" + a.severity : null, a.device + " — " + a.rule + (a.severity ? " [" + a.severity + "]" : ""));
       li.setAttribute("data-alarm", k);
-      li.appendChild(el("small", null, a.message + " · raised " + ago(Date.now() - a.at)));
+      if (a.severity) li.setAttribute("data-severity", a.severity);
+      if (a.ack) li.setAttribute("data-acked", "true");
+      li.appendChild(el("small", null, a.message + " · raised " + ago(Date.now() - a.at) +
+        (a.ack ? " · acknowledged " + ago(Date.now() - a.ack.at) + (a.ack.note ? ": " + a.ack.note : "") : "")));
       list.appendChild(li);
     });
   }
@@ -416,7 +419,10 @@
 
   setInterval(render, 1000);
   getJson("/api/cluster").then(renderCluster).catch(function () {});
-  getJson("/api/alarms").then(function (r) { r.alarms.forEach(addAlarm); renderAlarms(); }).catch(function () { renderAlarms(); });
+  function loadAlarms() { getJson("/api/alarms").then(function (r) { r.alarms.forEach(addAlarm); renderAlarms(); }).catch(function () { renderAlarms(); }); }
+  loadAlarms();
+  // Acknowledgements are not in the live feed (they are not alarm events): fetched again now and then.
+  setInterval(loadAlarms, 15000);
   getJson("/api/history?minutes=15").then(function (r) {
     r.readings.forEach(addReading);
     render();
