@@ -9,9 +9,9 @@
  *
  *   node --import tsx test/bench/rules.ts [--devices 1000] [--readings 200000]
  */
-import { type DeviceMessage, makeDeviceAggregators, type RuleSpec } from "@bramble/actor-aggregator"
+import { type DeviceMessage, type DeviceSnapshot, makeDeviceAggregators, type RuleSpec } from "@bramble/actor-aggregator"
 import { compileRules, parseClusterConfig } from "@bramble/config"
-import { Effect, Result } from "effect"
+import { type Deferred, Effect, Result } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
@@ -87,7 +87,7 @@ const run = (rules: ReadonlyArray<RuleSpec>) =>
       }
     }
     // Everything processed: one ask per device waits behind its mailbox.
-    for (let d = 0; d < DEVICES; d++) yield* devices.ask(`dev-${d}`, (reply) => ({ _tag: "Snapshot", reply }))
+    for (let d = 0; d < DEVICES; d++) yield* devices.ask(`dev-${d}`, (reply: Deferred.Deferred<DeviceSnapshot>) => ({ _tag: "Snapshot", reply }))
     const cpu = process.cpuUsage(before)
     const wall = performance.now() - wallBefore
     return { cpuUsPerReading: (cpu.user + cpu.system) / sent, wallUsPerReading: wall * 1000 / sent, readings: sent, alarms }

@@ -19,7 +19,10 @@
  *   names has a value; a window statistic is that of the window holding the reading's time.
  *
  * Every alarm event carries its rule's severity (`warning` unless the rule says otherwise).
+ * A rule's `notifyEvery` holds back a flapping alarm's events from forward targets
+ * (Notify.ts).
  */
+import { decideNotify, dueNotification, notifyDue, type NotifyState } from "./Notify.js"
 
 export type Severity = "info" | "warning" | "critical"
 export const DEFAULT_SEVERITY: Severity = "warning"
@@ -43,6 +46,7 @@ export type RuleSpec =
     readonly clearBelow?: number | undefined
     readonly for?: number | undefined
     readonly severity?: Severity | undefined
+    readonly notifyEvery?: number | undefined
     readonly devices?: ReadonlyArray<string> | undefined
   }
   | {
@@ -51,6 +55,7 @@ export type RuleSpec =
     readonly metric: string
     readonly maxPerMinute: number
     readonly severity?: Severity | undefined
+    readonly notifyEvery?: number | undefined
     readonly devices?: ReadonlyArray<string> | undefined
   }
   | {
@@ -58,6 +63,7 @@ export type RuleSpec =
     readonly name: string
     readonly after: number
     readonly severity?: Severity | undefined
+    readonly notifyEvery?: number | undefined
     readonly devices?: ReadonlyArray<string> | undefined
   }
   | {
@@ -67,6 +73,7 @@ export type RuleSpec =
     readonly clearWhen?: Predicate | undefined
     readonly for?: number | undefined
     readonly severity?: Severity | undefined
+    readonly notifyEvery?: number | undefined
     readonly devices?: ReadonlyArray<string> | undefined
   }
 
@@ -85,13 +92,15 @@ export interface AlarmEvent {
   readonly rule: string
   readonly state: "raised" | "cleared"
   readonly severity: Severity
+  /** false: held back from forward targets (the rule's `notifyEvery`, Notify.ts). */
+  readonly notify?: boolean
   readonly value?: number
   readonly message: string
   readonly at: number
 }
 
 /** Per-rule state of one device (part of the device's checkpoint). */
-export interface RuleState {
+export interface RuleState extends NotifyState {
   raised: boolean
   /** Threshold: event time since which the raise condition has held. */
   since?: number | undefined
@@ -119,6 +128,23 @@ export const evaluateReading = (
   for (const rule of rules) {
     if (!appliesTo(rule, device)) continue
     const state = stateOf(states, rule)
+    const first = events.length
+    evaluateRule(rule, state, device, values, ts, inputs, events)
+    for (let i = first; i < events.length; i++) events[i] = decideNotify(rule.notifyEvery, state, events[i]!)
+  }
+  return events
+}
+
+const evaluateRule = (
+  rule: RuleSpec,
+  state: RuleState,
+  device: string,
+  values: Readonly<Record<string, number>>,
+  ts: number,
+  inputs: ExprInputs | undefined,
+  events: Array<AlarmEvent>
+): void => {
+  {
     switch (rule.kind) {
       case "threshold": {
         const value = values[rule.metric]
@@ -202,7 +228,6 @@ export const evaluateReading = (
       }
     }
   }
-  return events
 }
 
 /** Whether a reading carries a metric the expression names (directly or in a window function). */
@@ -248,7 +273,10 @@ const describe = (p: Predicate, _inputs: ExprInputs): string =>
 
 const round = (v: number) => Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000)
 
-/** Evaluate time-driven rules (stale) as the watermark advances. */
+/**
+ * Evaluate time-driven rules as the watermark advances: stale rules, and the held-back
+ * notifications of flapping alarms that are due (Notify.ts).
+ */
 export const evaluateWatermark = (
   rules: ReadonlyArray<RuleSpec>,
   states: RulesState,
@@ -257,23 +285,40 @@ export const evaluateWatermark = (
 ): Array<AlarmEvent> => {
   const events: Array<AlarmEvent> = []
   for (const rule of rules) {
-    if (rule.kind !== "stale" || !appliesTo(rule, device)) continue
-    const state = stateOf(states, rule)
-    if (!state.raised && state.lastTs !== undefined && watermark - state.lastTs > rule.after) {
-      state.raised = true
-      events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "raised", at: state.lastTs + rule.after, message: `no reading for more than ${rule.after} ms` })
+    if (!appliesTo(rule, device)) continue
+    if (rule.kind === "stale") {
+      const state = stateOf(states, rule)
+      if (!state.raised && state.lastTs !== undefined && watermark - state.lastTs > rule.after) {
+        state.raised = true
+        events.push(decideNotify(rule.notifyEvery, state, {
+          device,
+          rule: rule.name,
+          severity: rule.severity ?? DEFAULT_SEVERITY,
+          state: "raised",
+          at: state.lastTs + rule.after,
+          message: `no reading for more than ${rule.after} ms`
+        }))
+      }
     }
+    const state = states[rule.name]
+    if (state === undefined) continue
+    const due = dueNotification(rule.notifyEvery, state, watermark, { device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY })
+    if (due !== undefined) events.push(due)
   }
   return events
 }
 
-/** The earliest watermark at which a stale rule could fire for this device (Infinity: none). */
+/**
+ * The earliest watermark at which `evaluateWatermark` has something to do for this device
+ * (a stale rule could fire, a held-back notification is due); Infinity: never.
+ */
 export const nextStaleDue = (rules: ReadonlyArray<RuleSpec>, states: RulesState): number => {
   let due = Number.POSITIVE_INFINITY
   for (const rule of rules) {
-    if (rule.kind !== "stale") continue
     const state = states[rule.name]
-    if (state !== undefined && !state.raised && state.lastTs !== undefined) due = Math.min(due, state.lastTs + rule.after)
+    if (state === undefined) continue
+    if (rule.kind === "stale" && !state.raised && state.lastTs !== undefined) due = Math.min(due, state.lastTs + rule.after)
+    due = Math.min(due, notifyDue(rule.notifyEvery, state))
   }
   return due
 }

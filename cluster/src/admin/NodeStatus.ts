@@ -186,6 +186,7 @@ const forwarderStatus = (f: ForwarderStats): Admin.ForwarderStatus => ({
   failures: f.failures,
   deadLettered: f.deadLettered,
   skipped: f.skipped,
+  heldBack: f.heldBack,
   ...(f.lag === undefined ? {} : { lag: f.lag }),
   ...(f.unavailableSince === undefined ? {} : { unavailableSince: f.unavailableSince }),
   ...(f.lastError === undefined ? {} : { lastError: f.lastError })

@@ -19,6 +19,8 @@ export interface ForwarderStats {
   deadLettered: number
   /** Items not sent: no ThingsBoard token for the device, or a message that does not decode. */
   skipped: number
+  /** Alarm events held back by their rule's notifyEvery (a flapping alarm). */
+  heldBack: number
   /** Messages of the target's consumer not yet delivered to any node; undefined until known. */
   lag: number | undefined
   /** Set while the receiver is unreachable (ms since the epoch of the first failure). */
@@ -35,6 +37,7 @@ export const makeForwarderStats = (target: Pick<ForwardTarget, "name" | "kind" |
   failures: 0,
   deadLettered: 0,
   skipped: 0,
+  heldBack: 0,
   lag: undefined,
   unavailableSince: undefined,
   lastError: undefined

@@ -145,6 +145,7 @@ export const nodeMetrics = (input: NodeMetricsInput): ReadonlyArray<MetricFamily
       counter("bramble_forward_failures_total", "Failed deliveries to a forward target that were retried, per target", per((f) => f.failures)),
       counter("bramble_forward_dead_lettered_total", "Items a forward target refused (4xx), dead-lettered, per target", per((f) => f.deadLettered)),
       counter("bramble_forward_skipped_total", "Items not forwarded (no ThingsBoard token for the device, not decodable), per target", per((f) => f.skipped)),
+      counter("bramble_forward_held_back_total", "Alarm events not forwarded because their rule's notifyEvery held them back (a flapping alarm), per target", per((f) => f.heldBack)),
       gauge("bramble_forward_lag", "Messages of a forward target's consumer not yet delivered (the target's, over all nodes)", per((f) => f.lag)),
       gauge("bramble_forward_unavailable", "1 while a forward target is unreachable", per((f) => f.unavailableSince === undefined ? 0 : 1))
     )

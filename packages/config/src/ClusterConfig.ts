@@ -224,6 +224,7 @@ export const Rule = Schema.Union([
     /** The condition must hold this long (event time) before the alarm is raised. */
     for: Schema.optionalKey(Millis),
     severity: Schema.optionalKey(Severity),
+    notifyEvery: Schema.optionalKey(Millis),
     devices: Schema.optionalKey(Schema.Array(Name))
   }),
   Schema.Struct({
@@ -233,6 +234,7 @@ export const Rule = Schema.Union([
     /** Raise when the value changes faster than this per minute (absolute). */
     maxPerMinute: Schema.Finite.check(Schema.isGreaterThan(0)),
     severity: Schema.optionalKey(Severity),
+    notifyEvery: Schema.optionalKey(Millis),
     devices: Schema.optionalKey(Schema.Array(Name))
   }),
   Schema.Struct({
@@ -241,6 +243,7 @@ export const Rule = Schema.Union([
     /** Raise when a device has sent nothing for this long (event time). */
     after: Millis.check(Schema.isGreaterThan(0)),
     severity: Schema.optionalKey(Severity),
+    notifyEvery: Schema.optionalKey(Millis),
     devices: Schema.optionalKey(Schema.Array(Name))
   }),
   ExprRule

@@ -37,6 +37,8 @@ export const ExprRule = Schema.Struct({
   /** Metrics the expressions may name besides those the file knows (sensor kinds, other rules). */
   metrics: Schema.optionalKey(Schema.Array(Name)),
   severity: Schema.optionalKey(Severity),
+  /** Forward targets hear of this alarm at most once per this long (a flapping alarm); default: every change. */
+  notifyEvery: Schema.optionalKey(Millis),
   devices: Schema.optionalKey(Schema.Array(Name))
 })
 export type ExprRule = typeof ExprRule.Type
@@ -102,6 +104,7 @@ export interface CompiledExprRule {
   readonly clearWhen?: CompiledExpression | undefined
   readonly for?: number | undefined
   readonly severity?: Severity | undefined
+  readonly notifyEvery?: number | undefined
   readonly devices?: ReadonlyArray<string> | undefined
 }
 
@@ -127,6 +130,7 @@ export const compileRules = (config: Pick<ClusterConfig, "sensors" | "rules" | "
       clearWhen: rule.clearWhen === undefined ? undefined : compile("clearWhen", rule.clearWhen),
       for: rule.for,
       severity: rule.severity,
+      notifyEvery: rule.notifyEvery,
       devices: rule.devices
     }
   })

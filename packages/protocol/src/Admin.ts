@@ -279,6 +279,8 @@ export const ForwarderStatus = Schema.Struct({
   deadLettered: Count,
   /** Items not sent: no ThingsBoard token for the device, or not decodable. */
   skipped: Count,
+  /** Alarm events held back by their rule's notifyEvery (a flapping alarm); absent from older nodes. */
+  heldBack: Schema.optionalKey(Count),
   /** Messages not yet delivered from the target's consumer (absent until known). */
   lag: Schema.optionalKey(Count),
   /** Set while the receiver is unreachable (ms since the epoch of the first failure). */

@@ -21,6 +21,8 @@ export const Alarm = Schema.Struct({
   rule: Token,
   state: AlarmState,
   severity: Schema.optionalKey(AlarmSeverity),
+  /** false: forward targets leave it out (held back by the rule's notifyEvery: the alarm flapped). */
+  notify: Schema.optionalKey(Schema.Boolean),
   /** The value that raised or cleared it, when there is one. */
   value: Schema.optional(Schema.Finite),
   message: Schema.String,
