@@ -24,6 +24,7 @@ export interface ForwarderStatus {
   readonly failures: number
   readonly deadLettered: number
   readonly skipped: number
+  readonly heldBack?: number
   readonly lag?: number
   readonly unavailableSince?: number
   readonly lastError?: string
@@ -46,6 +47,8 @@ export const startForwardingNode = (options: {
   readonly sinkUrl: string
   readonly forward: ReadonlyArray<Record<string, unknown>>
   readonly env: Readonly<Record<string, string>>
+  /** Alarm rules, as the cluster file writes them. */
+  readonly rules?: ReadonlyArray<Record<string, unknown>>
 }): Effect.Effect<BrambleNode, ProcessError, Scope.Scope> =>
   Effect.gen(function*() {
     if (!existsSync(BRAMBLE_CLI)) {
@@ -66,7 +69,7 @@ export const startForwardingNode = (options: {
       ports,
       dataDir: join(options.dir, "data")
     })) as Record<string, unknown>
-    writeFileSync(configFile, JSON.stringify({ ...file, forward: options.forward }, null, 2))
+    writeFileSync(configFile, JSON.stringify({ ...file, forward: options.forward, ...(options.rules === undefined ? {} : { rules: options.rules }) }, null, 2))
     const natsUrl = `nats://127.0.0.1:${ports[0]}`
     const managed = yield* makeManagedProcess({
       name: `bramble node ${name}`,
