@@ -42,7 +42,7 @@ describe("forwarders in status and metrics", () => {
     Object.assign(hook, { failures: 7, deadLettered: 2, unavailableSince: 1_500, lastError: "Unavailable: webhook (HTTP 503): down" })
     const status = statusOf(node([tb, hook]))
     assert.deepStrictEqual(status.forwarders, [
-      { name: "tb", kind: "thingsboard", source: "raw", sent: 40, batches: 3, failures: 0, deadLettered: 0, skipped: 5, lag: 0 },
+      { name: "tb", kind: "thingsboard", source: "raw", sent: 40, batches: 3, failures: 0, deadLettered: 0, skipped: 5, heldBack: 0, lag: 0 },
       {
         name: "hook",
         kind: "webhook",
@@ -52,6 +52,7 @@ describe("forwarders in status and metrics", () => {
         failures: 7,
         deadLettered: 2,
         skipped: 0,
+        heldBack: 0,
         unavailableSince: 1_500,
         lastError: "Unavailable: webhook (HTTP 503): down"
       }
@@ -73,6 +74,7 @@ describe("forwarders in status and metrics", () => {
       "bramble_forward_failures_total",
       "bramble_forward_dead_lettered_total",
       "bramble_forward_skipped_total",
+      "bramble_forward_held_back_total",
       "bramble_forward_lag",
       "bramble_forward_unavailable"
     ])
