@@ -99,6 +99,10 @@ describe("expression rules", () => {
       )
       expect(shown.stdout).toMatch(/greenhouse\s+dry-heat\s+\S*cleared\S*\s+\S*critical/)
 
+      // `bramble status` counts what is raised and not acknowledged.
+      const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "")
+      expect(plain((yield* Effect.promise(() => cli(["status", "--server", node.natsUrl]))).stdout)).toContain("Alarms: 1 raised (1 critical), 1 not acknowledged")
+
       // Acknowledge: a cleared alarm cannot be, a raised one can, with a note.
       const refused = yield* Effect.promise(() => cli(["alarms", "ack", "greenhouse", "dry-heat", "--server", node.natsUrl]))
       expect(refused.code).not.toBe(0)
@@ -115,6 +119,7 @@ describe("expression rules", () => {
       expect(before?.ack?.note).toBe("vents opened")
       expect(before?.ack?.raisedAt).toBe(before?.at)
       expect((yield* Effect.promise(() => cli(["alarms", "--server", node.natsUrl]))).stdout).toMatch(/cellar\s+dry-heat.*acked .*vents opened/)
+      expect(plain((yield* Effect.promise(() => cli(["status", "--server", node.natsUrl]))).stdout)).toContain("Alarms: 1 raised (1 critical), 0 not acknowledged")
 
       // Killed and restarted: the ack is still there, in the CLI and the HTTP API.
       yield* node.process.signal("SIGKILL")

@@ -101,8 +101,19 @@ export const renderForwarders = (rows: ReadonlyArray<NodeRow>, now: number = Dat
 
 /** The status table; below it, when there are any, the failing partitions, the devices with
  * a wrong clock and the forwarders. */
-export const renderStatus = (rows: ReadonlyArray<NodeRow>, now: number = Date.now()): string =>
-  [renderNodes(rows), renderFailing(rows, now), renderClocks(rows, now), renderForwarders(rows, now)].filter((s) => s !== "").join("\n\n")
+export const renderStatus = (rows: ReadonlyArray<NodeRow>, now: number = Date.now(), alarms?: Admin.AlarmsReply): string =>
+  [renderNodes(rows), renderFailing(rows, now), renderClocks(rows, now), renderForwarders(rows, now), renderAlarmSummary(alarms)].filter((s) => s !== "").join("\n\n")
+
+/** One line on the alarms raised now: how many, how many critical, how many not acknowledged. */
+export const renderAlarmSummary = (alarms: Admin.AlarmsReply | undefined): string => {
+  if (alarms === undefined) return ""
+  const raised = alarms.alarms.filter((a) => a.state === "raised")
+  if (raised.length === 0) return dim("Alarms: none raised")
+  const critical = raised.filter((a) => a.severity === "critical").length
+  const open = raised.filter((a) => a.ack === undefined).length
+  const line = `Alarms: ${raised.length} raised${critical === 0 ? "" : ` (${critical} critical)`}, ${open} not acknowledged — \`bramble alarms\`, \`bramble alarms ack <device> <rule>\``
+  return open > 0 ? red(line) : line
+}
 
 /** Partitions that keep failing: where, since when, how often, why. "" when none. */
 export const renderFailing = (rows: ReadonlyArray<NodeRow>, now: number = Date.now()): string => {
@@ -204,11 +215,22 @@ export const statusCommand = Command.make(
             )
           ), { concurrency: "unbounded" })
       })
-      yield* showOrWatch({ watch, interval, json, title: "bramble status", server: url, fetch: Effect.map(fetch, (nodes) => ({ nodes })), render: (v: { readonly nodes: ReadonlyArray<NodeRow> }) => renderStatus(v.nodes) })
+      // The alarms raised now, with their acknowledgements (absent when no node answers it).
+      const alarms = Effect.map(Effect.option(callCluster(nc, Admin.AdminCalls.alarms, {}, timeoutMs)), Option.getOrUndefined)
+      yield* showOrWatch({
+        watch,
+        interval,
+        json,
+        title: "bramble status",
+        server: url,
+        fetch: Effect.map(Effect.all([fetch, alarms], { concurrency: 2 }), ([nodes, alarms]) => ({ nodes, ...(alarms === undefined ? {} : { alarms: alarms.alarms }) })),
+        render: (v: { readonly nodes: ReadonlyArray<NodeRow>; readonly alarms?: Admin.AlarmsReply["alarms"] }) =>
+          renderStatus(v.nodes, Date.now(), v.alarms === undefined ? undefined : { alarms: v.alarms })
+      })
     }))
 ).pipe(
   Command.withDescription(
-    "Every node: health, uptime, readings in/out per second, consumer lag, database write time, partitions; then every forward target: delivered, refused, pending, unavailable since and why"
+    "Every node: health, uptime, readings in/out per second, consumer lag, database write time, partitions; then every forward target: delivered, refused, pending, unavailable since and why; then the alarms raised and how many are not acknowledged"
   ),
   Command.withExamples([
     { command: "bramble status", description: "One table of every node" },
