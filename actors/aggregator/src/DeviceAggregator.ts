@@ -91,8 +91,9 @@ interface DeviceState {
  * Checkpointed with the device.
  */
 class LatestValues implements ExprInputs {
-  readonly latest: Record<string, number> = {}
-  private readonly at: Record<string, number> = {}
+  // No prototype: metric names are keys as they are (`__proto__` included).
+  readonly latest: Record<string, number> = Object.create(null) as Record<string, number>
+  private readonly at: Record<string, number> = Object.create(null) as Record<string, number>
 
   constructor(private readonly windows: DeviceWindows, saved: Record<string, readonly [number, number]> | undefined) {
     for (const metric in saved) {

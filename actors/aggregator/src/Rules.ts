@@ -241,8 +241,9 @@ const negate = (b: boolean | undefined) => b === undefined ? undefined : !b
 
 // The inputs object handed to CEL: the latest values, with the window statistics the
 // expression names written in under their keys. One per call site, reused (no allocation
-// per reading); evaluation is synchronous, so it is never shared by two evaluations.
-const scratch: Record<string, number> = {}
+// per reading); evaluation is synchronous, so it is never shared by two evaluations. No
+// prototype: a metric named like an Object.prototype property (`__proto__`) is a plain key.
+const scratch: Record<string, number> = Object.create(null) as Record<string, number>
 
 /**
  * The expression's value at event time `ts`; undefined while a metric or window statistic

@@ -1,7 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { compileExpression } from "@bramble/config"
-import { DeviceWindows, evaluateReading, type ExprInputs, type Predicate, type RuleSpec, type RulesState } from "@bramble/actor-aggregator"
+import {
+  type AlarmEvent,
+  type DeviceMessage,
+  type DeviceSnapshot,
+  DeviceWindows,
+  evaluateReading,
+  type ExprInputs,
+  makeDeviceAggregators,
+  type Predicate,
+  type RuleSpec,
+  type RulesState
+} from "@bramble/actor-aggregator"
+import { type Deferred, Effect } from "effect"
+import { TestClock } from "effect/testing"
 
 const compile = (text: string, metrics = ["temperature", "humidity", "x"], windows = ["1m", "10m"]): Predicate => {
   const compiled = compileExpression(text, { metrics, windows })
@@ -95,4 +108,36 @@ describe("expr rules", () => {
       }
     ), { numRuns: 300 })
   })
+})
+
+describe("expr rules in the device aggregator", () => {
+  it.effect("aggregator - an expr rule's latest values survive passivation (checkpoint and restore)", () =>
+    Effect.gen(function*() {
+      const checkpoints = new Map<string, DeviceSnapshot>()
+      const alarms: Array<AlarmEvent> = []
+      const devices = yield* makeDeviceAggregators({
+        partition: 0,
+        windows: [{ name: "1m", size: 60_000 }],
+        passivateAfterMs: 60_000,
+        rules: [{ kind: "expr", name: "dry-heat", when: compile("temperature > 30 && humidity < 40") }],
+        restore: (device) => Effect.sync(() => checkpoints.get(device)),
+        emit: () => Effect.void,
+        tooLate: () => Effect.void,
+        alarm: (events) => Effect.sync(() => void alarms.push(...events))
+      })
+      const ingest = (seq: number, ts: number, values: Record<string, number>): DeviceMessage => ({
+        _tag: "Ingest",
+        items: [{ reading: { device: "d", sensor: seq === 1 ? "thermo" : "hygro", ts, values }, seq, watermark: Number.NEGATIVE_INFINITY }]
+      })
+      yield* devices.tell("d", ingest(1, 1_000, { temperature: 35 }))
+      const saved = yield* devices.ask("d", (reply: Deferred.Deferred<DeviceSnapshot>) => ({ _tag: "Snapshot", reply }))
+      checkpoints.set("d", structuredClone(saved))
+      yield* TestClock.adjust("120 seconds")
+      for (let i = 0; i < 10_000 && (yield* devices.size) > 0; i++) yield* Effect.yieldNow
+      assert.strictEqual(yield* devices.size, 0, "passivated")
+      // The humidity reading alone raises the alarm: the temperature came back from the checkpoint.
+      yield* devices.tell("d", ingest(2, 2_000, { humidity: 30 }))
+      yield* devices.ask("d", (reply: Deferred.Deferred<DeviceSnapshot>) => ({ _tag: "Snapshot", reply }))
+      assert.deepStrictEqual(alarms.map((a) => [a.rule, a.state, a.at]), [["dry-heat", "raised", 2_000]])
+    }))
 })
