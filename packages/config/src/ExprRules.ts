@@ -55,14 +55,18 @@ const KIND_METRICS: Record<string, ReadonlyArray<string>> = {
 }
 
 /**
- * The metrics the file knows of: those its sensors publish, those other rules watch, and
+ * The metrics the file knows of: those its sensors publish (by kind, calibrated names,
+ * Modbus registers, named 1-wire probes), those other rules watch, and
  * those a rule lists in `metrics` (devices that publish over MQTT are not in the file).
  */
 export const knownMetrics = (config: Pick<ClusterConfig, "sensors" | "rules">, extra: ReadonlyArray<string> = []): Array<string> => {
   const metrics = new Set<string>(extra)
   for (const sensor of config.sensors) {
     for (const m of KIND_METRICS[sensor.kind] ?? []) metrics.add(m)
-    for (const m of Object.keys(sensor.calibration ?? {})) metrics.add(m)
+    if ("calibration" in sensor) for (const m of Object.keys(sensor.calibration ?? {})) metrics.add(m)
+    // Field inputs: a Modbus device's registers, a 1-wire bus's named probes.
+    if ("registers" in sensor) for (const r of sensor.registers) metrics.add(r.metric)
+    if ("probes" in sensor) for (const m of Object.keys(sensor.probes ?? {})) metrics.add(m)
   }
   for (const rule of config.rules) {
     if (rule.kind === "threshold" || rule.kind === "rate") metrics.add(rule.metric)
