@@ -1,6 +1,7 @@
 /**
  * The storage actor: the node's single writer to the time-series database. Partitions and
- * device actors send it raw readings and window results; it batches them (5,000 lines per
+ * device actors send it raw readings, window results, alarms and forecasts; it turns each into
+ * a database point (Points.ts: all point mapping lives there) and batches them (5,000 lines per
  * write by default, InfluxDB's advice) and writes them durably — waiting out a database
  * outage for as long as it lasts. Its bounded mailbox is the backpressure: while the
  * database is down the mailbox fills, senders suspend, partitions stop pulling, and the
@@ -11,19 +12,20 @@
  * forwarders; `makeStorage` adapts the `InfluxSink` in context to it.
  */
 import { InfluxSink, type SinkPoint } from "@bramble/influx"
-import type { Reading, WindowResult } from "@bramble/protocol"
+import type { Alarm, Forecast, Reading, WindowResult } from "@bramble/protocol"
 import { Actor } from "@bramble/runtime"
 import { Clock, Deferred, Effect, Fiber, Schedule, type Scope } from "effect"
 import type { BatchSink } from "./BatchSink.js"
 import { makeOutageReporter, writeDurably } from "./DurableWrite.js"
 import { influxBatchSink } from "./InfluxBatchSink.js"
 import { makeLagHistogram, type LagHistogram, recordLag } from "./LagHistogram.js"
-import { Measurements, readingPoint, windowPoint } from "./Points.js"
+import { alarmPoint, forecastPoint, Measurements, readingPoint, windowPoint } from "./Points.js"
 
 export type StorageMessage =
   | { readonly _tag: "Readings"; readonly readings: ReadonlyArray<Reading> }
   | { readonly _tag: "Windows"; readonly results: ReadonlyArray<WindowResult> }
-  | { readonly _tag: "Points"; readonly points: ReadonlyArray<SinkPoint> }
+  | { readonly _tag: "Alarms"; readonly alarms: ReadonlyArray<Alarm> }
+  | { readonly _tag: "Forecasts"; readonly forecasts: ReadonlyArray<Forecast> }
   | { readonly _tag: "Flush"; readonly reply: Deferred.Deferred<void> }
   | { readonly _tag: "Tick" }
 
@@ -73,8 +75,8 @@ export interface Storage {
   readonly stats: StorageStats
   readonly writeReadings: (readings: ReadonlyArray<Reading>) => Effect.Effect<void>
   readonly writeWindows: (results: ReadonlyArray<WindowResult>) => Effect.Effect<void>
-  /** Any other points (alarms, forecasts). */
-  readonly writePoints: (points: ReadonlyArray<SinkPoint>) => Effect.Effect<void>
+  readonly writeAlarms: (alarms: ReadonlyArray<Alarm>) => Effect.Effect<void>
+  readonly writeForecasts: (forecasts: ReadonlyArray<Forecast>) => Effect.Effect<void>
   /** Completes when everything sent before it is durable. */
   readonly flush: Effect.Effect<void>
 }
@@ -160,8 +162,12 @@ export const makeStorageOn = (sink: BatchSink<SinkPoint>, options: StorageOption
               for (const r of message.results) buffer.push(windowPoint(r))
               if (buffer.length >= options.batchSize) yield* write()
               break
-            case "Points":
-              for (const p of message.points) buffer.push(p)
+            case "Alarms":
+              for (const a of message.alarms) buffer.push(alarmPoint(a))
+              if (buffer.length >= options.batchSize) yield* write()
+              break
+            case "Forecasts":
+              for (const f of message.forecasts) buffer.push(forecastPoint(f))
               if (buffer.length >= options.batchSize) yield* write()
               break
             case "Flush":
@@ -190,7 +196,8 @@ export const makeStorageOn = (sink: BatchSink<SinkPoint>, options: StorageOption
       stats,
       writeReadings: (readings) => Effect.orDie(ref.tell({ _tag: "Readings", readings })),
       writeWindows: (results) => Effect.orDie(ref.tell({ _tag: "Windows", results })),
-      writePoints: (points) => Effect.orDie(ref.tell({ _tag: "Points", points })),
+      writeAlarms: (alarms) => Effect.orDie(ref.tell({ _tag: "Alarms", alarms })),
+      writeForecasts: (forecasts) => Effect.orDie(ref.tell({ _tag: "Forecasts", forecasts })),
       flush: Effect.orDie(ref.ask((reply: Deferred.Deferred<void>) => ({ _tag: "Flush" as const, reply })))
     }
   })

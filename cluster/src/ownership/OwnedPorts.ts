@@ -111,7 +111,8 @@ export const fencedStorage = (storage: StoragePort, fence: Fence): StoragePort =
   return {
     writeReadings: (readings) => guard(storage.writeReadings(readings)),
     writeWindows: (results) => guard(storage.writeWindows(results)),
-    writePoints: (points) => guard(storage.writePoints(points)),
+    writeAlarms: (alarms) => guard(storage.writeAlarms(alarms)),
+    writeForecasts: (forecasts) => guard(storage.writeForecasts(forecasts)),
     flush: storage.flush
   }
 }

@@ -17,14 +17,14 @@
  */
 import type { JsMsg } from "@bramble/nats"
 
-export class BatchReader {
-  private queue: Array<JsMsg> = []
+export class BatchReader<M = JsMsg> {
+  private queue: Array<M> = []
   private wake: (() => void) | undefined
   /** The consumer stopped (closed, deleted, fenced off): nothing more will arrive. */
   done = false
 
   /** The consume() callback: never throws (nats.js would stop the consumer). */
-  readonly deliver = (message: JsMsg): void => {
+  readonly deliver = (message: M): void => {
     this.queue.push(message)
     this.wakeUp()
   }
@@ -40,7 +40,7 @@ export class BatchReader {
     return this.queue.length
   }
 
-  async next(max: number, waitMs: number): Promise<Array<JsMsg>> {
+  async next(max: number, waitMs: number): Promise<Array<M>> {
     if (this.buffered === 0 && !this.done && waitMs > 0) {
       let timer: NodeJS.Timeout | undefined
       await new Promise<void>((resolve) => {
@@ -52,7 +52,7 @@ export class BatchReader {
     }
     const n = Math.min(max, this.buffered)
     if (n === 0) return []
-    let batch: Array<JsMsg>
+    let batch: Array<M>
     if (n === this.queue.length) {
       batch = this.queue
       this.queue = []

@@ -1,0 +1,135 @@
+/**
+ * The partition's checkpoints (DESIGN decision 4: acknowledge only what is durable).
+ *
+ * A checkpoint is *captured* in the loop — advance the watermark if the partition is idle
+ * and drained, close due windows, snapshot the devices changed since the last one, note the
+ * position — and then made durable by a fiber of its own — wait for the publishes, flush
+ * storage, save device and partition records, acknowledge the log — while the loop goes on
+ * reading. Waiting for the database inline stopped ingest (and delayed every alarm) for the
+ * length of a database round trip each interval. At most one checkpoint is in flight: the
+ * next capture waits for it, so records and acks stay in order, a failed one fails the
+ * worker (which restarts from the last good checkpoint), and a slow database still slows
+ * the pull (backpressure) instead of piling up captures.
+ */
+import { type AdvanceReply, type DeviceMessage, type DeviceSnapshot, Watermark } from "@bramble/actor-aggregator"
+import type { Entities } from "@bramble/runtime"
+import { Deferred, Effect, Fiber, type Scope } from "effect"
+import type { Checkpoints } from "./Checkpoints.js"
+import { type PartitionStats, recordCheckpoint } from "./PartitionStats.js"
+import type { StoragePort } from "./Ports.js"
+import type { Publishes } from "./Publishes.js"
+import type { Position } from "./Route.js"
+import type { SequenceGaps } from "./SequenceGaps.js"
+
+export interface Checkpointer {
+  /** These devices took readings: they are dirty, and their next window end is unknown. */
+  readonly ingested: (devices: Iterable<string>) => void
+  /** Captures a checkpoint at `now` and starts making it durable (after the previous one).
+   * `idleSince`: when the loop last finished work. */
+  readonly capture: (now: number, idleSince: number) => Effect.Effect<void, unknown>
+}
+
+export const makeCheckpointer = Effect.fnUntraced(function*(options: {
+  readonly partition: number
+  readonly idleAdvanceMs: number
+  readonly position: Position
+  readonly devices: Entities.Entities<DeviceMessage>
+  readonly checkpoints: Checkpoints
+  readonly storage: StoragePort
+  readonly publishes: Publishes
+  readonly gaps: SequenceGaps
+  readonly stats: PartitionStats
+  /** Whether the log is drained, given the messages processed and not yet acknowledged. */
+  readonly drained: (processedUnacked: number) => Effect.Effect<boolean>
+}): Effect.fn.Return<Checkpointer, unknown, Scope.Scope> {
+  const { partition, position, devices, checkpoints, storage, publishes, gaps, stats } = options
+  // Devices changed since the last checkpoint, and when each device's next window ends
+  // (-Infinity: unknown since its last reading), so only devices with something to close
+  // are asked to advance.
+  const dirty = new Set<string>()
+  const nextEnd = new Map<string, number>()
+  // Devices checkpointed in this partition may hold windows that only a watermark advance
+  // closes, but a device is in memory only once a reading of it arrives: after a restart or
+  // a move, a device that went quiet would keep its last windows open for good. So each is
+  // asked once, at the first checkpoint (restored from its checkpoint, then passivated when
+  // idle).
+  for (const device of yield* checkpoints.listDevices(partition)) nextEnd.set(device, Number.NEGATIVE_INFINITY)
+
+  const advanceDevices = (wm: number) =>
+    Effect.forEach(
+      [...nextEnd].filter(([, end]) => end <= wm).map(([device]) => device),
+      (device) =>
+        devices.ask(device, (reply: Deferred.Deferred<AdvanceReply>) => ({ _tag: "Advance" as const, watermark: wm, reply })).pipe(
+          // A crashed device actor cannot be trusted: restart the partition from its checkpoint.
+          Effect.orDie,
+          Effect.map((r) => {
+            if (r.changed) dirty.add(device)
+            if (r.nextEnd === Number.POSITIVE_INFINITY) nextEnd.delete(device)
+            else nextEnd.set(device, r.nextEnd)
+          })
+        ),
+      { concurrency: 64, discard: true }
+    )
+
+  const snapshotDirty = Effect.suspend(() => {
+    const keys = [...dirty]
+    dirty.clear()
+    return Effect.forEach(
+      keys,
+      (device) =>
+        Effect.map(
+          Effect.orDie(devices.ask(device, (reply: Deferred.Deferred<DeviceSnapshot>) => ({ _tag: "Snapshot" as const, reply }))),
+          (snapshot) => [device, snapshot] as const
+        ),
+      { concurrency: 64 }
+    )
+  })
+
+  let inFlight: Fiber.Fiber<void, unknown> | undefined
+  const settle = Effect.suspend(() => {
+    const fiber = inFlight
+    inFlight = undefined
+    return fiber === undefined ? Effect.void : Fiber.join(fiber)
+  })
+  const scope = yield* Effect.scope
+
+  const capture = Effect.fnUntraced(function*(now: number, idleSince: number) {
+    if (now - idleSince >= options.idleAdvanceMs && (yield* options.drained(position.processedSinceAck))) {
+      position.watermark = Watermark.idle(position.watermark, now - idleSince, options.idleAdvanceMs)
+    }
+    yield* advanceDevices(position.watermark.watermark)
+    const snapshots = yield* gaps.attach(yield* snapshotDirty)
+    const published = publishes.take()
+    const at: { seq: number; watermark: Watermark.WatermarkState } = { seq: position.lastSeq, watermark: position.watermark }
+    const ack = position.lastAck
+    const acked = position.processedSinceAck
+    position.lastAck = undefined
+    position.checkpointedSeq = position.lastSeq
+    // A failure of the previous checkpoint fails the worker here (it restarts from the last
+    // good checkpoint); its success lets this one start.
+    yield* settle
+    inFlight = yield* Effect.forkIn(
+      Effect.gen(function*() {
+        yield* published
+        yield* storage.flush
+        yield* checkpoints.saveDevices(partition, snapshots)
+        yield* checkpoints.savePartition(partition, at)
+        recordCheckpoint(stats, at.seq, now)
+        // AckPolicy.All: one ack covers every earlier message of this consumer.
+        ack?.ack()
+        position.processedSinceAck -= acked
+      }),
+      scope
+    )
+  })
+
+  return {
+    ingested: (touched) => {
+      for (const device of touched) {
+        dirty.add(device)
+        nextEnd.set(device, Number.NEGATIVE_INFINITY)
+      }
+    },
+    capture
+  }
+})

@@ -1,0 +1,101 @@
+/**
+ * Where a partition worker reads its log from: the seam between the loop (./PartitionWorker.ts)
+ * and JetStream, so the loop can be run and tested on an in-memory log
+ * (test/PartitionLoop.test.ts) exactly as it runs on READINGS.
+ *
+ * The NATS source (re)creates the partition's durable consumer after the checkpointed
+ * position, delivers in callback mode into a `BatchReader`, answers "is the log drained?"
+ * from the consumer's info, sets aside messages that would stall the consumer
+ * (./Quarantine.ts), and runs MQTT recovery beside the loop (./MqttRecovery.ts).
+ */
+import { consumerName, NatsClient, natsError, type NatsError, resetPartitionConsumer } from "@bramble/nats"
+import { type DecodeLimits, Subjects } from "@bramble/protocol"
+import { Effect, type Scope } from "effect"
+import { BatchReader } from "./BatchReader.js"
+import { type RecoveryProgress, runMqttRecovery } from "./MqttRecovery.js"
+import type { PartitionStats } from "./PartitionStats.js"
+import { setAsideStalled, type UndeliverableSetAside } from "./Quarantine.js"
+
+/**
+ * One message of the partition's log, as the loop reads it. A nats.js `JsMsg` is one as it
+ * is: the loop takes the client's own objects, no wrapper per message.
+ */
+export interface LogMessage {
+  readonly seq: number
+  readonly subject: string
+  readonly data: Uint8Array
+  /** `timestampNanos`: when the log stored it. */
+  readonly info: { readonly timestampNanos: number }
+  /** Acknowledges this message and every earlier one (AckPolicy.All). */
+  ack(): void
+}
+
+/** The messages delivered to this run, taken in batches (see BatchReader). */
+export interface Batches {
+  /** Up to `max` delivered messages, or, after waiting up to `waitMs` for one, none. */
+  readonly next: (max: number, waitMs: number) => Promise<ReadonlyArray<LogMessage>>
+  /** Delivery stopped for good (consumer closed, deleted, fenced off). */
+  readonly done: boolean
+}
+
+export interface PartitionSource {
+  /** Starts delivery of the messages after `afterSeq`; stops when the scope closes. At most
+   * `maxAckPending` messages are delivered and not yet acknowledged. */
+  readonly open: (afterSeq: number, maxAckPending: number) => Effect.Effect<Batches, NatsError, Scope.Scope>
+  /** Whether nothing is left to deliver and nothing delivered is unprocessed, given that
+   * `processedUnacked` messages were processed and not yet acknowledged. False when unsure. */
+  readonly drained: (processedUnacked: number) => Effect.Effect<boolean>
+  /** Run after a whole interval with nothing delivered, with the last sequence received: may
+   * set aside what stalls delivery and fail so the worker restarts (./Quarantine.ts). */
+  readonly stalled: (lastSeq: number) => Effect.Effect<void, UndeliverableSetAside>
+  /** Work that runs beside the loop for as long as it runs (MQTT recovery). */
+  readonly beside: (progress: RecoveryProgress) => Effect.Effect<void, never, Scope.Scope>
+}
+
+/** The partition's slice of READINGS, through the `NatsClient` in context (fenced by the node). */
+export const natsPartitionSource = (options: {
+  readonly partition: number
+  readonly stats: PartitionStats
+  readonly limits: DecodeLimits
+  readonly batchSize: number
+}): Effect.Effect<PartitionSource, never, NatsClient> =>
+  Effect.gen(function*() {
+    const { partition } = options
+    const { js, jsm } = yield* NatsClient
+    const context = yield* Effect.context<NatsClient>()
+    const open = (afterSeq: number, maxAckPending: number) =>
+      Effect.gen(function*() {
+        yield* resetPartitionConsumer(jsm, partition, afterSeq + 1, { maxAckPending })
+        const consumer = yield* Effect.tryPromise({
+          try: () => js.consumers.get(Subjects.Streams.readings, consumerName(partition)),
+          catch: natsError("JetStream", `cannot open consumer for partition ${partition}`)
+        })
+        const reader = new BatchReader()
+        yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: async () => {
+              const messages = await consumer.consume({ max_messages: options.batchSize * 2, callback: reader.deliver })
+              // Stopped (consumer deleted, connection closed for good, fenced off): wake the
+              // loop, which fails and restarts from the checkpoint.
+              void messages.closed().then(reader.end, reader.end)
+              return messages
+            },
+            catch: natsError("JetStream", `cannot consume partition ${partition}`)
+          }),
+          (m) => Effect.promise(() => m.close().then(() => undefined, () => undefined))
+        )
+        return reader satisfies Batches
+      })
+    const drained = (processedUnacked: number) =>
+      Effect.tryPromise(() => jsm.consumers.info(Subjects.Streams.readings, consumerName(partition))).pipe(
+        Effect.map((info) => info.num_pending === 0 && info.num_ack_pending <= processedUnacked),
+        Effect.orElseSucceed(() => false)
+      )
+    return {
+      open,
+      drained,
+      stalled: (lastSeq) => Effect.provideContext(setAsideStalled(partition, lastSeq, options.stats), context),
+      beside: (progress) =>
+        Effect.forkScoped(Effect.provideContext(runMqttRecovery({ partition, stats: options.stats.sequence, limits: options.limits, progress }), context)).pipe(Effect.asVoid)
+    }
+  })

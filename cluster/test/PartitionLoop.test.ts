@@ -1,0 +1,174 @@
+/**
+ * The partition loop (../src/partition/PartitionWorker.ts `runPartitionOn`) on an in-memory
+ * log, checkpoint store, storage actor and publisher (./MemoryPartition.ts): the hot path of
+ * the product, without servers. What a partition must keep: order, acknowledgement only of
+ * what a checkpoint made durable, no write once fenced off, and a bad message that harms
+ * nothing else.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { readDeadLetter, Subjects } from "@bramble/protocol"
+import { Clock, Effect, Exit, Fiber } from "effect"
+import { Fence } from "../src/ownership/Fence.js"
+import { fencedStorage } from "../src/ownership/OwnedPorts.js"
+import { makePartitionStats, type PartitionStats } from "../src/partition/PartitionStats.js"
+import { runPartitionOn } from "../src/partition/PartitionWorker.js"
+import type { StoragePort } from "../src/partition/Ports.js"
+import { MemoryCheckpoints, MemoryLog, MemoryPublisher, MemoryStorage, payload, settings } from "./MemoryPartition.js"
+import { eventually } from "./TestNode.js"
+
+const T0 = 1_700_000_000_000
+const subject = (device: string) => Subjects.readingsSubject(0, device, "env")
+
+interface Surroundings {
+  readonly log: MemoryLog
+  readonly checkpoints: MemoryCheckpoints
+  readonly storage: MemoryStorage
+  readonly publisher: MemoryPublisher
+}
+
+const surroundings = (): Surroundings => ({
+  log: new MemoryLog(),
+  checkpoints: new MemoryCheckpoints(),
+  storage: new MemoryStorage(),
+  publisher: new MemoryPublisher()
+})
+
+/** Starts a run of partition 0's worker; interrupted with the test's scope. */
+const start = (s: Surroundings, stats: PartitionStats = makePartitionStats(0), storage: StoragePort = s.storage) =>
+  Effect.forkScoped(Effect.scoped(runPartitionOn({
+    partition: 0,
+    settings,
+    windows: [{ name: "1s", size: 1_000 }],
+    checkpoints: s.checkpoints,
+    storage,
+    stats,
+    source: s.log,
+    publisher: s.publisher
+  })))
+
+/** Appends `n` readings of each device, interleaved, 250 ms apart in event time. */
+const appendReadings = (log: MemoryLog, devices: ReadonlyArray<string>, n: number, from = 0) => {
+  for (let i = from; i < from + n; i++) {
+    for (const [d, device] of devices.entries()) log.append(subject(device), payload(T0 + i * 250, i * 10 + d), T0 + i * 250 + 5)
+  }
+}
+
+/** Waits until the log is acknowledged through `seq` (a checkpoint covered it). */
+const ackedThrough = (log: MemoryLog, seq: number) => eventually(`ack through ${seq}`, async () => (log.acked >= seq ? true : undefined), 20_000)
+
+describe("partition loop", () => {
+  it.live("ordering - readings stored in log order, one storage message per batch, windows per device in order; a new run resumes after the checkpoint", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const devices = ["a", "b", "c"]
+      appendReadings(s.log, devices, 8)
+      const first = yield* start(s)
+      yield* ackedThrough(s.log, 24)
+      appendReadings(s.log, devices, 12, 8)
+      // A message delivered again (a slow consumer's redelivery) is applied once.
+      s.log.redeliver(5)
+      yield* ackedThrough(s.log, 60)
+      assert.strictEqual(s.checkpoints.seq(0), 60)
+
+      const expected = s.log.messages.map((m) => m.subject.split(".")[2] + "@" + JSON.parse(new TextDecoder().decode(m.data)).ts)
+      assert.deepStrictEqual(s.storage.readings.map((r) => `${r.device}@${r.ts}`), expected)
+      assert.isAtMost(s.storage.readingMessages, 20, "readings go to storage a batch at a time")
+      // Event times 0..4.75 s: the windows starting at 0, 1, 2 and 3 s closed, 4 readings each.
+      for (const device of devices) {
+        const windows = s.storage.windows.filter((w) => w.device === device)
+        assert.deepStrictEqual(windows.map((w) => [w.start - T0, w.count]), [[0, 4], [1_000, 4], [2_000, 4], [3_000, 4]], device)
+      }
+      // Published to AGGREGATES too, and each window's forecast both published and stored.
+      const published = s.publisher.subjects("aggregates.")
+      assert.strictEqual(published.filter((p) => !p.endsWith(".forecast")).length, 12)
+      assert.isAbove(s.storage.forecasts.length, 0)
+      assert.strictEqual(published.filter((p) => p.endsWith(".forecast")).length, s.storage.forecasts.length)
+
+      // A second run (a restart, a new owner) starts after the checkpoint: nothing twice.
+      yield* Fiber.interrupt(first)
+      appendReadings(s.log, devices, 4, 20)
+      const stored = s.storage.readings.length
+      yield* start(s)
+      yield* ackedThrough(s.log, 72)
+      assert.strictEqual(s.log.opens.at(-1), 60)
+      assert.strictEqual(s.storage.readings.length, stored + 12)
+      assert.deepStrictEqual(s.storage.readings.slice(stored).map((r) => r.ts - T0), [5_000, 5_000, 5_000, 5_250, 5_250, 5_250, 5_500, 5_500, 5_500, 5_750, 5_750, 5_750])
+    }))
+
+  it.live("poison in a batch - each bad message dead-lettered with its reason, the rest of the batch stored, the partition goes on", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const stats = makePartitionStats(0)
+      s.log.append(subject("a"), payload(T0, 1), T0 + 5)
+      s.log.append("readings.0.a b.env", payload(T0 + 1, 2), T0 + 5)
+      s.log.append(subject("a"), new Uint8Array([0xc1, 0xff, 0x00]), T0 + 5)
+      s.log.append(subject("a"), payload(T0 + 2 * 3_600_000, 3), T0 + 5)
+      s.log.append(subject("b"), payload(T0 + 2, 4), T0 + 5)
+      yield* start(s, stats)
+      yield* ackedThrough(s.log, 5)
+      assert.deepStrictEqual(s.storage.readings.map((r) => [r.device, r.values["t"]]), [["a", 1], ["b", 4]])
+      const letters = [...s.publisher.published.values()].filter((p) => p.subject.startsWith("deadletter.")).map((p) => readDeadLetter(p.data))
+      assert.deepStrictEqual(letters.map((l) => [l.streamSeq, l.reason]).sort(), [[2, "BadSubject"], [3, "MalformedMsgpack"], [4, "ClockAhead"]])
+      assert.strictEqual(stats.received, 5)
+      assert.strictEqual(stats.rejected, 3)
+      assert.strictEqual(stats.accepted, 2)
+      // And the next good reading still goes through.
+      s.log.append(subject("a"), payload(T0 + 3, 5), T0 + 5)
+      yield* ackedThrough(s.log, 6)
+      assert.deepStrictEqual(s.storage.readings.map((r) => r.values["t"]), [1, 4, 5])
+    }))
+
+  it.live("a checkpoint that fails - the run fails and says why, nothing past the last good checkpoint is acknowledged; the next run replays it", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const stats = makePartitionStats(0)
+      appendReadings(s.log, ["a"], 4)
+      const first = yield* start(s, stats)
+      yield* ackedThrough(s.log, 4)
+      s.checkpoints.failSaves = "the bucket is unavailable"
+      appendReadings(s.log, ["a"], 4, 4)
+      const exit = yield* Fiber.await(first)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.match(stats.failing?.reason ?? "", /the bucket is unavailable/)
+      assert.strictEqual(s.log.acked, 4)
+      assert.strictEqual(s.checkpoints.seq(0), 4)
+
+      s.checkpoints.failSaves = undefined
+      const stored = s.storage.readings.length
+      yield* start(s, stats)
+      yield* ackedThrough(s.log, 8)
+      assert.strictEqual(s.log.opens.at(-1), 4)
+      // Replayed from the checkpoint: the readings after it are written again (idempotent by key).
+      assert.deepStrictEqual(s.storage.readings.slice(stored).map((r) => r.ts - T0), [1_000, 1_250, 1_500, 1_750])
+      assert.isUndefined(stats.failing, "a checkpoint past the failure clears it")
+    }))
+
+  it.live("fencing - once the fence shuts, no storage write or checkpoint lands and nothing more is acknowledged; the next owner takes over from the checkpoint", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const clock = yield* Clock.Clock
+      const fence = new Fence(0, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+      s.checkpoints.fence = fence
+      const stats = makePartitionStats(0)
+      appendReadings(s.log, ["a", "b"], 4)
+      const stale = yield* start(s, stats, fencedStorage(s.storage, fence))
+      yield* ackedThrough(s.log, 8)
+      const saves = s.checkpoints.saves.length
+      const stored = s.storage.readings.length
+      fence.close()
+      appendReadings(s.log, ["a", "b"], 4, 4)
+      const exit = yield* Fiber.await(stale)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.match(stats.failing?.reason ?? "", /no longer holds the lease/)
+      assert.strictEqual(s.storage.readings.length, stored, "no storage write after the fence shut")
+      assert.strictEqual(s.checkpoints.saves.length, saves, "no checkpoint after the fence shut")
+      assert.strictEqual(s.log.acked, 8)
+
+      // The next owner, with its own fence, resumes from the stale owner's last checkpoint.
+      const next = new Fence(0, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+      s.checkpoints.fence = next
+      yield* start(s, makePartitionStats(0), fencedStorage(s.storage, next))
+      yield* ackedThrough(s.log, 16)
+      assert.deepStrictEqual(s.storage.readings.slice(stored).map((r) => `${r.device}@${r.ts - T0}`), ["a@1000", "b@1000", "a@1250", "b@1250", "a@1500", "b@1500", "a@1750", "b@1750"])
+    }))
+})
