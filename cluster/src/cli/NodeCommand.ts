@@ -5,7 +5,8 @@ import { loadClusterConfig } from "@bramble/config"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { hostname } from "node:os"
-import { processHeapLimitMismatch } from "../node/HeapLimitCheck.js"
+import { spawn } from "node:child_process"
+import { processHeapLimitMismatch, REEXECUTED_ENV, reexecutionWithHeapLimit } from "../node/HeapLimitCheck.js"
 import { runNode } from "../node/Node.js"
 import { fileOwnershipLog } from "../ownership/OwnershipLog.js"
 import { ExitCode } from "./ExitCode.js"
@@ -15,6 +16,38 @@ import { ExitCode } from "./ExitCode.js"
  * memory measurement (test/bench/memory.ts) reads the heap that is really retained, not
  * whatever garbage the last collection left. Without the flag nothing is installed.
  */
+/**
+ * A node started by hand (not through the systemd unit, which sets `NODE_OPTIONS`) would run
+ * with V8's own heap limit — up to half the board's memory, where the node swaps and dies on
+ * a 1 GB Pi. So it starts itself again with the file's `heapLimit` (Node.js cannot change the
+ * limit of a running process, nor replace itself on Node 20), passes signals on and exits as
+ * the child does. The waiting parent costs memory of its own (docs/performance.md): the
+ * systemd unit, `bramble dev up` and the benchmarks set the limit and never get here.
+ */
+const runWithHeapLimit = (name: string, reexec: NonNullable<ReturnType<typeof reexecutionWithHeapLimit>>) =>
+  Effect.gen(function*() {
+    yield* Effect.logInfo(`node ${name}: starting again with ${reexec.flag} (the node's heapLimit; set NODE_OPTIONS to choose another)`)
+    const code = yield* Effect.callback<number>((resume) => {
+      const child = spawn(reexec.command, reexec.args, { stdio: "inherit", env: { ...process.env, [REEXECUTED_ENV]: "1" } })
+      // A second SIGINT from the terminal (which signals both) only interrupts the child again.
+      const signals = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const
+      const forward = (signal: NodeJS.Signals) => void child.kill(signal)
+      for (const signal of signals) process.on(signal, forward)
+      const exited = new Promise<number>((done) => {
+        child.on("exit", (exitCode, signal) => {
+          for (const s of signals) process.off(s, forward)
+          done(exitCode ?? (signal === "SIGINT" ? 130 : 1))
+        })
+        child.on("error", () => done(1))
+      })
+      void exited.then((c) => resume(Effect.succeed(c)))
+      // Interrupted (this process got SIGINT or SIGTERM, passed on above): the node shuts
+      // down in the child; wait for it, so the parent never exits first.
+      return Effect.promise(() => exited)
+    })
+    process.exit(code)
+  })
+
 const onDemandGc = () => {
   const gc = (globalThis as { gc?: () => void }).gc
   if (typeof gc === "function") process.on("SIGUSR2", () => gc())
@@ -40,6 +73,8 @@ export const nodeCommand = Command.make(
       const name = Option.getOrElse(node, () => hostname())
       onDemandGc()
       const self = loaded.config.nodes.find((n) => n.name === name)
+      const reexec = self === undefined ? undefined : reexecutionWithHeapLimit(self.heapLimit)
+      if (reexec !== undefined) return yield* runWithHeapLimit(name, reexec)
       const mismatch = self === undefined ? undefined : processHeapLimitMismatch(self.heapLimit)
       if (mismatch !== undefined) yield* Effect.logWarning(`node ${name}: ${mismatch}`)
       yield* runNode({

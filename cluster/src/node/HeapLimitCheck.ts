@@ -24,3 +24,28 @@ export const heapLimitMismatch = (configuredBytes: number, actualBytes: number):
 /** The same for this process. */
 export const processHeapLimitMismatch = (configuredBytes: number): string | undefined =>
   heapLimitMismatch(configuredBytes, getHeapStatistics().heap_size_limit)
+
+/** Set in the environment of a node this module re-executed, so it never does so twice. */
+export const REEXECUTED_ENV = "BRAMBLE_HEAP_LIMIT_APPLIED"
+
+const OLD_SPACE_FLAG = /(^|\s)--max[-_]old[-_]space[-_]size(=|\s|$)/
+
+/**
+ * Whether the operator chose a heap limit for this process: a `--max-old-space-size` on the
+ * command line or in `NODE_OPTIONS` (the systemd unit's, or one set in `bramble.env`) is kept,
+ * even when it is not the file's `heapLimit` (a benchmark comparing limits does this).
+ */
+export const heapLimitChosen = (execArgv: ReadonlyArray<string>, nodeOptions: string | undefined): boolean =>
+  execArgv.some((flag) => OLD_SPACE_FLAG.test(flag)) || OLD_SPACE_FLAG.test(nodeOptions ?? "")
+
+/**
+ * The command that starts this same process again with the node's heap limit, or undefined
+ * when it needs none (the limit already holds, the operator chose one, or this process is
+ * already the re-executed one).
+ */
+export const reexecutionWithHeapLimit = (configuredBytes: number): { readonly command: string; readonly args: ReadonlyArray<string>; readonly flag: string } | undefined => {
+  if (processHeapLimitMismatch(configuredBytes) === undefined) return undefined
+  if (process.env[REEXECUTED_ENV] !== undefined || heapLimitChosen(process.execArgv, process.env["NODE_OPTIONS"])) return undefined
+  const flag = `--max-old-space-size=${Math.floor(configuredBytes / MiB)}`
+  return { command: process.execPath, args: [...process.execArgv, flag, ...process.argv.slice(1)], flag }
+}
