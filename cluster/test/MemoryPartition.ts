@@ -33,7 +33,7 @@ export const payload = (ts: number, value: number) => encoder.encode(JSON.string
 
 /** One partition's slice of the log. Appends are delivered to the run reading it. */
 export class MemoryLog implements PartitionSource {
-  readonly messages: Array<LogMessage> = []
+  readonly messages: Array<LogMessage & { readonly seq: number }> = []
   /** The highest sequence acknowledged (AckPolicy.All). */
   acked = 0
   /** Each `open`: the position it was asked to start after. */
@@ -43,11 +43,12 @@ export class MemoryLog implements PartitionSource {
 
   append(subject: string, data: Uint8Array, storedAt: number): number {
     const seq = this.messages.length + 1
-    const message: LogMessage = {
+    const message: LogMessage & { readonly seq: number } = {
       seq,
       subject,
       data,
-      info: { timestampNanos: storedAt * 1e6 },
+      // The delivery as JetStream describes it (delivery sequence = stream sequence here).
+      reply: `$JS.ACK.READINGS.p0.1.${seq}.${seq}.${storedAt}000000.0`,
       ack: () => {
         if (seq > this.acked) this.acked = seq
       }
@@ -62,7 +63,7 @@ export class MemoryLog implements PartitionSource {
     this.deliver(this.messages[seq - 1]!)
   }
 
-  private deliver(message: LogMessage) {
+  private deliver(message: LogMessage & { readonly seq: number }) {
     if (this.reader === undefined || this.reader.done) return
     this.delivered = Math.max(this.delivered, message.seq)
     this.reader.deliver(message)

@@ -24,7 +24,7 @@
  */
 import { Watermark } from "@bramble/actor-aggregator"
 import type { DeviceSnapshot } from "@bramble/actor-aggregator"
-import { type ConsumerMessages, type JsMsg, type KV, NatsClient, NatsError, natsError } from "@bramble/nats"
+import { type ConsumerMessages, deliverySequenceOf, type JsMsg, replyOf, type KV, NatsClient, NatsError, natsError } from "@bramble/nats"
 import { Codec } from "@bramble/protocol"
 import { Effect } from "effect"
 import { type Checkpoints, deviceKey, listDeviceKeys, type PartitionCheckpoint, partitionKey } from "../partition/Checkpoints.js"
@@ -223,7 +223,8 @@ const ownedCallback = (callback: (message: JsMsg) => void, fence: Fence, onGap: 
     deliver: (message: JsMsg) => {
       if (ended) return
       if (!fence.holds()) return end()
-      const got = message.info.deliverySequence
+      // From the reply subject in place: `message.info` would build the delivery info object.
+      const got = deliverySequenceOf(replyOf(message))
       if (got !== expected) {
         onGap({ partition: fence.partition, expected, got })
         return end()

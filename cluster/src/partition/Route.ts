@@ -7,6 +7,7 @@
  * watermark as it stood before it, and moves it no further than the time the log stored it.
  */
 import { type DeviceItem, Watermark } from "@bramble/actor-aggregator"
+import { storedAtMsOf, streamSequenceOf } from "@bramble/nats"
 import type { Reading } from "@bramble/protocol"
 import type { Intake } from "./Intake.js"
 import type { PartitionStats } from "./PartitionStats.js"
@@ -60,13 +61,14 @@ export const routeBatch = (
   const perDevice = new Map<string, Array<DeviceItem>>()
   let watermark = position.watermark
   for (const m of batch) {
-    const seq = m.seq
+    const seq = streamSequenceOf(m.reply)
+    if (Number.isNaN(seq)) throw new Error(`partition message on ${m.subject} has no JetStream delivery info (reply ${JSON.stringify(m.reply)})`)
     if (seq <= position.lastSeq) continue // redelivered while we were slow: already applied
     position.lastSeq = seq
     stats.lastSeq = seq
     position.lastAck = m
     stats.received += 1
-    const storedAt = Math.floor(m.info.timestampNanos / 1e6)
+    const storedAt = storedAtMsOf(m.reply)
     if (storedAt > position.readThroughStored) position.readThroughStored = storedAt
     const reading = intake.take({ subject: m.subject, data: m.data, seq, storedAt }, now)
     if (reading === undefined) continue

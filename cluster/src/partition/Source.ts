@@ -18,14 +18,15 @@ import { setAsideStalled, type UndeliverableSetAside } from "./Quarantine.js"
 
 /**
  * One message of the partition's log, as the loop reads it. A nats.js `JsMsg` is one as it
- * is: the loop takes the client's own objects, no wrapper per message.
+ * is: the loop takes the client's own objects, no wrapper per message, and reads the stream
+ * sequence and the time the stream stored it from the JetStream reply subject in place
+ * (@bramble/nats DeliveryInfo.ts), not through `JsMsg.info`, which builds an object per message.
  */
 export interface LogMessage {
-  readonly seq: number
   readonly subject: string
   readonly data: Uint8Array
-  /** `timestampNanos`: when the log stored it. */
-  readonly info: { readonly timestampNanos: number }
+  /** The JetStream reply subject: `$JS.ACK.<stream>.<consumer>.<delivered>.<streamSeq>.<deliverySeq>.<ns>.<pending>` (or the newer layout). */
+  readonly reply: string
   /** Acknowledges this message and every earlier one (AckPolicy.All). */
   ack(): void
 }
@@ -84,7 +85,9 @@ export const natsPartitionSource = (options: {
           }),
           (m) => Effect.promise(() => m.close().then(() => undefined, () => undefined))
         )
-        return reader satisfies Batches
+        // nats.js's messages carry their reply subject as `reply` (a getter of JsMsgImpl that
+        // the JsMsg type does not declare; packages/nats/test/DeliveryInfo.test.ts checks it).
+        return reader as unknown as Batches
       })
     const drained = (processedUnacked: number) =>
       Effect.tryPromise(() => jsm.consumers.info(Subjects.Streams.readings, consumerName(partition))).pipe(

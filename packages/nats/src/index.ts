@@ -4,6 +4,7 @@
  * cluster (member heartbeats, partition leases).
  */
 export * from "./ClusterBuckets.js"
+export * from "./DeliveryInfo.js"
 export * from "./ForwardConsumer.js"
 export * from "./LeaseStore.js"
 export * from "./MemberStore.js"
