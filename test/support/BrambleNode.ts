@@ -11,7 +11,8 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { type ManagedProcess, makeManagedProcess, type ProcessError, freePorts } from "@bramble/deploy"
+import { DEFAULT_HEAP_LIMIT } from "@bramble/config"
+import { type ManagedProcess, makeManagedProcess, nodeOptionsWithHeapLimit, type ProcessError, freePorts } from "@bramble/deploy"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
@@ -241,6 +242,9 @@ export const startBrambleNode = (options: StartBrambleNodeOptions): Effect.Effec
       name: `bramble node ${name}`,
       command: process.execPath,
       args: [BRAMBLE_CLI, "node", "--config", configFile, "--node", name],
+      // The heap limit as the systemd unit gives it (the default `heapLimit`): without it the
+      // node would start itself again with it, as one started by hand does.
+      env: { NODE_OPTIONS: nodeOptionsWithHeapLimit(DEFAULT_HEAP_LIMIT, process.env["NODE_OPTIONS"]) },
       cwd: options.dir,
       logFile,
       tailLines: 80,

@@ -48,6 +48,19 @@ const runWithHeapLimit = (name: string, reexec: NonNullable<ReturnType<typeof re
     process.exit(code)
   })
 
+/**
+ * In the re-executed node: ends with its parent. Signals are passed on by the parent, but a
+ * SIGKILL cannot be (a supervisor, a test killing "the node", the OOM killer): the child
+ * notices that its parent is gone within a quarter second and dies the same way.
+ */
+const dieWithParent = () => {
+  if (process.env[REEXECUTED_ENV] === undefined) return
+  const parent = process.ppid
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, "SIGKILL")
+  }, 250).unref()
+}
+
 const onDemandGc = () => {
   const gc = (globalThis as { gc?: () => void }).gc
   if (typeof gc === "function") process.on("SIGUSR2", () => gc())
@@ -72,6 +85,7 @@ export const nodeCommand = Command.make(
       )
       const name = Option.getOrElse(node, () => hostname())
       onDemandGc()
+      dieWithParent()
       const self = loaded.config.nodes.find((n) => n.name === name)
       const reexec = self === undefined ? undefined : reexecutionWithHeapLimit(self.heapLimit)
       if (reexec !== undefined) return yield* runWithHeapLimit(name, reexec)
