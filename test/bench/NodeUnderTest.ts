@@ -25,6 +25,8 @@ export interface NodeUnderTest {
   readonly status: () => Promise<NodeStatus>
   /** The heap limit the node was started with (bytes), unless a command-line flag overrides it. */
   readonly heapLimit: number
+  /** The pids of the node's nats-server and database (for their CPU and disk writes). */
+  readonly serverPids: Effect.Effect<{ readonly nats: number | undefined; readonly db: number | undefined }>
 }
 
 export interface NodeStatus {
@@ -92,5 +94,6 @@ export const startNodeUnderTest = (options: {
     })
     yield* Effect.addFinalizer(() => Effect.promise(async () => nc?.close()))
     nc ??= yield* Effect.promise(() => connect({ servers: natsUrl }))
-    return { natsUrl, monitorUrl: server.monitorUrl, mqttUrl: server.mqttUrl, dbUrl: db.url, nc, process, status, heapLimit: heapLimitBytes }
+    const serverPids = Effect.all({ nats: server.process.pid, db: db.process.pid })
+    return { natsUrl, monitorUrl: server.monitorUrl, mqttUrl: server.mqttUrl, dbUrl: db.url, nc, process, status, heapLimit: heapLimitBytes, serverPids }
   })

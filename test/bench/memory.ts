@@ -107,7 +107,8 @@ const measure = (devices: number) =>
     const http = `http://127.0.0.1:${httpPort}`
     const pid = (yield* node.process.pid)!
     const progress = async (): Promise<Progress> => {
-      const stored = await node.status().then((s) => s.storage.readingsWritten, () => -1)
+      // A busy node may answer with an error instead of its status: -1, asked again next poll.
+      const stored = await node.status().then((s) => s.storage?.readingsWritten ?? -1, () => -1)
       const metric = await metricsOf(http).catch(() => () => NaN)
       return { stored, pending: metric("bramble_consumer_pending"), ackPending: metric("bramble_consumer_ack_pending"), live: metric("bramble_aggregators_live") }
     }

@@ -1,11 +1,15 @@
 /**
  * Benchmark: end-to-end throughput of one node (first publish → last raw point stored in
  * the database), over NATS (JetStream publish, msgpack) and MQTT QoS 1 (JSON), and in the
- * same run the raw JetStream consume+ack rate of the same server, as the reference; then
- * devices' own dialects: MQTT batches (JSON arrays of 100 readings through an ingest route)
+ * same run the raw JetStream consume+ack rate of the same server, as the reference, and MQTT
+ * QoS 1 into JetStream with the node stopped (no consumer), the reference for MQTT end to end;
+ * then devices' own dialects: MQTT batches (JSON arrays of 100 readings through an ingest route)
  * and the InfluxDB-compatible write endpoint (line protocol, batches of 5,000, the v2 client),
- * each with the node's CPU per reading beside single MQTT messages'.
- * Prints a table and writes a JSON result to test/bench/results/.
+ * each with the node's CPU per reading beside single MQTT messages'. Bytes written to disk per
+ * reading by each process (node, nats-server, database: `write_bytes` of /proc/<pid>/io, what
+ * reaches the block layer) and checkpoint puts per second (the KV bucket's sequence) are
+ * measured over the live NATS and MQTT phases. Prints a table and writes a JSON result to
+ * test/bench/results/.
  *
  *   npm run bench -- [--readings 100000] [--devices 200]
  */
@@ -13,6 +17,7 @@ import { freePorts, scopedTempDir } from "@bramble/deploy"
 import { InfluxDB, Point } from "@influxdata/influxdb-client"
 import { connectAsync } from "mqtt"
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { CHECKPOINT_BUCKET } from "@bramble/nats"
 import { Effect } from "effect"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg } from "node:os"
@@ -43,10 +48,35 @@ const cpuMs = (pid: number | undefined): number => {
   }
 }
 
+/** A memory figure of the process from /proc/<pid>/status (VmRSS, VmHWM: the peak RSS), in bytes. */
+const memoryOf = (pid: number | undefined, field: string): number => {
+  if (pid === undefined) return Number.NaN
+  try {
+    return Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Bytes the process caused to be written to storage (/proc/<pid>/io `write_bytes`). */
+const writeBytes = (pid: number | undefined): number => {
+  if (pid === undefined) return Number.NaN
+  try {
+    return Number(/^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? Number.NaN)
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Messages ever stored in the checkpoint bucket (its stream's last sequence): one per put. */
+const checkpointPuts = async (node: NodeUnderTest) =>
+  (await (await jetstreamManager(node.nc)).streams.info(`KV_${CHECKPOINT_BUCKET}`)).state.last_seq
+
 const waitStored = async (node: NodeUnderTest, target: number) => {
   let lastReport = Date.now()
   while (true) {
     const s = await node.status().catch(() => undefined)
+    // A node still starting may answer with an error instead of its status: asked again.
     if (s?.storage !== undefined && s.storage.readingsWritten >= target) return Date.now()
     if (Date.now() - lastReport > 5000) {
       lastReport = Date.now()
@@ -76,7 +106,10 @@ const rawConsumeAck = async (node: NodeUnderTest, count: number) => {
 }
 
 const program = Effect.scoped(Effect.gen(function*() {
-  const dir = yield* scopedTempDir({ prefix: "bramble-bench-" })
+  // BENCH_KEEP=1 keeps the directory (the node's log, e.g. with BENCH_NODE_FLAGS=--trace-gc).
+  const keep = process.env["BENCH_KEEP"] === "1"
+  const dir = yield* scopedTempDir({ prefix: "bramble-bench-", keep })
+  if (keep) console.log(`kept: ${dir}`)
   const [httpPort] = yield* freePorts(1)
   // The route MQTT batches take (docs/ingest-routes.md): a JSON array of readings per message.
   const batchRoute = `ingest: { routes: [{ name: batch, topic: "bench-batch/+device", dialect: json, timeField: ts }] }`
@@ -105,6 +138,7 @@ const program = Effect.scoped(Effect.gen(function*() {
   results["nodeColdStartToFirstStoredMs"] = (yield* Effect.promise(() => waitStored(node, 1))) - startAt
   const drained = yield* Effect.promise(() => waitStored(node, backlogPub.acknowledged.length))
   const drainCpuMs = cpuMs(pid) - drainCpu
+  results["nodeRssAfterDrainBytes"] = memoryOf(pid, "VmRSS")
   results["backlogDrain"] = {
     readings: backlogPub.acknowledged.length,
     publishPerSec: backlogPub.ackedPerSec,
@@ -114,6 +148,13 @@ const program = Effect.scoped(Effect.gen(function*() {
     nodeCpuUsPerReading: drainCpuMs * 1000 / backlogPub.acknowledged.length
   }
   const afterDrain = backlogPub.acknowledged.length
+
+  // Disk writes over the live phases (NATS, MQTT QoS 1, MQTT QoS 0), per process.
+  const pids = yield* node.serverPids
+  const writesAt = () => ({ node: writeBytes(pid), nats: writeBytes(pids.nats), db: writeBytes(pids.db) })
+  const writesBefore = writesAt()
+  const putsBefore = yield* Effect.promise(() => checkpointPuts(node))
+  const liveStart = Date.now()
 
   // NATS: JetStream publish with PubAck, msgpack payloads.
   const natsReadings = makeReadings({ devices: D, perDevice: Math.ceil(N / D), startMs: base, stepMs: 100 }).slice(0, N)
@@ -171,6 +212,25 @@ const program = Effect.scoped(Effect.gen(function*() {
     endToEndMs: storedAt0 - qos0Start,
     endToEndPerSec: stored0 / (storedAt0 - qos0Start) * 1000
   }
+
+  results["nodeRssAfterLiveBytes"] = memoryOf(pid, "VmRSS")
+  results["nodeRssPeakBytes"] = memoryOf(pid, "VmHWM")
+  const writesAfter = writesAt()
+  const putsAfter = yield* Effect.promise(() => checkpointPuts(node))
+  const liveReadings = natsPub.acknowledged.length + mqttPub.acknowledged.length + stored0
+  const liveSeconds = (Date.now() - liveStart) / 1000
+  results["diskWrites"] = {
+    readings: liveReadings,
+    seconds: liveSeconds,
+    bytesPerReading: {
+      node: (writesAfter.node - writesBefore.node) / liveReadings,
+      natsServer: (writesAfter.nats - writesBefore.nats) / liveReadings,
+      database: (writesAfter.db - writesBefore.db) / liveReadings
+    },
+    checkpointPuts: putsAfter - putsBefore,
+    checkpointPutsPerSec: (putsAfter - putsBefore) / liveSeconds
+  }
+
 
   // MQTT batches: 100 readings per QoS 1 message, JSON arrays, through the ingest route.
   {
@@ -233,6 +293,14 @@ const program = Effect.scoped(Effect.gen(function*() {
     }
   }
 
+  // Reference for MQTT: QoS 1 into JetStream with the node stopped (no consumer), same
+  // publishers; what the node then drains is not measured.
+  yield* node.process.stop
+  const mqttRefReadings = makeReadings({ devices: D, perDevice: Math.ceil(mqttN / D), startMs: base + 7 * 3600_000, stepMs: 100, seqStart: 60_000_000 }).slice(0, mqttN)
+  const mqttRef = yield* Effect.promise(() => publishMqtt(node.mqttUrl, mqttRefReadings, { qos: 1, clients: 4, window: 2000 }))
+  results["mqttQos1IntoJetStream"] = { readings: mqttRef.acknowledged.length, publishPerSec: mqttRef.ackedPerSec }
+  results["ratioMqttQos1"] = (results["mqttQos1"] as { endToEndPerSec: number }).endToEndPerSec / mqttRef.ackedPerSec
+
   // Reference: the raw JetStream consume + ack rate on the same server, same messages.
   const raw = yield* Effect.promise(() => rawConsumeAck(node, backlogPub.acknowledged.length))
   results["rawJetStreamConsumeAck"] = raw
@@ -241,6 +309,7 @@ const program = Effect.scoped(Effect.gen(function*() {
   results["ratioBacklog"] = drain.endToEndPerSec / raw.perSec
   results["ratioLiveNats"] = nats.endToEndPerSec / raw.perSec
 
+  yield* node.process.start
   const status = yield* Effect.promise(() => node.status())
   const summary = {
     benchmark: "throughput",
@@ -262,10 +331,15 @@ const program = Effect.scoped(Effect.gen(function*() {
   console.log(line("write endpoint (5,000)", results["writeEndpoint"] as never))
   console.log(`${"raw consume+ack".padEnd(22)} ${String(raw.messages).padStart(8)} ${"".padStart(12)} ${raw.perSec.toFixed(0).padStart(14)} ${String(raw.elapsedMs).padStart(10)}`)
   const perReading = (r: unknown) => ((r as { nodeCpuUsPerReading: number }).nodeCpuUsPerReading).toFixed(1)
-  console.log(`node CPU per reading: backlog drain ${perReading(results["backlogDrain"])} µs, live NATS ${perReading(results["nats"])} µs (1 core = 1,000,000 µs/s)`)
+  const mb = (k: string) => ((results[k] as number) / 1024 / 1024).toFixed(0)
+  console.log(`node CPU per reading: backlog drain ${perReading(results["backlogDrain"])} µs, live NATS ${perReading(results["nats"])} µs (1 core = 1,000,000 µs/s); node RSS after the drain ${mb("nodeRssAfterDrainBytes")} MB, after the live phases ${mb("nodeRssAfterLiveBytes")} MB, peak ${mb("nodeRssPeakBytes")} MB`)
   console.log(`node CPU per reading: MQTT QoS 1 single messages ${perReading(results["mqttQos1"])} µs, MQTT batches of 100 ${perReading(results["mqttBatches"])} µs, write endpoint ${perReading(results["writeEndpoint"])} µs`)
   console.log(`node cold start: process start → answering status ${results["nodeColdStartMs"]} ms, → first reading of the backlog stored ${results["nodeColdStartToFirstStoredMs"]} ms`)
-  console.log(`ratio to raw consume+ack: backlog drain ${(results["ratioBacklog"] as number).toFixed(2)}, live NATS ${(results["ratioLiveNats"] as number).toFixed(2)}\n`)
+  console.log(`ratio to raw consume+ack: backlog drain ${(results["ratioBacklog"] as number).toFixed(2)}, live NATS ${(results["ratioLiveNats"] as number).toFixed(2)}`)
+  console.log(`MQTT QoS 1 into JetStream, node stopped: ${mqttRef.ackedPerSec.toFixed(0)}/s; end to end ÷ that: ${(results["ratioMqttQos1"] as number).toFixed(2)}`)
+  const disk = results["diskWrites"] as { bytesPerReading: Record<string, number>; checkpointPuts: number; checkpointPutsPerSec: number; seconds: number }
+  const b = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? "?" : n.toFixed(1))
+  console.log(`bytes written to disk per reading (live phases): node ${b(disk.bytesPerReading["node"])}, nats-server ${b(disk.bytesPerReading["natsServer"])}, database ${b(disk.bytesPerReading["database"])}; checkpoint puts ${disk.checkpointPuts} (${disk.checkpointPutsPerSec.toFixed(1)}/s over ${disk.seconds.toFixed(0)} s)\n`)
   const out = resolve(import.meta.dirname, "results")
   mkdirSync(out, { recursive: true })
   const file = join(out, `throughput-${summary.at.replace(/[:.]/g, "-")}.json`)
