@@ -33,6 +33,7 @@ import { makePublishes, type Publisher, PublishFailed } from "./Publishes.js"
 import { routeBatch, startPosition } from "./Route.js"
 import { makeSequenceGaps } from "./SequenceGaps.js"
 import { natsPartitionSource, type PartitionSource } from "./Source.js"
+
 export interface PartitionSettings {
   readonly batchSize: number
   readonly checkpointIntervalMs: number
