@@ -29,7 +29,8 @@ import { pathToFileURL } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { openOutbox } from "@bramble/actor-sensor"
-import { makeManagedProcess, startNatsServer, startVictoriaMetrics } from "@bramble/deploy"
+import { DEFAULT_HEAP_LIMIT } from "@bramble/config"
+import { makeManagedProcess, nodeOptionsWithHeapLimit, startNatsServer, startVictoriaMetrics } from "@bramble/deploy"
 import {
   checkExactlyOnce,
   compareWindows,
@@ -138,7 +139,8 @@ describe("faults - edge offline", () => {
           name: `bramble node ${NODE}`,
           command: process.execPath,
           args: [...command.args, "node", "--config", configFile, "--node", NODE, "--nats-url", nats.url],
-          env: command.env,
+          // The heap limit as the systemd unit gives it (otherwise the node starts itself again with it).
+          env: { ...command.env, NODE_OPTIONS: nodeOptionsWithHeapLimit(DEFAULT_HEAP_LIMIT, process.env["NODE_OPTIONS"]) },
           cwd: dir,
           logFile: join(dir, "node.log"),
           tailLines: 80,

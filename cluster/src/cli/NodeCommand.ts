@@ -21,14 +21,14 @@ import { ExitCode } from "./ExitCode.js"
  * with V8's own heap limit — up to half the board's memory, where the node swaps and dies on
  * a 1 GB Pi. So it starts itself again with the file's `heapLimit` (Node.js cannot change the
  * limit of a running process, nor replace itself on Node 20), passes signals on and exits as
- * the child does. The waiting parent costs memory of its own (docs/performance.md): the
+ * the child does (which dies with it: `dieWithParent`). The waiting parent costs memory of its own (docs/performance.md): the
  * systemd unit, `bramble dev up` and the benchmarks set the limit and never get here.
  */
 const runWithHeapLimit = (name: string, reexec: NonNullable<ReturnType<typeof reexecutionWithHeapLimit>>) =>
   Effect.gen(function*() {
     yield* Effect.logInfo(`node ${name}: starting again with ${reexec.flag} (the node's heapLimit; set NODE_OPTIONS to choose another)`)
     const code = yield* Effect.callback<number>((resume) => {
-      const child = spawn(reexec.command, reexec.args, { stdio: "inherit", env: { ...process.env, [REEXECUTED_ENV]: "1" } })
+      const child = spawn(reexec.command, reexec.args, { stdio: ["inherit", "inherit", "inherit", "ipc"], env: { ...process.env, [REEXECUTED_ENV]: "1" } })
       // A second SIGINT from the terminal (which signals both) only interrupts the child again.
       const signals = ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const
       const forward = (signal: NodeJS.Signals) => void child.kill(signal)
@@ -50,15 +50,15 @@ const runWithHeapLimit = (name: string, reexec: NonNullable<ReturnType<typeof re
 
 /**
  * In the re-executed node: ends with its parent. Signals are passed on by the parent, but a
- * SIGKILL cannot be (a supervisor, a test killing "the node", the OOM killer): the child
- * notices that its parent is gone within a quarter second and dies the same way.
+ * SIGKILL cannot be (a supervisor, a test killing "the node", the OOM killer). The parent
+ * holds an IPC channel to the child, which the kernel closes when the parent dies, however
+ * it dies: the child then dies the same way at once, so its files (outboxes, the nats-server
+ * it started) are free for the node started next. The channel does not keep the child alive.
  */
 const dieWithParent = () => {
-  if (process.env[REEXECUTED_ENV] === undefined) return
-  const parent = process.ppid
-  setInterval(() => {
-    if (process.ppid !== parent) process.kill(process.pid, "SIGKILL")
-  }, 250).unref()
+  if (process.env[REEXECUTED_ENV] === undefined || process.channel === undefined) return
+  process.on("disconnect", () => process.kill(process.pid, "SIGKILL"))
+  process.channel.unref()
 }
 
 const onDemandGc = () => {
