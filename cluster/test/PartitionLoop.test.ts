@@ -14,7 +14,7 @@ import { makePartitionStats, type PartitionStats } from "../src/partition/Partit
 import { runPartitionOn } from "../src/partition/PartitionWorker.js"
 import type { StoragePort } from "../src/partition/Ports.js"
 import { MemoryCheckpoints, MemoryLog, MemoryPublisher, MemoryStorage, payload, settings } from "./MemoryPartition.js"
-import { eventually } from "./TestNode.js"
+import { eventually } from "../../test/support/Eventually.js"
 
 const T0 = 1_700_000_000_000
 const subject = (device: string) => Subjects.readingsSubject(0, device, "env")
@@ -54,7 +54,7 @@ const appendReadings = (log: MemoryLog, devices: ReadonlyArray<string>, n: numbe
 }
 
 /** Waits until the log is acknowledged through `seq` (a checkpoint covered it). */
-const ackedThrough = (log: MemoryLog, seq: number) => eventually(`ack through ${seq}`, async () => (log.acked >= seq ? true : undefined), 20_000)
+const ackedThrough = (log: MemoryLog, seq: number) => eventually(`ack through ${seq}`, async () => (log.acked >= seq ? true : undefined), { timeoutMs: 20_000 })
 
 describe("partition loop", () => {
   it.live("ordering - readings stored in log order, one storage message per batch, windows per device in order; a new run resumes after the checkpoint", () =>
