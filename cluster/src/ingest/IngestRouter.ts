@@ -10,7 +10,7 @@
  * partition 0 (its lease and fence decide who: one reader at a time, so each device's
  * readings reach READINGS in the order they were published).
  *
- * Acknowledgement rule (DESIGN decision 4): a batch is acknowledged only once every reading
+ * Acknowledgement rule (docs/design.md, decision 4): a batch is acknowledged only once every reading
  * and dead letter it produced is stored. Each publish carries a de-duplication id
  * (`ingest.<INGEST seq>.<n>`), so a batch read again after a crash stores nothing twice
  * within the streams' 2-minute window, and outside it a reading stored twice is the same

@@ -3,7 +3,7 @@
  *
  * nats-server PUBACKs an MQTT QoS 1 publish once it is in its own `$MQTT_msgs` stream, then
  * routes it as a plain NATS message; on a topic no stream captures (`temp/kitchen` with no
- * route for `temp/…`) that message goes nowhere (DESIGN decision 1: 2.9 cannot refuse it).
+ * route for `temp/…`) that message goes nowhere (docs/design.md, decision 1: 2.9 cannot refuse it).
  * `$MQTT_msgs` still holds it while a consumer with interest has not acknowledged it, so a
  * durable consumer `bramble-unrouted` (on the node that owns partition 0, beside the
  * router) reads every QoS 1 message's subject — headers only, so the readings' payloads are

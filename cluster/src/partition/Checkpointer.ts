@@ -1,5 +1,5 @@
 /**
- * The partition's checkpoints (DESIGN decision 4: acknowledge only what is durable).
+ * The partition's checkpoints (docs/design.md, decision 4: acknowledge only what is durable).
  *
  * A checkpoint is *captured* in the loop — advance the watermark if the partition is idle
  * and drained, close due windows, snapshot the devices changed since the last one, note the

@@ -14,7 +14,7 @@
  * - every `checkpointInterval`, checkpoint (./Checkpointer.ts): close due windows, wait until
  *   everything produced so far is durable (database, AGGREGATES, DEADLETTER:
  *   ./Publishes.ts), save the checkpoint, and only then acknowledge the log up to that
- *   point (DESIGN decision 4).
+ *   point (docs/design.md, decision 4).
  * A run that fails records why and where in the partition's stats, which show it as failing
  * until a later run checkpoints past that point.
  */
@@ -167,7 +167,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
   // working through a backlog (a new owner after a failover, a restart, the backlog of a
   // database outage) is not idle: advancing by the time it waited would close windows
   // before the backlog's readings reach them, and a partition that moved would give other
-  // results than one that did not (DESIGN decision 4).
+  // results than one that did not (docs/design.md, decision 4).
   let idleSince = startedAt
   const lagMs = settings.watermarkDelayMs ?? settings.allowedLatenessMs
 

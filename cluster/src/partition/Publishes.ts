@@ -1,7 +1,7 @@
 /**
  * What a partition publishes to JetStream between two checkpoints — window results,
  * forecasts, alarms, dead letters — pipelined, and awaited all together before the
- * checkpoint that covers them (DESIGN decision 4: acknowledge only what is durable).
+ * checkpoint that covers them (docs/design.md, decision 4: acknowledge only what is durable).
  *
  * A dead letter always fits in one NATS message: an original payload over
  * `DEAD_LETTER_PAYLOAD_LIMIT` is carried as a truncated copy, with its size and its READINGS

@@ -1,6 +1,6 @@
 /**
  * Ingest routes: the topics and payloads devices already send, mapped onto readings
- * (DESIGN decision 11). A route matches MQTT topics — and their NATS subjects — with an
+ * (docs/design.md, decision 11). A route matches MQTT topics — and their NATS subjects — with an
  * MQTT pattern whose wildcards have names (`sensors/+device`, `home/+room/+metric`,
  * `factory/+line/+device/#`), and names the payload's dialect. docs/ingest-routes.md is
  * the user's guide; ./IngestChecks.ts holds what a per-field Schema cannot say.
