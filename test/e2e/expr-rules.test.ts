@@ -9,35 +9,19 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { scopedTempDir, startInfluxDb1 } from "@bramble/deploy"
-import { readAlarm, Subjects } from "@bramble/protocol"
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream"
-import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { BRAMBLE_CLI, startBrambleNode } from "../support/BrambleNode.js"
-import { publishNats, type TestReading, waitFor } from "../support/index.js"
+import { publishNats, readStreamAlarms, type TestReading, waitFor } from "../support/index.js"
 
 const cli = (args: ReadonlyArray<string>) =>
   promisify(execFile)(process.execPath, [BRAMBLE_CLI, ...args])
     .then((r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }))
     .catch((error: { stdout: string; stderr: string; code: number }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }))
 
-const readAlarms = async (natsUrl: string) => {
-  const nc = await connect({ servers: natsUrl })
-  try {
-    const consumer = await jetstream(nc).consumers.get(Subjects.Streams.alarms, { deliver_policy: DeliverPolicy.All })
-    const out: Array<ReturnType<typeof readAlarm>> = []
-    while (true) {
-      const m = await consumer.next({ expires: 1000 })
-      if (m === null) return out
-      out.push(readAlarm(m.data))
-    }
-  } finally {
-    await nc.close()
-  }
-}
+const readAlarms = readStreamAlarms
 
 describe("expression rules", () => {
   it.live("expr - dry-heat and a window-mean rule raise and clear their alarms through a real node with their severity; an ack survives a kill -9 and ends with the raise", () =>

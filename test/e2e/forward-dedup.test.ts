@@ -7,29 +7,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { startVictoriaMetrics } from "@bramble/deploy"
-import { readAlarm, Subjects } from "@bramble/protocol"
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream"
-import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { join } from "node:path"
-import { publishNats, type TestReading, waitFor } from "../support/index.js"
+import { publishNats, readStreamAlarms, type TestReading, waitFor } from "../support/index.js"
 import { promise, testDir, WAIT_MS, withNodeLog } from "../support/SystemTest.js"
 import { forwarderStatus, makeWebhookReceiver, startForwardingNode } from "./forward-harness.js"
 
-const readAlarms = async (natsUrl: string) => {
-  const nc = await connect({ servers: natsUrl })
-  try {
-    const consumer = await jetstream(nc).consumers.get(Subjects.Streams.alarms, { deliver_policy: DeliverPolicy.All })
-    const out: Array<ReturnType<typeof readAlarm>> = []
-    while (true) {
-      const m = await consumer.next({ expires: 1000 })
-      if (m === null) return out
-      out.push(readAlarm(m.data))
-    }
-  } finally {
-    await nc.close()
-  }
-}
+const readAlarms = readStreamAlarms
 
 describe("forward - notification de-duplication", () => {
   it.live("notifyEvery - a flapping alarm reaches a webhook once per interval and ends with its true state; without it, at every flap", () =>

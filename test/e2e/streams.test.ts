@@ -12,9 +12,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { scopedTempDir, startInfluxDb1, startVictoriaMetrics } from "@bramble/deploy"
-import { readAlarm, Subjects } from "@bramble/protocol"
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream"
-import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
@@ -29,6 +26,7 @@ import {
   expectedWindows,
   publishNats,
   readRawPoints,
+  readStreamAlarms,
   readWindowResults,
   type TestReading,
   waitFor,
@@ -38,20 +36,7 @@ import {
 const windows = [{ name: "1s", size: 1_000 }, { name: "5s", size: 5_000 }]
 const STEP = 100
 
-const readAlarms = async (natsUrl: string) => {
-  const nc = await connect({ servers: natsUrl })
-  try {
-    const consumer = await jetstream(nc).consumers.get(Subjects.Streams.alarms, { deliver_policy: DeliverPolicy.All })
-    const out: Array<ReturnType<typeof readAlarm>> = []
-    while (true) {
-      const m = await consumer.next({ expires: 1000 })
-      if (m === null) return out
-      out.push(readAlarm(m.data))
-    }
-  } finally {
-    await nc.close()
-  }
-}
+const readAlarms = readStreamAlarms
 
 describe("stream semantics", () => {
   it.live("late and out-of-order readings, alarms, forecasts, and a replay that reproduces the stored windows", () =>

@@ -6,7 +6,7 @@
  */
 import { DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Codec, Subjects } from "@bramble/protocol"
+import { type Alarm, Codec, readAlarm, Subjects } from "@bramble/protocol"
 
 const withConnection = async <A>(url: string | ReadonlyArray<string>, use: (nc: NatsConnection) => Promise<A>): Promise<A> => {
   const nc = await connect({ servers: typeof url === "string" ? [url] : [...url], name: "bramble-test-inspector" })
@@ -155,4 +155,16 @@ export const replicaDisagreement = (
       differing[peer] = copy.filter((m) => !leaderCopy.has(key(m))).length
     }
     return { leader, differing }
+  })
+
+/** Every alarm event the ALARMS stream holds, in order, read with the product's own decoder. */
+export const readStreamAlarms = (url: string | ReadonlyArray<string>): Promise<Array<Alarm>> =>
+  withConnection(url, async (nc) => {
+    const consumer = await jetstream(nc).consumers.get(Subjects.Streams.alarms, { deliver_policy: DeliverPolicy.All })
+    const out: Array<Alarm> = []
+    while (true) {
+      const m = await consumer.next({ expires: 1000 })
+      if (m === null) return out
+      out.push(readAlarm(m.data))
+    }
   })

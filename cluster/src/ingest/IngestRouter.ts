@@ -17,9 +17,9 @@
  * point (device, event time) and is counted once by the windows (docs/neighbours.md). A
  * reading without a time takes the time INGEST stored the message: the same on every read.
  */
-import { INGEST_STREAM, NatsClient, natsError } from "@bramble/nats"
+import { fetchBatch, INGEST_STREAM, NatsClient, natsError } from "@bramble/nats"
 import { Codec, deadLetterOf, encodeDeadLetter, type RejectionReason, Subjects } from "@bramble/protocol"
-import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream"
 import { Cause, Effect, Schedule } from "effect"
 import type { Ingested } from "./Dialects.js"
 import type { RouteTable } from "./RouteTable.js"
@@ -139,14 +139,7 @@ const routeOnce = (options: { readonly table: RouteTable; readonly partitions: n
       catch: natsError("JetStream", `cannot open the consumer ${INGEST_CONSUMER}`)
     })
     while (true) {
-      const batch = yield* Effect.tryPromise({
-        try: async () => {
-          const out: Array<JsMsg> = []
-          for await (const m of await consumer.fetch({ max_messages: BATCH, expires: 2_000 })) out.push(m)
-          return out
-        },
-        catch: natsError("JetStream", `cannot read ${INGEST_STREAM}`)
-      })
+      const batch = yield* fetchBatch(consumer, { max: BATCH, expiresMs: 2_000, what: INGEST_STREAM })
       if (batch.length === 0) continue
       const pending = batch.flatMap((m) =>
         routeMessage(table, partitions, publisher, stats, { subject: m.subject, data: m.data, seq: m.seq, storedAt: Math.floor(m.info.timestampNanos / 1e6) }, "ingest")

@@ -13,8 +13,8 @@
  * QoS 0 and NATS publishes on such topics are not stored anywhere by nats-server and cannot
  * be recovered: docs/ingest-routes.md says so.
  */
-import { NatsClient, natsError } from "@bramble/nats"
-import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
+import { fetchBatch, NatsClient, natsError } from "@bramble/nats"
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream"
 import { Effect } from "effect"
 import { type IngestStats, type Publisher, publishDeadLetter, retryForever } from "./IngestRouter.js"
 import type { RouteTable } from "./RouteTable.js"
@@ -53,14 +53,7 @@ const watchOnce = (options: { readonly table: RouteTable; readonly stats: Ingest
       catch: natsError("JetStream", `cannot open the consumer ${UNROUTED_CONSUMER}`)
     })
     while (true) {
-      const batch = yield* Effect.tryPromise({
-        try: async () => {
-          const out: Array<JsMsg> = []
-          for await (const m of await consumer.fetch({ max_messages: BATCH, expires: 2_000 })) out.push(m)
-          return out
-        },
-        catch: natsError("JetStream", `cannot read ${MQTT_MESSAGES_STREAM}`)
-      })
+      const batch = yield* fetchBatch(consumer, { max: BATCH, expiresMs: 2_000, what: MQTT_MESSAGES_STREAM })
       if (batch.length === 0) continue
       const pending: Array<Promise<unknown>> = []
       for (const m of batch) {

@@ -23,7 +23,7 @@
  * the side of publishing. Everything goes through the partition's fence, like every write of
  * the worker; a message acknowledged nowhere is delivered again to the next owner.
  */
-import { NatsClient, type NatsError, natsError } from "@bramble/nats"
+import { fetchBatch, NatsClient, type NatsError, natsError } from "@bramble/nats"
 import { type DecodeLimits, decodeReading, Subjects } from "@bramble/protocol"
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { Cause, Effect, Result, Schedule } from "effect"
@@ -163,19 +163,8 @@ const recoverOnce = (options: RecoveryOptions) =>
       })
 
     while (true) {
-      const batch = yield* Effect.tryPromise({
-        try: async (signal) => {
-          const out: Array<JsMsg> = []
-          const messages = await consumer.fetch({ max_messages: 500, expires: 5_000 })
-          signal.addEventListener("abort", () => messages.stop())
-          for await (const m of messages) out.push(m)
-          return out
-        },
-        catch: natsError("JetStream", `partition ${partition}: cannot read ${MQTT_MESSAGES_STREAM}`)
-      }).pipe(
-        // A fetch asks for 5 s of messages; one that has not ended long after (a pull request
-        // lost while the consumer's leader moved) is given up rather than waited on forever.
-        Effect.timeout("20 seconds"),
+      // A failed or lost fetch (JetStream unavailable right after a heal) is tried again.
+      const batch = yield* fetchBatch(consumer, { max: 500, expiresMs: 5_000, what: `${MQTT_MESSAGES_STREAM} for partition ${partition}` }).pipe(
         Effect.orElseSucceed((): Array<JsMsg> => [])
       )
       const recovered: Array<string> = []

@@ -5,6 +5,7 @@
  */
 export * from "./ClusterBuckets.js"
 export * from "./DeliveryInfo.js"
+export * from "./FetchBatch.js"
 export * from "./ForwardConsumer.js"
 export * from "./LeaseStore.js"
 export * from "./MemberStore.js"
