@@ -110,11 +110,23 @@ export const readStreamReadings = (
     const state = info.state
     if (state.messages === 0) return []
     const wanted = options.server === "leader" ? info.cluster?.leader : options.server
-    let consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+    // Creating the reader is a JetStream API request; right after a heal the API can time out
+    // for a while (CI saw it once in the partition test's read-back): a few tries, then fail.
+    const openReader = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+        } catch (error) {
+          if (attempt >= 5) throw error
+          await new Promise((resolve) => setTimeout(resolve, 2_000))
+        }
+      }
+    }
+    let consumer = await openReader()
     let placed = (await consumer.info()).cluster?.leader ?? "unknown"
     for (let tries = 0; wanted !== undefined && placed !== wanted && tries < 30; tries++) {
       await consumer.delete().catch(() => false)
-      consumer = await jetstream(nc).consumers.get(name, { deliver_policy: DeliverPolicy.All })
+      consumer = await openReader()
       placed = (await consumer.info()).cluster?.leader ?? "unknown"
     }
     if (wanted !== undefined && placed !== wanted) throw new Error(`reading stream ${name}: could not place a reader on ${wanted} (got ${placed})`)
