@@ -69,6 +69,7 @@ export {
   type DevServer,
   readDevClusterState,
   startDevCluster,
+  startNatsCluster,
   stopDevCluster
 } from "./local/DevCluster.js"
 export {

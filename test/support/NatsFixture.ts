@@ -4,9 +4,11 @@
  * `topology`, the four streams exist too (one replica, the limits below). What the NATS tests
  * of cluster/test share instead of a copy each.
  */
-import { type RunningNatsServer, scopedTempDir, startNatsServer } from "@bramble/deploy"
+import { join } from "node:path"
+import { decodeClusterConfig } from "@bramble/config"
+import { freePorts, type RunningNatsServer, scopedTempDir, startNatsCluster, startNatsServer } from "@bramble/deploy"
 import { ensureTopology, NatsClient } from "@bramble/nats"
-import { Effect, type Scope } from "effect"
+import { Effect, Result, type Scope } from "effect"
 
 /** Stream limits for tests: an hour, 64 MiB. */
 export const TEST_STREAM_LIMITS = { maxAgeMs: 3_600_000, maxBytes: 64 * 1024 * 1024 }
@@ -55,3 +57,26 @@ export const withNats = <A, E, R>(
     unknown,
     Exclude<R, NatsClient | Scope.Scope>
   >
+
+/** Three nats-servers in one JetStream cluster on loopback (no bramble nodes, no database):
+ * for tests of what the servers themselves do with replicated streams and buckets. */
+export const natsClusterFixture = (options: { readonly name: string; readonly servers?: number }) =>
+  Effect.gen(function*() {
+    const dir = yield* scopedTempDir({ prefix: `bramble-${options.name}-` })
+    const count = options.servers ?? 3
+    const ports = yield* freePorts(count * 4)
+    const document = {
+      cluster: { name: options.name, partitions: 4, dataDir: join(dir, "data") },
+      nodes: Array.from({ length: count }, (_, i) => ({
+        name: `n${i + 1}`,
+        host: "127.0.0.1",
+        nats: { port: ports[i * 4]!, mqttPort: ports[i * 4 + 1]!, httpPort: ports[i * 4 + 2]!, clusterPort: ports[i * 4 + 3]! }
+      })),
+      // Never contacted: no node runs.
+      sink: { kind: "influx-v2", url: "http://127.0.0.1:9" }
+    }
+    const decoded = decodeClusterConfig(document, options.name)
+    if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
+    const servers = yield* startNatsCluster(decoded.success, document.nodes.map((n) => n.name))
+    return { dir, servers }
+  })

@@ -145,6 +145,26 @@ const adminSubscribed = (info: DevNodeInfo) =>
     if (!found) return yield* Effect.fail(new Error(`node ${info.name} does not answer ${subject} yet`))
   })
 
+/**
+ * The nats-servers of the named nodes of `config`, all at once (each with the node's data
+ * directory and the spec rendered from the file), once they formed one healthy JetStream
+ * cluster. Closing the scope stops them.
+ */
+export const startNatsCluster = (config: ClusterConfig, nodes: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<DevServer>, ProcessError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const servers = yield* Effect.forEach(
+      nodes,
+      (name) =>
+        Effect.map(
+          startNatsServer({ dir: nodeDataDir(config, name), spec: natsSpecForNode(config, name)!, readyTimeout: "60 seconds" }),
+          (server): DevServer => ({ ...server, name })
+        ),
+      { concurrency: "unbounded" }
+    )
+    yield* Effect.forEach(servers, (server) => clusterFormed(server.monitorUrl), { discard: true })
+    return servers
+  })
+
 /** Starts the cluster; closing the scope stops it. */
 export const startDevCluster = (options: DevClusterOptions): Effect.Effect<DevCluster, ProcessError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -197,16 +217,7 @@ export const startDevCluster = (options: DevClusterOptions): Effect.Effect<DevCl
     // 3. The servers, all at once, then wait until they formed one JetStream cluster. A
     //    server's own readiness is only "JetStream is up": a server restarted by a fault
     //    test must count as up while it is still catching up with the others.
-    const servers: ReadonlyArray<DevServer> = yield* Effect.forEach(
-      serverNodes,
-      (n) =>
-        Effect.map(
-          startNatsServer({ dir: nodeDataDir(config, n.name), spec: natsSpecForNode(config, n.name)!, readyTimeout: "60 seconds" }),
-          (server): DevServer => ({ ...server, name: n.name })
-        ),
-      { concurrency: "unbounded" }
-    )
-    yield* Effect.forEach(servers, (server) => clusterFormed(server.monitorUrl), { discard: true })
+    const servers = yield* startNatsCluster(config, serverNodes.map((n) => n.name))
 
     // 4. The nodes.
     const monitorOf = (url: string) => servers.find((s) => s.url === url)?.monitorUrl ?? servers[0]!.monitorUrl

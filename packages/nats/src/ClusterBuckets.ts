@@ -5,12 +5,11 @@
  * a key that is no longer written disappears `ttl` after its last write. That is what turns
  * a dead node's heartbeat and leases into free slots without anyone deleting them.
  */
-import { StorageType } from "@nats-io/jetstream"
 import type { KV } from "@nats-io/kv"
 import { Effect } from "effect"
 import { NatsClient } from "./NatsClient.js"
 import { natsError, type NatsError } from "./NatsError.js"
-import { withPlacementFallback } from "./Topology.js"
+import { ensureLeaderReadBucket } from "./Topology.js"
 
 /** Heartbeats of live members, keyed by node name. */
 export const MEMBERS_BUCKET = "bramble_members"
@@ -39,12 +38,12 @@ export interface ClusterBuckets {
  */
 export const ensureClusterBuckets = (spec: ClusterBucketsSpec): Effect.Effect<ClusterBuckets, NatsError, NatsClient> =>
   Effect.gen(function*() {
-    const { kvm } = yield* NatsClient
+    const { jsm, kvm } = yield* NatsClient
     const open = (bucket: string, ttl: number) =>
       Effect.tryPromise({
-        // `create` opens the bucket when it exists. Reads go to the stream leader (no
-        // direct get): a follower's copy can be behind, and a lease read must not be.
-        try: () => withPlacementFallback(spec.replicas, (replicas) => kvm.create(bucket, { history: 1, ttl, replicas, storage: StorageType.File })),
+        // Reads go to the stream leader (no direct get): a follower's copy can be behind,
+        // and a lease read must not be (see ensureLeaderReadBucket).
+        try: () => ensureLeaderReadBucket(jsm, kvm, bucket, spec.replicas, { ttl }),
         catch: natsError("KeyValue", `cannot create KV bucket ${bucket}`)
       }).pipe(
         Effect.andThen(Effect.tryPromise({

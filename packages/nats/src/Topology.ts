@@ -5,12 +5,14 @@
  */
 import {
   DiscardPolicy,
+  type JetStreamManager,
   JetStreamApiCodes,
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
   type StreamConfig
 } from "@nats-io/jetstream"
+import type { Kvm } from "@nats-io/kv"
 import { nanos } from "@nats-io/transport-node"
 import { Subjects } from "@bramble/protocol"
 import { Effect } from "effect"
@@ -116,15 +118,46 @@ export const ensureTopology = Effect.fn("Topology.ensure")(function*(spec: Topol
       catch: natsError("JetStream", `cannot create or update stream ${config.name}`)
     })
   }
-  yield* Effect.tryPromise({
-    try: () => withPlacementFallback(spec.replicas, (replicas) => kvm.create(CHECKPOINT_BUCKET, { history: 1, replicas, storage: StorageType.File })),
-    catch: natsError("KeyValue", `cannot create KV bucket ${CHECKPOINT_BUCKET}`)
-  })
-  yield* Effect.tryPromise({
-    try: () => withPlacementFallback(spec.replicas, (replicas) => kvm.create(ALARM_ACKS_BUCKET, { history: 1, replicas, storage: StorageType.File })),
-    catch: natsError("KeyValue", `cannot create KV bucket ${ALARM_ACKS_BUCKET}`)
-  })
+  for (const bucket of [CHECKPOINT_BUCKET, ALARM_ACKS_BUCKET]) {
+    yield* Effect.tryPromise({
+      try: () => ensureLeaderReadBucket(jsm, kvm, bucket, spec.replicas),
+      catch: natsError("KeyValue", `cannot create KV bucket ${bucket}`)
+    })
+  }
 })
+
+/**
+ * Create a KV bucket (or find it) whose reads the stream leader answers: no direct get.
+ *
+ * With `allow_direct` (what nats.js asks for by default on 2.9+), any replica answers a get,
+ * and nats-server before 2.9.17 lets a replica that has just restarted answer from its old
+ * copy (nats-io/nats-server#4162). A checkpoint read that way restores a device's windows
+ * from before the last checkpoint while the partition resumes after it: the readings in
+ * between never reach the windows, which are then written short (seen on 2.9.10 after a
+ * SIGKILL'd server restarted; docs/cluster-formation.md). A lease or member read that way
+ * makes a compare-and-set fail. So every Bramble bucket reads from the leader; a bucket made
+ * by an older build with direct gets on is switched off here (the stream config allows it),
+ * and every later `kvm.open` sees `allow_direct: false` and uses STREAM.MSG.GET.
+ */
+export const ensureLeaderReadBucket = async (
+  jsm: JetStreamManager,
+  kvm: Kvm,
+  bucket: string,
+  replicas: number,
+  options: { readonly ttl?: number } = {}
+): Promise<void> => {
+  await withPlacementFallback(replicas, (r) =>
+    kvm.create(bucket, {
+      history: 1,
+      replicas: r,
+      storage: StorageType.File,
+      allow_direct: false,
+      ...(options.ttl === undefined ? {} : { ttl: options.ttl })
+    }))
+  const stream = `KV_${bucket}`
+  const info = await jsm.streams.info(stream)
+  if (info.config.allow_direct === true) await jsm.streams.update(stream, { ...info.config, allow_direct: false })
+}
 
 /** A stream (a KV bucket is the stream `KV_<bucket>`) with fewer copies than the cluster wants. */
 export interface UnderReplicated {
