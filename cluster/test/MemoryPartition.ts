@@ -8,7 +8,7 @@ import { Watermark } from "@bramble/actor-aggregator"
 import type { DeviceSnapshot } from "@bramble/actor-aggregator"
 import { NatsError } from "@bramble/nats"
 import type { Alarm, Forecast, Reading, WindowResult } from "@bramble/protocol"
-import { Effect } from "effect"
+import { Deferred, Effect } from "effect"
 import { BatchReader } from "../src/partition/BatchReader.js"
 import type { Checkpoints, PartitionCheckpoint } from "../src/partition/Checkpoints.js"
 import type { PartitionSettings } from "../src/partition/PartitionWorker.js"
@@ -156,7 +156,14 @@ export class MemoryStorage implements StoragePort {
   readonly writeWindows = (results: ReadonlyArray<WindowResult>) => Effect.sync(() => void this.windows.push(...results))
   readonly writeAlarms = (alarms: ReadonlyArray<Alarm>) => Effect.sync(() => void this.alarms.push(...alarms))
   readonly writeForecasts = (forecasts: ReadonlyArray<Forecast>) => Effect.sync(() => void this.forecasts.push(...forecasts))
-  readonly flush = Effect.void
+  /** While set, a flush waits for it (a database that does not answer). */
+  gate: Deferred.Deferred<void> | undefined
+  /** Flushes begun. */
+  flushes = 0
+  readonly flush = Effect.suspend(() => {
+    this.flushes += 1
+    return this.gate === undefined ? Effect.void : Deferred.await(this.gate)
+  })
 }
 
 /** JetStream publishes, recorded (de-duplicated by id, as the stream does). */

@@ -7,11 +7,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { readDeadLetter, Subjects } from "@bramble/protocol"
-import { Clock, Effect, Exit, Fiber } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
 import { Fence } from "../src/ownership/Fence.js"
 import { fencedStorage } from "../src/ownership/OwnedPorts.js"
 import { makePartitionStats, type PartitionStats } from "../src/partition/PartitionStats.js"
-import { runPartitionOn } from "../src/partition/PartitionWorker.js"
+import { type PartitionSettings, runPartitionOn } from "../src/partition/PartitionWorker.js"
 import type { StoragePort } from "../src/partition/Ports.js"
 import { MemoryCheckpoints, MemoryLog, MemoryPublisher, MemoryStorage, payload, settings } from "./MemoryPartition.js"
 import { eventually } from "../../test/support/Eventually.js"
@@ -34,10 +34,10 @@ const surroundings = (): Surroundings => ({
 })
 
 /** Starts a run of partition 0's worker; interrupted with the test's scope. */
-const start = (s: Surroundings, stats: PartitionStats = makePartitionStats(0), storage: StoragePort = s.storage) =>
+const start = (s: Surroundings, stats: PartitionStats = makePartitionStats(0), storage: StoragePort = s.storage, tuned: Partial<PartitionSettings> = {}) =>
   Effect.forkScoped(Effect.scoped(runPartitionOn({
     partition: 0,
-    settings,
+    settings: { ...settings, ...tuned },
     windows: [{ name: "1s", size: 1_000 }],
     checkpoints: s.checkpoints,
     storage,
@@ -170,5 +170,40 @@ describe("partition loop", () => {
       yield* start(s, makePartitionStats(0), fencedStorage(s.storage, next))
       yield* ackedThrough(s.log, 16)
       assert.deepStrictEqual(s.storage.readings.slice(stored).map((r) => `${r.device}@${r.ts - T0}`), ["a@1000", "b@1000", "a@1250", "b@1250", "a@1500", "b@1500", "a@1750", "b@1750"])
+    }))
+
+  it.live("a device idle while its checkpoint waits for the database - kept in memory until its state is saved, so its windows miss nothing", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const stats = makePartitionStats(0)
+      // Devices go after 100 ms idle; a checkpoint every 2 s (the first right after the first batch).
+      yield* start(s, stats, s.storage, { passivateAfterMs: 100, checkpointIntervalMs: 2_000 })
+      s.log.append(subject("a"), payload(T0, 1), T0 + 5)
+      s.log.append(subject("a"), payload(T0 + 250, 2), T0 + 255)
+      yield* ackedThrough(s.log, 2)
+      // The database stops answering: the next checkpoint waits in its flush …
+      const down = yield* Deferred.make<void>()
+      s.storage.gate = down
+      const flushes = s.storage.flushes
+      yield* eventually("a checkpoint waiting for the database", async () => (s.storage.flushes > flushes ? true : undefined))
+      // … while the loop reads on for an interval: a@500 goes into the checkpoint after it,
+      // which waits for the first.
+      s.log.append(subject("a"), payload(T0 + 500, 3), T0 + 505)
+      yield* eventually("a@500 processed", async () => (stats.lastSeq >= 3 ? true : undefined))
+      // Long enough idle for the device to be passivated, were it allowed.
+      yield* Effect.sleep("1500 millis")
+      // The database answers the first checkpoint, not yet the second (the one with a@500).
+      const stillSlow = yield* Deferred.make<void>()
+      s.storage.gate = stillSlow
+      const before = s.storage.flushes
+      yield* Deferred.succeed(down, undefined)
+      yield* eventually("the checkpoint with a@500 waiting for the database", async () => (s.storage.flushes > before ? true : undefined))
+      // a@750, then a@1000 closes the window [0, 1 s) — which must hold all four readings.
+      s.log.append(subject("a"), payload(T0 + 750, 4), T0 + 755)
+      s.log.append(subject("a"), payload(T0 + 1_000, 5), T0 + 1_005)
+      yield* eventually("window [0, 1 s) of a emitted", async () => (s.storage.windows.some((w) => w.device === "a" && w.start === T0) ? true : undefined))
+      yield* Deferred.succeed(stillSlow, undefined)
+      yield* ackedThrough(s.log, 5)
+      assert.deepStrictEqual(s.storage.windows.filter((w) => w.device === "a").map((w) => [w.start - T0, w.count]), [[0, 4]])
     }))
 })

@@ -116,6 +116,8 @@ export interface VerifiedRun {
   }
   /** Readings in READINGS, raw points in the database (each stored once: checked). */
   readonly logged: number
+  /** Readings stored once that the stream leader's READINGS no longer holds (see `logLossIsFinding`). */
+  readonly logLost: number
   readonly stored: number
 }
 
@@ -130,6 +132,12 @@ export interface VerifyOptions {
    * and the exactly-once checks still hold the run to what was actually written.
    */
   readonly overlapsAreFindings?: boolean
+  /**
+   * Report readings that are in the database (sent by the test's publishers, stored once) but
+   * no longer in the stream leader's READINGS, instead of failing on them. Only for network
+   * faults on nats-server 2.9.10 (docs/cluster-formation.md).
+   */
+  readonly logLossIsFinding?: boolean
   /** Compare only these devices' windows with the oracle (default: all). */
   readonly compareWindowsOf?: (device: string) => boolean
 }
@@ -402,14 +410,16 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     const loggedRaw = logged.map(raw)
     // A reading the log holds twice (an MQTT client resending what it sent before its broker
     // closed the connection) counts once in a window, the first copy (docs/neighbours.md).
-    const expected = expectedWindows(withoutDuplicates(logged.filter((m) => !tooLate.has(m.streamSeq)).map(raw)), WINDOWS)
+    const windowed = withoutDuplicates(logged.filter((m) => !tooLate.has(m.streamSeq)).map(raw))
+    let expected = expectedWindows(windowed, WINDOWS)
+    const distinctLogged = withoutDuplicates(loggedRaw).length
     const db = { kind: "victoria-metrics" as const, url: fc.cluster.db.url }
     const stored = yield* promise(() =>
       waitFor(async () => ({ raw: await readRawPoints(db), windows: await readWindowResults(db) }), {
-        until: (s) => s.raw.length >= loggedRaw.length && compareWindows(expected, s.windows).ok,
+        until: (s) => s.raw.length >= distinctLogged && compareWindows(expected, s.windows).ok,
         timeoutMs: WAIT_MS,
         intervalMs: 1_000,
-        show: (s) => `${s.raw.length}/${loggedRaw.length} raw points; ${compareWindows(expected, s.windows).text.split("\n").slice(0, 6).join(" | ")}`,
+        show: (s) => `${s.raw.length}/${distinctLogged} raw points; ${compareWindows(expected, s.windows).text.split("\n").slice(0, 6).join(" | ")}`,
         label: "every reading and window result in the database"
       }).catch((error) => ({ error }))
     )
@@ -423,7 +433,23 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     const acked = checkExactlyOnce(report.acknowledged as ReadonlyArray<TestReading>, ours, { attempted: [...report.attempted, ...(mqttReport?.attempted ?? [])] })
     assert.isTrue(acked.ok, `acknowledged readings vs. database: ${acked.text}`)
     const fromLog = checkExactlyOnce(loggedRaw, points)
-    assert.isTrue(fromLog.ok, `READINGS log vs. database: ${fromLog.text}`)
+    // Readings the database holds, that a publisher sent and a worker processed, which the
+    // stream leader's READINGS no longer has: a replica's copy that the server's later leader
+    // did not keep (nats-server 2.9.10 after network faults, docs/cluster-formation.md). For
+    // network faults that is reported, not failed on; they then count in the oracle's windows.
+    const sentKeys = new Set([...report.attempted, ...(mqttReport?.attempted ?? [])].map((r) => `${r.device}\u0000${r.sensor}\u0000${r.ts}`))
+    const logLost = fromLog.unexpected.filter((p) => sentKeys.has(`${p.device}\u0000${p.sensor}\u0000${p.ts}`))
+    const onlyLogLost = !fromLog.ok && fromLog.missing.length === 0 && fromLog.duplicated.length === 0 && fromLog.corrupted.length === 0 &&
+      logLost.length === fromLog.unexpected.length
+    if (options.logLossIsFinding === true && onlyLogLost) {
+      console.error(
+        `FINDING: ${logLost.length} reading(s) processed and stored once are no longer in the stream leader's READINGS ` +
+          `(first: ${logLost.slice(0, 3).map((p) => `${p.device}/${p.sensor}@${p.ts}`).join(", ")})`
+      )
+      expected = expectedWindows(withoutDuplicates([...windowed, ...logLost]), WINDOWS)
+    } else {
+      assert.isTrue(fromLog.ok, `READINGS log vs. database: ${fromLog.text}`)
+    }
     // MQTT QoS 1: nats-server 2.9 can PUBACK a reading its READINGS copy never reaches
     // (docs/delivery-guarantees.md). Each such loss must be reported: inside a Gap range.
     let mqttSummary = ""
@@ -503,6 +529,7 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
       nats: { attempted: report.attempted.length, acknowledged: report.acknowledged.length, failed: report.failed.length, storedAnyway: acked.recovered.length },
       ...(mqttFigures === undefined ? {} : { mqtt: mqttFigures }),
       logged: logged.length,
+      logLost: onlyLogLost ? logLost.length : 0,
       stored: points.length
     } satisfies VerifiedRun  })
 

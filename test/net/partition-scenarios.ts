@@ -26,6 +26,8 @@ export interface FaultScenario {
   readonly durationMs: number
   readonly natsRate: number
   readonly mqttRate: number
+  /** Compare the MQTT devices' windows with the oracle too (see runScenario). */
+  readonly compareMqttWindows?: boolean
 }
 
 export interface ScenarioOutcome extends VerifiedRun {
@@ -91,11 +93,12 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
     // Keep publishing: a lost reading is revealed by the next seq of its device.
     yield* Effect.sleep("6 seconds")
     // Windows are compared for the NATS devices. Those of the MQTT devices whose broker was
-    // cut off differed from the oracle in some CI runs (a few hundred of ~16,000 windows: full
-    // windows of readings that are in the leader's log, not dead-lettered, yet never counted)
-    // — not explained yet, left to issue 14's follow-up (the closing note has the details).
-    // Their raw points are checked exactly once.
-    const run = yield* fc.verifyFigures(load, { mqtt, devicePrefix: prefix, compareWindowsOf: (device) => !device.startsWith(`${prefix}m`), overlapsAreFindings: true })
+    // cut off differed from the oracle in some CI runs (a few hundred of ~16,000 windows,
+    // readings in the leader's log yet not counted). Checkpoint reads served by a lagging
+    // replica explain that shape (docs/cluster-formation.md; fixed: leader reads); until runs
+    // show it gone, only the benchmark compares them (`compareMqttWindows`). Their raw points
+    // are always checked exactly once.
+    const run = yield* fc.verifyFigures(load, { mqtt, devicePrefix: prefix, compareWindowsOf: (device) => scenario.compareMqttWindows === true || !device.startsWith(`${prefix}m`), overlapsAreFindings: true, logLossIsFinding: true })
     const divergence = yield* Effect.promise(() => replicaDisagreement(lab.pis.natsUrls, "READINGS", { timeoutMs: 120_000 }))
     const outcome: ScenarioOutcome = {
       ...run,
@@ -134,14 +137,14 @@ const takeover = (fc: FaultCluster<PiCluster>, target: string, faultAt: number, 
 
 /** The closing-note table: one row per fault. */
 export const outcomeTable = (outcomes: ReadonlyArray<ScenarioOutcome>): string => {
-  const header = "| fault | NATS acked / stored once / lost / duplicated | MQTT PUBACKed / stored once / lost / duplicated | gaps reported (readings) / recovered from $MQTT_msgs | target's partitions taken over | all partitions processing after heal | MQTT ingest on target after heal | READINGS replica differing from the leader |"
+  const header = "| fault | NATS acked / stored once / lost / duplicated | MQTT PUBACKed / stored once / lost / duplicated | gaps reported (readings) / recovered from $MQTT_msgs | target's partitions taken over | all partitions processing after heal | MQTT ingest on target after heal | READINGS replica differing from the leader | stored, then gone from the leader's READINGS |"
   const rows = outcomes.map((o) => {
     const m = o.mqtt
     return `| ${describeFault(o.scenario)}, ${o.scenario.durationMs / 1000} s | ${o.nats.acknowledged} / ${o.nats.acknowledged} / 0 / 0 | ` +
       `${m === undefined ? "-" : `${m.pubacked} / ${m.pubacked - m.lost} / ${m.lost} / 0`} | ${m === undefined ? "-" : `${m.gaps} (${m.gapReadings}) / ${m.recovered}`} | ` +
       `${o.takeoverMs === undefined ? "not moved" : `${(o.takeoverMs / 1000).toFixed(1)} s after the fault`} | ${(o.resumedAfterHealMs / 1000).toFixed(1)} s | ` +
       `${o.mqttRecoveryMs === undefined ? "-" : `${(o.mqttRecoveryMs / 1000).toFixed(1)} s`} | ` +
-      `${Object.entries(o.replicaDivergence).map(([peer, n]) => `${peer}: ${n}`).join(", ")} |`
+      `${Object.entries(o.replicaDivergence).map(([peer, n]) => `${peer}: ${n}`).join(", ")} | ${o.logLost} |`
   })
-  return [header, "| --- | --- | --- | --- | --- | --- | --- | --- |", ...rows].join("\n")
+  return [header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", ...rows].join("\n")
 }

@@ -3,9 +3,10 @@
  * holding that device's window state. It restores its state from the device's checkpoint
  * when it starts (first reading, or after passivation), skips readings its checkpoint
  * already covers (a replay after a crash), emits closed windows, and hands out snapshots
- * for the partition's checkpoints. Idle devices with no open windows are passivated; their
- * state is already in the checkpoint, because the partition checkpoints far more often
- * than a device can be idle for.
+ * for the partition's checkpoints. Idle devices are passivated once their state is in the
+ * checkpoint (the partition says which, `mayPassivate`): usually long before, as the
+ * partition checkpoints far more often than a device can be idle for — but not while a
+ * database outage holds checkpoints back.
  */
 import { type Actor, Entities, type Supervisor } from "@bramble/runtime"
 import type { Reading, WindowResult } from "@bramble/protocol"
@@ -132,6 +133,9 @@ export interface DeviceAggregatorsOptions {
   readonly allowedLatenessMs?: number
   /** Passivate a device after this long without messages. */
   readonly passivateAfterMs: number
+  /** Whether an idle device may be passivated now (default: always): not while its state is
+   * ahead of its checkpoint (cluster/src/partition/UnsavedDevices.ts). */
+  readonly mayPassivate?: (device: string) => boolean
   readonly capacity?: number
   readonly supervisor?: Supervisor.Supervisor
   /** The device's last checkpoint, if any. */
@@ -155,6 +159,7 @@ export const makeDeviceAggregators = (options: DeviceAggregatorsOptions): Effect
   Entities.make<DeviceMessage, DeviceState, unknown>(`aggregators-p${options.partition}`, {
     kind: "aggregator",
     maxIdleTime: options.passivateAfterMs,
+    mayPassivate: options.mayPassivate,
     capacity: options.capacity ?? 256,
     ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
     behaviour: (device) => new DeviceBehaviour(device, options)

@@ -20,6 +20,7 @@ import type { StoragePort } from "./Ports.js"
 import type { Publishes } from "./Publishes.js"
 import type { Position } from "./Route.js"
 import type { SequenceGaps } from "./SequenceGaps.js"
+import type { UnsavedDevices } from "./UnsavedDevices.js"
 
 export interface Checkpointer {
   /** These devices took readings: they are dirty, and their next window end is unknown. */
@@ -39,10 +40,12 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
   readonly publishes: Publishes
   readonly gaps: SequenceGaps
   readonly stats: PartitionStats
+  /** Devices whose state is ahead of their saved snapshot (they must not be passivated). */
+  readonly unsaved: UnsavedDevices
   /** Whether the log is drained, given the messages processed and not yet acknowledged. */
   readonly drained: (processedUnacked: number) => Effect.Effect<boolean>
 }): Effect.fn.Return<Checkpointer, unknown, Scope.Scope> {
-  const { partition, position, devices, checkpoints, storage, publishes, gaps, stats } = options
+  const { partition, position, devices, checkpoints, storage, publishes, gaps, stats, unsaved } = options
   // Devices changed since the last checkpoint, and when each device's next window ends
   // (-Infinity: unknown since its last reading), so only devices with something to close
   // are asked to advance.
@@ -63,7 +66,10 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
           // A crashed device actor cannot be trusted: restart the partition from its checkpoint.
           Effect.orDie,
           Effect.map((r) => {
-            if (r.changed) dirty.add(device)
+            if (r.changed) {
+              dirty.add(device)
+              unsaved.changed(device)
+            }
             if (r.nextEnd === Number.POSITIVE_INFINITY) nextEnd.delete(device)
             else nextEnd.set(device, r.nextEnd)
           })
@@ -76,11 +82,13 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
     dirty.clear()
     return Effect.forEach(
       keys,
-      (device) =>
-        Effect.map(
+      (device) => {
+        const mark = unsaved.mark(device)
+        return Effect.map(
           Effect.orDie(devices.ask(device, (reply: Deferred.Deferred<DeviceSnapshot>) => ({ _tag: "Snapshot" as const, reply }))),
-          (snapshot) => [device, snapshot] as const
-        ),
+          (snapshot) => ({ device, snapshot, mark })
+        )
+      },
       { concurrency: 64 }
     )
   })
@@ -98,7 +106,8 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
       position.watermark = Watermark.idle(position.watermark, now - idleSince, options.idleAdvanceMs)
     }
     yield* advanceDevices(position.watermark.watermark)
-    const snapshots = yield* gaps.attach(yield* snapshotDirty)
+    const taken = yield* snapshotDirty
+    const snapshots = yield* gaps.attach(taken.map(({ device, snapshot }) => [device, snapshot] as const))
     const published = publishes.take()
     const at: { seq: number; watermark: Watermark.WatermarkState } = { seq: position.lastSeq, watermark: position.watermark }
     const ack = position.lastAck
@@ -113,6 +122,7 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
         yield* published
         yield* storage.flush
         yield* checkpoints.saveDevices(partition, snapshots)
+        for (const { device, mark } of taken) unsaved.saved(device, mark)
         yield* checkpoints.savePartition(partition, at)
         recordCheckpoint(stats, at.seq, now)
         // AckPolicy.All: one ack covers every earlier message of this consumer.
@@ -127,6 +137,7 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
     ingested: (touched) => {
       for (const device of touched) {
         dirty.add(device)
+        unsaved.changed(device)
         nextEnd.set(device, Number.NEGATIVE_INFINITY)
       }
     },

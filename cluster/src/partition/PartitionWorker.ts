@@ -33,6 +33,7 @@ import { makePublishes, type Publisher, PublishFailed } from "./Publishes.js"
 import { routeBatch, startPosition } from "./Route.js"
 import { makeSequenceGaps } from "./SequenceGaps.js"
 import { natsPartitionSource, type PartitionSource } from "./Source.js"
+import { UnsavedDevices } from "./UnsavedDevices.js"
 
 export interface PartitionSettings {
   readonly batchSize: number
@@ -116,12 +117,15 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
   const intake = new Intake(settings.decodeLimits, stats, publishes)
   // Per-device `seq` gaps: dead-lettered and counted; state kept in the device records.
   const gaps = makeSequenceGaps({ partition, checkpoints, stats, publish: publishes.publish })
+  // Devices holding readings no durable checkpoint has yet stay in memory (./UnsavedDevices.ts).
+  const unsaved = new UnsavedDevices()
   const devices = yield* makeDeviceAggregators({
     partition,
     windows: options.windows,
     allowedLatenessMs: settings.watermarkDelayMs === undefined ? 0 : settings.allowedLatenessMs,
     ...(options.rules === undefined || options.rules.length === 0 ? {} : { rules: options.rules }),
     passivateAfterMs: settings.passivateAfterMs,
+    mayPassivate: (device) => unsaved.isSaved(device),
     ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
     restore: (device) => checkpoints.loadDevice(partition, device),
     ...makeOutputs({ partition, publishes, storage, stats })
@@ -137,6 +141,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
     publishes,
     gaps,
     stats,
+    unsaved,
     drained: source.drained
   })
   const batches = yield* source.open(position.lastSeq, unackedBound(settings))

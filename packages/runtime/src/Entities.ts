@@ -28,6 +28,9 @@ export interface Options<M, S, E = never, R = never> {
   readonly behaviour: (key: string) => Behaviour<M, S, E, R>
   /** Passivate an entity after its mailbox has been empty this long (default: never). */
   readonly maxIdleTime?: Duration.Input | undefined
+  /** Whether the idle entity `key` may be passivated now (default: always). One that may not
+   * stays, and is asked again at the next sweep: e.g. its state is not saved anywhere yet. */
+  readonly mayPassivate?: ((key: string) => boolean) | undefined
   /** Mailbox capacity of each entity (default 1024). */
   readonly capacity?: number | undefined
   /** Shown in stats (default: the entities' name). */
@@ -104,6 +107,7 @@ export const make = <M, S, E = never, R = never>(
     const maxIdleMillis = options.maxIdleTime === undefined ? undefined : Duration.toMillis(options.maxIdleTime)
     const idle = maxIdleMillis !== undefined && Number.isFinite(maxIdleMillis) ? Math.max(0, maxIdleMillis) : undefined
     const onCrash = options.onCrash
+    const mayPassivate = options.mayPassivate
     // The live incarnation of each key. A cell's `stopping` latch is set while
     // it is stopping or passivating, and opened when it is gone.
     const entries = new Map<string, AnyCell<M>>()
@@ -129,6 +133,7 @@ export const make = <M, S, E = never, R = never>(
       tracksIdle: idle !== undefined,
       canPassivate: (cell) => {
         if (entries.get(cell.name) !== cell || cell.stopping !== undefined) return false
+        if (mayPassivate !== undefined && !mayPassivate(cell.name)) return false
         cell.stopping = Latch.makeUnsafe()
         return true
       },
