@@ -137,10 +137,10 @@ const takeover = (fc: FaultCluster<PiCluster>, target: string, faultAt: number, 
 
 /** The closing-note table: one row per fault. */
 export const outcomeTable = (outcomes: ReadonlyArray<ScenarioOutcome>): string => {
-  const header = "| fault | NATS acked / stored once / lost / duplicated | MQTT PUBACKed / stored once / lost / duplicated | gaps reported (readings) / recovered from $MQTT_msgs | target's partitions taken over | all partitions processing after heal | MQTT ingest on target after heal | READINGS replica differing from the leader | stored, then gone from the leader's READINGS |"
+  const header = "| fault | NATS acked / stored once / lost (each in a reported gap) / duplicated | MQTT PUBACKed / stored once / lost / duplicated | gaps reported (readings) / recovered from $MQTT_msgs | target's partitions taken over | all partitions processing after heal | MQTT ingest on target after heal | READINGS replica differing from the leader | stored, then gone from the leader's READINGS |"
   const rows = outcomes.map((o) => {
     const m = o.mqtt
-    return `| ${describeFault(o.scenario)}, ${o.scenario.durationMs / 1000} s | ${o.nats.acknowledged} / ${o.nats.acknowledged} / 0 / 0 | ` +
+    return `| ${describeFault(o.scenario)}, ${o.scenario.durationMs / 1000} s | ${o.nats.acknowledged} / ${o.nats.acknowledged - o.nats.lost} / ${o.nats.lost} / 0 | ` +
       `${m === undefined ? "-" : `${m.pubacked} / ${m.pubacked - m.lost} / ${m.lost} / 0`} | ${m === undefined ? "-" : `${m.gaps} (${m.gapReadings}) / ${m.recovered}`} | ` +
       `${o.takeoverMs === undefined ? "not moved" : `${(o.takeoverMs / 1000).toFixed(1)} s after the fault`} | ${(o.resumedAfterHealMs / 1000).toFixed(1)} s | ` +
       `${o.mqttRecoveryMs === undefined ? "-" : `${(o.mqttRecoveryMs / 1000).toFixed(1)} s`} | ` +
