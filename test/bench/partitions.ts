@@ -9,7 +9,7 @@
  *
  * Needs root (namespaces, nftables).
  *
- *   npm run bench:partitions -- [--duration 30] [--nats 900] [--mqtt 600] [--keep]
+ *   npm run bench:partitions -- [--duration 30] [--nats 900] [--mqtt 600] [--keep] [--compare-mqtt-windows]
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, loadavg } from "node:os"
@@ -25,12 +25,14 @@ const { values: args } = parseArgs({
     duration: { type: "string", default: "30" },
     nats: { type: "string", default: "900" },
     mqtt: { type: "string", default: "600" },
-    keep: { type: "boolean", default: false }
+    keep: { type: "boolean", default: false },
+    "compare-mqtt-windows": { type: "boolean", default: false }
   }
 })
 const durationMs = Number(args.duration) * 1000
-// The benchmark also compares the MQTT devices' windows (the CI test does not yet).
-const rates = { natsRate: Number(args.nats), mqttRate: Number(args.mqtt), compareMqttWindows: true }
+// --compare-mqtt-windows also compares the MQTT devices' windows with the oracle (an open
+// finding: docs/cluster-formation.md; the CI test does not).
+const rates = { natsRate: Number(args.nats), mqttRate: Number(args.mqtt), compareMqttWindows: args["compare-mqtt-windows"] }
 
 const scenarios: ReadonlyArray<FaultScenario> = [
   { kind: "isolate", target: "n1", durationMs, ...rates },
