@@ -153,7 +153,15 @@ export class MemoryStorage implements StoragePort {
       this.readingMessages += 1
       this.readings.push(...readings)
     })
-  readonly writeWindows = (results: ReadonlyArray<WindowResult>) => Effect.sync(() => void this.windows.push(...results))
+  /** The next window write dies with this (a device actor crashes on it), once. */
+  failNextWindows: string | undefined
+  readonly writeWindows = (results: ReadonlyArray<WindowResult>) =>
+    Effect.suspend(() => {
+      const failure = this.failNextWindows
+      if (failure === undefined) return Effect.sync(() => void this.windows.push(...results))
+      this.failNextWindows = undefined
+      return Effect.die(new Error(failure))
+    })
   readonly writeAlarms = (alarms: ReadonlyArray<Alarm>) => Effect.sync(() => void this.alarms.push(...alarms))
   readonly writeForecasts = (forecasts: ReadonlyArray<Forecast>) => Effect.sync(() => void this.forecasts.push(...forecasts))
   /** While set, a flush waits for it (a database that does not answer). */

@@ -206,4 +206,29 @@ describe("partition loop", () => {
       yield* ackedThrough(s.log, 5)
       assert.deepStrictEqual(s.storage.windows.filter((w) => w.device === "a").map((w) => [w.start - T0, w.count]), [[0, 4]])
     }))
+
+  it.live("a device actor that crashes - the run ends and the next replays from the checkpoint, so no window misses the reading it crashed on", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const stats = makePartitionStats(0)
+      appendReadings(s.log, ["a"], 4)
+      const first = yield* start(s, stats)
+      yield* ackedThrough(s.log, 4)
+      // a@1000 closes [0, 1 s): writing that window kills the device actor.
+      s.storage.failNextWindows = "the storage actor is gone"
+      appendReadings(s.log, ["a"], 4, 4)
+      const exit = yield* Fiber.await(first)
+      assert.isTrue(Exit.isFailure(exit), "the run goes on after a device crashed")
+      assert.match(stats.failing?.reason ?? "", /device a crashed \(the storage actor is gone\)/)
+      assert.strictEqual(s.log.acked, 4, "nothing acknowledged past the crash")
+
+      yield* start(s, stats)
+      appendReadings(s.log, ["a"], 1, 8)
+      yield* ackedThrough(s.log, 9)
+      // Replayed from seq 4: [0, 1 s) with its four readings, [1, 2 s) with all four of its own.
+      assert.deepStrictEqual(
+        [...new Map(s.storage.windows.filter((w) => w.device === "a").map((w) => [w.start - T0, w.count])).entries()],
+        [[0, 4], [1_000, 4]]
+      )
+    }))
 })

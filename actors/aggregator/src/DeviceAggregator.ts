@@ -10,7 +10,7 @@
  */
 import { type Actor, Entities, type Supervisor } from "@bramble/runtime"
 import type { Reading, WindowResult } from "@bramble/protocol"
-import { Deferred, Effect, type Scope } from "effect"
+import { type Cause, Deferred, Effect, type Scope } from "effect"
 import { DeviceWindows, type DeviceSnapshot } from "./DeviceWindows.js"
 import { holtUpdate, type HoltState } from "./Forecast.js"
 import { activeAlarms, type AlarmEvent, evaluateReading, evaluateWatermark, type ExprInputs, nextStaleDue, type RuleSpec, type RulesState } from "./Rules.js"
@@ -136,6 +136,9 @@ export interface DeviceAggregatorsOptions {
   /** Whether an idle device may be passivated now (default: always): not while its state is
    * ahead of its checkpoint (cluster/src/partition/UnsavedDevices.ts). */
   readonly mayPassivate?: (device: string) => boolean
+  /** A device actor crashed on a message (its supervisor restarts it from its checkpoint,
+   * which may be older than the readings it had taken: the partition must replay). */
+  readonly onCrash?: (device: string, cause: Cause.Cause<unknown>) => Effect.Effect<void>
   readonly capacity?: number
   readonly supervisor?: Supervisor.Supervisor
   /** The device's last checkpoint, if any. */
@@ -160,6 +163,7 @@ export const makeDeviceAggregators = (options: DeviceAggregatorsOptions): Effect
     kind: "aggregator",
     maxIdleTime: options.passivateAfterMs,
     mayPassivate: options.mayPassivate,
+    onCrash: options.onCrash === undefined ? undefined : (device, _message, cause) => options.onCrash!(device, cause),
     capacity: options.capacity ?? 256,
     ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
     behaviour: (device) => new DeviceBehaviour(device, options)

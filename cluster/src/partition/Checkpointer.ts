@@ -20,6 +20,7 @@ import type { StoragePort } from "./Ports.js"
 import type { Publishes } from "./Publishes.js"
 import type { Position } from "./Route.js"
 import type { SequenceGaps } from "./SequenceGaps.js"
+import type { DeviceCrashes } from "./DeviceCrashes.js"
 import type { UnsavedDevices } from "./UnsavedDevices.js"
 
 export interface Checkpointer {
@@ -42,10 +43,12 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
   readonly stats: PartitionStats
   /** Devices whose state is ahead of their saved snapshot (they must not be passivated). */
   readonly unsaved: UnsavedDevices
+  /** A device that crashed since the run began fails the checkpoint (its snapshot may be older). */
+  readonly crashes: DeviceCrashes
   /** Whether the log is drained, given the messages processed and not yet acknowledged. */
   readonly drained: (processedUnacked: number) => Effect.Effect<boolean>
 }): Effect.fn.Return<Checkpointer, unknown, Scope.Scope> {
-  const { partition, position, devices, checkpoints, storage, publishes, gaps, stats, unsaved } = options
+  const { partition, position, devices, checkpoints, storage, publishes, gaps, stats, unsaved, crashes } = options
   // Devices changed since the last checkpoint, and when each device's next window ends
   // (-Infinity: unknown since its last reading), so only devices with something to close
   // are asked to advance.
@@ -121,6 +124,7 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
       Effect.gen(function*() {
         yield* published
         yield* storage.flush
+        yield* crashes.check
         yield* checkpoints.saveDevices(partition, snapshots)
         for (const { device, mark } of taken) unsaved.saved(device, mark)
         yield* checkpoints.savePartition(partition, at)

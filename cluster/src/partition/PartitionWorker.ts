@@ -33,6 +33,7 @@ import { makePublishes, type Publisher, PublishFailed } from "./Publishes.js"
 import { routeBatch, startPosition } from "./Route.js"
 import { makeSequenceGaps } from "./SequenceGaps.js"
 import { natsPartitionSource, type PartitionSource } from "./Source.js"
+import { DeviceCrashes } from "./DeviceCrashes.js"
 import { UnsavedDevices } from "./UnsavedDevices.js"
 
 export interface PartitionSettings {
@@ -119,6 +120,10 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
   const gaps = makeSequenceGaps({ partition, checkpoints, stats, publish: publishes.publish })
   // Devices holding readings no durable checkpoint has yet stay in memory (./UnsavedDevices.ts).
   const unsaved = new UnsavedDevices()
+  // A device actor that crashed is restarted by its supervisor from its checkpoint, without
+  // the readings it took since: the partition must not read on (or checkpoint) past them.
+  // The run fails, and the next one replays the log from the partition's checkpoint.
+  const crashes = new DeviceCrashes(partition)
   const devices = yield* makeDeviceAggregators({
     partition,
     windows: options.windows,
@@ -126,6 +131,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
     ...(options.rules === undefined || options.rules.length === 0 ? {} : { rules: options.rules }),
     passivateAfterMs: settings.passivateAfterMs,
     mayPassivate: (device) => unsaved.isSaved(device),
+    onCrash: (device, cause) => crashes.record(device, cause),
     ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }),
     restore: (device) => checkpoints.loadDevice(partition, device),
     ...makeOutputs({ partition, publishes, storage, stats })
@@ -142,6 +148,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
     gaps,
     stats,
     unsaved,
+    crashes,
     drained: source.drained
   })
   const batches = yield* source.open(position.lastSeq, unackedBound(settings))
@@ -181,6 +188,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
     if (batches.done && batch.length === 0) {
       return yield* Effect.fail(natsError("JetStream", `partition ${partition}: the consumer stopped`)("closed") as NatsError)
     }
+    yield* crashes.check
     const now = yield* Clock.currentTimeMillis
     emptyAt = batch.length === 0 ? now : undefined
     if (batch.length > 0) {
@@ -190,6 +198,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
       if (readings.length > 0) yield* storage.writeReadings(readings)
       for (const [device, items] of perDevice) yield* Effect.orDie(devices.tell(device, { _tag: "Ingest", items }))
       checkpointer.ingested(perDevice.keys())
+      yield* crashes.check
       stats.accepted += readings.length
       idleSince = yield* Clock.currentTimeMillis
     }
