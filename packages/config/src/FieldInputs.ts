@@ -293,8 +293,9 @@ const i2cProblems = (input: I2cInput, i: number, owners: Map<string, string>, pr
     }
     if (c.from !== undefined && c.from[0] === c.from[1]) problems.push({ path: at("from"), message: "the input range is empty: from's two ends are equal" })
     if (c.to !== undefined && c.to[0] === c.to[1]) problems.push({ path: at("to"), message: "the engineering range is empty: to's two ends are equal" })
-    // The highest input the scaling expects must fit the gain's full scale, or it reads as the ceiling.
-    const top = Math.max(...(c.from ?? [0]), c.faultAbove ?? -Infinity)
+    // The highest input the scaling expects (up to the live range's top, 21 mA on a loop) must fit
+    // the gain's full scale, or it reads as the ceiling and a fault above it would go unseen.
+    const top = Math.max(...(c.from ?? [0]), analogLiveRange(c).faultAbove ?? -Infinity)
     const volts = c.shunt === undefined ? top : top * c.shunt / 1000
     if (c.from !== undefined && volts > c.gain) {
       const fits = [6.144, 4.096, 2.048, 1.024, 0.512, 0.256].filter((g) => g >= volts).pop()
