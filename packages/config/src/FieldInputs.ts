@@ -204,6 +204,7 @@ const SHT31_ADDRESSES = [0x44, 0x45]
 const ADS1115_ADDRESSES = [0x48, 0x49, 0x4a, 0x4b]
 
 const bmeFields = climateFields(BME280_ADDRESSES, "BME280/BMP280", "bme280")
+const bmpFields = climateFields(BME280_ADDRESSES, "BME280/BMP280", "bmp280")
 const shtFields = climateFields(SHT31_ADDRESSES, "SHT31", "sht31")
 const adsFields = {
   ...i2cFields,
@@ -222,8 +223,8 @@ export const FieldInput = Schema.Union([
   Schema.Struct({ ...oneWireFields, kind: Schema.Literal("simulated-ds18b20") }),
   Schema.Struct({ ...bmeFields, kind: Schema.Literal("bme280") }),
   Schema.Struct({ ...bmeFields, kind: Schema.Literal("simulated-bme280") }),
-  Schema.Struct({ ...bmeFields, kind: Schema.Literal("bmp280") }),
-  Schema.Struct({ ...bmeFields, kind: Schema.Literal("simulated-bmp280") }),
+  Schema.Struct({ ...bmpFields, kind: Schema.Literal("bmp280") }),
+  Schema.Struct({ ...bmpFields, kind: Schema.Literal("simulated-bmp280") }),
   Schema.Struct({ ...shtFields, kind: Schema.Literal("sht31") }),
   Schema.Struct({ ...shtFields, kind: Schema.Literal("simulated-sht31") }),
   Schema.Struct({ ...adsFields, kind: Schema.Literal("ads1115") }),

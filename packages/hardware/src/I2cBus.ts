@@ -13,6 +13,7 @@
  * a machine without it (or without /dev/i2c-*) still runs the simulated twin.
  */
 import { Context, Data, Effect, Layer, Semaphore } from "effect"
+import { access, constants } from "node:fs/promises"
 
 /** What the chip drivers use of an i2c-bus `PromisifiedBus` (same names, same signatures). */
 export interface I2cBus {
@@ -146,7 +147,12 @@ const realDriver = Effect.gen(function*() {
           })
       })
       return yield* Effect.tryPromise({
-        try: () => addon.openPromisified(n) as Promise<PromisifiedBus>,
+        // i2c-bus opens the device file on the first transfer, not here: check it now, so that a
+        // missing bus says how to enable I2C instead of failing each read with ENOENT.
+        try: async () => {
+          await access(`/dev/i2c-${n}`, constants.R_OK | constants.W_OK)
+          return await (addon.openPromisified(n) as Promise<PromisifiedBus>)
+        },
         catch: (cause) => {
           const code = (cause as NodeJS.ErrnoException).code
           return code === "ENOENT"
