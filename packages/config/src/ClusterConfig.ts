@@ -5,12 +5,13 @@
  */
 import { Schema } from "effect"
 import { Calibration, Name, Outbox, Port, withDefault } from "./Common.js"
-
-export { Calibration }
 import { ExprRule, Severity } from "./ExprRules.js"
 import { FieldInput } from "./FieldInputs.js"
 import { Ingest } from "./IngestRoute.js"
 import { Bytes, Millis } from "./Units.js"
+
+/** Per-value calibration; defined in Common.ts so that field inputs (I2C chips) share it. */
+export { Calibration }
 
 export { Name, Outbox }
 
