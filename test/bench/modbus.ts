@@ -8,13 +8,16 @@
  *
  * Prints, per run: polls, register reads, readings stored, this process's CPU time (user +
  * system, `process.cpuUsage`) per register read and per reading stored. The pymodbus
- * server's own CPU is not counted (it is the PLC).
+ * server's own CPU is not counted (it is the PLC). The machine's load average is printed
+ * beside each run: the per-read figures are CPU time, not wall time, but a loaded machine
+ * still inflates them (cache misses, scheduling).
  *
  *   node --import tsx test/bench/modbus.ts [--seconds 30]
  */
 import { makeSensorStats, memoryOutbox, type ModbusSensorSpec, type Publish, runModbusSensor, type SensorStats } from "@bramble/actor-sensor"
 import { encodeWords, ModbusDriver, type ModbusPoint, type ModbusType } from "@bramble/hardware"
 import { Effect, Fiber } from "effect"
+import { cpus, loadavg } from "node:os"
 import { parseArgs } from "node:util"
 import { startModbusTcpServer } from "../support/ModbusServer.js"
 
@@ -82,7 +85,8 @@ const run = async (label: string, port: number, deadband: boolean) => {
       `${label}: ${polls} polls (${failures} failed) = ${reads} register reads, ${readings} readings stored in ${seconds} s; ` +
         `CPU ${cpuMs.toFixed(0)} ms = ${(cpuMs / seconds / 10).toFixed(2)} % of one core; ` +
         `${(cpuMs * 1_000 / reads).toFixed(1)} µs per register read` +
-        (readings > 0 ? `, ${(cpuMs * 1_000 / readings).toFixed(0)} µs per reading stored` : "")
+        (readings > 0 ? `, ${(cpuMs * 1_000 / readings).toFixed(0)} µs per reading stored` : "") +
+        `; load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores`
     )
   })
   await Effect.runPromise(program.pipe(Effect.provide(ModbusDriver.layerModbusSerial)))

@@ -4,6 +4,7 @@
  * turns raw values into engineering values before they are published.
  */
 import { calibrate, type Calibration, type DhtModel, type GpioEdge } from "@bramble/hardware"
+import type { I2cSensorSpec } from "./I2cSensor.js"
 import type { ModbusSensorSpec } from "./ModbusSensor.js"
 import type { OneWireSensorSpec } from "./OneWireSensor.js"
 
@@ -50,7 +51,7 @@ export interface SyntheticSensorSpec extends SensorIdentity {
   readonly calibration?: SensorCalibration
 }
 
-export type SensorSpec = DhtSensorSpec | GpioInputSensorSpec | SyntheticSensorSpec | ModbusSensorSpec | OneWireSensorSpec
+export type SensorSpec = DhtSensorSpec | GpioInputSensorSpec | SyntheticSensorSpec | ModbusSensorSpec | OneWireSensorSpec | I2cSensorSpec
 
 /** Applies the calibration of each value that has one; other values pass unchanged. */
 export const calibrateValues = (

@@ -4,6 +4,7 @@
  */
 export * from "./AlarmSender.js"
 export * from "./Delivery.js"
+export * from "./I2cSensor.js"
 export * from "./ModbusSensor.js"
 export * from "./OneWireSensor.js"
 export * from "./Outbox.js"

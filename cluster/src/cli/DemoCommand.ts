@@ -1,5 +1,6 @@
 /**
- * `bramble demo`: a one-node bramble on this machine, with four simulated DHT22 sensors, a simulated Modbus PLC and a 1-wire probe,
+ * `bramble demo`: a one-node bramble on this machine, with four simulated DHT22 sensors, a simulated Modbus PLC, a 1-wire probe
+ * and I2C chips (a BME280, an ADS1115 reading a 4-20 mA transmitter),
  * a real nats-server and a real time-series database (VictoriaMetrics, speaking InfluxDB's
  * v2 write API), all on free loopback ports. It prints what flows: readings in, window
  * results out, points in the database. Ctrl-C stops everything it started.
@@ -47,6 +48,16 @@ sensors:
       - { metric: running, coil: 5, maxSilence: 1m }
   # A DS18B20 probe on the 1-wire bus (simulated).
   - { device: tank, node: demo, kind: simulated-ds18b20, interval: 2s, probes: { temperature: 28-0316a2796dff } }
+  # On the Pi's I2C bus (simulated): a BME280 in the loft, and an ADS1115 reading the boiler's
+  # 4-20 mA pressure transmitter across a 150 ohm shunt as 0-10 bar.
+  - { device: loft, node: demo, kind: simulated-bme280, address: 0x76, interval: 2s }
+  - device: boiler-1
+    node: demo
+    kind: simulated-ads1115
+    address: 0x48
+    interval: 2s
+    channels:
+      - { metric: water_pressure, input: A0, gain: 4.096, shunt: 150, from: [4, 20], to: [0, 10] }
 windows:
   - { name: 10s, size: 10s }
   - { name: 1m, size: 1m }

@@ -10,7 +10,7 @@
  * to ALARMS through one alarm sender.
  *
  * Drivers are chosen per sensor: the `simulated-` kinds (or every kind with `--simulate`)
- * use the simulated twins, the others the real drivers (node-dht-sensor, onoff, modbus-serial, the kernel's w1 files), which fail
+ * use the simulated twins, the others the real drivers (node-dht-sensor, onoff, modbus-serial, the kernel's w1 files, i2c-bus), which fail
  * with a clear `HardwareUnavailable` off a Pi. Simulated inputs are pressed at random
  * (every 20 s on average) so the demo shows door and button readings.
  */
@@ -22,6 +22,7 @@ import {
   type Publish,
   runDhtSensor,
   runGpioInput,
+  runI2cSensor,
   runModbusSensor,
   runOneWireSensor,
   runSyntheticSensor,
@@ -29,9 +30,9 @@ import {
   type SensorSpec,
   type SensorStats
 } from "@bramble/actor-sensor"
-import { type ClusterConfig, isFieldInput, type Sensor } from "@bramble/config"
+import { type ClusterConfig, isFieldInput, isI2cInput, type Sensor } from "@bramble/config"
 import { nodeDataDir } from "@bramble/deploy"
-import { DhtDriver, GpioDriver, ModbusDriver, OneWireDriver, SimulatedModbus } from "@bramble/hardware"
+import { DhtDriver, GpioDriver, I2cDriver, layerSimulatedI2c, ModbusDriver, OneWireDriver, type SimulatedChipModel, SimulatedModbus } from "@bramble/hardware"
 import { type NatsClient, type NatsError, natsError } from "@bramble/nats"
 import { type Alarm, parseAlarm, Subjects } from "@bramble/protocol"
 import { Backoff } from "@bramble/runtime"
@@ -39,7 +40,7 @@ import { DeliverPolicy } from "@nats-io/jetstream"
 import { Context, Effect, Layer, Result, type Scope, Stream } from "effect"
 import { join } from "node:path"
 import type { ActorRegistry } from "../admin/ActorRegistry.js"
-import { fieldInputSpec } from "./FieldInputSpec.js"
+import { fieldInputSpec, i2cModel } from "./FieldInputSpec.js"
 
 /** Drivers that replace the ones the kinds and `simulate` choose (tests inject simulated drivers they control). */
 export interface EdgeHardware {
@@ -47,6 +48,7 @@ export interface EdgeHardware {
   readonly gpio?: Layer.Layer<GpioDriver>
   readonly modbus?: Layer.Layer<ModbusDriver>
   readonly oneWire?: Layer.Layer<OneWireDriver>
+  readonly i2c?: Layer.Layer<I2cDriver>
 }
 
 export interface EdgeOptions {
@@ -126,6 +128,10 @@ export const alarmFeed = (client: NatsClient["Service"], filters: ReadonlyArray<
     { concurrency: "unbounded" }
   )
 
+/** The I2C chips the file puts on a node, for the simulated buses to answer as those models. */
+export const i2cChipsOf = (sensors: ReadonlyArray<Sensor>): Array<{ bus: number; address: number; model: SimulatedChipModel }> =>
+  sensors.flatMap((s) => (isFieldInput(s) && isI2cInput(s) ? [{ bus: s.bus, address: s.address, model: i2cModel(s.kind) }] : []))
+
 /** Starts the sensor and actuator actors of `options.node` for the duration of the scope. */
 export const startEdge = (options: EdgeOptions): Effect.Effect<RunningEdge, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -172,6 +178,15 @@ export const startEdge = (options: EdgeOptions): Effect.Effect<RunningEdge, neve
         ? driver("w1-simulated", OneWireDriver.layerSimulated(listedProbes.length > 0 ? { probes: listedProbes } : {}))
         : driver("w1-real", OneWireDriver.layerSysfs())
 
+    // One I2C driver per node: a bus is opened once and its chips are read in turn.
+    const i2cChips = i2cChipsOf(mySensors)
+    const i2cDriver = (kind: string) =>
+      options.hardware?.i2c !== undefined
+        ? driver("i2c-injected", options.hardware.i2c)
+        : simulated(kind)
+        ? driver("i2c-simulated", layerSimulatedI2c({ chips: i2cChips }))
+        : driver("i2c-real", I2cDriver.layerI2cBus)
+
     const publish: Publish = (subject, data, msgID) =>
       Effect.tryPromise({ try: () => client.js.publish(subject, data, { msgID }), catch: natsError("Publish", `cannot publish to ${subject}`) })
     const alarms = yield* makeAlarmSender({ publish })
@@ -208,6 +223,8 @@ export const startEdge = (options: EdgeOptions): Effect.Effect<RunningEdge, neve
         ? Effect.provide(Effect.scoped(runModbusSensor({ ...base, spec })), yield* modbusDriver(s.kind))
         : spec.kind === "ds18b20"
         ? Effect.provide(Effect.scoped(runOneWireSensor({ ...base, spec })), yield* oneWireDriver(s.kind))
+        : spec.kind === "i2c"
+        ? Effect.provide(Effect.scoped(runI2cSensor({ ...base, spec })), yield* i2cDriver(s.kind))
         : Effect.scoped(runSyntheticSensor({ ...base, spec }))
       yield* supervise(`sensor-${s.device}-${s.sensor}`, "sensor", actor, () => stats.published)
     }

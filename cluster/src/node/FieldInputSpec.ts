@@ -1,10 +1,21 @@
 /**
  * The sensor actor's view of a field input of the cluster file: for Modbus TCP/RTU the bus,
  * the register map as points with protocol addresses, and the report-by-exception policies;
- * for DS18B20 probes, which ones under which metric names.
+ * for DS18B20 probes, which ones under which metric names; for I2C chips the bus, the
+ * address, the model and (ADS1115) each channel's conversion and scaling.
  */
-import type { ModbusSensorSpec, OneWireSensorSpec, ReportPolicy } from "@bramble/actor-sensor"
-import { type FieldInput, isModbusInput, type ModbusInput, type ModbusRegister, type OneWireInput, registerLocation } from "@bramble/config"
+import type { I2cSensorSpec, ModbusSensorSpec, OneWireSensorSpec, ReportPolicy } from "@bramble/actor-sensor"
+import {
+  analogLiveRange,
+  type FieldInput,
+  type I2cInput,
+  isI2cInput,
+  isModbusInput,
+  type ModbusInput,
+  type ModbusRegister,
+  type OneWireInput,
+  registerLocation
+} from "@bramble/config"
 import type { ModbusPoint, ModbusTarget } from "@bramble/hardware"
 
 /** Where a Modbus entry's bus is. */
@@ -52,8 +63,48 @@ const oneWireSensorSpec = (s: OneWireInput): OneWireSensorSpec => {
   }
 }
 
+/** The chip model of an I2C kind: `simulated-bme280` → `bme280`. */
+export const i2cModel = (kind: I2cInput["kind"]) => kind.replace("simulated-", "") as "bme280" | "bmp280" | "sht31" | "ads1115"
+
+export const i2cSensorSpec = (s: I2cInput): I2cSensorSpec => {
+  const report: Record<string, ReportPolicy> = {}
+  const base = { kind: "i2c" as const, device: s.device, sensor: s.sensor, bus: s.bus, address: s.address, intervalMs: s.interval, faultAfter: s.faultAfter }
+  if ("channels" in s) {
+    for (const c of s.channels) {
+      const p = policy(c)
+      if (p !== undefined) report[c.metric] = p
+    }
+    const channels = s.channels.map((c) => ({
+      metric: c.metric,
+      input: c.input,
+      gain: c.gain,
+      rate: c.rate,
+      scaling: {
+        ...(c.shunt === undefined ? {} : { shuntOhms: c.shunt }),
+        ...(c.from === undefined || c.to === undefined ? {} : { from: c.from, to: c.to }),
+        clamp: c.clamp,
+        ...analogLiveRange(c)
+      }
+    }))
+    return { ...base, chip: { model: "ads1115", channels }, report }
+  }
+  for (const [metric, r] of Object.entries(s.report ?? {})) {
+    const p = policy(r)
+    if (p !== undefined) report[metric] = p
+  }
+  // Without channels the kind is one of the chips with fixed metrics.
+  const model = i2cModel(s.kind) as "bme280" | "bmp280" | "sht31"
+  return {
+    ...base,
+    chip: { model },
+    report,
+    ...(s.calibration === undefined ? {} : { calibration: s.calibration })
+  }
+}
+
 /** The actor's view of a field input. */
-export const fieldInputSpec = (s: FieldInput): ModbusSensorSpec | OneWireSensorSpec => isModbusInput(s) ? modbusSensorSpec(s) : oneWireSensorSpec(s)
+export const fieldInputSpec = (s: FieldInput): ModbusSensorSpec | OneWireSensorSpec | I2cSensorSpec =>
+  isModbusInput(s) ? modbusSensorSpec(s) : isI2cInput(s) ? i2cSensorSpec(s) : oneWireSensorSpec(s)
 
 export const modbusSensorSpec = (s: ModbusInput): ModbusSensorSpec => {
   const report: Record<string, ReportPolicy> = {}

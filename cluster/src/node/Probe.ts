@@ -4,11 +4,13 @@
  * the node (real ones, or the simulated twins with `--simulate`), but no NATS, no outbox and
  * no actor: nothing is published.
  */
-import { calibrateValues, modbusBus, pollModbusDevice, pollOneWire, type SensorSpec, syntheticValue } from "@bramble/actor-sensor"
+import { calibrateValues, modbusBus, pollI2c, pollModbusDevice, pollOneWire, type SensorSpec, syntheticValue } from "@bramble/actor-sensor"
 import type { ClusterConfig, Sensor } from "@bramble/config"
 import {
   DhtDriver,
   GpioDriver,
+  I2cDriver,
+  layerSimulatedI2c,
   modbusTargetKey,
   ModbusDriver,
   OneWireDriver,
@@ -17,14 +19,14 @@ import {
   SimulatedModbus
 } from "@bramble/hardware"
 import { Clock, Effect, Layer } from "effect"
-import { sensorSpec } from "./Edge.js"
+import { i2cChipsOf, sensorSpec } from "./Edge.js"
 
 /** What one sensor gave. */
 export interface ProbeResult {
   readonly device: string
   readonly sensor: string
   readonly kind: string
-  /** Where it is: "GPIO 4", "10.0.0.50:502 unit 3", "/dev/ttyUSB0 unit 7". */
+  /** Where it is: "GPIO 4", "10.0.0.50:502 unit 3", "/dev/ttyUSB0 unit 7", "I2C bus 1 0x76". */
   readonly where: string
   readonly values: Readonly<Record<string, number>>
   /** Why (part of) the read failed; undefined when everything was read. */
@@ -36,6 +38,8 @@ const whereOf = (s: Sensor, spec: SensorSpec): string =>
     ? `${modbusTargetKey(spec.target)} unit ${spec.unit}`
     : spec.kind === "ds18b20"
     ? "1-wire"
+    : spec.kind === "i2c"
+    ? `I2C bus ${spec.bus} 0x${spec.address.toString(16)}`
     : spec.kind === "synthetic"
     ? "no hardware"
     : `GPIO ${"pin" in s ? s.pin : "?"}`
@@ -74,6 +78,10 @@ const probeOne = (s: Sensor) =>
         const poll = yield* pollOneWire(yield* OneWireDriver, spec.probes)
         return poll.failure === undefined ? { ...base, values: poll.values } : { ...base, values: poll.values, error: poll.failure }
       }
+      case "i2c": {
+        const poll = yield* pollI2c(yield* I2cDriver, spec)
+        return poll.failure === undefined ? { ...base, values: poll.values } : { ...base, values: poll.values, error: poll.failure }
+      }
       case "modbus": {
         const driver = yield* ModbusDriver
         const simulated = yield* Effect.serviceOption(SimulatedModbus)
@@ -98,13 +106,14 @@ export const probeSensors = (options: {
   const mine = options.config.sensors.filter((s) => s.node === options.node)
   const simulated = (s: Sensor) => options.simulate || s.kind.startsWith("simulated-")
   // One driver of each kind per mode, as the node builds them.
-  const real = Layer.mergeAll(DhtDriver.layerNodeDht, GpioDriver.layerOnoff, ModbusDriver.layerModbusSerial, OneWireDriver.layerSysfs())
+  const real = Layer.mergeAll(DhtDriver.layerNodeDht, GpioDriver.layerOnoff, ModbusDriver.layerModbusSerial, OneWireDriver.layerSysfs(), I2cDriver.layerI2cBus)
   const probes = mine.flatMap((s) => ("probes" in s && s.probes !== undefined ? Object.values(s.probes) : []))
   const twins = Layer.mergeAll(
     DhtDriver.layerSimulated({ checksumErrorRate: 0, dropoutRate: 0 }),
     GpioDriver.layerSimulated(),
     ModbusDriver.layerSimulated,
-    OneWireDriver.layerSimulated(probes.length > 0 ? { probes } : {})
+    OneWireDriver.layerSimulated(probes.length > 0 ? { probes } : {}),
+    layerSimulatedI2c({ chips: i2cChipsOf(mine) })
   )
   return Effect.gen(function*() {
     const results: Array<ProbeResult> = []

@@ -4,11 +4,14 @@
  * `ClusterConfig`, so everything that starts has already been checked.
  */
 import { Schema } from "effect"
-import { Name, Outbox, Port, withDefault } from "./Common.js"
+import { Calibration, Name, Outbox, Port, withDefault } from "./Common.js"
 import { ExprRule, Severity } from "./ExprRules.js"
 import { FieldInput } from "./FieldInputs.js"
 import { Ingest } from "./IngestRoute.js"
 import { Bytes, Millis } from "./Units.js"
+
+/** Per-value calibration; defined in Common.ts so that field inputs (I2C chips) share it. */
+export { Calibration }
 
 export { Name, Outbox }
 
@@ -92,14 +95,6 @@ export type SensorKind = typeof SensorKind.Type
 const GpioPin = Schema.Int.check(
   Schema.isBetween({ minimum: 0, maximum: 27 }, { message: "Expected a BCM GPIO number 0..27 (not a physical header position)" })
 )
-
-/** `engineering = raw * scale + offset` (see @bramble/hardware `Calibration`). */
-export const Calibration = Schema.Struct({
-  offset: Schema.optionalKey(Schema.Finite),
-  scale: Schema.optionalKey(
-    Schema.Finite.check(Schema.makeFilter((scale: number) => scale !== 0 || "scale must not be 0: every reading would become the offset"))
-  )
-})
 
 /** The fields of a sensor wired to a GPIO pin (DHT, digital input) or of the synthetic one. */
 const pinSensorFields = {

@@ -22,3 +22,11 @@ export const Outbox = Schema.Struct({
    * with an `outbox-overflow` alarm). 100,000 is 55 h of a DHT22 read every 2 s, about 4 MB. */
   maxReadings: withDefault(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000_000 })), 100_000)
 })
+
+/** `engineering = raw * scale + offset` (see @bramble/hardware `Calibration`). */
+export const Calibration = Schema.Struct({
+  offset: Schema.optionalKey(Schema.Finite),
+  scale: Schema.optionalKey(
+    Schema.Finite.check(Schema.makeFilter((scale: number) => scale !== 0 || "scale must not be 0: every reading would become the offset"))
+  )
+})

@@ -14,6 +14,7 @@
  */
 import { Schema } from "effect"
 import type { ClusterConfig } from "./ClusterConfig.js"
+import { i2cMetrics, isFieldInput, isI2cInput } from "./FieldInputs.js"
 import { compileExpression, type CompiledExpression, type ExpressionScope } from "./RuleExpression.js"
 import { Millis } from "./Units.js"
 
@@ -67,6 +68,8 @@ export const knownMetrics = (config: Pick<ClusterConfig, "sensors" | "rules">, e
     // Field inputs: a Modbus device's registers, a 1-wire bus's named probes.
     if ("registers" in sensor) for (const r of sensor.registers) metrics.add(r.metric)
     if ("probes" in sensor) for (const m of Object.keys(sensor.probes ?? {})) metrics.add(m)
+    // I2C chips: their fixed metrics, an ADS1115's channels.
+    if (isFieldInput(sensor) && isI2cInput(sensor)) for (const m of i2cMetrics(sensor)) metrics.add(m)
   }
   for (const rule of config.rules) {
     if (rule.kind === "threshold" || rule.kind === "rate") metrics.add(rule.metric)

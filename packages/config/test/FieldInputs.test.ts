@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { type ConfigError, parseClusterConfig } from "@bramble/config"
+import { analogLiveRange, type ConfigError, knownMetrics, parseClusterConfig } from "@bramble/config"
 
 const file = (sensors: string) => `
 cluster: { name: plant }
@@ -114,5 +114,67 @@ describe("cluster file - field inputs", () => {
   - { device: b, node: pi1, kind: ds18b20, probes: { water: 28-0316a2796dff } }`)), [
       "sensors[1].probes.water: probe 28-0316a2796dff on node pi1 is already read as a/1wire tank"
     ])
+  })
+
+  it("i2c - bme280, sht31 and an ADS1115 with a 4-20 mA channel decode with their defaults; 0x76 is hex in YAML", () => {
+    const config = decoded(file(`  - { device: air, node: pi1, kind: bme280, address: 0x77, calibration: { temperature: { offset: -0.5 } }, report: { pressure: { deadband: 0.2, maxSilence: 10m } } }
+  - { device: air, node: pi1, kind: simulated-sht31 }
+  - device: boiler-1
+    node: pi1
+    kind: ads1115
+    interval: 1s
+    channels:
+      - { metric: pressure, input: A0, gain: 6.144, shunt: 250, from: [4, 20], to: [0, 10], deadband: 0.05 }
+      - { metric: level, input: A2-A3, gain: 0.256 }`))
+    const [bme, sht, ads] = config.sensors
+    assert.isTrue(bme!.kind === "bme280" && bme!.bus === 1 && bme!.address === 0x77 && bme!.sensor === "bme280" && bme!.interval === 10_000 && bme!.faultAfter === 3)
+    assert.isTrue(sht!.kind === "simulated-sht31" && sht!.address === 0x44 && sht!.sensor === "sht31")
+    assert.isTrue(ads!.kind === "ads1115" && ads!.address === 0x48 && ads!.sensor === "ads1115")
+    if (ads!.kind !== "ads1115") return
+    assert.deepStrictEqual(ads!.channels[0], { metric: "pressure", input: "A0", gain: 6.144, rate: 128, shunt: 250, from: [4, 20], to: [0, 10], clamp: true, deadband: 0.05 })
+    assert.deepStrictEqual(analogLiveRange(ads!.channels[0]!), { faultBelow: 3.8, faultAbove: 21 })
+    assert.deepStrictEqual(analogLiveRange(ads!.channels[1]!), {})
+    assert.includeMembers(knownMetrics(config), ["temperature", "humidity", "pressure", "level"])
+  })
+
+  it("i2c - a typo, a wrong address, an unknown input, gain or metric, a loop beyond the gain, a range with one end, a shared address: each names its field", () => {
+    assert.deepStrictEqual(problems(file(`  - { device: air, node: pi1, kind: bme280, adress: 0x76 }`)), [`sensors[0].adress: unknown key "adress"; did you mean "address"?`])
+    assert.deepStrictEqual(problems(file(`  - { device: air, node: pi1, kind: sht31, address: 0x76 }`)), [
+      "sensors[0].address: a SHT31 answers at 0x44 or 0x45 (set by its address pin), not at 118 (0x76)"
+    ])
+    assert.deepStrictEqual(problems(file(`  - { device: air, node: pi1, kind: bmp280, report: { humidity: { deadband: 1 } }, calibration: { temprature: { offset: 1 } } }`)), [
+      `sensors[0].calibration.temprature: a bmp280 has no metric "temprature" (its metrics: temperature, pressure)`,
+      `sensors[0].report.humidity: a bmp280 has no metric "humidity" (its metrics: temperature, pressure)`
+    ])
+    const found = problems(file(`  - device: b
+    node: pi1
+    kind: ads1115
+    interval: 100ms
+    channels:
+      - { metric: p, input: A0, shunt: 250, from: [4, 20], to: [0, 10] }
+      - { metric: q, input: A1, from: [0, 5] }
+      - { metric: p, input: A4 }
+      - { metric: r, input: A1-A2, gain: 3.3, rate: 8 }
+  - { device: c, node: pi1, kind: simulated-ads1115, address: 0x48, channels: [{ metric: x, input: A0 }] }`))
+    const expect = (path: string, text: string) => assert.isTrue(found.some((p) => p.startsWith(path) && p.includes(text)), `${path} ~ ${text} in\n${found.join("\n")}`)
+    expect("sensors[0].channels[2].input", "A0")
+    expect("sensors[0].channels[3].input", "A2-A3")
+    expect("sensors[0].channels[3].gain", "6.144")
+    // The union's member errors stop the cross-checks; the rest once the members decode.
+    const checks = problems(file(`  - device: b
+    node: pi1
+    kind: ads1115
+    interval: 100ms
+    channels:
+      - { metric: p, input: A0, shunt: 250, from: [4, 20], to: [0, 10] }
+      - { metric: q, input: A1, from: [0, 5] }
+      - { metric: p, input: A2, rate: 8 }
+  - { device: c, node: pi1, kind: simulated-ads1115, address: 0x48, channels: [{ metric: x, input: A0 }] }`))
+    const expect2 = (path: string, text: string) => assert.isTrue(checks.some((p) => p.startsWith(path) && p.includes(text)), `${path} ~ ${text} in\n${checks.join("\n")}`)
+    expect2("sensors[0].channels[0].gain", "21 mA through 250 Ω is 5.25 V, which is beyond gain 4.096's full scale of ±4.096 V")
+    expect2("sensors[0].channels[1].from", "scaling takes both `from`")
+    expect2("sensors[0].channels[2].metric", `metric "p" is already read by channels[0]`)
+    expect2("sensors[0].interval", "longer than the interval of 100 ms")
+    expect2("sensors[1].address", "bus 1 address 0x48 on node pi1 is already read by b/ads1115")
   })
 })

@@ -95,7 +95,7 @@ describe("cluster file - unknown keys and kinds", () => {
       .replace("kind: webhook", "kind: web-hook")
     const problems = problemsOf(text)
     const message = (path: string) => problems.find((p) => p.path === path)?.message
-    assert.strictEqual(message("sensors[0].kind"), `"dht23" is not a sensor kind; the kinds are dht11, dht22, simulated-dht11, simulated-dht22, gpio-input, simulated-gpio-input, synthetic, modbus-tcp, simulated-modbus-tcp, modbus-rtu, simulated-modbus-rtu, ds18b20 and simulated-ds18b20; did you mean "dht22"?`)
+    assert.strictEqual(message("sensors[0].kind"), `"dht23" is not a sensor kind; the kinds are dht11, dht22, simulated-dht11, simulated-dht22, gpio-input, simulated-gpio-input, synthetic, modbus-tcp, simulated-modbus-tcp, modbus-rtu, simulated-modbus-rtu, ds18b20, simulated-ds18b20, bme280, simulated-bme280, bmp280, simulated-bmp280, sht31, simulated-sht31, ads1115 and simulated-ads1115; did you mean "dht22"?`)
     assert.strictEqual(message("actuators[1].kind"), `"relay" is not an actuator kind; the kinds are gpio-output and simulated-gpio-output`)
     assert.strictEqual(message("rules[1].kind"), `"rat" is not a rule kind; the kinds are threshold, rate, stale and expr; did you mean "rate"?`)
     assert.strictEqual(message("sink.kind"), `"influx" is not a sink kind; the kinds are influx-v2 and influx-v1; did you mean "influx-v2" or "influx-v1"?`)
