@@ -10,22 +10,23 @@
  * Body: line protocol, gzip allowed (`Content-Encoding: gzip`). Each point becomes a reading:
  * device = its `device` tag, else its `host` tag; sensor = the measurement; values = its
  * numeric fields (booleans 1/0). The answer is 204 only once every reading is stored in
- * READINGS (JetStream PubAck): nothing is acknowledged that is not durable. Each reading's
- * de-duplication id is a hash of its line, so a client retrying a batch within the streams'
- * 2-minute window stores every point once (and after it, the same point again).
+ * READINGS (JetStream PubAck): nothing is acknowledged that is not durable. The points go out
+ * as one batch record per device and sensor (./BatchRecords.ts), each with a de-duplication id
+ * hashed from its lines, so a client retrying a batch within the streams' 2-minute window
+ * stores every point once (and after it, the same points again: the same (device, sensor,
+ * time) in the database, counted once by the windows).
  *
  * Bad lines: the good lines of the batch are kept and stored, the bad ones dead-lettered
  * with their reason, and the answer is 400 with InfluxDB's error JSON naming them — as
  * InfluxDB 1.x does ("partial write").
  */
 import type { IngestRoute } from "@bramble/config"
-import { Subjects } from "@bramble/protocol"
 import { createHash } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { gunzip } from "node:zlib"
+import { batchRecords } from "./BatchRecords.js"
 import { compileRoute, type Ingested, readLineProtocol } from "./Dialects.js"
 import { type IngestStats, type Publisher, publishDeadLetter } from "./IngestRouter.js"
-import { Codec } from "@bramble/protocol"
 import type { Precision } from "./LineProtocol.js"
 
 /** InfluxDB's own default limit on a write body (25 MB). */
@@ -44,6 +45,8 @@ const HOST_ROUTE = byDeviceTag("host")
 
 export interface WriteEndpointOptions {
   readonly partitions: number
+  /** The cluster's `processing.maxPayload`: no batch record is bigger. */
+  readonly maxRecordBytes: number
   readonly publisher: Publisher
   readonly stats: IngestStats
   /** Set when the cluster file has a security section: writes are refused (not done yet). */
@@ -136,10 +139,12 @@ const handleWrite = async (options: WriteEndpointOptions, request: IncomingMessa
     }
   }
   const pending: Array<Promise<unknown>> = []
-  for (const { reading, line } of readings) {
-    const id = createHash("sha1").update(precision).update("\n").update(line).digest("hex")
-    const subject = Subjects.readingsSubject(Subjects.partitionOfDevice(reading.device, options.partitions), reading.device, reading.sensor)
-    pending.push(options.publisher.publish(subject, Codec.encode({ ts: reading.ts ?? now, values: reading.values }), `write.${id}`))
+  // One batch record per device and sensor (./BatchRecords.ts); its id is a hash of its lines,
+  // so the same batch sent again makes the same records with the same ids.
+  for (const record of batchRecords(readings.map((r) => r.reading), options.partitions, now, options.maxRecordBytes)) {
+    const hash = createHash("sha1").update(precision)
+    for (const i of record.indices) hash.update("\n").update(readings[i]!.line)
+    pending.push(options.publisher.publish(record.subject, record.data, `write.${hash.digest("hex")}`))
   }
   for (const { line, reason, message } of refusals) {
     const id = createHash("sha1").update(line).digest("hex")

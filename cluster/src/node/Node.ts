@@ -290,7 +290,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       "ingest-router",
       "ingest",
       withNats(Effect.all([
-        ...(routeTable.streamSubjects.length === 0 ? [] : [runIngestRouter({ table: routeTable, partitions: config.cluster.partitions, stats: ingestStats })]),
+        ...(routeTable.streamSubjects.length === 0 ? [] : [runIngestRouter({ table: routeTable, partitions: config.cluster.partitions, stats: ingestStats, maxRecordBytes: p.maxPayload })]),
         runUnroutedMqtt({ table: routeTable, stats: ingestStats })
       ], { concurrency: "unbounded", discard: true })),
       { processed: () => ingestStats.messages }
@@ -360,6 +360,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         writeLatency,
         write: makeWriteEndpoint({
           partitions: config.cluster.partitions,
+          maxRecordBytes: config.processing.maxPayload,
           publisher: client.publisher,
           stats: ingestStats,
           ...(config.security === undefined

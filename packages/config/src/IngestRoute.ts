@@ -44,6 +44,10 @@ export const IngestRoute = Schema.Struct({
   timeUnit: Schema.optionalKey(TimeUnit),
   /** json: the fields that are values; default every field holding a finite number. */
   values: Schema.optionalKey(Schema.Array(FieldName).check(Schema.isMinLength(1))),
+  /** Fields (json) or tags (line-protocol) kept as the reading's tags, stored as database tags
+   * beside device and sensor (`tags: [region]`). json: none unless listed; line-protocol:
+   * every tag but the device's unless listed. */
+  tags: Schema.optionalKey(Schema.Array(FieldName)),
   /** json: fields never taken as values (ids, counters, coordinates). */
   ignore: withDefault(Schema.Array(FieldName), [])
 })
