@@ -43,6 +43,8 @@ export interface SecureClusterOptions {
   readonly partitions?: number
   /** The node serves HTTP (dashboard, write endpoint) on a free port. */
   readonly http?: boolean
+  /** The cluster file's `ingest:` section, as YAML flow text (`{ routes: [...] }`). */
+  readonly ingest?: string
 }
 
 /** A NATS connection as some role, with the errors the server sent it. */
@@ -91,6 +93,7 @@ export const startSecureCluster = (options: SecureClusterOptions): Effect.Effect
       "windows: [{ name: 1s, size: 1s }]",
       "processing: { allowedLateness: 1s, idleAdvance: 1s, checkpointInterval: 300ms }",
       `sink: { kind: influx-v2, url: ${JSON.stringify(db.url)} }`,
+      ...(options.ingest === undefined ? [] : [`ingest: ${options.ingest}`]),
       "security:",
       `  credentials: ${JSON.stringify(credentials)}`,
       `  devices: [${options.devices.map((d) => `{ id: ${d.id}, transport: ${d.transport} }`).join(", ")}]`,

@@ -3,7 +3,8 @@
  * python3-influxdb (v1, user and password) and `@influxdata/influxdb-client` (v2, `Token
  * <user>:<password>`). Without credentials or with a wrong password: 401; a user that may not
  * write (the admin), or a device writing another device's points: 403, nothing stored; a node's
- * or a device's own credentials: 204, stored once with their tags.
+ * or a device's own credentials: 204, stored once with their tags. And a device publishing a
+ * routed topic over MQTT: its own device's topic only.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { HttpError, InfluxDB, Point } from "@influxdata/influxdb-client"
@@ -49,7 +50,11 @@ const v2Write = async (httpUrl: string, token: string, points: ReadonlyArray<Poi
 describe("write endpoint - secured node", () => {
   it.live("credentials as InfluxDB clients send them: 401 without or wrong, 403 for who may not write, 204 stored for a node or a device's own points", () =>
     Effect.gen(function*() {
-      const cluster = yield* startSecureCluster({ devices: [{ id: "d1", transport: "mqtt" }], http: true })
+      const cluster = yield* startSecureCluster({
+        devices: [{ id: "d1", transport: "mqtt" }, { id: "d2", transport: "mqtt" }],
+        http: true,
+        ingest: "{ routes: [{ name: air, topic: air/+device, dialect: json, timeField: ts }] }"
+      })
       const httpUrl = cluster.node.httpUrl!
       const base = Date.now() - 60_000
       const device = cluster.password({ kind: "device", device: "d1", transport: "mqtt" })
@@ -76,12 +81,20 @@ describe("write endpoint - secured node", () => {
       assert.strictEqual(yield* Effect.promise(() => v2Write(httpUrl, `node:n1:${node}`, points)), 204)
       for (let i = 0; i < 20; i++) expected.push({ device: `pi-${i % 2}`, sensor: "cpu", ts: base + i, values: { idle: 90 + i } })
 
+      // A routed topic over MQTT: d1 may publish air/d1 (its own device wildcard), not air/d2
+      // (nats-server drops it: the permission is rendered from the route, deploy Roles.ts).
+      const mqtt = yield* Effect.promise(() => cluster.mqtt({ kind: "device", device: "d1", transport: "mqtt" }))
+      yield* Effect.promise(() => mqtt.publishAsync("air/d2", JSON.stringify({ ts: base + 200, co2: 999 }), { qos: 1 }))
+      yield* Effect.promise(() => mqtt.publishAsync("air/d1", JSON.stringify({ ts: base + 201, co2: 410 }), { qos: 1 }))
+      yield* Effect.promise(() => mqtt.endAsync())
+      expected.push({ device: "d1", sensor: "air", ts: base + 201, values: { co2: 410 } })
+
       const stored = yield* Effect.promise(() =>
         waitFor(() => readRawPoints(cluster.db), { until: (p) => p.length >= expected.length, timeoutMs: 60_000, intervalMs: 500, label: `${expected.length} raw points` })
       )
       const once = checkExactlyOnce(expected, stored)
       assert.isTrue(once.ok, once.text)
       const tags = yield* Effect.promise(() => readRawTags(cluster.db))
-      for (const p of expected) assert.deepStrictEqual(tags.get(`${p.device}/${p.sensor}/${p.ts}`), p.sensor === "cpu" ? { core: "0" } : { room: "attic" })
+      for (const p of expected) assert.deepStrictEqual(tags.get(`${p.device}/${p.sensor}/${p.ts}`), p.sensor === "cpu" ? { core: "0" } : p.sensor === "air" ? undefined : { room: "attic" })
     }), { timeout: 240_000 })
 })
