@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { IngestRoute } from "@bramble/config"
-import { METRIC_PATTERN, Subjects } from "@bramble/protocol"
+import { decodeReadings, METRIC_PATTERN, Subjects } from "@bramble/protocol"
 import fc from "fast-check"
+import { batchRecords } from "../src/ingest/BatchRecords.js"
 import { compileRoute, type Decoded, readPayload } from "../src/ingest/Dialects.js"
 import { makeRouteTable } from "../src/ingest/RouteTable.js"
 
@@ -61,6 +62,39 @@ describe("dialects - the seeds' payloads, unchanged", () => {
     const out = read(dht, "dht/pi-4", `{"time": 1700000000, "temp c": 21}`)
     assert.deepStrictEqual(out.refusals.map((r) => r.reason), ["SchemaMismatch"])
     assert.include(out.refusals[0]!.message, "ignore")
+  })
+})
+
+describe("dialects - tags", () => {
+  it("json: the listed fields are tags, not values; line protocol: every tag but the device's", () => {
+    const regional = route({ name: "regional", topic: "sensors/+device", dialect: "json", tags: ["region", "floor"] })
+    assert.deepStrictEqual(read(regional, "sensors/a", `{"region": "north", "floor": 2, "t": 1}`).readings, [
+      { device: "a", sensor: "regional", ts: undefined, values: { t: 1 }, tags: { region: "north", floor: "2" } }
+    ])
+    assert.deepStrictEqual(read(regional, "sensors/a", `{"region": {"x": 1}, "t": 1}`).refusals.map((r) => r.reason), ["SchemaMismatch"])
+    assert.deepStrictEqual(read(telegraf, "telegraf/a", "disk,host=pi-1,device=sda1,path=/ used=3 1700000000000000000").readings, [
+      { device: "pi-1", sensor: "disk", ts: 1700000000000, values: { used: 3 }, tags: { tag_device: "sda1", path: "/" } }
+    ])
+    const onlyPath = route({ name: "t", topic: "telegraf/#", dialect: "line-protocol", deviceTag: "host", tags: ["path"] })
+    assert.deepStrictEqual(read(onlyPath, "telegraf/a", "disk,host=pi-1,fstype=ext4,path=/ used=3").readings[0]!.tags, { path: "/" })
+  })
+})
+
+describe("batch records", () => {
+  it("one record per device and sensor, in order; cut to fit the payload limit, the same cut every time", () => {
+    const readings = Array.from({ length: 300 }, (_, i) => ({ device: `d${i % 3}`, sensor: "env", ts: STORED + i, values: { t: i } }))
+    const records = batchRecords(readings, 8, STORED, 1_024)
+    assert.isAbove(records.length, 3)
+    for (const r of records) assert.isAtMost(r.data.length, 1_024)
+    assert.deepStrictEqual(records.flatMap((r) => r.indices).sort((a, b) => a - b), readings.map((_, i) => i))
+    for (const r of records) {
+      const where = Subjects.parseReadingsSubject(r.subject)!
+      const decoded = decodeReadings(r.data, where.device, where.sensor, STORED)
+      assert.deepStrictEqual(decoded.readings.map((x) => x.values["t"]), r.indices.map((i) => i))
+      assert.isTrue(r.indices.every((i) => readings[i]!.device === where.device))
+    }
+    assert.deepStrictEqual(batchRecords(readings, 8, STORED, 1_024), records)
+    assert.lengthOf(batchRecords(readings, 8, STORED, 16 * 1024), 3)
   })
 })
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Codec, defaultDecodeLimits, encodeAlarm, encodeWindowResult, type WindowResult } from "@bramble/protocol"
+import { Codec, defaultDecodeLimits, encodeAlarm, encodeBatchRecord, encodeWindowResult, type WindowResult } from "@bramble/protocol"
 import { Redacted, Result } from "effect"
 import { createHmac } from "node:crypto"
 import { decodeForwardItem, type ForwardItem, idempotencyKey, sourceSpec } from "../src/forward/ForwardItem.js"
@@ -162,13 +162,19 @@ describe("forward - answers and items", () => {
     const raw = sourceSpec("raw")
     const ok = decodeForwardItem(raw, { subject: "readings.2.gh-1.env", seq: 7, data: utf8.encode(JSON.stringify({ values: { t: 1 } })), storedAtMs: T0 }, defaultDecodeLimits)
     assert.isTrue(Result.isSuccess(ok))
-    if (Result.isSuccess(ok)) assert.deepStrictEqual([ok.success.kind, ok.success.device, ok.success.data], ["reading", "gh-1", { device: "gh-1", sensor: "env", ts: T0, values: { t: 1 } }])
+    if (Result.isSuccess(ok)) assert.deepStrictEqual(ok.success.map((i) => [i.kind, i.device, i.data, idempotencyKey(i)]), [["reading", "gh-1", { device: "gh-1", sensor: "env", ts: T0, values: { t: 1 } }, "READINGS:7"]])
+    // A batch record: one item per reading, each keyed by its place in the record.
+    const batch = decodeForwardItem(raw, { subject: "readings.2.gh-1.env", seq: 9, data: encodeBatchRecord([{ ts: T0, values: { t: 1 } }, { ts: T0 + 1, values: { t: 2 } }]), storedAtMs: T0 }, defaultDecodeLimits)
+    assert.deepStrictEqual(Result.isSuccess(batch) ? batch.success.map((i) => [idempotencyKey(i), i.data]) : batch.failure, [
+      ["READINGS:9.0", { device: "gh-1", sensor: "env", ts: T0, values: { t: 1 } }],
+      ["READINGS:9.1", { device: "gh-1", sensor: "env", ts: T0 + 1, values: { t: 2 } }]
+    ])
     const bad = decodeForwardItem(raw, { subject: "readings.2.gh-1.env", seq: 8, data: utf8.encode("{nope"), storedAtMs: T0 }, defaultDecodeLimits)
     assert.isTrue(Result.isFailure(bad) && bad.failure.startsWith("MalformedJson"))
 
     const w = windowResult("gh-1", "t", T0)
     const win = decodeForwardItem(sourceSpec("windows"), { subject: "aggregates.gh-1.env.t.1m", seq: 3, data: encodeWindowResult(w), storedAtMs: T0 }, defaultDecodeLimits)
-    assert.isTrue(Result.isSuccess(win) && win.success.kind === "window" && win.success.stream === "AGGREGATES")
+    assert.isTrue(Result.isSuccess(win) && win.success[0]!.kind === "window" && win.success[0]!.stream === "AGGREGATES")
     const notWindow = decodeForwardItem(sourceSpec("windows"), { subject: "aggregates.gh-1.env.t.1m", seq: 4, data: Codec.encode({ x: 1 }), storedAtMs: T0 }, defaultDecodeLimits)
     assert.isTrue(Result.isFailure(notWindow))
 
@@ -178,7 +184,7 @@ describe("forward - answers and items", () => {
       data: encodeAlarm({ device: "gh-1", rule: "cold", state: "raised", message: "m", at: T0 }),
       storedAtMs: T0
     }, defaultDecodeLimits)
-    assert.isTrue(Result.isSuccess(alarm) && alarm.success.device === "gh-1" && alarm.success.kind === "alarm")
+    assert.isTrue(Result.isSuccess(alarm) && alarm.success[0]!.device === "gh-1" && alarm.success[0]!.kind === "alarm")
   })
 
   it("each source reads its own stream; window results without the forecasts", () => {

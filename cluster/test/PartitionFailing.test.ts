@@ -5,7 +5,7 @@
  * `/metrics` show it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type Admin, DEAD_LETTER_PAYLOAD_LIMIT, readDeadLetter, type RejectionReason } from "@bramble/protocol"
+import { type Admin, DEAD_LETTER_PAYLOAD_LIMIT, encodeBatchRecord, readDeadLetter, type RejectionReason } from "@bramble/protocol"
 import { Effect, Exit } from "effect"
 import { nodeStatus } from "../src/admin/NodeStatus.js"
 import { renderClocks, renderFailing } from "../src/cli/StatusCommand.js"
@@ -38,16 +38,26 @@ describe("intake", () => {
     const stats = makePartitionStats(0)
     const publishes = fakePublishes()
     const intake = new Intake(limits, stats, publishes)
-    assert.isDefined(intake.take(message("good", 1, NOW - 100), NOW))
-    assert.isUndefined(intake.take(message("fast", 2, NOW + HOUR), NOW))
-    assert.isUndefined(intake.take(message("fast", 3, NOW + HOUR + 1), NOW))
+    assert.lengthOf(intake.take(message("good", 1, NOW - 100), NOW), 1)
+    assert.isEmpty(intake.take(message("fast", 2, NOW + HOUR), NOW))
+    assert.isEmpty(intake.take(message("fast", 3, NOW + HOUR + 1), NOW))
     assert.deepStrictEqual(publishes.letters, [{ reason: "ClockAhead", seq: 2 }, { reason: "ClockAhead", seq: 3 }])
     assert.strictEqual(stats.rejected, 2)
     assert.strictEqual(stats.clockAhead, 2)
     assert.deepStrictEqual(stats.clocks.list(NOW).map((c) => [c.device, c.skewMs, c.refused, c.reason]), [["fast", -HOUR - 1, 2, "ClockAhead"]])
     // Within the bound again: its clock looks right, it is no longer listed.
-    assert.isDefined(intake.take(message("fast", 4, NOW + 1_000), NOW))
+    assert.lengthOf(intake.take(message("fast", 4, NOW + 1_000), NOW), 1)
     assert.deepStrictEqual(stats.clocks.list(NOW), [])
+  })
+
+  it("a batch record - its readings share the message; refused items dead-lettered once per reason, the good ones kept", () => {
+    const stats = makePartitionStats(0)
+    const publishes = fakePublishes()
+    const data = encodeBatchRecord([{ ts: NOW - 3, values: { t: 1 } }, { ts: NOW + HOUR, values: { t: 2 } }, { ts: NOW - 1, values: { t: 3 } }, { ts: NOW + HOUR, values: { t: 4 } }])
+    const readings = new Intake(limits, stats, publishes).take({ subject: "readings.0.gh.env", data, seq: 5, storedAt: NOW }, NOW)
+    assert.deepStrictEqual(readings.map((r) => r.values["t"]), [1, 3])
+    assert.deepStrictEqual(publishes.letters, [{ reason: "ClockAhead", seq: 5 }])
+    assert.strictEqual(stats.rejected, 2)
   })
 
   it("a device listed as late is forgotten after a while; a bad subject is dead-lettered", () => {
@@ -56,7 +66,7 @@ describe("intake", () => {
     assert.strictEqual(stats.clocks.list(NOW + 1_000)[0]?.skewMs, 30_000)
     assert.deepStrictEqual(stats.clocks.list(NOW + FORGET_AFTER_MS), [])
     const publishes = fakePublishes()
-    assert.isUndefined(new Intake(limits, stats, publishes).take({ ...message("x", 9, NOW), subject: "readings.0.a b.env" }, NOW))
+    assert.isEmpty(new Intake(limits, stats, publishes).take({ ...message("x", 9, NOW), subject: "readings.0.a b.env" }, NOW))
     assert.deepStrictEqual(publishes.letters, [{ reason: "BadSubject", seq: 9 }])
   })
 })

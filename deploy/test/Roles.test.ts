@@ -46,6 +46,33 @@ describe("roles", () => {
     assert.strictEqual(inboxPrefixFor({ kind: "device", device: "meter", transport: "nats" }), "_INBOX.device.meter")
   })
 
+  it("routed topics: a device publishes those whose device wildcard is its own id, and every topic of a route that lists it; a payload's device is the nodes' alone", () => {
+    const routed = Result.getOrThrow(parseClusterConfig([
+      "cluster: { name: home, partitions: 8 }",
+      "nodes: [{ name: pi-1 }]",
+      "sink: { kind: influx-v2, url: \"http://x\" }",
+      "ingest:",
+      "  routes:",
+      "    - { name: dht, topic: dht/+device, dialect: json }",
+      "    - { name: home, topic: home/+room/+metric, dialect: value, device: \"{room}\" }",
+      "    - { name: collector, topic: sensors/#, dialect: json, deviceField: sensor_id }",
+      "    - { name: gw, topic: \"gw/+line/#rest\", dialect: line-protocol, deviceTag: host, publishers: [door] }",
+      "security:",
+      "  credentials: /c",
+      "  devices: [{ id: door }, { id: meter, transport: nats }]"
+    ].join("\n")))
+    const allowed = (device: string) => natsUsersFor(routed, new Map(clusterRoles(routed).map((r) => [userNameOf(r), "$2b$04$x"]))).find((u) => u.user === `device:${device}`)!.publish!.allow!.slice(2)
+    assert.deepStrictEqual(allowed("door"), ["dht.door", "home.door.*", "gw.*.>", "gw.*"])
+    assert.deepStrictEqual(allowed("meter"), ["dht.meter", "home.meter.*"])
+    assert.isTrue(Result.isFailure(parseClusterConfig([
+      "cluster: { name: home, partitions: 8 }",
+      "nodes: [{ name: pi-1 }]",
+      "sink: { kind: influx-v2, url: \"http://x\" }",
+      "ingest: { routes: [{ name: gw, topic: gw/#, dialect: line-protocol, deviceTag: host, publishers: [nobody] }] }",
+      "security: { credentials: /c, devices: [{ id: door }] }"
+    ].join("\n"))))
+  })
+
   it("no role but the node may touch the JetStream write API, and only the node and admin use the admin service", () => {
     for (const role of clusterRoles(config).filter((r) => r.kind !== "node")) {
       const allowed = [...(permissionsOf(role, 8).publish.allow ?? [])]

@@ -12,7 +12,7 @@ import { execFile } from "node:child_process"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { startVictoriaMetrics } from "@bramble/deploy"
-import { checkExactlyOnce, compareWindows, type Db, expectedWindows, type RawPoint, waitFor } from "../support/index.js"
+import { checkExactlyOnce, compareWindows, type Db, expectedWindows, type RawPoint, readRawTags, waitFor } from "../support/index.js"
 import { readDeadLetters } from "../support/DeadLetters.js"
 import { requestAdmin, startBrambleNode } from "../support/BrambleNode.js"
 import { PROCESSING, promise, settled, testDir, WAIT_MS, WINDOWS, withNodeLog } from "../support/SystemTest.js"
@@ -22,7 +22,7 @@ const run = promisify(execFile)
 const ROUTES = {
   routes: [
     // The Pi-cluster collector (seed 000): device id in the payload, ISO-8601 time.
-    { name: "collector", topic: "sensors/+room", dialect: "json", deviceField: "sensor_id", timeField: "timestamp" },
+    { name: "collector", topic: "sensors/+room", dialect: "json", deviceField: "sensor_id", timeField: "timestamp", tags: ["region"] },
     // The DHT11 script (seed 004): time in seconds.
     { name: "dht", topic: "dht/+device", dialect: "json", timeField: "time", timeUnit: "s" },
     // The generator simulation (seed 002): device in the payload, coordinates not values.
@@ -95,6 +95,9 @@ describe("ingest routes - bramble node", () => {
           // 1. The seeds' payloads, byte for byte as their scripts send them.
           yield* promise(() => mosquittoPub(node.mqttUrl, "sensors/lab", `{"sensor_id": 1, "temperature": 25.5, "humidity": 60, "timestamp": "2023-05-20T10:00:00Z"}`))
           expected.push({ device: "1", sensor: "collector", ts: Date.parse("2023-05-20T10:00:00Z"), values: { temperature: 25.5, humidity: 60 } })
+          // A field the route keeps as a tag (`tags: [region]`): a database tag, not a value.
+          yield* promise(() => mosquittoPub(node.mqttUrl, "sensors/lab", `{"sensor_id": 3, "region": "north", "temperature": 24.5, "timestamp": "2023-05-20T10:00:01Z"}`))
+          expected.push({ device: "3", sensor: "collector", ts: Date.parse("2023-05-20T10:00:01Z"), values: { temperature: 24.5 } })
           yield* promise(() => mosquittoPub(node.mqttUrl, "dht/pi-4", `{"time": 1700000000.123, "temperature": 21.0, "humidity": 40.0}`))
           expected.push({ device: "pi-4", sensor: "dht", ts: 1700000000123, values: { temperature: 21, humidity: 40 } })
           yield* promise(() => mosquittoPub(node.mqttUrl, "generators/site1/data", `{"generatorID": "g1", "fuel": 480, "lat": 40.1, "lon": -74.2, "power": 3.2, "load": 0.7, "temperature": 71}`))
@@ -107,7 +110,7 @@ describe("ingest routes - bramble node", () => {
           for (let i = 0; i < 20; i++) {
             const ts = base + i * 250
             messages.push(["sensors/lab", JSON.stringify([
-              { sensor_id: 7, temperature: 20 + i, humidity: 50, timestamp: iso(ts) },
+              { sensor_id: 7, region: "south", temperature: 20 + i, humidity: 50, timestamp: iso(ts) },
               { sensor_id: "8", temperature: 10 + i / 4, humidity: 55, timestamp: iso(ts) }
             ])])
             expected.push({ device: "7", sensor: "collector", ts, values: { temperature: 20 + i, humidity: 50 } })
@@ -165,6 +168,14 @@ describe("ingest routes - bramble node", () => {
           const home = untimed.filter((p) => p.device === "livingroom").sort((a, b) => a.ts - b.ts)
           assert.deepStrictEqual(home.map((p) => [p.sensor, p.values]), [["home", { temperature: 21.5 }], ["home", { humidity: 48 }]].sort((a, b) => home.findIndex((p) => JSON.stringify(p.values) === JSON.stringify(a[1])) - home.findIndex((p) => JSON.stringify(p.values) === JSON.stringify(b[1]))))
           for (const p of home) assert.isTrue(p.ts >= homeBefore - 5_000 && p.ts <= homeAfter + 5_000, `home reading stored with ts ${p.ts}`)
+
+          // Tags: the route's json field, and line protocol's tags other than the device's.
+          const tags = yield* promise(() => readRawTags(db))
+          for (const p of stored) {
+            const key = `${p.device}/${p.sensor}/${p.ts}`
+            const want = p.device === "3" ? { region: "north" } : p.device === "7" ? { region: "south" } : p.sensor === "cpu" ? { cpu: "cpu-total" } : undefined
+            assert.deepStrictEqual(tags.get(key), want, `tags of ${key}`)
+          }
 
           // Windows: equal to an independent computation over what was stored.
           const windows = expectedWindows(stored, WINDOWS)

@@ -41,6 +41,10 @@ export interface SecureClusterOptions {
   /** The node starts its own server from the cluster file instead of using the test's. */
   readonly nodeStartsServer?: boolean
   readonly partitions?: number
+  /** The node serves HTTP (dashboard, write endpoint) on a free port. */
+  readonly http?: boolean
+  /** The cluster file's `ingest:` section, as YAML flow text (`{ routes: [...] }`). */
+  readonly ingest?: string
 }
 
 /** A NATS connection as some role, with the errors the server sent it. */
@@ -77,18 +81,19 @@ export const startSecureCluster = (options: SecureClusterOptions): Effect.Effect
     const dir = yield* scopedTempDir({ prefix: "bramble-security-", keep: process.env["BRAMBLE_KEEP_TEST_DIRS"] === "1" })
     const credentials = join(dir, "credentials")
     const db = yield* startVictoriaMetrics({ dir: join(dir, "vm") })
-    const ports = yield* freePorts(4)
+    const ports = yield* freePorts(5)
     const tls = options.tls === true
     const file = [
       `cluster: { name: sectest, partitions: ${options.partitions ?? 4}, dataDir: ${JSON.stringify(join(dir, "data"))} }`,
       "nodes:",
       "  - name: n1",
       "    host: 127.0.0.1",
-      "    httpPort: 0",
+      `    httpPort: ${options.http === true ? ports[4] : 0}`,
       `    nats: { port: ${ports[0]}, mqttPort: ${ports[1]}, httpPort: ${ports[2]}, clusterPort: ${ports[3]} }`,
       "windows: [{ name: 1s, size: 1s }]",
       "processing: { allowedLateness: 1s, idleAdvance: 1s, checkpointInterval: 300ms }",
       `sink: { kind: influx-v2, url: ${JSON.stringify(db.url)} }`,
+      ...(options.ingest === undefined ? [] : [`ingest: ${options.ingest}`]),
       "security:",
       `  credentials: ${JSON.stringify(credentials)}`,
       `  devices: [${options.devices.map((d) => `{ id: ${d.id}, transport: ${d.transport} }`).join(", ")}]`,

@@ -160,6 +160,17 @@ export const readRawPoints = async (db: Db): Promise<Array<RawPoint>> =>
     }))
     .sort(compareRaw)
 
+/** Every raw point's tags other than device and sensor (what an ingest route keeps), by
+ * `device/sensor/ts`; a point without any is absent. */
+export const readRawTags = async (db: Db): Promise<Map<string, Record<string, string>>> => {
+  const out = new Map<string, Record<string, string>>()
+  for (const point of await readMeasurement(db, MEASUREMENT_RAW)) {
+    const { device = "", sensor = "", ...tags } = point.tags
+    if (Object.keys(tags).length > 0) out.set(`${device}/${sensor}/${point.ts}`, tags)
+  }
+  return out
+}
+
 /**
  * Every window result (measurement `window`) stored in `db`, sorted by device, sensor,
  * metric, window, start. A statistic the database does not hold reads as NaN, so a partly

@@ -6,7 +6,7 @@
  */
 import { DeliverPolicy, jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { type Alarm, Codec, readAlarm, Subjects } from "@bramble/protocol"
+import { type Alarm, Codec, decodeReadings, readAlarm, Subjects } from "@bramble/protocol"
 
 const withConnection = async <A>(url: string | ReadonlyArray<string>, use: (nc: NatsConnection) => Promise<A>): Promise<A> => {
   const nc = await connect({ servers: typeof url === "string" ? [url] : [...url], name: "bramble-test-inspector" })
@@ -180,3 +180,18 @@ export const readStreamAlarms = (url: string | ReadonlyArray<string>): Promise<A
       out.push(readAlarm(m.data))
     }
   })
+
+/**
+ * The readings READINGS holds, batch records taken apart (the ingest router and the write
+ * endpoint store one message per device and sensor per batch): the messages and the readings
+ * they hold, each reading as `device/sensor/ts`. A reading stored twice shows twice here,
+ * where the database would hide it.
+ */
+export const readLogReadings = async (url: string | ReadonlyArray<string>): Promise<{ readonly messages: number; readonly readings: ReadonlyArray<string> }> => {
+  const stored = await readStreamReadings(url, "READINGS")
+  const limits = { maxPayloadBytes: Number.MAX_SAFE_INTEGER, maxFutureSkewMs: Number.MAX_SAFE_INTEGER }
+  const readings = stored.flatMap((m) =>
+    decodeReadings(Codec.encode(m.payload), m.device, m.sensor, 0, limits).readings.map((r) => `${r.device}/${r.sensor}/${r.ts}`)
+  )
+  return { messages: stored.length, readings }
+}

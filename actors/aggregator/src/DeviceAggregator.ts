@@ -242,9 +242,12 @@ const ingest = (state: DeviceState, items: ReadonlyArray<DeviceItem>, options: D
     let watermark = Number.NEGATIVE_INFINITY
     let duplicates = 0
     const alarms: Array<AlarmEvent> = []
+    // The sequence applied before this call: a batch record's readings share their message's
+    // sequence, and all of them come in one call (checkpoints fall between calls).
+    const appliedSeq = state.windows.seq
     for (const item of items) {
       // Already in the restored checkpoint: this is a replay after a crash or a move.
-      if (item.seq <= state.windows.seq) continue
+      if (item.seq <= appliedSeq) continue
       if (item.watermark > watermark) watermark = item.watermark
       const applied = state.windows.apply(item.reading, item.seq, item.watermark)
       if (applied === "duplicate") {

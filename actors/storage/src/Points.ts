@@ -8,7 +8,8 @@ import type { Alarm, Forecast, Reading, WindowResult } from "@bramble/protocol"
 
 /** Measurement names, fixed so dashboards and queries can rely on them. */
 export const Measurements = {
-  /** Raw readings: tags device, sensor; one float field per metric. */
+  /** Raw readings: tags device, sensor and the reading's own tags (an ingest route's
+   * `tags`, line protocol's tags); one float field per metric. */
   readings: "reading",
   /** Window results: tags device, sensor, metric, window; fields count, mean, min, max, first, last, stddev. */
   windows: "window",
@@ -20,7 +21,7 @@ export const Measurements = {
 
 export const readingPoint = (reading: Reading): SinkPoint => ({
   measurement: Measurements.readings,
-  tags: { device: reading.device, sensor: reading.sensor },
+  tags: reading.tags === undefined ? { device: reading.device, sensor: reading.sensor } : { ...reading.tags, device: reading.device, sensor: reading.sensor },
   fields: reading.values,
   timestampMs: reading.ts
 })

@@ -12,7 +12,7 @@ import type { DevicePeek } from "@bramble/actor-aggregator"
 import {
   Admin,
   clockSkewOf,
-  decodeReading,
+  decodeReadings,
   type Forecast,
   parseAlarm,
   type Reading,
@@ -35,12 +35,14 @@ export const MAX_DEVICES = 10_000
 const LIMITS = { maxPayloadBytes: 1024 * 1024, maxFutureSkewMs: Number.MAX_SAFE_INTEGER }
 
 /** A stored reading, decoded as the partition worker decodes it; undefined if it was refused. */
-export const storedReading = (m: PeekedMessage): Reading | undefined => {
+export const storedReadings = (m: PeekedMessage): ReadonlyArray<Reading> => {
   const where = Subjects.parseReadingsSubject(m.subject)
-  if (where === undefined) return undefined
-  const decoded = decodeReading(m.data, where.device, where.sensor, m.storedAt, LIMITS)
-  return Result.isSuccess(decoded) ? decoded.success : undefined
+  if (where === undefined) return []
+  return decodeReadings(m.data, where.device, where.sensor, m.storedAt, LIMITS).readings
 }
+
+/** The last reading a stored message holds (a batch record holds several). */
+export const storedReading = (m: PeekedMessage): Reading | undefined => storedReadings(m).at(-1)
 
 const FORECAST_SUFFIX = ".forecast"
 
@@ -162,10 +164,7 @@ export const makeDeviceQueries = (options: {
       }
       const [stored, aggregates, events] = yield* Effect.all([
         peek(Subjects.Streams.readings, Subjects.readingsSubject(partition, device, "*"), 1000).pipe(
-          Effect.map((ms) => ms.flatMap((m) => {
-            const reading = storedReading(m)
-            return reading === undefined ? [] : [{ reading, storedAt: m.storedAt }]
-          })),
+          Effect.map((ms) => ms.flatMap((m) => storedReadings(m).map((reading) => ({ reading, storedAt: m.storedAt })))),
           Effect.mapError(unavailable("cannot read the READINGS stream"))
         ),
         peek(Subjects.Streams.aggregates, Subjects.deviceAggregatesFilter(device), 2000).pipe(

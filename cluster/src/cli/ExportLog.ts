@@ -21,7 +21,7 @@ import { parseAlarm, readWindowResult, Subjects, type WindowResult } from "@bram
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Data, Effect, Result } from "effect"
-import { storedReading } from "../admin/DeviceQueries.js"
+import { storedReadings } from "../admin/DeviceQueries.js"
 import { alarmRow, byStart, type ExportKind, isoTime, readingRows, type Row, windowRow } from "./ExportRows.js"
 
 /** What to export. */
@@ -191,12 +191,12 @@ const readRange = async (
   const rowsOf = (m: JsMsg): ReadonlyArray<Row> => {
     switch (plan.kind) {
       case "raw": {
-        const reading = storedReading({ subject: m.subject, seq: m.seq, storedAt: storedAtOf(m), data: m.data })
-        if (reading === undefined) {
+        const readings = storedReadings({ subject: m.subject, seq: m.seq, storedAt: storedAtOf(m), data: m.data })
+        if (readings.length === 0) {
           skipped += 1
           return []
         }
-        return inRange(reading.ts) ? readingRows(reading) : []
+        return readings.flatMap((reading) => (inRange(reading.ts) ? readingRows(reading) : []))
       }
       case "windows": {
         let result: WindowResult

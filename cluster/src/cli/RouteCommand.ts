@@ -32,7 +32,7 @@ const test = Command.make("test", { config, topic, payload }, ({ config, topic, 
     const { route, decoded } = routed
     const lines = [`${mqttTopic}: route ${route.route.name} (${route.route.topic}, dialect ${route.route.dialect})`]
     for (const r of decoded.readings) {
-      lines.push(`  reading  device ${r.device}  sensor ${r.sensor}  ${r.ts === undefined ? "time: when stored" : new Date(r.ts).toISOString()}  ${JSON.stringify(r.values)}`)
+      lines.push(`  reading  device ${r.device}  sensor ${r.sensor}  ${r.ts === undefined ? "time: when stored" : new Date(r.ts).toISOString()}  ${JSON.stringify(r.values)}${r.tags === undefined ? "" : `  tags ${JSON.stringify(r.tags)}`}`)
     }
     for (const r of decoded.refusals) lines.push(`  refused  ${r.reason}: ${r.message}`)
     yield* Console.log(lines.join("\n"))

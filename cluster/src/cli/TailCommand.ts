@@ -4,7 +4,7 @@
  * each. A core NATS subscription: it sees what is published from now on, costs the cluster
  * no consumer state, and leaves nothing behind when stopped.
  */
-import { decodeReading, parseAlarm, readForecast, readWindowResult, Subjects } from "@bramble/protocol"
+import { decodeReadings, parseAlarm, readForecast, readWindowResult, Subjects } from "@bramble/protocol"
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { Console, Effect, Option, Queue, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -40,9 +40,11 @@ export const tailEvent = (msg: Pick<Msg, "subject" | "data">): TailEvent => {
   const subject = msg.subject
   const where = Subjects.parseReadingsSubject(subject)
   if (where !== undefined) {
-    const reading = decodeReading(msg.data, where.device, where.sensor, Date.now(), LIMITS)
-    if (Result.isSuccess(reading)) {
-      return { kind: "reading", subject, device: where.device, sensor: where.sensor, partition: where.partition, ts: reading.success.ts, values: reading.success.values }
+    // A batch record shows its last reading (and how many it holds in the subject line).
+    const { readings } = decodeReadings(msg.data, where.device, where.sensor, Date.now(), LIMITS)
+    const reading = readings.at(-1)
+    if (reading !== undefined) {
+      return { kind: "reading", subject: readings.length > 1 ? `${subject} (batch of ${readings.length})` : subject, device: where.device, sensor: where.sensor, partition: where.partition, ts: reading.ts, values: reading.values }
     }
     return { kind: "undecodable", subject, bytes: msg.data.length }
   }

@@ -10,9 +10,8 @@
  * The feed is for display: a browser too slow to keep up misses batches rather than making
  * the node buffer for it.
  */
-import { type Admin, decodeReading, type Forecast, readForecast, readWindowResult, Subjects, type WindowResult } from "@bramble/protocol"
+import { type Admin, decodeReadings, type Forecast, readForecast, readWindowResult, Subjects, type WindowResult } from "@bramble/protocol"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
-import { Result } from "effect"
 import type { ServerResponse } from "node:http"
 import { storedAlarm } from "../admin/DeviceQueries.js"
 
@@ -97,9 +96,9 @@ export const makeLiveFeed = (options: LiveFeedOptions): LiveFeed => {
           if (error !== null) return
           const where = Subjects.parseReadingsSubject(msg.subject)
           if (where === undefined) return
-          const decoded = decodeReading(msg.data, where.device, where.sensor, Date.now(), LIMITS)
-          if (Result.isFailure(decoded)) return
-          readings.push({ device: where.device, sensor: where.sensor, partition: where.partition, ts: decoded.success.ts, values: decoded.success.values })
+          for (const reading of decodeReadings(msg.data, where.device, where.sensor, Date.now(), LIMITS).readings) {
+            readings.push({ device: where.device, sensor: where.sensor, partition: where.partition, ts: reading.ts, values: reading.values })
+          }
           if (readings.length > MAX_BATCH * 2) readings = readings.slice(-MAX_BATCH)
         }
       }),

@@ -29,7 +29,7 @@ import { Effect, FiberSet, type Scope } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { callCluster } from "../admin/AdminClient.js"
 import type { AdminService } from "../admin/AdminService.js"
-import { storedReading } from "../admin/DeviceQueries.js"
+import { storedReadings } from "../admin/DeviceQueries.js"
 import { peekStream } from "../admin/StreamPeek.js"
 import { nodeMetrics, processMetrics } from "../metrics/NodeMetrics.js"
 import { type Histogram, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../metrics/Prometheus.js"
@@ -96,10 +96,9 @@ export const serveNodeHttp = (options: NodeHttpOptions): Effect.Effect<RunningHt
         Effect.map((messages) => ({
           readings: messages.flatMap((m): Array<LiveReading> => {
             const where = Subjects.parseReadingsSubject(m.subject)
-            const reading = storedReading(m)
-            return where === undefined || reading === undefined
+            return where === undefined
               ? []
-              : [{ device: where.device, sensor: where.sensor, partition: where.partition, ts: reading.ts, values: reading.values }]
+              : storedReadings(m).map((reading) => ({ device: where.device, sensor: where.sensor, partition: where.partition, ts: reading.ts, values: reading.values }))
           })
         }))
       )

@@ -6,7 +6,7 @@
  * remembers the keys it has seen can drop the repeats.
  */
 import type { ForwardSource } from "@bramble/config"
-import { type Alarm, type DecodeLimits, decodeReading, parseAlarm, type Reading, readWindowResult, Subjects, type WindowResult } from "@bramble/protocol"
+import { type Alarm, type DecodeLimits, decodeReadings, parseAlarm, type Reading, readWindowResult, Subjects, type WindowResult } from "@bramble/protocol"
 import { Result } from "effect"
 
 interface ItemBase {
@@ -16,6 +16,9 @@ interface ItemBase {
   /** The subject it was stored under (e.g. `readings.3.greenhouse-1.env`). */
   readonly subject: string
   readonly device: string
+  /** Which reading of a batch record (a message holding several), from 0; absent for a
+   * message holding one. */
+  readonly part?: number
   /** The stored bytes, as they are (for dead letters). */
   readonly bytes: Uint8Array
 }
@@ -28,8 +31,10 @@ export type ForwardItem =
 
 export type ForwardKind = ForwardItem["kind"]
 
-/** `<stream>:<sequence>`: unique per stored message, the same on every redelivery. */
-export const idempotencyKey = (item: Pick<ItemBase, "stream" | "seq">): string => `${item.stream}:${item.seq}`
+/** `<stream>:<sequence>`, and `.<part>` for a reading of a batch record: unique per item,
+ * the same on every redelivery. */
+export const idempotencyKey = (item: Pick<ItemBase, "stream" | "seq" | "part">): string =>
+  item.part === undefined ? `${item.stream}:${item.seq}` : `${item.stream}:${item.seq}.${item.part}`
 
 /** Where a source's messages are: the stream, the subjects taken from it, and what they are. */
 export interface SourceSpec {
@@ -65,21 +70,25 @@ export interface StoredMessage {
  * fails with why: the partition worker has already dead-lettered such readings (and
  * aggregates and alarms are written by Bramble itself), so the forwarder only counts it.
  */
-export const decodeForwardItem = (spec: SourceSpec, message: StoredMessage, limits: DecodeLimits): Result.Result<ForwardItem, string> => {
+export const decodeForwardItem = (spec: SourceSpec, message: StoredMessage, limits: DecodeLimits): Result.Result<ReadonlyArray<ForwardItem>, string> => {
   const base = { stream: spec.stream, seq: message.seq, subject: message.subject, bytes: message.data }
   switch (spec.kind) {
     case "reading": {
       const where = Subjects.parseReadingsSubject(message.subject)
       if (where === undefined) return Result.fail(`${message.subject} is not a readings subject`)
-      const reading = decodeReading(message.data, where.device, where.sensor, message.storedAtMs, limits)
-      return Result.isFailure(reading)
-        ? Result.fail(`${reading.failure.reason}: ${reading.failure.message}`)
-        : Result.succeed({ ...base, kind: "reading", device: reading.success.device, data: reading.success })
+      const { readings, refusals } = decodeReadings(message.data, where.device, where.sensor, message.storedAtMs, limits)
+      if (readings.length === 0) return Result.fail(`${refusals[0]!.reason}: ${refusals[0]!.message}`)
+      // A batch record's readings each go out on their own, keyed by their place in it.
+      return Result.succeed(readings.map((reading, part): ForwardItem =>
+        readings.length === 1 && refusals.length === 0
+          ? { ...base, kind: "reading", device: reading.device, data: reading }
+          : { ...base, part, kind: "reading", device: reading.device, data: reading }
+      ))
     }
     case "window": {
       try {
         const result = readWindowResult(message.data)
-        return Result.succeed({ ...base, kind: "window", device: result.device, data: result })
+        return Result.succeed([{ ...base, kind: "window", device: result.device, data: result }])
       } catch (error) {
         return Result.fail(`not a window result: ${error instanceof Error ? error.message : String(error)}`)
       }
@@ -88,7 +97,7 @@ export const decodeForwardItem = (spec: SourceSpec, message: StoredMessage, limi
       const alarm = parseAlarm(message.data)
       return Result.isFailure(alarm)
         ? Result.fail(`${alarm.failure.reason}: ${alarm.failure.message}`)
-        : Result.succeed({ ...base, kind: "alarm", device: alarm.success.device, data: alarm.success })
+        : Result.succeed([{ ...base, kind: "alarm", device: alarm.success.device, data: alarm.success }])
     }
   }
 }

@@ -129,14 +129,16 @@ export const runForwarder = (options: ForwarderOptions): Effect.Effect<never, Na
             yield* skip(`${spec.stream} messages that do not decode (already dead-lettered where they were refused), e.g. ${decoded.failure}`)
             continue
           }
-          // A flapping alarm's change its rule held back (`notifyEvery`, actors/aggregator Notify.ts).
-          if (decoded.success.kind === "alarm" && decoded.success.data.notify === false) {
-            stats.heldBack += 1
-            continue
+          for (const item of decoded.success) {
+            // A flapping alarm's change its rule held back (`notifyEvery`, actors/aggregator Notify.ts).
+            if (item.kind === "alarm" && item.data.notify === false) {
+              stats.heldBack += 1
+              continue
+            }
+            const why = sink.skip?.(item)
+            if (why !== undefined) yield* skip(why)
+            else items.push(item)
           }
-          const why = sink.skip?.(decoded.success)
-          if (why !== undefined) yield* skip(why)
-          else items.push(decoded.success)
         }
 
         // Keep the batch ours while the receiver takes its time (or is down for an hour).

@@ -9,7 +9,7 @@
  * limits) exactly as for Bramble's own dialect.
  */
 import { compilePattern, deviceTemplateOf, fillTemplate, type IngestRoute, type RoutePattern, type TimeUnit } from "@bramble/config"
-import { Codec, decodeReading, MAX_VALUES, METRIC_PATTERN, type RejectionReason, Subjects } from "@bramble/protocol"
+import { Codec, decodeReading, MAX_TAG_CHARS, MAX_TAGS, MAX_VALUES, METRIC_PATTERN, type RejectionReason, Subjects, TAG_PATTERN } from "@bramble/protocol"
 import { Result } from "effect"
 import { parseLines, type Precision, timestampMs } from "./LineProtocol.js"
 
@@ -40,6 +40,8 @@ export interface Ingested {
   readonly ts: number | undefined
   readonly seq?: number
   readonly values: Record<string, number>
+  /** Stored as database tags beside device and sensor (the route's `tags`). */
+  readonly tags?: Record<string, string>
 }
 
 export interface Refusal {
@@ -81,6 +83,12 @@ const checkValues = (values: Record<string, number>, where: string): Refusal | u
   return undefined
 }
 
+/** Tag values: a string, or a number or boolean as text; at most MAX_TAG_CHARS. */
+const tagValueOf = (value: unknown): string | undefined => {
+  const text = typeof value === "string" ? value : typeof value === "number" && Number.isFinite(value) ? String(value) : typeof value === "boolean" ? String(value) : undefined
+  return text !== undefined && text.length <= MAX_TAG_CHARS ? text : undefined
+}
+
 const UNIT_MS: Record<TimeUnit, number> = { s: 1_000, ms: 1, us: 1e-3, "µs": 1e-3, ns: 1e-6 }
 
 /** A JSON time: an ISO-8601 string, or a number in `unit`; whole milliseconds. */
@@ -117,6 +125,14 @@ const readJsonObject = (compiled: CompiledRoute, topicValues: Record<string, str
     if (typeof time === "string") return { reason: "TimestampOutOfRange", message: `${where}${time}` }
     ts = time
   }
+  let tags: Record<string, string> | undefined
+  for (const field of route.tags ?? []) {
+    const value = o[field]
+    if (value === undefined || value === null) continue
+    const text = tagValueOf(value)
+    if (text === undefined) return { reason: "SchemaMismatch", message: `${where}field ${field} (a tag) is ${quote(JSON.stringify(value) ?? "?")}: a tag is a string, number or boolean of at most ${MAX_TAG_CHARS} characters` }
+    ;(tags ??= {})[field] = text
+  }
   const values: Record<string, number> = {}
   if (route.values !== undefined) {
     for (const field of route.values) {
@@ -129,12 +145,12 @@ const readJsonObject = (compiled: CompiledRoute, topicValues: Record<string, str
     for (const field in o) {
       const value = o[field]
       if (typeof value !== "number" || !Number.isFinite(value)) continue
-      if (field === route.deviceField || field === route.timeField || route.ignore.includes(field)) continue
+      if (field === route.deviceField || field === route.timeField || route.ignore.includes(field) || route.tags?.includes(field)) continue
       values[field] = value
     }
   }
   const wrongValues = checkValues(values, where)
-  return wrongValues ?? { device, sensor, ts, values }
+  return wrongValues ?? (tags === undefined ? { device, sensor, ts, values } : { device, sensor, ts, values, tags })
 }
 
 const readJson = (compiled: CompiledRoute, topicValues: Record<string, string>, bytes: Uint8Array): Decoded => {
@@ -172,6 +188,27 @@ const readValue = (compiled: CompiledRoute, topicValues: Record<string, string>,
   return wrongValues === undefined ? { readings: [{ device, sensor, ts: undefined, values }], refusals: [] } : { readings: [], refusals: [wrongValues] }
 }
 
+/**
+ * A point's tags kept as the reading's: those the route lists, else every tag but the device's.
+ * A tag named `device` or `sensor` (Telegraf's disk plugin has one) is kept as `tag_device` /
+ * `tag_sensor`, since those two name the point itself; a tag name that cannot be stored refuses
+ * the point, pointing at `tags:`.
+ */
+const lineTags = (route: IngestRoute, pointTags: Readonly<Record<string, string>>, where: string): { tags?: Record<string, string>; refusal?: Refusal } => {
+  let tags: Record<string, string> | undefined
+  const names = route.tags ?? Object.keys(pointTags).filter((name) => name !== route.deviceTag)
+  for (const name of names) {
+    const value = pointTags[name]
+    if (value === undefined) continue
+    const stored = name === "device" || name === "sensor" ? `tag_${name}` : name
+    if (!TAG_PATTERN.test(stored)) return { refusal: { reason: "SchemaMismatch", message: `${where}tag ${quote(name)} cannot be a tag name (a letter, then up to 63 of A-Z a-z 0-9 _ -): list the tags to keep in the route's \`tags\`` } }
+    if (value.length > MAX_TAG_CHARS) return { refusal: { reason: "SchemaMismatch", message: `${where}tag ${name} is ${value.length} characters; at most ${MAX_TAG_CHARS}` } }
+    ;(tags ??= {})[stored] = value
+    if (Object.keys(tags).length > MAX_TAGS) return { refusal: { reason: "SchemaMismatch", message: `${where}more than ${MAX_TAGS} tags: list the ones to keep in the route's \`tags\`` } }
+  }
+  return tags === undefined ? {} : { tags }
+}
+
 /** Read line protocol; `precision` is the unit of its timestamps. Shared with the write endpoint. */
 export const readLineProtocol = (compiled: CompiledRoute, topicValues: Record<string, string>, text: string, precision: Precision): Decoded => {
   const { route } = compiled
@@ -198,7 +235,10 @@ export const readLineProtocol = (compiled: CompiledRoute, topicValues: Record<st
     }
     const wrongValues = checkValues(values, where)
     if (wrongValues !== undefined) return void out.refusals.push(wrongValues)
-    out.readings.push({ device, sensor, ts: point.timestamp === undefined ? undefined : timestampMs(point.timestamp, precision), values })
+    const { tags, refusal } = lineTags(route, point.tags, where)
+    if (refusal !== undefined) return void out.refusals.push(refusal)
+    const ts = point.timestamp === undefined ? undefined : timestampMs(point.timestamp, precision)
+    out.readings.push(tags === undefined ? { device, sensor, ts, values } : { device, sensor, ts, values, tags })
   })
   return out
 }
@@ -211,8 +251,8 @@ const readBramble = (compiled: CompiledRoute, topicValues: Record<string, string
   // Bramble's own checks, with no limit on time: the partition applies the cluster's.
   const decoded = decodeReading(bytes, device, sensor, storedAt, { maxPayloadBytes: Number.MAX_SAFE_INTEGER, maxFutureSkewMs: Number.MAX_SAFE_INTEGER })
   if (Result.isFailure(decoded)) return refused(decoded.failure.reason, decoded.failure.message)
-  const { ts, seq, values } = decoded.success
-  return { readings: [seq === undefined ? { device, sensor, ts, values } : { device, sensor, ts, seq, values }], refusals: [] }
+  const { ts, seq, values, tags } = decoded.success
+  return { readings: [{ device, sensor, ts, values, ...(seq === undefined ? {} : { seq }), ...(tags === undefined ? {} : { tags }) }], refusals: [] }
 }
 
 /** Read `bytes`, published on a topic `compiled` matched (its wildcards' values in `topicValues`). */

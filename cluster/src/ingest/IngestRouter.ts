@@ -11,17 +11,18 @@
  * readings reach READINGS in the order they were published).
  *
  * Acknowledgement rule (docs/design.md, decision 4): a batch is acknowledged only once every reading
- * and dead letter it produced is stored. Each publish carries a de-duplication id
- * (`ingest.<INGEST seq>.<n>`), so a batch read again after a crash stores nothing twice
+ * and dead letter it produced is stored. A message's readings go out as one batch record per
+ * device and sensor (./BatchRecords.ts); each publish carries a de-duplication id
+ * (`ingest.<INGEST seq>.<n>`, n the record's place), so a batch read again after a crash stores nothing twice
  * within the streams' 2-minute window, and outside it a reading stored twice is the same
  * point (device, event time) and is counted once by the windows (docs/neighbours.md). A
  * reading without a time takes the time INGEST stored the message: the same on every read.
  */
 import { fetchBatch, INGEST_STREAM, NatsClient, natsError } from "@bramble/nats"
-import { Codec, deadLetterOf, encodeDeadLetter, type RejectionReason, Subjects } from "@bramble/protocol"
+import { deadLetterOf, encodeDeadLetter, type RejectionReason, Subjects } from "@bramble/protocol"
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream"
 import { Cause, Effect, Schedule } from "effect"
-import type { Ingested } from "./Dialects.js"
+import { batchRecords } from "./BatchRecords.js"
 import type { RouteTable } from "./RouteTable.js"
 
 export const INGEST_CONSUMER = "bramble-ingest"
@@ -62,10 +63,6 @@ export const publishDeadLetter = (
   return publisher.publish(Subjects.deadLetterSubject(reason), encodeDeadLetter(entry), msgID)
 }
 
-/** The payload a routed reading is stored as: Bramble's own, msgpack. */
-const encodeIngested = (reading: Ingested, storedAt: number): Uint8Array =>
-  Codec.encode(reading.seq === undefined ? { ts: reading.ts ?? storedAt, values: reading.values } : { ts: reading.ts ?? storedAt, seq: reading.seq, values: reading.values })
-
 /**
  * Route one message: start its publishes (readings and dead letters) and return them, to
  * be awaited with the rest of the batch. `msgIdPrefix` makes the ids unique per source.
@@ -76,7 +73,8 @@ export const routeMessage = (
   publisher: Publisher,
   stats: IngestStats,
   m: { readonly subject: string; readonly data: Uint8Array; readonly seq: number; readonly storedAt: number },
-  msgIdPrefix: string
+  msgIdPrefix: string,
+  maxRecordBytes: number
 ): Array<Promise<unknown>> => {
   stats.messages += 1
   const routed = table.take(m.subject, m.data, m.storedAt)
@@ -86,9 +84,9 @@ export const routeMessage = (
   }
   const { route, decoded } = routed
   const out: Array<Promise<unknown>> = []
-  decoded.readings.forEach((reading, i) => {
-    const subject = Subjects.readingsSubject(Subjects.partitionOfDevice(reading.device, partitions), reading.device, reading.sensor)
-    out.push(publisher.publish(subject, encodeIngested(reading, m.storedAt), `${msgIdPrefix}.${m.seq}.${i}`))
+  // One batch record per device and sensor (./BatchRecords.ts), numbered in a deterministic order.
+  batchRecords(decoded.readings, partitions, m.storedAt, maxRecordBytes).forEach((record, n) => {
+    out.push(publisher.publish(record.subject, record.data, `${msgIdPrefix}.${m.seq}.${n}`))
   })
   decoded.refusals.forEach((refusal, i) => {
     out.push(publishDeadLetter(publisher, refusal.reason, `route ${route.route.name}: ${refusal.message}`, m.subject, m.seq, m.data, `dl.${refusal.reason}.${msgIdPrefix}.${m.seq}.${i}`))
@@ -100,11 +98,19 @@ export const routeMessage = (
 
 const BATCH = 500
 
+export interface RouterOptions {
+  readonly table: RouteTable
+  readonly partitions: number
+  readonly stats: IngestStats
+  /** The cluster's `processing.maxPayload`: no batch record is bigger. */
+  readonly maxRecordBytes: number
+}
+
 /**
  * Runs until interrupted. Any failure (JetStream unavailable, a publish refused) is logged
  * and the router starts again from what is unacknowledged, 2 s later.
  */
-export const runIngestRouter = (options: { readonly table: RouteTable; readonly partitions: number; readonly stats: IngestStats }) =>
+export const runIngestRouter = (options: RouterOptions) =>
   retryForever("ingest router", routeOnce(options))
 
 /** `effect`, started again 2 s after any failure; only interruption ends it. */
@@ -119,9 +125,9 @@ export const retryForever = <E, R>(what: string, effect: Effect.Effect<never, E,
     Effect.orDie
   ) as Effect.Effect<never, never, R>
 
-const routeOnce = (options: { readonly table: RouteTable; readonly partitions: number; readonly stats: IngestStats }) =>
+const routeOnce = (options: RouterOptions) =>
   Effect.gen(function*() {
-    const { table, partitions, stats } = options
+    const { table, partitions, stats, maxRecordBytes } = options
     const { js, jsm, publisher } = yield* NatsClient
     yield* Effect.tryPromise({
       try: () =>
@@ -142,7 +148,7 @@ const routeOnce = (options: { readonly table: RouteTable; readonly partitions: n
       const batch = yield* fetchBatch(consumer, { max: BATCH, expiresMs: 2_000, what: INGEST_STREAM })
       if (batch.length === 0) continue
       const pending = batch.flatMap((m) =>
-        routeMessage(table, partitions, publisher, stats, { subject: m.subject, data: m.data, seq: m.seq, storedAt: Math.floor(m.info.timestampNanos / 1e6) }, "ingest")
+        routeMessage(table, partitions, publisher, stats, { subject: m.subject, data: m.data, seq: m.seq, storedAt: Math.floor(m.info.timestampNanos / 1e6) }, "ingest", maxRecordBytes)
       )
       // Durable first, acknowledged after: a failure leaves the batch unacknowledged, to be
       // read again (and de-duplicated) by the next run.

@@ -10,22 +10,28 @@
  * Body: line protocol, gzip allowed (`Content-Encoding: gzip`). Each point becomes a reading:
  * device = its `device` tag, else its `host` tag; sensor = the measurement; values = its
  * numeric fields (booleans 1/0). The answer is 204 only once every reading is stored in
- * READINGS (JetStream PubAck): nothing is acknowledged that is not durable. Each reading's
- * de-duplication id is a hash of its line, so a client retrying a batch within the streams'
- * 2-minute window stores every point once (and after it, the same point again).
+ * READINGS (JetStream PubAck): nothing is acknowledged that is not durable. The points go out
+ * as one batch record per device and sensor (./BatchRecords.ts), each with a de-duplication id
+ * hashed from its lines, so a client retrying a batch within the streams' 2-minute window
+ * stores every point once (and after it, the same points again: the same (device, sensor,
+ * time) in the database, counted once by the windows).
+ *
+ * Credentials: with a `security:` section, a node's or a device's user and password, as
+ * InfluxDB clients send them (./WriteAccess.ts); 401 without them, 403 for a user that may not
+ * write (or a device writing another device's points).
  *
  * Bad lines: the good lines of the batch are kept and stored, the bad ones dead-lettered
  * with their reason, and the answer is 400 with InfluxDB's error JSON naming them — as
  * InfluxDB 1.x does ("partial write").
  */
 import type { IngestRoute } from "@bramble/config"
-import { Subjects } from "@bramble/protocol"
 import { createHash } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { gunzip } from "node:zlib"
+import { batchRecords } from "./BatchRecords.js"
 import { compileRoute, type Ingested, readLineProtocol } from "./Dialects.js"
 import { type IngestStats, type Publisher, publishDeadLetter } from "./IngestRouter.js"
-import { Codec } from "@bramble/protocol"
+import type { WriteAccess } from "./WriteAccess.js"
 import type { Precision } from "./LineProtocol.js"
 
 /** InfluxDB's own default limit on a write body (25 MB). */
@@ -44,10 +50,12 @@ const HOST_ROUTE = byDeviceTag("host")
 
 export interface WriteEndpointOptions {
   readonly partitions: number
+  /** The cluster's `processing.maxPayload`: no batch record is bigger. */
+  readonly maxRecordBytes: number
   readonly publisher: Publisher
   readonly stats: IngestStats
-  /** Set when the cluster file has a security section: writes are refused (not done yet). */
-  readonly refuseBecause?: string
+  /** Who may write what (./WriteAccess.ts): anyone without a security section. */
+  readonly access: (request: IncomingMessage, url: URL) => Promise<WriteAccess>
 }
 
 /** InfluxDB's error body: `{"error": …}` for 1.x, `{"code", "message"}` for 2.x. */
@@ -94,21 +102,23 @@ export const makeWriteEndpoint = (options: WriteEndpointOptions) =>
       response.writeHead(405, { allow: "POST" }).end()
       return true
     }
-    if (options.refuseBecause !== undefined) {
-      send(response, 403, errorBody(v2, "forbidden", options.refuseBecause))
-      return true
-    }
     const precisionName = url.searchParams.get("precision") ?? "ns"
     const precision = (v2 ? V2_PRECISION : V1_PRECISION)[precisionName]
     if (precision === undefined) {
       send(response, 400, errorBody(v2, "invalid", `precision ${JSON.stringify(precisionName)} is not one of ${Object.keys(v2 ? V2_PRECISION : V1_PRECISION).join(", ")}`))
       return true
     }
-    void handleWrite(options, request, response, v2, precision)
+    void options.access(request, url).then(
+      (access) =>
+        access._tag === "Refused"
+          ? (request.resume(), send(response, access.status, errorBody(v2, access.status === 401 ? "unauthorized" : access.status === 403 ? "forbidden" : "unavailable", access.message)))
+          : handleWrite(options, request, response, v2, precision, access),
+      (error: unknown) => send(response, 503, errorBody(v2, "unavailable", `cannot check the credentials: ${error instanceof Error ? error.message : String(error)}`))
+    )
     return true
   }
 
-const handleWrite = async (options: WriteEndpointOptions, request: IncomingMessage, response: ServerResponse, v2: boolean, precision: Precision) => {
+const handleWrite = async (options: WriteEndpointOptions, request: IncomingMessage, response: ServerResponse, v2: boolean, precision: Precision, access: WriteAccess) => {
   let text: string
   try {
     const body = await readBody(request)
@@ -135,11 +145,20 @@ const handleWrite = async (options: WriteEndpointOptions, request: IncomingMessa
       refusals.push({ line, reason: refusal.reason, message })
     }
   }
+  if (access._tag === "Device") {
+    // A device writes its own points only, as over MQTT or NATS: a batch naming another is refused whole.
+    const other = readings.find((r) => r.reading.device !== access.device)
+    if (other !== undefined) {
+      return send(response, 403, errorBody(v2, "forbidden", `user ${access.user} may write device ${access.device}'s points only; the batch names device ${other.reading.device} (nothing stored)`))
+    }
+  }
   const pending: Array<Promise<unknown>> = []
-  for (const { reading, line } of readings) {
-    const id = createHash("sha1").update(precision).update("\n").update(line).digest("hex")
-    const subject = Subjects.readingsSubject(Subjects.partitionOfDevice(reading.device, options.partitions), reading.device, reading.sensor)
-    pending.push(options.publisher.publish(subject, Codec.encode({ ts: reading.ts ?? now, values: reading.values }), `write.${id}`))
+  // One batch record per device and sensor (./BatchRecords.ts); its id is a hash of its lines,
+  // so the same batch sent again makes the same records with the same ids.
+  for (const record of batchRecords(readings.map((r) => r.reading), options.partitions, now, options.maxRecordBytes)) {
+    const hash = createHash("sha1").update(precision)
+    for (const i of record.indices) hash.update("\n").update(readings[i]!.line)
+    pending.push(options.publisher.publish(record.subject, record.data, `write.${hash.digest("hex")}`))
   }
   for (const { line, reason, message } of refusals) {
     const id = createHash("sha1").update(line).digest("hex")

@@ -11,7 +11,7 @@ import type { ActuatorStats } from "@bramble/actor-actuator"
 import type { SensorStats } from "@bramble/actor-sensor"
 import { makeStorage, type StorageStats } from "@bramble/actor-storage"
 import { type ClusterConfig, compileRules } from "@bramble/config"
-import { loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, startNatsServer } from "@bramble/deploy"
+import { bcryptMatches, loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, readPasswordHashes, startNatsServer } from "@bramble/deploy"
 import { InfluxSink } from "@bramble/influx"
 import {
   ALARM_ACKS_BUCKET,
@@ -29,7 +29,7 @@ import {
 } from "@bramble/nats"
 import { Codec, encodeDeadLetter, Subjects } from "@bramble/protocol"
 import { Backoff } from "@bramble/runtime"
-import { Effect, Scope } from "effect"
+import { Effect, Redacted, Scope } from "effect"
 import { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js"
 import { type AdminService, serveAdmin } from "../admin/AdminService.js"
 import type { ClusterView } from "../admin/ClusterView.js"
@@ -48,6 +48,7 @@ import type { OwnershipLog } from "../ownership/OwnershipLog.js"
 import { type IngestStats, makeIngestStats, runIngestRouter } from "../ingest/IngestRouter.js"
 import { makeRouteTable } from "../ingest/RouteTable.js"
 import { runUnroutedMqtt } from "../ingest/UnroutedMqtt.js"
+import { makeWriteAccess, openAccess, type WriteAccess } from "../ingest/WriteAccess.js"
 import { makeWriteEndpoint } from "../ingest/WriteEndpoint.js"
 import { makePartitionStats, type PartitionStats } from "../partition/PartitionStats.js"
 import { runPartition } from "../partition/PartitionWorker.js"
@@ -290,7 +291,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       "ingest-router",
       "ingest",
       withNats(Effect.all([
-        ...(routeTable.streamSubjects.length === 0 ? [] : [runIngestRouter({ table: routeTable, partitions: config.cluster.partitions, stats: ingestStats })]),
+        ...(routeTable.streamSubjects.length === 0 ? [] : [runIngestRouter({ table: routeTable, partitions: config.cluster.partitions, stats: ingestStats, maxRecordBytes: p.maxPayload })]),
         runUnroutedMqtt({ table: routeTable, stats: ingestStats })
       ], { concurrency: "unbounded", discard: true })),
       { processed: () => ingestStats.messages }
@@ -348,6 +349,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     const readers = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}-readers`, ...credentials })
     const admin = yield* serveAdmin({ node: adminNode, config, registry, view: clusterView }).pipe(Effect.provideService(NatsClient, readers))
     if (self.httpPort !== 0) {
+      const writeAccess = yield* writeAccessFor(config)
       // The dashboard is not worth stopping the data path for: a taken port is logged.
       const http = yield* Effect.result(serveNodeHttp({
         host: self.host,
@@ -360,11 +362,10 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         writeLatency,
         write: makeWriteEndpoint({
           partitions: config.cluster.partitions,
+          maxRecordBytes: config.processing.maxPayload,
           publisher: client.publisher,
           stats: ingestStats,
-          ...(config.security === undefined
-            ? {}
-            : { refuseBecause: "the write endpoint takes no credentials yet, so it is off while the cluster file has a security section (docs/ingest-routes.md)" })
+          access: writeAccess
         })
       }))
       if (http._tag === "Success") httpUrl = http.success.url
@@ -381,4 +382,19 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
 /** Run a node until interrupted, logging as JSON lines or text (see NodeLogger). */
 export const runNode = (options: NodeOptions) =>
   Effect.scoped(Effect.andThen(startNode(options), Effect.never)).pipe(Effect.provide(nodeLoggerLayer()))
+
+/** Who may write to the InfluxDB-compatible endpoint: anyone without a security section, else
+ * the cluster's users by their passwords (../ingest/WriteAccess.ts). Hashes that cannot be
+ * read leave the endpoint refusing every write with why (503), not open. */
+const writeAccessFor = (config: ClusterConfig) =>
+  Effect.gen(function*() {
+    if (config.security === undefined) return openAccess
+    const hashes = yield* Effect.result(readPasswordHashes(config.security.credentials))
+    if (hashes._tag === "Failure") {
+      const message = `the write endpoint is off: ${hashes.failure.message}`
+      yield* Effect.logWarning(message)
+      return async (): Promise<WriteAccess> => ({ _tag: "Refused", status: 503, message })
+    }
+    return makeWriteAccess(hashes.success, (password, hash) => Effect.runPromise(bcryptMatches(Redacted.make(password), hash)))
+  })
 

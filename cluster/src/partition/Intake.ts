@@ -6,8 +6,7 @@
  * A reading refused as `ClockAhead` also lists its device, with its estimated skew, among
  * the partition's wrong clocks (`ClockSkews`, shown by `bramble status`).
  */
-import { decodeReading, type DecodeLimits, type Reading, Subjects } from "@bramble/protocol"
-import { Result } from "effect"
+import { decodeReadings, type DecodeLimits, type Reading, type ReadingRejected, Subjects } from "@bramble/protocol"
 import type { PartitionStats } from "./PartitionStats.js"
 import type { Publishes } from "./Publishes.js"
 
@@ -23,6 +22,8 @@ export interface IntakeMessage {
 /** Subjects remembered per partition run (a few MB at most). */
 const SUBJECT_CACHE_LIMIT = 50_000
 
+const NONE: ReadonlyArray<Reading> = []
+
 export class Intake {
   // A device sends on the same subject every time: parse each once (bounded, so a flood of
   // distinct subjects cannot grow it). The cached device and sensor strings are then the
@@ -35,28 +36,42 @@ export class Intake {
     private readonly publishes: Pick<Publishes, "deadLetter">
   ) {}
 
-  /** The reading `m` holds, or undefined when it was refused (and dead-lettered). */
-  take(m: IntakeMessage, now: number): Reading | undefined {
+  /** The readings `m` holds (one, or a batch record's), none when it was refused; each
+   * refused part is dead-lettered. */
+  take(m: IntakeMessage, now: number): ReadonlyArray<Reading> {
     const { stats } = this
     const where = this.parseSubject(m.subject)
     if (where === undefined) {
       this.publishes.deadLetter("BadSubject", `subject ${m.subject} is not readings.<partition>.<device>.<sensor> with subject-safe ids`, m.subject, m.seq, m.data)
       stats.rejected += 1
-      return undefined
+      return NONE
     }
-    const decoded = decodeReading(m.data, where.device, where.sensor, m.storedAt, this.limits)
-    if (Result.isFailure(decoded)) {
-      const { reason, message, eventTime } = decoded.failure
+    const decoded = decodeReadings(m.data, where.device, where.sensor, m.storedAt, this.limits)
+    if (decoded.refusals.length === 1) {
+      const { reason, message } = decoded.refusals[0]!
       this.publishes.deadLetter(reason, message, m.subject, m.seq, m.data)
+    } else if (decoded.refusals.length > 1) {
+      // A batch record's refused items: one dead letter per reason (its de-duplication id is
+      // the reason and the message's sequence), naming every item, with the record's bytes.
+      const byReason = new Map<string, Array<string>>()
+      for (const { reason, message } of decoded.refusals) {
+        const messages = byReason.get(reason)
+        if (messages === undefined) byReason.set(reason, [message])
+        else messages.push(message)
+      }
+      for (const [reason, messages] of byReason) {
+        this.publishes.deadLetter(reason as ReadingRejected["reason"], messages.join("; "), m.subject, m.seq, m.data)
+      }
+    }
+    for (const { reason, eventTime } of decoded.refusals) {
       stats.rejected += 1
       if (reason === "ClockAhead") {
         stats.clockAhead += 1
         if (eventTime !== undefined) stats.clocks.refused(where.device, "ClockAhead", m.storedAt, eventTime, now)
       }
-      return undefined
     }
-    stats.clocks.accepted(where.device)
-    return decoded.success
+    if (decoded.readings.length > 0) stats.clocks.accepted(where.device)
+    return decoded.readings
   }
 
   private parseSubject(subject: string) {

@@ -70,13 +70,14 @@ export const routeBatch = (
     stats.received += 1
     const storedAt = storedAtMsOf(m.reply)
     if (storedAt > position.readThroughStored) position.readThroughStored = storedAt
-    const reading = intake.take({ subject: m.subject, data: m.data, seq, storedAt }, now)
-    if (reading === undefined) continue
-    readings.push(reading)
-    let items = perDevice.get(reading.device)
-    if (items === undefined) perDevice.set(reading.device, items = [])
-    items.push({ reading, seq, watermark: watermark.watermark, storedAt })
-    watermark = Watermark.observeReading(watermark, reading.ts, storedAt, lagMs)
+    // One reading, or a batch record's several: they share the message's sequence.
+    for (const reading of intake.take({ subject: m.subject, data: m.data, seq, storedAt }, now)) {
+      readings.push(reading)
+      let items = perDevice.get(reading.device)
+      if (items === undefined) perDevice.set(reading.device, items = [])
+      items.push({ reading, seq, watermark: watermark.watermark, storedAt })
+      watermark = Watermark.observeReading(watermark, reading.ts, storedAt, lagMs)
+    }
   }
   position.watermark = watermark
   return { readings, perDevice }

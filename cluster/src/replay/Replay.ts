@@ -9,7 +9,7 @@
  * lie entirely inside [from, to) are written.
  */
 import { DeviceWindows, Watermark, type WindowSpec } from "@bramble/actor-aggregator"
-import { decodeReading, type DecodeLimits, Subjects, type WindowResult } from "@bramble/protocol"
+import { decodeReadings, type DecodeLimits, Subjects, type WindowResult } from "@bramble/protocol"
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 
@@ -46,14 +46,13 @@ export const replayMessages = (
     seq += 1
     const where = Subjects.parseReadingsSubject(m.subject)
     if (where === undefined || (settings.devices !== undefined && !settings.devices.has(where.device))) continue
-    const decoded = decodeReading(m.data, where.device, where.sensor, m.storedAt, settings.decodeLimits)
-    if (decoded._tag === "Failure") continue
-    const reading = decoded.success
-    let state = devices.get(reading.device)
-    if (state === undefined) devices.set(reading.device, state = new DeviceWindows(reading.device, settings.windows, settings.allowedLatenessMs))
-    state.apply(reading, seq, watermark.watermark)
-    watermark = Watermark.observeReading(watermark, reading.ts, m.storedAt, settings.watermarkDelayMs)
-    for (const r of state.close(watermark.watermark)) keep(r)
+    for (const reading of decodeReadings(m.data, where.device, where.sensor, m.storedAt, settings.decodeLimits).readings) {
+      let state = devices.get(reading.device)
+      if (state === undefined) devices.set(reading.device, state = new DeviceWindows(reading.device, settings.windows, settings.allowedLatenessMs))
+      state.apply(reading, seq, watermark.watermark)
+      watermark = Watermark.observeReading(watermark, reading.ts, m.storedAt, settings.watermarkDelayMs)
+      for (const r of state.close(watermark.watermark)) keep(r)
+    }
   }
   for (const state of devices.values()) for (const r of state.close(Number.POSITIVE_INFINITY)) keep(r)
   return [...results.values()]

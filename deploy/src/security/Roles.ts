@@ -9,7 +9,7 @@
  * | node | everything | everything |
  * | admin | `bramble.admin.>`, `$SRV.>`, read-only JetStream API | inbox, readings, aggregates, alarms, dead letters |
  * | dashboard | read-only admin queries (status, devices, alarms, members, partitions) | its inbox, readings, aggregates, alarms |
- * | device `d` | its own readings only | its own alarms and commands |
+ * | device `d` | its own readings only (and routed topics: `routedPublishSubjects`) | its own alarms and commands |
  *
  * Two facts of nats-server 2.9 shape the device rules (checked against 2.9.10 in
  * test/e2e/security-authz.test.ts):
@@ -23,7 +23,7 @@
  *   cannot subscribe to `$MQTT.sub` itself); a NATS connection with it could read every
  *   device's deliveries, so each device credential is for one transport.
  */
-import type { ClusterConfig, SecureDevice } from "@bramble/config"
+import type { ClusterConfig, IngestRoute, SecureDevice } from "@bramble/config"
 import { Admin, Subjects } from "@bramble/protocol"
 import type { NatsConnectionType, NatsSubjectRules, NatsUserSpec } from "../nats/NatsServerConf.js"
 import { UserNames } from "./CredentialLayout.js"
@@ -108,8 +108,33 @@ const READ_ONLY_JETSTREAM = [
   "$JS.FC.>"
 ]
 
-/** The subjects `role` may publish and subscribe to, in a cluster of `partitions`. */
-export const permissionsOf = (role: Role, partitions: number): RolePermissions => {
+/**
+ * The subjects of ingest routes device `device` may publish on (docs/ingest-routes.md,
+ * "Security"): every topic of a route that lists it in `publishers`; else, where the route
+ * takes the device id from one topic wildcard (`dht/+device`, or `device: "{room}"`), the
+ * topics with that wildcard set to its own id — so it cannot publish as another device, as
+ * on `ingest/<id>/…`. A route whose device id is in the payload (`deviceField`, `deviceTag`)
+ * or built from several wildcards is the nodes' only, unless it lists publishers.
+ */
+export const routedPublishSubjects = (routes: ReadonlyArray<IngestRoute>, device: string): Array<string> =>
+  routes.flatMap((route) => {
+    const levels = route.topic.split("/")
+    const listed = route.publishers?.includes(device) === true
+    let own: string | undefined
+    if (!listed) {
+      if (route.deviceField !== undefined || route.deviceTag !== undefined) return []
+      const template = route.device ?? "{device}"
+      own = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(template)?.[1]
+      if (own === undefined || !levels.includes(`+${own}`)) return []
+    }
+    const subject = levels.map((l) => (l === `+${own}` ? device : l.startsWith("+") ? "*" : l.startsWith("#") ? ">" : l))
+    // MQTT's `a/#` also matches `a` itself.
+    return subject.at(-1) === ">" ? [subject.join("."), subject.slice(0, -1).join(".")] : [subject.join(".")]
+  })
+
+/** The subjects `role` may publish and subscribe to, in a cluster of `partitions` with these
+ * ingest routes. */
+export const permissionsOf = (role: Role, partitions: number, routes: ReadonlyArray<IngestRoute> = []): RolePermissions => {
   switch (role.kind) {
     case "node":
       return { publish: { allow: [">"] }, subscribe: { allow: [">"] }, allowedConnectionTypes: ["STANDARD"] }
@@ -144,7 +169,8 @@ export const permissionsOf = (role: Role, partitions: number): RolePermissions =
         publish: {
           allow: [
             Subjects.ingestSubject(d, "*"),
-            Subjects.readingsSubject(devicePartition(d, partitions), d, "*")
+            Subjects.readingsSubject(devicePartition(d, partitions), d, "*"),
+            ...routedPublishSubjects(routes, d)
           ]
         },
         subscribe: {
@@ -176,7 +202,7 @@ export const natsUsersFor = (config: ClusterConfig, hashes: ReadonlyMap<string, 
     throw new RangeError(`no password hash for ${missing.map((u) => `"${u}"`).join(", ")}: run \`bramble deploy creds\` again to add them`)
   }
   return roles.map((role) => {
-    const permissions = permissionsOf(role, config.cluster.partitions)
+    const permissions = permissionsOf(role, config.cluster.partitions, config.ingest?.routes ?? [])
     return {
       user: userNameOf(role),
       password: hashes.get(userNameOf(role))!,

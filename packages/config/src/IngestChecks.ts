@@ -66,6 +66,16 @@ export const ingestCrossCheck = (config: ClusterConfig): Array<Problem> => {
     } else if (sources > 1 && (route.deviceField !== undefined || route.deviceTag !== undefined)) {
       say([route.deviceField !== undefined ? "deviceField" : "deviceTag"], "the device id comes from one place: the topic (+device or device) or the payload, not both")
     }
+    for (const publisher of route.publishers ?? []) {
+      if (config.security === undefined) say(["publishers"], "publishers are device credentials: the cluster file has no security section")
+      else if (!config.security.devices.some((d) => d.id === publisher)) say(["publishers"], `${publisher} is not one of security.devices`)
+    }
+    for (const tag of route.tags ?? []) {
+      if (route.dialect !== "json" && route.dialect !== "line-protocol") say(["tags"], `a ${route.dialect} route has no tags to keep (json fields and line-protocol tags only)`)
+      if (!/^(?!(?:device|sensor)$)[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(tag)) say(["tags"], `${JSON.stringify(tag)} cannot be a tag name (a letter, then up to 63 of A-Z a-z 0-9 _ -; not device or sensor)`)
+      if (tag === route.timeField || tag === route.deviceField || tag === route.deviceTag) say(["tags"], `field ${tag} is the ${tag === route.timeField ? "time" : "device id"}, not a tag`)
+      if (route.values?.includes(tag)) say(["tags"], `field ${tag} is both a value and a tag`)
+    }
     if (route.values !== undefined) {
       for (const field of route.values) {
         if (route.ignore.includes(field)) say(["values"], `field ${field} is both a value and ignored`)

@@ -44,6 +44,15 @@ export const IngestRoute = Schema.Struct({
   timeUnit: Schema.optionalKey(TimeUnit),
   /** json: the fields that are values; default every field holding a finite number. */
   values: Schema.optionalKey(Schema.Array(FieldName).check(Schema.isMinLength(1))),
+  /** Fields (json) or tags (line-protocol) kept as the reading's tags, stored as database tags
+   * beside device and sensor (`tags: [region]`). json: none unless listed; line-protocol:
+   * every tag but the device's unless listed. */
+  tags: Schema.optionalKey(Schema.Array(FieldName)),
+  /** With `security:`, the devices (ids of `security.devices`) whose credentials may publish
+   * on every topic of this route. Without it, a device may publish only the topics whose
+   * device wildcard is its own id (`dht/+device`: `dht/<id>`); a route whose device is in the
+   * payload is then the nodes' alone (docs/ingest-routes.md, "Security"). */
+  publishers: Schema.optionalKey(Schema.Array(RouteName)),
   /** json: fields never taken as values (ids, counters, coordinates). */
   ignore: withDefault(Schema.Array(FieldName), [])
 })

@@ -86,6 +86,10 @@ ingest:
   routes:
     # {"sensor_id": 1, "temperature": 25.5, "humidity": 60, "timestamp": "2023-05-20T10:00:00Z"}
     - { name: collector, topic: "sensors/#", dialect: json, deviceField: sensor_id, timeField: timestamp }
+    # {"time": 1700000000.123, "temperature": 21.0, "humidity": 40.0} on dht/<device> (time in seconds)
+    - { name: dht, topic: dht/+device, dialect: json, timeField: time, timeUnit: s }
+    # {"generatorID": "g1", "fuel": 480, "lat": 40.1, "lon": -74.2, "power": 3.2, "load": 0.7, "temperature": 71}
+    - { name: generator, topic: generators/+site/data, dialect: json, deviceField: generatorID, ignore: [lat, lon] }
     # Tasmota / Home Assistant / ESPHome: a plain number (21.5) on home/<room>/<metric>.
     - { name: home, topic: home/+room/+metric, dialect: value, device: "{room}" }
     # Telegraf's MQTT output and gateways: InfluxDB line protocol, the host tag names the device.

@@ -31,6 +31,21 @@ export const MAX_VALUES = 32
  * almost always seconds sent where milliseconds were expected. */
 export const MIN_TIMESTAMP_MS = 946_684_800_000
 
+/** Tag names: like metric names, but not `device` or `sensor` (the point's own tags). */
+export const TAG_PATTERN = /^(?!(?:device|sensor)$)[A-Za-z][A-Za-z0-9_-]{0,63}$/
+/** At most this many tags on one reading, each value at most this many characters. */
+export const MAX_TAGS = 16
+export const MAX_TAG_CHARS = 256
+export const TagName = Schema.String.check(
+  Schema.isPattern(TAG_PATTERN, { message: "Expected a letter then up to 63 characters from A-Z a-z 0-9 _ - (and not device or sensor: the point's own tags)" })
+)
+/** A reading's tags: what an ingest route keeps of a payload's labels (`region`, a
+ * line-protocol tag). Stored as database tags beside device and sensor; windows do not
+ * group by them (docs/ingest-routes.md). */
+export const Tags = Schema.Record(TagName, Schema.String.check(Schema.isMaxLength(MAX_TAG_CHARS))).check(
+  Schema.isMaxProperties(MAX_TAGS)
+)
+
 /** What a device sends. `ts` is milliseconds since the Unix epoch or an ISO-8601 string;
  * when absent, the time JetStream stored the message is the event time (deterministic
  * on replay, because it is part of the log). */
@@ -40,7 +55,8 @@ export const ReadingPayload = Schema.Struct({
   seq: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   values: Schema.Record(MetricName, Schema.Finite).check(
     Schema.isBetweenProperties(1, MAX_VALUES)
-  )
+  ),
+  tags: Schema.optional(Tags)
 })
 export type ReadingPayload = typeof ReadingPayload.Type
 
@@ -50,7 +66,8 @@ export const Reading = Schema.Struct({
   sensor: Token,
   ts: Schema.Int,
   seq: Schema.optional(Schema.Int),
-  values: Schema.Record(MetricName, Schema.Finite)
+  values: Schema.Record(MetricName, Schema.Finite),
+  tags: Schema.optional(Schema.Record(Schema.String, Schema.String))
 })
 export type Reading = typeof Reading.Type
 
@@ -140,24 +157,17 @@ const reject = (reason: ReadingRejected["reason"], message: string) =>
 const ROUTE_HINT = "a device on ingest/<device>/<sensor> sends {\"values\": {\"<metric>\": <number>}} as JSON or msgpack; " +
   "for plain numbers, flat JSON or line protocol give its topic an ingest route (docs/ingest-routes.md)"
 
-/**
- * Decode and validate one payload published by `device`/`sensor` (taken from the subject)
- * and stored by JetStream at `storedAtMs`. Synchronous: this is the ingest hot path.
- */
-export const decodeReading = (
-  bytes: Uint8Array,
-  device: string,
-  sensor: string,
-  storedAtMs: number,
-  limits: DecodeLimits = defaultDecodeLimits
-): Result.Result<Reading, ReadingRejected> => {
+/** At most this many readings in one batch record. */
+export const MAX_BATCH = 10_000
+
+/** The bytes as a payload object, or why they are not one. */
+const parsePayload = (bytes: Uint8Array, limits: DecodeLimits): Result.Result<{ raw: unknown; json: boolean }, ReadingRejected> => {
   if (bytes.length > limits.maxPayloadBytes) {
     return reject("Oversized", `payload is ${bytes.length} bytes; the limit is ${limits.maxPayloadBytes}`)
   }
-  let raw: unknown
   const json = Codec.isJson(bytes)
   try {
-    raw = json ? Codec.decodeJson(bytes) : Codec.decode(bytes)
+    return Result.succeed({ raw: json ? Codec.decodeJson(bytes) : Codec.decode(bytes), json })
   } catch (error) {
     if (json) return reject("MalformedJson", `payload is not valid JSON: ${(error as Error).message}`)
     const text = Codec.asText(bytes)
@@ -165,15 +175,32 @@ export const decodeReading = (
       ? reject("MalformedMsgpack", `payload is neither JSON (starting with '{') nor valid msgpack: ${(error as Error).message}`)
       : reject("NotAReading", `payload is text (${JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text)}), not a reading: ${ROUTE_HINT}`)
   }
+}
+
+/** One payload object checked as a reading of `device`/`sensor`. */
+const readingOf = (
+  raw: unknown,
+  json: boolean,
+  bytes: Uint8Array | undefined,
+  device: string,
+  sensor: string,
+  storedAtMs: number,
+  limits: DecodeLimits
+): Result.Result<Reading, ReadingRejected> => {
   const decoded = decodePayload(raw)
   if (Result.isFailure(decoded)) {
     // Short text ("5", "on") is valid msgpack (a number, a string): still text, not a reading.
-    const text = !json && (typeof raw !== "object" || raw === null) ? Codec.asText(bytes) : undefined
+    const text = bytes !== undefined && !json && (typeof raw !== "object" || raw === null) ? Codec.asText(bytes) : undefined
     if (text !== undefined) return reject("NotAReading", `payload is text (${JSON.stringify(text.slice(0, 60))}), not a reading: ${ROUTE_HINT}`)
     const flat = typeof raw === "object" && raw !== null && !("values" in raw)
     return reject("SchemaMismatch", decoded.failure.message.replace(/\s*\n\s*/g, " ") + (flat ? ` (${ROUTE_HINT})` : ""))
   }
   const payload = decoded.success
+  if (payload.tags !== undefined) {
+    // A Record drops keys its key Schema refuses: name the first one instead of losing it.
+    const bad = Object.keys((raw as { tags: object }).tags).find((name) => !TAG_PATTERN.test(name))
+    if (bad !== undefined) return reject("SchemaMismatch", `tag ${JSON.stringify(bad.slice(0, 64))} cannot be a tag name (a letter, then up to 63 of A-Z a-z 0-9 _ -; not device or sensor)`)
+  }
   if (payload.device !== undefined && payload.device !== device) {
     return reject("DeviceMismatch", `payload names device "${payload.device}" but was published on the subject of "${device}"`)
   }
@@ -202,12 +229,84 @@ export const decodeReading = (
       })
     )
   }
-  return Result.succeed(
-    payload.seq === undefined
-      ? { device, sensor, ts, values: payload.values }
-      : { device, sensor, ts, seq: payload.seq, values: payload.values }
-  )
+  const reading: { -readonly [K in keyof Reading]: Reading[K] } = { device, sensor, ts, values: payload.values }
+  if (payload.seq !== undefined) reading.seq = payload.seq
+  if (payload.tags !== undefined && Object.keys(payload.tags).length > 0) reading.tags = payload.tags
+  return Result.succeed(reading)
 }
+
+/** A batch record: `{"readings": [<payload>, …]}`, several readings of one device and sensor in
+ * one message (what the ingest router and the write endpoint publish: one message per device
+ * per batch costs the node far less per reading than one message each). */
+const batchOf = (raw: unknown): ReadonlyArray<unknown> | undefined => {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined
+  const o = raw as Record<string, unknown>
+  if (!Array.isArray(o.readings)) return undefined
+  for (const key in o) if (key !== "readings") return undefined
+  return o.readings
+}
+
+/**
+ * Decode and validate one payload published by `device`/`sensor` (taken from the subject)
+ * and stored by JetStream at `storedAtMs`. Synchronous: this is the ingest hot path. A batch
+ * record is refused here (`SchemaMismatch`): where one may be stored, use `decodeReadings`.
+ */
+export const decodeReading = (
+  bytes: Uint8Array,
+  device: string,
+  sensor: string,
+  storedAtMs: number,
+  limits: DecodeLimits = defaultDecodeLimits
+): Result.Result<Reading, ReadingRejected> => {
+  const parsed = parsePayload(bytes, limits)
+  if (Result.isFailure(parsed)) return Result.fail(parsed.failure)
+  if (batchOf(parsed.success.raw) !== undefined) return reject("SchemaMismatch", "payload is a batch record ({\"readings\": [...]}), not one reading")
+  return readingOf(parsed.success.raw, parsed.success.json, bytes, device, sensor, storedAtMs, limits)
+}
+
+/** What one stored message holds: its readings, and each part refused (with its index in a
+ * batch record: `item 3: …` in the message). */
+export interface DecodedReadings {
+  readonly readings: Array<Reading>
+  readonly refusals: Array<ReadingRejected>
+}
+
+/**
+ * Decode a message of READINGS: one reading, or a batch record of several (each checked
+ * alone: a bad item is refused, the good ones kept). Every reader of READINGS uses this.
+ */
+export const decodeReadings = (
+  bytes: Uint8Array,
+  device: string,
+  sensor: string,
+  storedAtMs: number,
+  limits: DecodeLimits = defaultDecodeLimits
+): DecodedReadings => {
+  const parsed = parsePayload(bytes, limits)
+  if (Result.isFailure(parsed)) return { readings: [], refusals: [parsed.failure] }
+  const { raw, json } = parsed.success
+  const batch = batchOf(raw)
+  if (batch === undefined) {
+    const one = readingOf(raw, json, bytes, device, sensor, storedAtMs, limits)
+    return Result.isSuccess(one) ? { readings: [one.success], refusals: [] } : { readings: [], refusals: [one.failure] }
+  }
+  if (batch.length === 0 || batch.length > MAX_BATCH) {
+    return { readings: [], refusals: [new ReadingRejected({ reason: "SchemaMismatch", message: `a batch record holds 1 to ${MAX_BATCH} readings, not ${batch.length}` })] }
+  }
+  const out: { readings: Array<Reading>; refusals: Array<ReadingRejected> } = { readings: [], refusals: [] }
+  for (let i = 0; i < batch.length; i++) {
+    const one = readingOf(batch[i], json, undefined, device, sensor, storedAtMs, limits)
+    if (Result.isSuccess(one)) out.readings.push(one.success)
+    else {
+      const { reason, message, eventTime } = one.failure
+      out.refusals.push(new ReadingRejected(eventTime === undefined ? { reason, message: `item ${i}: ${message}` } : { reason, message: `item ${i}: ${message}`, eventTime }))
+    }
+  }
+  return out
+}
+
+/** A batch record's bytes (msgpack). */
+export const encodeBatchRecord = (payloads: ReadonlyArray<ReadingPayload>): Uint8Array => Codec.encode({ readings: payloads })
 
 /** Encode a reading payload for NATS publishers (sensor actors, tests, benchmarks). */
 export const encodeReadingPayload = (payload: ReadingPayload): Uint8Array => Codec.encode(payload)

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import fc from "fast-check"
-import { Codec, decodePayload, decodePayloadWithSchema, decodeReading, encodeReadingPayload } from "@bramble/protocol"
+import { Codec, decodePayload, decodePayloadWithSchema, decodeReading, decodeReadings, encodeBatchRecord, encodeReadingPayload } from "@bramble/protocol"
 
 const now = Date.UTC(2026, 10, 21)
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value))
@@ -12,6 +12,28 @@ const rejectionOf = (bytes: Uint8Array) => {
 }
 
 describe("Reading", () => {
+  it("tags - kept on the reading; device and sensor cannot be tags", () => {
+    const ok = decodeReading(json({ ts: now, values: { t: 1 }, tags: { region: "north" } }), "dev-1", "env", now)
+    assert.deepStrictEqual(Result.isSuccess(ok) ? ok.success : ok.failure, { device: "dev-1", sensor: "env", ts: now, values: { t: 1 }, tags: { region: "north" } })
+    assert.strictEqual(rejectionOf(json({ values: { t: 1 }, tags: { device: "other" } })).reason, "SchemaMismatch")
+    assert.strictEqual(rejectionOf(json({ values: { t: 1 }, tags: { region: 5 } })).reason, "SchemaMismatch")
+  })
+
+  it("batch record - each reading checked alone, the good ones kept, refusals say which item", () => {
+    const bytes = encodeBatchRecord([{ ts: now - 2, values: { t: 1 } }, { ts: 5, values: { t: 2 } }, { ts: now - 1, values: { t: 3 }, tags: { region: "s" } }])
+    const out = decodeReadings(bytes, "dev-1", "env", now)
+    assert.deepStrictEqual(out.readings, [
+      { device: "dev-1", sensor: "env", ts: now - 2, values: { t: 1 } },
+      { device: "dev-1", sensor: "env", ts: now - 1, values: { t: 3 }, tags: { region: "s" } }
+    ])
+    assert.deepStrictEqual(out.refusals.map((r) => [r.reason, r.message.slice(0, 7)]), [["TimestampOutOfRange", "item 1:"]])
+    // One reading is one reading; decodeReading refuses a batch record (its callers expect one).
+    assert.lengthOf(decodeReadings(json({ values: { t: 1 } }), "dev-1", "env", now).readings, 1)
+    assert.strictEqual(rejectionOf(bytes).reason, "SchemaMismatch")
+    assert.deepStrictEqual(decodeReadings(json({ readings: [] }), "dev-1", "env", now).refusals.map((r) => r.reason), ["SchemaMismatch"])
+    assert.deepStrictEqual(decodeReadings(json({ readings: [{ values: { t: 1 }, device: "dev-2" }] }), "dev-1", "env", now).refusals.map((r) => r.reason), ["DeviceMismatch"])
+  })
+
   it("decode - JSON from MQTT with ms timestamp", () => {
     const result = decodeReading(json({ ts: now - 5, values: { temperature: 21.5, humidity: 40 } }), "dev-1", "env", now)
     assert.deepStrictEqual(Result.getOrThrow(result), {
