@@ -4,11 +4,11 @@
  * decodes with the protocol's NodeStatus schema.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { makeForwarderStats } from "@bramble/actor-forwarder"
 import { makeStorageStats } from "@bramble/actor-storage"
 import { Admin } from "@bramble/protocol"
 import { Schema } from "effect"
 import { type AdminNode, nodeStatus } from "../src/admin/NodeStatus.js"
-import { makeForwarderStats } from "../src/forward/ForwarderStats.js"
 import { nodeMetrics } from "../src/metrics/NodeMetrics.js"
 import { forwarderRows, type NodeRow, renderStatus } from "../src/cli/StatusCommand.js"
 

@@ -13,7 +13,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { parseAlarm, readWindowResult, type WindowResult } from "@bramble/protocol"
 import { Context, Effect, Layer, Result } from "effect"
 import type { ClusterView } from "../src/admin/ClusterView.js"
-import { serveNodeHttp } from "../src/dashboard/NodeHttp.js"
+import { serveNodeHttp } from "../src/http/NodeHttp.js"
 import { eventually } from "../../test/support/Eventually.js"
 import { DEVICES, startTestNode, type TestNode } from "./TestNode.js"
 

@@ -9,7 +9,7 @@ import { type Admin, DEAD_LETTER_PAYLOAD_LIMIT, encodeBatchRecord, readDeadLette
 import { Effect, Exit } from "effect"
 import { nodeStatus } from "../src/admin/NodeStatus.js"
 import { renderClocks, renderFailing } from "../src/cli/StatusCommand.js"
-import { healthOf } from "../src/dashboard/ClusterOverview.js"
+import { healthOf } from "../src/client/Health.js"
 import { nodeMetrics } from "../src/metrics/NodeMetrics.js"
 import { FORGET_AFTER_MS } from "../src/partition/ClockSkews.js"
 import { Intake } from "../src/partition/Intake.js"

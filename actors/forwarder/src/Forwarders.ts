@@ -10,7 +10,6 @@ import type { ClusterConfig, ForwardTarget } from "@bramble/config"
 import { NatsClient, type NatsClientOptions, type NatsError } from "@bramble/nats"
 import { Backoff } from "@bramble/runtime"
 import { Cause, Effect, type Scope } from "effect"
-import type { ActorRegistry } from "../admin/ActorRegistry.js"
 import { runForwarder } from "./Forwarder.js"
 import { type ForwarderStats, makeForwarderStats } from "./ForwarderStats.js"
 import { type ForwardSecretUnavailable, thingsBoardTokens, thingsBoardTokenSetting, webhookCredentialSettings, webhookSecrets } from "./ForwardSecrets.js"
@@ -19,14 +18,28 @@ import { removeStaleForwardConsumers, type StaleConsumerOptions } from "./StaleC
 import { makeThingsBoardSink } from "./ThingsBoardSink.js"
 import { makeWebhookSink } from "./WebhookSink.js"
 
+/**
+ * Where a forwarder runs: the node's actor registry (cluster/src/admin/ActorRegistry.ts), which
+ * lists it for `bramble actors` and lets an operator restart it. Declared here, as what the
+ * forwarders need of it, so this package does not depend on the node's admin code.
+ */
+export interface Restartable {
+  readonly restartable: <A, E, R>(
+    name: string,
+    kind: string,
+    effect: Effect.Effect<A, E, R>,
+    options?: { readonly processed?: () => number }
+  ) => Effect.Effect<A, E, R>
+}
+
 export interface StartForwardersOptions {
   readonly config: ClusterConfig
-  readonly registry: Pick<ActorRegistry, "restartable">
+  readonly registry: Restartable
   /**
    * Opens the NATS connection of one run of a forwarder (`forwarderConnection`); without it
    * forwarders use the NatsClient in context. The node gives every run a connection of its
    * own: a message no client can parse (a control character in an MQTT topic, see
-   * ../partition/Quarantine.ts) then stalls that forwarder's connection, never the node's,
+   * cluster/src/partition/Quarantine.ts) then stalls that forwarder's connection, never the node's,
    * and the restart gets a fresh one.
    */
   readonly connect?: (target: string) => Effect.Effect<NatsClient["Service"], NatsError, Scope.Scope>

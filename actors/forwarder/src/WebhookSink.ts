@@ -18,9 +18,9 @@
  * secret file resumes delivery without a restart.
  */
 import { BatchWriteError } from "@bramble/actor-storage"
+import { VERSION } from "@bramble/protocol"
 import { Effect, Redacted } from "effect"
 import { createHmac } from "node:crypto"
-import { VERSION } from "../Version.js"
 import { type ForwardItem, idempotencyKey } from "./ForwardItem.js"
 import type { ForwardSink } from "./ForwardSink.js"
 import { httpPost, isCredentialRefusal } from "./HttpPost.js"

@@ -8,7 +8,7 @@ import { ensureForwardConsumer, forwardConsumerName, type NatsClient } from "@br
 import { encodeReadingPayload, Subjects } from "@bramble/protocol"
 import { AckPolicy } from "@nats-io/jetstream"
 import { Effect } from "effect"
-import { withNats } from "../../test/support/NatsFixture.js"
+import { withNats } from "../../../test/support/NatsFixture.js"
 
 const withServer = <A, E>(use: (client: NatsClient["Service"]) => Effect.Effect<A, E, NatsClient>) =>
   withNats({ name: "fwd-consumer", topology: true }, ({ client }) => use(client))

@@ -2,11 +2,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { Codec, defaultDecodeLimits, encodeAlarm, encodeBatchRecord, encodeWindowResult, type WindowResult } from "@bramble/protocol"
 import { Redacted, Result } from "effect"
 import { createHmac } from "node:crypto"
-import { decodeForwardItem, type ForwardItem, idempotencyKey, sourceSpec } from "../src/forward/ForwardItem.js"
-import { classifyStatus, excerpt } from "../src/forward/HttpPost.js"
-import { thingsBoardTokenSetting, webhookCredentialSettings } from "../src/forward/ForwardSecrets.js"
-import { telemetryOf, telemetryUrl, THINGSBOARD_TOKEN_STATUSES, thingsBoardRequests, tokenRefusalMessage } from "../src/forward/ThingsBoardSink.js"
-import { SIGNATURE_HEADER, webhookBody, webhookHeaders, webhookSignature } from "../src/forward/WebhookSink.js"
+import { decodeForwardItem, type ForwardItem, idempotencyKey, sourceSpec } from "../src/ForwardItem.js"
+import { classifyStatus, excerpt } from "../src/HttpPost.js"
+import { thingsBoardTokenSetting, webhookCredentialSettings } from "../src/ForwardSecrets.js"
+import { telemetryOf, telemetryUrl, THINGSBOARD_TOKEN_STATUSES, thingsBoardRequests, tokenRefusalMessage } from "../src/ThingsBoardSink.js"
+import { SIGNATURE_HEADER, webhookBody, webhookHeaders, webhookSignature } from "../src/WebhookSink.js"
 
 const T0 = 1_700_000_000_000
 const utf8 = new TextEncoder()

@@ -4,7 +4,7 @@ import { scopedTempDir } from "@bramble/deploy"
 import { Effect, Redacted } from "effect"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { thingsBoardTokens, webhookSecrets } from "../src/forward/ForwardSecrets.js"
+import { thingsBoardTokens, webhookSecrets } from "../src/ForwardSecrets.js"
 
 type ThingsBoardTarget = Extract<ForwardTarget, { kind: "thingsboard" }>
 type WebhookTarget = Extract<ForwardTarget, { kind: "webhook" }>

@@ -7,9 +7,9 @@ import type { BatchWriteError } from "@bramble/actor-storage"
 import { Effect, Redacted } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import type { ForwardItem } from "../src/forward/ForwardItem.js"
-import { makeThingsBoardSink } from "../src/forward/ThingsBoardSink.js"
-import { makeWebhookSink, webhookSignature } from "../src/forward/WebhookSink.js"
+import type { ForwardItem } from "../src/ForwardItem.js"
+import { makeThingsBoardSink } from "../src/ThingsBoardSink.js"
+import { makeWebhookSink, webhookSignature } from "../src/WebhookSink.js"
 
 const T0 = 1_700_000_000_000
 

@@ -10,11 +10,11 @@ import { defaultDecodeLimits, encodeReadingPayload, Subjects } from "@bramble/pr
 import { Effect, Fiber } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { runForwarder } from "../src/forward/Forwarder.js"
-import { makeForwarderStats } from "../src/forward/ForwarderStats.js"
-import { type ConsumerSighting, isUnconfigured, makeIdleTracker, removeStaleForwardConsumers } from "../src/forward/StaleConsumers.js"
-import { makeWebhookSink } from "../src/forward/WebhookSink.js"
-import { natsFixture } from "../../test/support/NatsFixture.js"
+import { runForwarder } from "../src/Forwarder.js"
+import { makeForwarderStats } from "../src/ForwarderStats.js"
+import { type ConsumerSighting, isUnconfigured, makeIdleTracker, removeStaleForwardConsumers } from "../src/StaleConsumers.js"
+import { makeWebhookSink } from "../src/WebhookSink.js"
+import { natsFixture } from "../../../test/support/NatsFixture.js"
 
 const sighting = (name: string, busy: boolean, position = "0/0", stream = "READINGS"): ConsumerSighting => ({ stream, name, busy, position, activity: busy ? "a pull request waiting" : "moving" })
 

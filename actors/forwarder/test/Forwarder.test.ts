@@ -13,11 +13,11 @@ import { writeFileSync } from "node:fs"
 import { createServer, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
-import { runForwarder } from "../src/forward/Forwarder.js"
-import { makeForwarderStats } from "../src/forward/ForwarderStats.js"
-import { makeForwardSink } from "../src/forward/Forwarders.js"
-import { makeWebhookSink } from "../src/forward/WebhookSink.js"
-import { natsFixture } from "../../test/support/NatsFixture.js"
+import { runForwarder } from "../src/Forwarder.js"
+import { makeForwarderStats } from "../src/ForwarderStats.js"
+import { makeForwardSink } from "../src/Forwarders.js"
+import { makeWebhookSink } from "../src/WebhookSink.js"
+import { natsFixture } from "../../../test/support/NatsFixture.js"
 
 const T0 = 1_700_000_000_000
 

@@ -1,6 +1,6 @@
 /**
  * The one contract every sink implements: the time-series database behind the storage
- * actor, and each forward target (ThingsBoard, webhooks) of cluster/src/forward. A sink
+ * actor, and each forward target (ThingsBoard, webhooks) of actors/forwarder. A sink
  * only writes a batch and says precisely how it failed; everything that makes the data
  * safe — retrying with backoff while the receiver is away, isolating and dead-lettering
  * what it refuses, acknowledging the log only after a durable write, backpressure — lives

@@ -12,10 +12,8 @@ import type { DevicePeek } from "@bramble/actor-aggregator"
 import {
   Admin,
   clockSkewOf,
-  decodeReadings,
   type Forecast,
   parseAlarm,
-  type Reading,
   readForecast,
   readWindowResult,
   Subjects,
@@ -23,6 +21,7 @@ import {
 } from "@bramble/protocol"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { type Deferred, Effect, Result } from "effect"
+import { storedReading, storedReadings } from "../client/StoredReading.js"
 import type { ActorRegistry } from "./ActorRegistry.js"
 import type { AlarmAcks } from "./AlarmAcks.js"
 import { partitionOfDevice } from "./DevicePartition.js"
@@ -31,18 +30,6 @@ import { peekStream, type PeekedMessage } from "./StreamPeek.js"
 
 /** Most (device, sensor) pairs `devices` lists. */
 export const MAX_DEVICES = 10_000
-
-const LIMITS = { maxPayloadBytes: 1024 * 1024, maxFutureSkewMs: Number.MAX_SAFE_INTEGER }
-
-/** A stored reading, decoded as the partition worker decodes it; undefined if it was refused. */
-export const storedReadings = (m: PeekedMessage): ReadonlyArray<Reading> => {
-  const where = Subjects.parseReadingsSubject(m.subject)
-  if (where === undefined) return []
-  return decodeReadings(m.data, where.device, where.sensor, m.storedAt, LIMITS).readings
-}
-
-/** The last reading a stored message holds (a batch record holds several). */
-export const storedReading = (m: PeekedMessage): Reading | undefined => storedReadings(m).at(-1)
 
 const FORECAST_SUFFIX = ".forecast"
 

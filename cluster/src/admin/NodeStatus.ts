@@ -3,10 +3,10 @@
  * what the dashboard shows per node and what `/metrics` exports, so all three agree.
  */
 import { lagQuantile } from "@bramble/actor-storage"
+import type { ForwarderStats } from "@bramble/actor-forwarder"
 import type { SensorStats } from "@bramble/actor-sensor"
 import type { StorageStats } from "@bramble/actor-storage"
 import type { Admin } from "@bramble/protocol"
-import type { ForwarderStats } from "../forward/ForwarderStats.js"
 import type { PartitionFailure, PartitionStats } from "../partition/PartitionStats.js"
 import type { LagByPartition } from "./ConsumerLag.js"
 import type { RateCounters } from "./RateMeter.js"
@@ -22,7 +22,7 @@ export interface AdminNode {
   readonly partitions: ReadonlyArray<PartitionStats>
   readonly sensors: ReadonlyArray<SensorStats>
   readonly storage: StorageStats
-  /** The forward targets' forwarders (cluster/src/forward), when the cluster file has any. */
+  /** The forward targets' forwarders (actors/forwarder), when the cluster file has any. */
   readonly forwarders?: ReadonlyArray<ForwarderStats>
   /** The ingest router's counts (cluster/src/ingest). */
   readonly ingest?: Admin.IngestStatus

@@ -27,7 +27,7 @@ import { routeCommand } from "../cli/RouteCommand.js"
 import { statusCommand } from "../cli/StatusCommand.js"
 import { tailCommand } from "../cli/TailCommand.js"
 import { ExitCode } from "../cli/ExitCode.js"
-import { VERSION } from "../Version.js"
+import { VERSION } from "@bramble/protocol"
 
 const bramble = Command.make("bramble").pipe(
   Command.withDescription("Bramble: an actor-based runtime for an IoT data centre on a cluster of Raspberry Pis"),

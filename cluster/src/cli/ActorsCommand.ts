@@ -6,7 +6,7 @@
 import { Admin } from "@bramble/protocol"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { callNode } from "../admin/AdminClient.js"
+import { callNode } from "../client/index.js"
 import {
   connectionFlags,
   connectWith,

@@ -22,7 +22,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { resolve } from "node:path"
 import { Console, Effect, Option, Redacted, type Scope } from "effect"
 import { Flag } from "effect/cli"
-import type { AdminRequestFailed } from "../admin/AdminClient.js"
+import type { AdminRequestFailed } from "../client/index.js"
 import { type CliFailure, ExitCode } from "./ExitCode.js"
 import { clock, dim } from "./Table.js"
 

@@ -7,7 +7,7 @@
 import { Admin, Subjects } from "@bramble/protocol"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { callCluster } from "../admin/AdminClient.js"
+import { callCluster } from "../client/index.js"
 import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
 import { age, green, num, red, table } from "./Table.js"
 

@@ -7,7 +7,7 @@
 import { Admin, Subjects, type WindowResult } from "@bramble/protocol"
 import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
-import { callCluster } from "../admin/AdminClient.js"
+import { callCluster } from "../client/index.js"
 import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
 import { age, bold, clock, dim, duration, num, red, table, values, yellow } from "./Table.js"
 

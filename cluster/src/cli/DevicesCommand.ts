@@ -5,7 +5,7 @@
 import { Admin } from "@bramble/protocol"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
-import { callCluster } from "../admin/AdminClient.js"
+import { callCluster } from "../client/index.js"
 import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
 import { age, dim, table, values, yellow } from "./Table.js"
 

@@ -21,7 +21,7 @@ import { parseAlarm, readWindowResult, Subjects, type WindowResult } from "@bram
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Data, Effect, Result } from "effect"
-import { storedReadings } from "../admin/DeviceQueries.js"
+import { storedReadings } from "../client/index.js"
 import { alarmRow, byStart, type ExportKind, isoTime, readingRows, type Row, windowRow } from "./ExportRows.js"
 
 /** What to export. */
@@ -191,7 +191,7 @@ const readRange = async (
   const rowsOf = (m: JsMsg): ReadonlyArray<Row> => {
     switch (plan.kind) {
       case "raw": {
-        const readings = storedReadings({ subject: m.subject, seq: m.seq, storedAt: storedAtOf(m), data: m.data })
+        const readings = storedReadings({ subject: m.subject, storedAt: storedAtOf(m), data: m.data })
         if (readings.length === 0) {
           skipped += 1
           return []

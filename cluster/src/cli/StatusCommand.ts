@@ -9,8 +9,7 @@
 import { Admin } from "@bramble/protocol"
 import { Effect, Option } from "effect"
 import { Command } from "effect/cli"
-import { AdminRequestFailed, callCluster, callNode } from "../admin/AdminClient.js"
-import { type Health, healthOf } from "../dashboard/ClusterOverview.js"
+import { AdminRequestFailed, callCluster, callNode, type Health, healthOf } from "../client/index.js"
 import { connectionFlags, connectWith, discoverNodes, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
 import { type Align, dim, duration, green, perSecond, ranges, red, table, yellow } from "./Table.js"
 

@@ -14,7 +14,7 @@
  *   GET /api/history?minutes=15&limit=20000   recent readings from the log
  *   GET /metrics           Prometheus text format
  *   GET /healthz           200 while the node runs
- *   GET /assets/…          the page's script and stylesheet, and uPlot (./Assets.ts)
+ *   GET /assets/…          the page's script and stylesheet, and uPlot (./dashboard/Assets.ts)
  *
  *   POST /write, POST /api/v2/write, GET /ping   the InfluxDB-compatible write endpoint
  *                          (../ingest/WriteEndpoint.ts)
@@ -27,18 +27,18 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect, FiberSet, type Scope } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { callCluster } from "../admin/AdminClient.js"
 import type { AdminService } from "../admin/AdminService.js"
-import { storedReadings } from "../admin/DeviceQueries.js"
 import { peekStream } from "../admin/StreamPeek.js"
+import { callCluster } from "../client/AdminClient.js"
+import { storedReadings } from "../client/StoredReading.js"
 import { nodeMetrics, processMetrics } from "../metrics/NodeMetrics.js"
 import { type Histogram, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../metrics/Prometheus.js"
-import { readAsset } from "./Assets.js"
-import { clusterOverview } from "./ClusterOverview.js"
-import { dashboardPage } from "./DashboardPage.js"
-import { API_PREFIX, makeHttpApi } from "./HttpApi.js"
+import { API_PREFIX, makeHttpApi } from "./api/HttpApi.js"
+import { readAsset } from "./dashboard/Assets.js"
+import { clusterOverview } from "./dashboard/ClusterOverview.js"
+import { dashboardPage } from "./dashboard/DashboardPage.js"
 import { type HttpServerError, type RunningHttpServer, sendJson, sendText, serveHttp } from "./HttpServer.js"
-import { type LiveReading, makeLiveFeed } from "./LiveFeed.js"
+import { type LiveReading, makeLiveFeed } from "./dashboard/LiveFeed.js"
 
 export interface NodeHttpOptions {
   readonly host: string

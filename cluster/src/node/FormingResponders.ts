@@ -16,7 +16,7 @@ import { NatsClient, type NatsError } from "@bramble/nats"
 import { Admin } from "@bramble/protocol"
 import { Effect, Schema, type Scope } from "effect"
 import { addAdminMicroService } from "../admin/AdminService.js"
-import { serveHttp } from "../dashboard/HttpServer.js"
+import { serveHttp } from "../http/HttpServer.js"
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "../metrics/Prometheus.js"
 import type { Formation } from "./Formation.js"
 

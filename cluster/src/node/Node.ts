@@ -8,6 +8,7 @@
  * SIGTERM) stops it all in reverse order, nats-server last.
  */
 import type { ActuatorStats } from "@bramble/actor-actuator"
+import { type ForwarderStats, forwarderConnection, startForwarders } from "@bramble/actor-forwarder"
 import type { SensorStats } from "@bramble/actor-sensor"
 import { makeStorage, type StorageStats } from "@bramble/actor-storage"
 import { type ClusterConfig, compileRules } from "@bramble/config"
@@ -33,9 +34,7 @@ import { Effect, Redacted, Scope } from "effect"
 import { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js"
 import { type AdminService, serveAdmin } from "../admin/AdminService.js"
 import type { ClusterView } from "../admin/ClusterView.js"
-import { serveNodeHttp } from "../dashboard/NodeHttp.js"
-import type { ForwarderStats } from "../forward/ForwarderStats.js"
-import { forwarderConnection, startForwarders } from "../forward/Forwarders.js"
+import { serveNodeHttp } from "../http/NodeHttp.js"
 import { nodeLoggerLayer } from "../metrics/NodeLogger.js"
 import { instrumentedStorageStats } from "../metrics/SinkLatency.js"
 import { membershipTiming, newIncarnation, startMembership } from "../membership/Membership.js"
@@ -94,7 +93,7 @@ export interface RunningNode {
   readonly storage: StorageStats
   /** The ingest router's counts (cluster/src/ingest); they move on the node owning partition 0. */
   readonly ingest: IngestStats
-  /** One per `forward:` target of the cluster file (cluster/src/forward). */
+  /** One per `forward:` target of the cluster file (actors/forwarder). */
   readonly forwarders: ReadonlyArray<ForwarderStats>
   /** The node's HTTP server (dashboard, /metrics); undefined when off or not listening. */
   readonly httpUrl: string | undefined
@@ -220,7 +219,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
     const registry = makeActorRegistry()
     yield* registry.registerActor("storage", storage.ref.stats)
 
-    // 2b. Forwarders (cluster/src/forward): every `forward:` target of the cluster file
+    // 2b. Forwarders (actors/forwarder): every `forward:` target of the cluster file
     //     (ThingsBoard, webhooks) is fed from the log through a durable consumer of its own,
     //     shared by all nodes, each batch acknowledged once the receiver has it. Their
     //     secrets are read now, so a missing one stops the node here. Nothing else on the

@@ -154,7 +154,7 @@ export const commandsSubject = (device: string): string => `commands.${device}`
 /**
  * Where a running forwarder of forward target `target`, reading `stream`, answers (request-reply,
  * the reply is who answers): how a node tells a forward consumer still in use by another node
- * from a stale one (cluster/src/forward/StaleConsumers.ts).
+ * from a stale one (actors/forwarder/src/StaleConsumers.ts).
  */
 export const forwarderPresenceSubject = (stream: string, target: string): string => `bramble.forward.running.${stream}.${target}`
 

@@ -9,7 +9,7 @@
 import type { NatsError } from "@bramble/nats"
 import type { Admin } from "@bramble/protocol"
 import { Data } from "effect"
-import type { AdminRequestFailed } from "../admin/AdminClient.js"
+import type { AdminRequestFailed } from "../../client/AdminClient.js"
 
 /** The `code` of an error body; one per HTTP status the API uses. */
 export type ApiErrorCode = "BadRequest" | "NotFound" | "MethodNotAllowed" | "Unavailable" | "BadGateway" | "Internal"

@@ -20,9 +20,10 @@ import { Admin, Subjects, type WindowResult } from "@bramble/protocol"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Cause, Effect } from "effect"
-import { callNode } from "../admin/AdminClient.js"
-import type { AdminService } from "../admin/AdminService.js"
-import { peekStream } from "../admin/StreamPeek.js"
+import type { AdminService } from "../../admin/AdminService.js"
+import { peekStream } from "../../admin/StreamPeek.js"
+import { callNode } from "../../client/AdminClient.js"
+import type { ClusterOverview } from "../dashboard/ClusterOverview.js"
 import {
   ApiError,
   badRequest,
@@ -34,7 +35,6 @@ import {
   RETRY_AFTER_SECONDS,
   unavailable
 } from "./ApiError.js"
-import type { ClusterOverview } from "./ClusterOverview.js"
 import { recentWindows, windowSeries } from "./LatestWindows.js"
 
 /** Where the API is mounted. */

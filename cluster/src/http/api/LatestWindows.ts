@@ -18,7 +18,7 @@ import { natsError } from "@bramble/nats"
 import { readWindowResult, Subjects, type WindowResult } from "@bramble/protocol"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { Clock, Effect } from "effect"
-import { type PeekedMessage, peekStream } from "../admin/StreamPeek.js"
+import { type PeekedMessage, peekStream } from "../../admin/StreamPeek.js"
 
 /** What to read: one device, optionally one sensor, metric and window name. */
 export interface WindowQuery {

@@ -13,7 +13,7 @@
 import { type Admin, decodeReadings, type Forecast, readForecast, readWindowResult, Subjects, type WindowResult } from "@bramble/protocol"
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { ServerResponse } from "node:http"
-import { storedAlarm } from "../admin/DeviceQueries.js"
+import { storedAlarm } from "../../admin/DeviceQueries.js"
 
 /** A reading as the dashboard gets it. */
 export interface LiveReading {
