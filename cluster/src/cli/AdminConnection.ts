@@ -97,32 +97,31 @@ export interface AdminTarget {
  * for a secured cluster file, the credentials of `--user` (default the admin). A file or
  * credential that cannot be read: exit 1 saying which and why.
  */
-export const adminTarget = (flags: ConnectionFlags): Effect.Effect<AdminTarget, CliFailure> =>
-  Effect.gen(function*() {
-    const file = Option.getOrUndefined(Option.orElse(flags.config, () => Option.fromNullishOr(fromEnv("BRAMBLE_CONFIG"))))
-    const user = Option.getOrUndefined(flags.user)
-    if (file === undefined) {
-      if (user !== undefined || Option.isSome(flags.credentials)) {
-        return yield* usage("--user and --credentials need the cluster file: --config FILE (or BRAMBLE_CONFIG)")
-      }
-      return { url: serverUrl(flags.server) }
+export const adminTarget = Effect.fn("AdminConnection.adminTarget")(function*(flags: ConnectionFlags): Effect.fn.Return<AdminTarget, CliFailure> {
+  const file = Option.getOrUndefined(Option.orElse(flags.config, () => Option.fromNullishOr(fromEnv("BRAMBLE_CONFIG"))))
+  const user = Option.getOrUndefined(flags.user)
+  if (file === undefined) {
+    if (user !== undefined || Option.isSome(flags.credentials)) {
+      return yield* usage("--user and --credentials need the cluster file: --config FILE (or BRAMBLE_CONFIG)")
     }
-    const { config } = yield* loadClusterConfig(file).pipe(Effect.catchTag("ConfigError", (error) => fail(1, error.message)))
-    const url = Option.getOrElse(flags.server, () => fromEnv("BRAMBLE_NATS") ?? natsUrlForNode(config, config.nodes[0]!.name))
-    const security = config.security
-    if (security === undefined) return { url }
-    const role = roleOfUser(user ?? UserNames.admin)
-    if (role === undefined) {
-      return yield* usage(`--user ${user}: expected ${UserNames.admin}, ${UserNames.dashboard}, ${UserNames.node("<node>")} or ${UserNames.device("<id>")}`)
-    }
-    const dir = Option.getOrUndefined(Option.orElse(flags.credentials, () => Option.fromNullishOr(fromEnv("BRAMBLE_CREDENTIALS"))))
-    const secured = dir === undefined ? config : { ...config, security: { ...security, credentials: resolve(dir) } }
-    const login = yield* loadClientCredentials(secured, role).pipe(
-      Effect.catchTag("SecurityError", (error) =>
-        fail(1, `${error.message}\nThe cluster is secured: the command logs in with that file (--credentials DIR says where the credentials are, if not there).`))
-    )
-    return login === undefined ? { url } : { url, login }
-  })
+    return { url: serverUrl(flags.server) }
+  }
+  const { config } = yield* loadClusterConfig(file).pipe(Effect.catchTag("ConfigError", (error) => fail(1, error.message)))
+  const url = Option.getOrElse(flags.server, () => fromEnv("BRAMBLE_NATS") ?? natsUrlForNode(config, config.nodes[0]!.name))
+  const security = config.security
+  if (security === undefined) return { url }
+  const role = roleOfUser(user ?? UserNames.admin)
+  if (role === undefined) {
+    return yield* usage(`--user ${user}: expected ${UserNames.admin}, ${UserNames.dashboard}, ${UserNames.node("<node>")} or ${UserNames.device("<id>")}`)
+  }
+  const dir = Option.getOrUndefined(Option.orElse(flags.credentials, () => Option.fromNullishOr(fromEnv("BRAMBLE_CREDENTIALS"))))
+  const secured = dir === undefined ? config : { ...config, security: { ...security, credentials: resolve(dir) } }
+  const login = yield* loadClientCredentials(secured, role).pipe(
+    Effect.catchTag("SecurityError", (error) =>
+      fail(1, `${error.message}\nThe cluster is secured: the command logs in with that file (--credentials DIR says where the credentials are, if not there).`))
+  )
+  return login === undefined ? { url } : { url, login }
+})
 
 /** Print `message` on stderr and finish with `code`. */
 export const fail = (code: 1 | 2, message: string): Effect.Effect<never, CliFailure> =>
@@ -188,15 +187,14 @@ export const connectAdmin = (
 }
 
 /** `adminTarget` then `connectAdmin`: the connection and the server it went to. */
-export const connectWith = (
+export const connectWith = Effect.fn("AdminConnection.connectWith")(function*(
   flags: ConnectionFlags,
   options: { readonly persistent?: boolean; readonly timeoutMs?: number } = {}
-): Effect.Effect<{ readonly nc: NatsConnection; readonly url: string }, CliFailure, Scope.Scope> =>
-  Effect.gen(function*() {
-    const target = yield* adminTarget(flags)
-    const nc = yield* connectAdmin(target.url, { ...options, ...(target.login === undefined ? {} : { login: target.login }) })
-    return { nc, url: target.url }
-  })
+): Effect.fn.Return<{ readonly nc: NatsConnection; readonly url: string }, CliFailure, Scope.Scope> {
+  const target = yield* adminTarget(flags)
+  const nc = yield* connectAdmin(target.url, { ...options, ...(target.login === undefined ? {} : { login: target.login }) })
+  return { nc, url: target.url }
+})
 
 /** The message for a failed admin call, with what to do about it. */
 export const explain = (error: Admin.AdminError | AdminRequestFailed, server: string): string => {

@@ -55,20 +55,19 @@ export interface DemoStored {
  * counts are bounded by time: readings by their event time, window results by their start,
  * which for a run's first window of each size lies up to one window before the run began.
  */
-export const storedSince = (
+export const storedSince = Effect.fn("DemoView.storedSince")(function*(
   dbUrl: string,
   sinceMs: number,
   windows: ReadonlyArray<{ readonly name: string; readonly size: number }>
-) =>
-  Effect.gen(function*() {
-    const now = Date.now()
-    const lookback = (fromMs: number) => `${Math.max(1, now - fromMs)}ms`
-    const count = (samples: ReadonlyArray<Sample>) => Number(samples[0]?.value[1] ?? "0")
-    const readings = count(yield* query(dbUrl, `sum(count_over_time(reading_temperature[${lookback(sinceMs)}]))`))
-    let results = 0
-    for (const w of windows) {
-      const firstStart = Math.floor(sinceMs / w.size) * w.size
-      results += count(yield* query(dbUrl, `sum(count_over_time(window_count{window="${w.name}"}[${lookback(firstStart)}]))`))
-    }
-    return { readings, windows: results } satisfies DemoStored
-  })
+) {
+  const now = Date.now()
+  const lookback = (fromMs: number) => `${Math.max(1, now - fromMs)}ms`
+  const count = (samples: ReadonlyArray<Sample>) => Number(samples[0]?.value[1] ?? "0")
+  const readings = count(yield* query(dbUrl, `sum(count_over_time(reading_temperature[${lookback(sinceMs)}]))`))
+  let results = 0
+  for (const w of windows) {
+    const firstStart = Math.floor(sinceMs / w.size) * w.size
+    results += count(yield* query(dbUrl, `sum(count_over_time(window_count{window="${w.name}"}[${lookback(firstStart)}]))`))
+  }
+  return { readings, windows: results } satisfies DemoStored
+})

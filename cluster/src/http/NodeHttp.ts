@@ -61,111 +61,110 @@ export interface NodeHttpOptions {
 const MAX_HISTORY = 50_000
 
 /** Serve the node's HTTP endpoints until the scope closes. */
-export const serveNodeHttp = (options: NodeHttpOptions): Effect.Effect<RunningHttpServer, HttpServerError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { admin, nc, js, jsm } = options
-    const run = yield* FiberSet.makeRuntimePromise<never, unknown, unknown>()
-    const overview = clusterOverview({ cluster: options.cluster, nc, view: admin.view, selfStatus: admin.status })
-    const feed = makeLiveFeed({ nc, overview: () => run(overview) })
-    yield* Effect.addFinalizer(() => Effect.sync(() => feed.close()))
-    const page = dashboardPage({ cluster: options.cluster, node: admin.view.self })
-    const api = makeHttpApi({
-      cluster: options.cluster,
-      admin,
-      nc,
-      js,
-      jsm,
-      overview,
-      ...(options.forwardTimeoutMs === undefined ? {} : { forwardTimeoutMs: options.forwardTimeoutMs })
-    })
-
-    const metrics = Effect.gen(function*() {
-      const [status, actors] = yield* Effect.all([admin.status, admin.registry.list])
-      return renderPrometheus([...nodeMetrics({ status, actors, writeLatency: options.writeLatency }), ...processMetrics()])
-    })
-
-    const history = (minutes: number, limit: number) =>
-      peekStream(js, jsm, {
-        stream: Subjects.Streams.readings,
-        filter: Subjects.READINGS_SUBJECTS[0]!,
-        start: { kind: "since", time: Date.now() - minutes * 60_000 },
-        limit,
-        newest: true,
-        timeoutMs: 10_000
-      }).pipe(
-        Effect.map((messages) => ({
-          readings: messages.flatMap((m): Array<LiveReading> => {
-            const where = Subjects.parseReadingsSubject(m.subject)
-            return where === undefined
-              ? []
-              : storedReadings(m).map((reading) => ({ device: where.device, sensor: where.sensor, partition: where.partition, ts: reading.ts, values: reading.values }))
-          })
-        }))
-      )
-
-    /** Answer with the effect's value as JSON; 404/409/503 for admin errors. */
-    const json = (response: ServerResponse, effect: Effect.Effect<unknown, unknown>) => {
-      run(effect).then(
-        (body) => sendJson(response, 200, body),
-        (error: unknown) => {
-          const e = error as { _tag?: string; reason?: string; message?: string }
-          const status = e._tag === "AdminError" ? Admin.adminErrorCode(e.reason as Admin.AdminErrorReason) : 503
-          sendJson(response, status, { error: e.message ?? String(error), ...(e.reason === undefined ? {} : { reason: e.reason }) })
-        }
-      )
-    }
-
-    const intParam = (url: URL, name: string, fallback: number, max: number) => {
-      const value = Number(url.searchParams.get(name) ?? fallback)
-      return Number.isFinite(value) && value > 0 ? Math.min(Math.floor(value), max) : fallback
-    }
-
-    const server = yield* serveHttp({
-      host: options.host,
-      port: options.port,
-      handle: (request, response, url) => {
-        const path = url.pathname
-        if (options.write?.(request, response, url) === true) return
-        if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
-          run(api(request.method ?? "GET", url)).then(
-            (answer) => sendJson(response, answer.status, answer.body, answer.headers),
-            (error: unknown) => sendJson(response, 500, { error: { code: "Internal", message: String(error) } })
-          )
-          return
-        }
-        if (request.method !== "GET" && request.method !== "HEAD") {
-          response.writeHead(405, { allow: "GET, HEAD" }).end()
-          return
-        }
-        if (path === "/" || path === "/index.html") return sendText(response, 200, "text/html; charset=utf-8", page)
-        if (path === "/events") return feed.attach(response)
-        if (path === "/healthz") return sendText(response, 200, "text/plain", "ok\n")
-        if (path === "/metrics") {
-          run(metrics).then(
-            (text) => sendText(response, 200, PROMETHEUS_CONTENT_TYPE, text as string),
-            (error: unknown) => sendText(response, 500, "text/plain", `metrics failed: ${String(error)}\n`)
-          )
-          return
-        }
-        if (path === "/api/status") return json(response, admin.status)
-        if (path === "/api/cluster") return json(response, overview)
-        if (path === "/api/devices") return json(response, admin.queries.devices)
-        if (path === "/api/alarms") return json(response, admin.queries.alarms({}))
-        if (path === "/api/history") {
-          return json(response, history(intParam(url, "minutes", 15, 24 * 60), intParam(url, "limit", 20_000, MAX_HISTORY)))
-        }
-        if (path.startsWith("/api/device/")) {
-          const device = decodeURIComponent(path.slice("/api/device/".length))
-          if (!Subjects.isToken(device)) return sendJson(response, 400, { error: `"${device}" is not a device id`, reason: "BadRequest" })
-          return json(response, callCluster(nc, Admin.AdminCalls.device, { device }))
-        }
-        if (path.startsWith("/assets/")) {
-          const asset = readAsset(path)
-          if (asset instanceof Error) return sendText(response, 500, "text/plain", `${asset.message}\n`)
-          if (asset !== undefined) return sendText(response, 200, asset.type, asset.body, asset.cacheControl)
-        }
-        sendText(response, 404, "text/plain", `not found: ${path}\n`)
-      }
-    })
-    return server
+export const serveNodeHttp = Effect.fn("NodeHttp.serveNodeHttp")(function*(options: NodeHttpOptions): Effect.fn.Return<RunningHttpServer, HttpServerError, Scope.Scope> {
+  const { admin, nc, js, jsm } = options
+  const run = yield* FiberSet.makeRuntimePromise<never, unknown, unknown>()
+  const overview = clusterOverview({ cluster: options.cluster, nc, view: admin.view, selfStatus: admin.status })
+  const feed = makeLiveFeed({ nc, overview: () => run(overview) })
+  yield* Effect.addFinalizer(() => Effect.sync(() => feed.close()))
+  const page = dashboardPage({ cluster: options.cluster, node: admin.view.self })
+  const api = makeHttpApi({
+    cluster: options.cluster,
+    admin,
+    nc,
+    js,
+    jsm,
+    overview,
+    ...(options.forwardTimeoutMs === undefined ? {} : { forwardTimeoutMs: options.forwardTimeoutMs })
   })
+
+  const metrics = Effect.gen(function*() {
+    const [status, actors] = yield* Effect.all([admin.status, admin.registry.list])
+    return renderPrometheus([...nodeMetrics({ status, actors, writeLatency: options.writeLatency }), ...processMetrics()])
+  })
+
+  const history = (minutes: number, limit: number) =>
+    peekStream(js, jsm, {
+      stream: Subjects.Streams.readings,
+      filter: Subjects.READINGS_SUBJECTS[0]!,
+      start: { kind: "since", time: Date.now() - minutes * 60_000 },
+      limit,
+      newest: true,
+      timeoutMs: 10_000
+    }).pipe(
+      Effect.map((messages) => ({
+        readings: messages.flatMap((m): Array<LiveReading> => {
+          const where = Subjects.parseReadingsSubject(m.subject)
+          return where === undefined
+            ? []
+            : storedReadings(m).map((reading) => ({ device: where.device, sensor: where.sensor, partition: where.partition, ts: reading.ts, values: reading.values }))
+        })
+      }))
+    )
+
+  /** Answer with the effect's value as JSON; 404/409/503 for admin errors. */
+  const json = (response: ServerResponse, effect: Effect.Effect<unknown, unknown>) => {
+    run(effect).then(
+      (body) => sendJson(response, 200, body),
+      (error: unknown) => {
+        const e = error as { _tag?: string; reason?: string; message?: string }
+        const status = e._tag === "AdminError" ? Admin.adminErrorCode(e.reason as Admin.AdminErrorReason) : 503
+        sendJson(response, status, { error: e.message ?? String(error), ...(e.reason === undefined ? {} : { reason: e.reason }) })
+      }
+    )
+  }
+
+  const intParam = (url: URL, name: string, fallback: number, max: number) => {
+    const value = Number(url.searchParams.get(name) ?? fallback)
+    return Number.isFinite(value) && value > 0 ? Math.min(Math.floor(value), max) : fallback
+  }
+
+  const server = yield* serveHttp({
+    host: options.host,
+    port: options.port,
+    handle: (request, response, url) => {
+      const path = url.pathname
+      if (options.write?.(request, response, url) === true) return
+      if (path === API_PREFIX || path.startsWith(`${API_PREFIX}/`)) {
+        run(api(request.method ?? "GET", url)).then(
+          (answer) => sendJson(response, answer.status, answer.body, answer.headers),
+          (error: unknown) => sendJson(response, 500, { error: { code: "Internal", message: String(error) } })
+        )
+        return
+      }
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        response.writeHead(405, { allow: "GET, HEAD" }).end()
+        return
+      }
+      if (path === "/" || path === "/index.html") return sendText(response, 200, "text/html; charset=utf-8", page)
+      if (path === "/events") return feed.attach(response)
+      if (path === "/healthz") return sendText(response, 200, "text/plain", "ok\n")
+      if (path === "/metrics") {
+        run(metrics).then(
+          (text) => sendText(response, 200, PROMETHEUS_CONTENT_TYPE, text as string),
+          (error: unknown) => sendText(response, 500, "text/plain", `metrics failed: ${String(error)}\n`)
+        )
+        return
+      }
+      if (path === "/api/status") return json(response, admin.status)
+      if (path === "/api/cluster") return json(response, overview)
+      if (path === "/api/devices") return json(response, admin.queries.devices)
+      if (path === "/api/alarms") return json(response, admin.queries.alarms({}))
+      if (path === "/api/history") {
+        return json(response, history(intParam(url, "minutes", 15, 24 * 60), intParam(url, "limit", 20_000, MAX_HISTORY)))
+      }
+      if (path.startsWith("/api/device/")) {
+        const device = decodeURIComponent(path.slice("/api/device/".length))
+        if (!Subjects.isToken(device)) return sendJson(response, 400, { error: `"${device}" is not a device id`, reason: "BadRequest" })
+        return json(response, callCluster(nc, Admin.AdminCalls.device, { device }))
+      }
+      if (path.startsWith("/assets/")) {
+        const asset = readAsset(path)
+        if (asset instanceof Error) return sendText(response, 500, "text/plain", `${asset.message}\n`)
+        if (asset !== undefined) return sendText(response, 200, asset.type, asset.body, asset.cacheControl)
+      }
+      sendText(response, 404, "text/plain", `not found: ${path}\n`)
+    }
+  })
+  return server
+})

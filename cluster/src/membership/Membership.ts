@@ -72,97 +72,96 @@ export interface MembershipOptions {
 }
 
 /** Joins the cluster: heartbeats and the watch run until the scope closes. */
-export const startMembership = (options: MembershipOptions): Effect.Effect<Membership, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const timing = options.timing ?? membershipTiming
-    const clock = yield* Clock.Clock
-    const nowMs = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
-    const self = options.self
-    const seen = new Map<string, { record: MemberRecord; seenAt: number }>()
-    let watchStartedAt = Number.NEGATIVE_INFINITY
-    let selfSeenAt = Number.NEGATIVE_INFINITY
-    let lastHeartbeatOk = Number.NEGATIVE_INFINITY
-    let lastRevision = 0
-    let leaving = false
+export const startMembership = Effect.fn("Membership.startMembership")(function*(options: MembershipOptions): Effect.fn.Return<Membership, never, Scope.Scope> {
+  const timing = options.timing ?? membershipTiming
+  const clock = yield* Clock.Clock
+  const nowMs = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
+  const self = options.self
+  const seen = new Map<string, { record: MemberRecord; seenAt: number }>()
+  let watchStartedAt = Number.NEGATIVE_INFINITY
+  let selfSeenAt = Number.NEGATIVE_INFINITY
+  let lastHeartbeatOk = Number.NEGATIVE_INFINITY
+  let lastRevision = 0
+  let leaving = false
 
-    const heartbeats = Effect.gen(function*() {
-      let failures = 0
-      while (!leaving) {
-        const sent = nowMs()
-        const result = yield* Effect.exit(options.store.heartbeat({ ...self, ...options.extra?.(), heartbeatAt: clock.currentTimeMillisUnsafe() }))
-        if (result._tag === "Success") {
-          lastRevision = result.value
-          lastHeartbeatOk = sent
-          failures = 0
-        } else if (++failures === 1 || failures % 30 === 0) {
-          yield* Effect.logWarning(`membership: heartbeat of ${self.node} failed (${failures}x)`, result.cause)
-        }
-        yield* Effect.sleep(timing.heartbeatMs)
+  const heartbeats = Effect.gen(function*() {
+    let failures = 0
+    while (!leaving) {
+      const sent = nowMs()
+      const result = yield* Effect.exit(options.store.heartbeat({ ...self, ...options.extra?.(), heartbeatAt: clock.currentTimeMillisUnsafe() }))
+      if (result._tag === "Success") {
+        lastRevision = result.value
+        lastHeartbeatOk = sent
+        failures = 0
+      } else if (++failures === 1 || failures % 30 === 0) {
+        yield* Effect.logWarning(`membership: heartbeat of ${self.node} failed (${failures}x)`, result.cause)
       }
-    })
-
-    const watchOnce = Stream.runForEach(options.store.watch, (event) =>
-      Effect.sync(() => {
-        const at = nowMs()
-        if (event._tag === "Left") {
-          seen.delete(event.node)
-          return
-        }
-        seen.set(event.record.node, { record: event.record, seenAt: at })
-        if (event.record.node === self.node && event.record.incarnation === self.incarnation) selfSeenAt = at
-      })
-    )
-    // The watch restarts when it fails, ends, or stops showing our own heartbeats although
-    // they are being written (a watcher that silently fell behind).
-    const watchStale = Effect.gen(function*() {
-      while (true) {
-        yield* Effect.sleep(timing.heartbeatMs)
-        const now = nowMs()
-        const stalled = now - watchStartedAt > timing.timeoutMs && now - selfSeenAt > timing.timeoutMs &&
-          now - lastHeartbeatOk < 2 * timing.heartbeatMs
-        if (stalled) return
-      }
-    })
-    const watches = Effect.gen(function*() {
-      while (true) {
-        watchStartedAt = nowMs()
-        const exit = yield* Effect.exit(Effect.raceFirst(watchOnce, watchStale))
-        if (exit._tag === "Failure") yield* Effect.logWarning("membership: the members watch failed; restarting it", exit.cause)
-        yield* Effect.sleep(Math.min(1_000, timing.heartbeatMs))
-      }
-    })
-
-    const heartbeatFiber = yield* Effect.forkScoped(heartbeats)
-    yield* Effect.forkScoped(watches)
-
-    const view = Effect.sync((): MembershipView => {
-      const now = nowMs()
-      const fresh = !leaving && now - selfSeenAt <= timing.timeoutMs && now - watchStartedAt >= timing.settleMs
-      const members: Array<SeenMember> = []
-      for (const [node, { record, seenAt }] of seen) {
-        const age = now - seenAt
-        if (age > FORGET_AFTER_MS) {
-          seen.delete(node)
-          continue
-        }
-        const state = age <= 2 * timing.heartbeatMs ? "alive" : age <= timing.timeoutMs ? "suspect" : "down"
-        members.push({ record, heartbeatAgeMs: age, state })
-      }
-      members.sort((a, b) => (a.record.node < b.record.node ? -1 : a.record.node > b.record.node ? 1 : 0))
-      return { fresh, members }
-    })
-
-    const leave = Effect.gen(function*() {
-      if (leaving) return
-      leaving = true
-      yield* Fiber.interrupt(heartbeatFiber)
-      if (lastRevision > 0) yield* Effect.ignore(options.store.leave(self.node, lastRevision))
-    })
-
-    return {
-      self: { ...self, heartbeatAt: clock.currentTimeMillisUnsafe() },
-      view,
-      liveNames: Effect.map(view, (v) => (v.fresh ? v.members.filter((m) => m.state !== "down").map((m) => m.record.node) : undefined)),
-      leave
+      yield* Effect.sleep(timing.heartbeatMs)
     }
   })
+
+  const watchOnce = Stream.runForEach(options.store.watch, (event) =>
+    Effect.sync(() => {
+      const at = nowMs()
+      if (event._tag === "Left") {
+        seen.delete(event.node)
+        return
+      }
+      seen.set(event.record.node, { record: event.record, seenAt: at })
+      if (event.record.node === self.node && event.record.incarnation === self.incarnation) selfSeenAt = at
+    })
+  )
+  // The watch restarts when it fails, ends, or stops showing our own heartbeats although
+  // they are being written (a watcher that silently fell behind).
+  const watchStale = Effect.gen(function*() {
+    while (true) {
+      yield* Effect.sleep(timing.heartbeatMs)
+      const now = nowMs()
+      const stalled = now - watchStartedAt > timing.timeoutMs && now - selfSeenAt > timing.timeoutMs &&
+        now - lastHeartbeatOk < 2 * timing.heartbeatMs
+      if (stalled) return
+    }
+  })
+  const watches = Effect.gen(function*() {
+    while (true) {
+      watchStartedAt = nowMs()
+      const exit = yield* Effect.exit(Effect.raceFirst(watchOnce, watchStale))
+      if (exit._tag === "Failure") yield* Effect.logWarning("membership: the members watch failed; restarting it", exit.cause)
+      yield* Effect.sleep(Math.min(1_000, timing.heartbeatMs))
+    }
+  })
+
+  const heartbeatFiber = yield* Effect.forkScoped(heartbeats)
+  yield* Effect.forkScoped(watches)
+
+  const view = Effect.sync((): MembershipView => {
+    const now = nowMs()
+    const fresh = !leaving && now - selfSeenAt <= timing.timeoutMs && now - watchStartedAt >= timing.settleMs
+    const members: Array<SeenMember> = []
+    for (const [node, { record, seenAt }] of seen) {
+      const age = now - seenAt
+      if (age > FORGET_AFTER_MS) {
+        seen.delete(node)
+        continue
+      }
+      const state = age <= 2 * timing.heartbeatMs ? "alive" : age <= timing.timeoutMs ? "suspect" : "down"
+      members.push({ record, heartbeatAgeMs: age, state })
+    }
+    members.sort((a, b) => (a.record.node < b.record.node ? -1 : a.record.node > b.record.node ? 1 : 0))
+    return { fresh, members }
+  })
+
+  const leave = Effect.gen(function*() {
+    if (leaving) return
+    leaving = true
+    yield* Fiber.interrupt(heartbeatFiber)
+    if (lastRevision > 0) yield* Effect.ignore(options.store.leave(self.node, lastRevision))
+  })
+
+  return {
+    self: { ...self, heartbeatAt: clock.currentTimeMillisUnsafe() },
+    view,
+    liveNames: Effect.map(view, (v) => (v.fresh ? v.members.filter((m) => m.state !== "down").map((m) => m.record.node) : undefined)),
+    leave
+  }
+})

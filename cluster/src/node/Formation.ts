@@ -84,42 +84,41 @@ export const describeWait = async (monitorUrl: string | undefined, servers: numb
  * Wait until JetStream answers an account-info request. Never fails: a cluster that does not
  * form keeps the node waiting (and saying so), as a Pi whose peers are still booting should.
  */
-export const awaitJetStream = (options: AwaitJetStreamOptions): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const { formation } = options
-    let lastLogged: { readonly text: string; readonly at: number } | undefined
-    const probe = Effect.tryPromise({
-      try: async () => {
-        // JetStream API requests are dropped while there is no meta leader: bound each try.
-        const timeout = options.probeTimeoutMs ?? 3_000
-        let timer: NodeJS.Timeout | undefined
-        const expired = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("timeout")), timeout)
-        })
-        try {
-          return await Promise.race([options.jsm.getAccountInfo(), expired])
-        } finally {
-          clearTimeout(timer)
-        }
-      },
-      catch: (error) => error
-    })
-    const explain = Effect.gen(function*() {
-      const text = yield* Effect.promise(() => describeWait(options.monitorUrl, options.servers))
-      formation.set(text)
-      const now = Date.now()
-      // Say it when it changes, and once a minute while it does not: a Pi waiting for a peer
-      // for an hour should not write a line every second.
-      if (lastLogged === undefined || lastLogged.text !== text || now - lastLogged.at >= 60_000) {
-        lastLogged = { text, at: now }
-        yield* Effect.logWarning(`waiting for the cluster to form (${Math.round((now - formation.since) / 1000)} s): ${text}`)
+export const awaitJetStream = Effect.fn("Formation.awaitJetStream")(function*(options: AwaitJetStreamOptions): Effect.fn.Return<void> {
+  const { formation } = options
+  let lastLogged: { readonly text: string; readonly at: number } | undefined
+  const probe = Effect.tryPromise({
+    try: async () => {
+      // JetStream API requests are dropped while there is no meta leader: bound each try.
+      const timeout = options.probeTimeoutMs ?? 3_000
+      let timer: NodeJS.Timeout | undefined
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("timeout")), timeout)
+      })
+      try {
+        return await Promise.race([options.jsm.getAccountInfo(), expired])
+      } finally {
+        clearTimeout(timer)
       }
-    })
-    yield* probe.pipe(
-      Effect.tapError(() => explain),
-      Effect.retry(Schedule.spaced("1 second")),
-      Effect.orDie
-    )
-    if (lastLogged !== undefined) yield* Effect.logInfo(`the cluster has formed: JetStream answers after ${Math.round((Date.now() - formation.since) / 1000)} s`)
-    formation.set(undefined)
+    },
+    catch: (error) => error
   })
+  const explain = Effect.gen(function*() {
+    const text = yield* Effect.promise(() => describeWait(options.monitorUrl, options.servers))
+    formation.set(text)
+    const now = Date.now()
+    // Say it when it changes, and once a minute while it does not: a Pi waiting for a peer
+    // for an hour should not write a line every second.
+    if (lastLogged === undefined || lastLogged.text !== text || now - lastLogged.at >= 60_000) {
+      lastLogged = { text, at: now }
+      yield* Effect.logWarning(`waiting for the cluster to form (${Math.round((now - formation.since) / 1000)} s): ${text}`)
+    }
+  })
+  yield* probe.pipe(
+    Effect.tapError(() => explain),
+    Effect.retry(Schedule.spaced("1 second")),
+    Effect.orDie
+  )
+  if (lastLogged !== undefined) yield* Effect.logInfo(`the cluster has formed: JetStream answers after ${Math.round((Date.now() - formation.since) / 1000)} s`)
+  formation.set(undefined)
+})

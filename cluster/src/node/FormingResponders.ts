@@ -48,30 +48,29 @@ export const formingMetrics = (options: FormingRespondersOptions): string =>
   ])
 
 /** Answer status and `/metrics` as a forming node until the scope closes. */
-export const serveFormingResponders = (options: FormingRespondersOptions): Effect.Effect<void, NatsError, NatsClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const { nc } = yield* NatsClient
-    const service = yield* addAdminMicroService(nc, `Bramble node ${options.node}, waiting for its cluster to form`, { node: options.node, forming: "true" })
-    service.addGroup(`${Admin.ADMIN_PREFIX}.${options.node}`).addEndpoint(Admin.AdminCalls.status.name, {
-      handler: (error, msg) => {
-        if (error !== null) return
-        const e = formingError(options)
-        msg.respondError(Admin.adminErrorCode(e.reason), e.message.slice(0, 200), JSON.stringify(encodeError(e)))
-      },
-      metadata: { scope: "node" }
-    })
-    if (options.http.port !== 0) {
-      // A taken port is the real server's problem to report; forming, the node just goes on.
-      yield* Effect.ignore(serveHttp({
-        host: options.http.host,
-        port: options.http.port,
-        handle: (_request, response, url) => {
-          if (url.pathname === "/metrics") {
-            response.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE }).end(formingMetrics(options))
-            return
-          }
-          response.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "5" }).end(`${formingError(options).message}\n`)
-        }
-      }))
-    }
+export const serveFormingResponders = Effect.fn("FormingResponders.serveFormingResponders")(function*(options: FormingRespondersOptions): Effect.fn.Return<void, NatsError, NatsClient | Scope.Scope> {
+  const { nc } = yield* NatsClient
+  const service = yield* addAdminMicroService(nc, `Bramble node ${options.node}, waiting for its cluster to form`, { node: options.node, forming: "true" })
+  service.addGroup(`${Admin.ADMIN_PREFIX}.${options.node}`).addEndpoint(Admin.AdminCalls.status.name, {
+    handler: (error, msg) => {
+      if (error !== null) return
+      const e = formingError(options)
+      msg.respondError(Admin.adminErrorCode(e.reason), e.message.slice(0, 200), JSON.stringify(encodeError(e)))
+    },
+    metadata: { scope: "node" }
   })
+  if (options.http.port !== 0) {
+    // A taken port is the real server's problem to report; forming, the node just goes on.
+    yield* Effect.ignore(serveHttp({
+      host: options.http.host,
+      port: options.http.port,
+      handle: (_request, response, url) => {
+        if (url.pathname === "/metrics") {
+          response.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE }).end(formingMetrics(options))
+          return
+        }
+        response.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "5" }).end(`${formingError(options).message}\n`)
+      }
+    }))
+  }
+})

@@ -32,12 +32,11 @@ const gzipFor = (sink: Sink): boolean => {
 }
 
 /** Build the sink the cluster file describes. */
-export const makeSink = (sink: Sink): Effect.Effect<InfluxSink["Service"], unknown, Scope.Scope> =>
-  Effect.gen(function*() {
-    if (sink.kind === "influx-v2") {
-      const token = yield* secret("token", sink.tokenEnv, sink.tokenFile)
-      return yield* InfluxSink.makeV2({ url: sink.url, org: sink.org, bucket: sink.bucket, batchSize: sink.batchSize, gzip: gzipFor(sink), token })
-    }
-    const password = yield* secret("password", sink.passwordEnv, sink.passwordFile)
-    return yield* InfluxSink.makeV1({ url: sink.url, database: sink.database, batchSize: sink.batchSize, gzip: gzipFor(sink), username: sink.username, password })
-  })
+export const makeSink = Effect.fn("Sink.makeSink")(function*(sink: Sink): Effect.fn.Return<InfluxSink["Service"], unknown, Scope.Scope> {
+  if (sink.kind === "influx-v2") {
+    const token = yield* secret("token", sink.tokenEnv, sink.tokenFile)
+    return yield* InfluxSink.makeV2({ url: sink.url, org: sink.org, bucket: sink.bucket, batchSize: sink.batchSize, gzip: gzipFor(sink), token })
+  }
+  const password = yield* secret("password", sink.passwordEnv, sink.passwordFile)
+  return yield* InfluxSink.makeV1({ url: sink.url, database: sink.database, batchSize: sink.batchSize, gzip: gzipFor(sink), username: sink.username, password })
+})

@@ -166,137 +166,136 @@ export const startNatsCluster = (config: ClusterConfig, nodes: ReadonlyArray<str
   })
 
 /** Starts the cluster; closing the scope stops it. */
-export const startDevCluster = (options: DevClusterOptions): Effect.Effect<DevCluster, ProcessError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const dir = resolve(options.dir)
-    mkdirSync(dir, { recursive: true })
-    const partitions = options.partitions ?? 8
-    const spares = options.spareNodes ?? 0
-    const dashboards = options.dashboards ?? true
-    const heapLimit = options.heapLimit === undefined ? {} : { heapLimit: options.heapLimit }
+export const startDevCluster = Effect.fn("DevCluster.startDevCluster")(function*(options: DevClusterOptions): Effect.fn.Return<DevCluster, ProcessError, Scope.Scope> {
+  const scope = yield* Effect.scope
+  const dir = resolve(options.dir)
+  mkdirSync(dir, { recursive: true })
+  const partitions = options.partitions ?? 8
+  const spares = options.spareNodes ?? 0
+  const dashboards = options.dashboards ?? true
+  const heapLimit = options.heapLimit === undefined ? {} : { heapLimit: options.heapLimit }
 
-    // 1. The database.
-    const db = yield* startVictoriaMetrics({ dir: join(dir, "victoria-metrics") })
+  // 1. The database.
+  const db = yield* startVictoriaMetrics({ dir: join(dir, "victoria-metrics") })
 
-    // 2. The cluster file: ports for every server, then every node.
-    const total = options.nodes + spares
-    const ports = yield* freePorts(options.nodes * 4 + total)
-    const serverNodes = Array.from({ length: options.nodes }, (_, i) => ({
-      name: nodeName(i),
-      host: "127.0.0.1",
-      nats: { port: ports[i * 4]!, mqttPort: ports[i * 4 + 1]!, httpPort: ports[i * 4 + 2]!, clusterPort: ports[i * 4 + 3]! },
-      httpPort: dashboards ? ports[options.nodes * 4 + i]! : 0,
-      ...heapLimit
-    }))
-    const firstUrl = `nats://127.0.0.1:${serverNodes[0]!.nats.port}`
-    const spareNodes = Array.from({ length: spares }, (_, j) => ({
-      name: nodeName(options.nodes + j),
-      host: "127.0.0.1",
-      nats: { url: firstUrl },
-      httpPort: dashboards ? ports[options.nodes * 4 + options.nodes + j]! : 0,
-      ...heapLimit
-    }))
-    const sensorsPerNode = options.sensorsPerNode ?? 2
-    const document = {
-      cluster: { name: "dev", partitions, dataDir: join(dir, "data") },
-      nodes: [...serverNodes, ...spareNodes],
-      sensors: [...serverNodes, ...spareNodes].flatMap((n) =>
-        Array.from({ length: sensorsPerNode }, (_, k) => ({ device: `sim-${n.name}-${k + 1}`, node: n.name, kind: "simulated-dht22", interval: "2s" }))
-      ),
-      windows: options.windows ?? [{ name: "10s", size: "10s" }, { name: "1m", size: "1m" }],
-      processing: options.processing ?? {},
-      sink: { kind: "influx-v2", url: db.url }
-    }
-    const decoded = decodeClusterConfig(document, "dev cluster")
-    if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
-    const config = decoded.success
-    const configFile = join(dir, "cluster.yaml")
-    writeFileSync(configFile, `# Written by the dev cluster launcher (JSON is YAML).\n${JSON.stringify(document, null, 2)}\n`)
+  // 2. The cluster file: ports for every server, then every node.
+  const total = options.nodes + spares
+  const ports = yield* freePorts(options.nodes * 4 + total)
+  const serverNodes = Array.from({ length: options.nodes }, (_, i) => ({
+    name: nodeName(i),
+    host: "127.0.0.1",
+    nats: { port: ports[i * 4]!, mqttPort: ports[i * 4 + 1]!, httpPort: ports[i * 4 + 2]!, clusterPort: ports[i * 4 + 3]! },
+    httpPort: dashboards ? ports[options.nodes * 4 + i]! : 0,
+    ...heapLimit
+  }))
+  const firstUrl = `nats://127.0.0.1:${serverNodes[0]!.nats.port}`
+  const spareNodes = Array.from({ length: spares }, (_, j) => ({
+    name: nodeName(options.nodes + j),
+    host: "127.0.0.1",
+    nats: { url: firstUrl },
+    httpPort: dashboards ? ports[options.nodes * 4 + options.nodes + j]! : 0,
+    ...heapLimit
+  }))
+  const sensorsPerNode = options.sensorsPerNode ?? 2
+  const document = {
+    cluster: { name: "dev", partitions, dataDir: join(dir, "data") },
+    nodes: [...serverNodes, ...spareNodes],
+    sensors: [...serverNodes, ...spareNodes].flatMap((n) =>
+      Array.from({ length: sensorsPerNode }, (_, k) => ({ device: `sim-${n.name}-${k + 1}`, node: n.name, kind: "simulated-dht22", interval: "2s" }))
+    ),
+    windows: options.windows ?? [{ name: "10s", size: "10s" }, { name: "1m", size: "1m" }],
+    processing: options.processing ?? {},
+    sink: { kind: "influx-v2", url: db.url }
+  }
+  const decoded = decodeClusterConfig(document, "dev cluster")
+  if (Result.isFailure(decoded)) return yield* Effect.die(decoded.failure)
+  const config = decoded.success
+  const configFile = join(dir, "cluster.yaml")
+  writeFileSync(configFile, `# Written by the dev cluster launcher (JSON is YAML).\n${JSON.stringify(document, null, 2)}\n`)
 
-    // 3. The servers, all at once, then wait until they formed one JetStream cluster. A
-    //    server's own readiness is only "JetStream is up": a server restarted by a fault
-    //    test must count as up while it is still catching up with the others.
-    const servers = yield* startNatsCluster(config, serverNodes.map((n) => n.name))
+  // 3. The servers, all at once, then wait until they formed one JetStream cluster. A
+  //    server's own readiness is only "JetStream is up": a server restarted by a fault
+  //    test must count as up while it is still catching up with the others.
+  const servers = yield* startNatsCluster(config, serverNodes.map((n) => n.name))
 
-    // 4. The nodes.
-    const monitorOf = (url: string) => servers.find((s) => s.url === url)?.monitorUrl ?? servers[0]!.monitorUrl
-    const nodeInfos: ReadonlyArray<DevNodeInfo> = [
-      ...serverNodes.map((n, i) => ({ name: n.name, natsUrl: servers[i]!.url, monitorUrl: servers[i]!.monitorUrl, spare: false, httpPort: n.httpPort })),
-      ...spareNodes.map((n) => ({ name: n.name, natsUrl: firstUrl, monitorUrl: monitorOf(firstUrl), spare: true, httpPort: n.httpPort }))
-    ].map(({ httpPort, ...n }) => ({ ...n, logFile: join(dir, "logs", `${n.name}.log`), httpUrl: httpPort === 0 ? undefined : `http://127.0.0.1:${httpPort}` }))
-    const started = new Map<string, DevNode>()
-    const [command, ...prefix] = options.bramble
-    if (command === undefined) return yield* Effect.die(new Error("DevClusterOptions.bramble is empty"))
+  // 4. The nodes.
+  const monitorOf = (url: string) => servers.find((s) => s.url === url)?.monitorUrl ?? servers[0]!.monitorUrl
+  const nodeInfos: ReadonlyArray<DevNodeInfo> = [
+    ...serverNodes.map((n, i) => ({ name: n.name, natsUrl: servers[i]!.url, monitorUrl: servers[i]!.monitorUrl, spare: false, httpPort: n.httpPort })),
+    ...spareNodes.map((n) => ({ name: n.name, natsUrl: firstUrl, monitorUrl: monitorOf(firstUrl), spare: true, httpPort: n.httpPort }))
+  ].map(({ httpPort, ...n }) => ({ ...n, logFile: join(dir, "logs", `${n.name}.log`), httpUrl: httpPort === 0 ? undefined : `http://127.0.0.1:${httpPort}` }))
+  const started = new Map<string, DevNode>()
+  const [command, ...prefix] = options.bramble
+  if (command === undefined) return yield* Effect.die(new Error("DevClusterOptions.bramble is empty"))
 
-    const startNode = (name: string): Effect.Effect<DevNode, ProcessError> =>
-      Effect.gen(function*() {
-        const existing = started.get(name)
-        if (existing !== undefined) {
-          yield* existing.process.start
-          return existing
-        }
-        const info = nodeInfos.find((n) => n.name === name)
-        if (info === undefined) return yield* Effect.die(new Error(`no node ${name} in the dev cluster (nodes: ${nodeInfos.map((n) => n.name).join(", ")})`))
-        const heapLimitBytes = config.nodes.find((n) => n.name === name)!.heapLimit
-        const process = yield* makeManagedProcess({
-          name: `bramble node ${name}`,
-          command,
-          args: [...prefix, "node", "--config", configFile, "--node", name, "--nats-url", info.natsUrl, "--simulate", ...(options.nodeArgs?.(name) ?? [])],
-          cwd: dir,
-          // The heap limit a deployed node gets from its systemd unit.
-          env: { NODE_OPTIONS: nodeOptionsWithHeapLimit(heapLimitBytes, globalThis.process.env["NODE_OPTIONS"]) },
-          logFile: info.logFile,
-          tailLines: 80,
-          readiness: { probe: (options.nodeReady ?? adminSubscribed)(info), timeout: options.nodeReadyTimeout ?? "120 seconds" },
-          // A node hands its partitions over on SIGTERM; give it the time to.
-          stopGracePeriod: "30 seconds"
-        }).pipe(Scope.provide(scope))
-        const node: DevNode = { ...info, process }
-        started.set(name, node)
-        return node
-      })
-
-    yield* Effect.forEach(nodeInfos.filter((n) => !n.spare), (n) => startNode(n.name), { concurrency: "unbounded", discard: true })
-
-    const stateFile = join(dir, DEV_CLUSTER_STATE)
-    const writeState = Effect.gen(function*() {
-      const processes: Array<DevClusterState["processes"][number]> = [
-        { name: "victoria-metrics", pid: yield* db.process.pid },
-        ...(yield* Effect.forEach(servers, (s) => Effect.map(s.process.pid, (pid) => ({ name: `nats-server ${s.name}`, pid })))),
-        ...(yield* Effect.forEach([...started.values()], (n) => Effect.map(n.process.pid, (pid) => ({ name: `node ${n.name}`, pid, log: n.logFile }))))
-      ]
-      const state: DevClusterState = {
-        pid: process.pid,
-        startedAt: Date.now(),
-        configFile,
-        natsUrls: servers.map((s) => s.url),
-        mqttUrls: servers.map((s) => s.mqttUrl),
-        dbUrl: db.url,
-        processes,
-        nodes: nodeInfos.map((n) => ({ name: n.name, natsUrl: n.natsUrl, log: n.logFile, ...(n.httpUrl === undefined ? {} : { httpUrl: n.httpUrl }) }))
+  const startNode = (name: string): Effect.Effect<DevNode, ProcessError> =>
+    Effect.gen(function*() {
+      const existing = started.get(name)
+      if (existing !== undefined) {
+        yield* existing.process.start
+        return existing
       }
-      writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`)
+      const info = nodeInfos.find((n) => n.name === name)
+      if (info === undefined) return yield* Effect.die(new Error(`no node ${name} in the dev cluster (nodes: ${nodeInfos.map((n) => n.name).join(", ")})`))
+      const heapLimitBytes = config.nodes.find((n) => n.name === name)!.heapLimit
+      const process = yield* makeManagedProcess({
+        name: `bramble node ${name}`,
+        command,
+        args: [...prefix, "node", "--config", configFile, "--node", name, "--nats-url", info.natsUrl, "--simulate", ...(options.nodeArgs?.(name) ?? [])],
+        cwd: dir,
+        // The heap limit a deployed node gets from its systemd unit.
+        env: { NODE_OPTIONS: nodeOptionsWithHeapLimit(heapLimitBytes, globalThis.process.env["NODE_OPTIONS"]) },
+        logFile: info.logFile,
+        tailLines: 80,
+        readiness: { probe: (options.nodeReady ?? adminSubscribed)(info), timeout: options.nodeReadyTimeout ?? "120 seconds" },
+        // A node hands its partitions over on SIGTERM; give it the time to.
+        stopGracePeriod: "30 seconds"
+      }).pipe(Scope.provide(scope))
+      const node: DevNode = { ...info, process }
+      started.set(name, node)
+      return node
     })
-    yield* writeState
-    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(stateFile, { force: true })))
 
-    return {
-      dir,
+  yield* Effect.forEach(nodeInfos.filter((n) => !n.spare), (n) => startNode(n.name), { concurrency: "unbounded", discard: true })
+
+  const stateFile = join(dir, DEV_CLUSTER_STATE)
+  const writeState = Effect.gen(function*() {
+    const processes: Array<DevClusterState["processes"][number]> = [
+      { name: "victoria-metrics", pid: yield* db.process.pid },
+      ...(yield* Effect.forEach(servers, (s) => Effect.map(s.process.pid, (pid) => ({ name: `nats-server ${s.name}`, pid })))),
+      ...(yield* Effect.forEach([...started.values()], (n) => Effect.map(n.process.pid, (pid) => ({ name: `node ${n.name}`, pid, log: n.logFile }))))
+    ]
+    const state: DevClusterState = {
+      pid: process.pid,
+      startedAt: Date.now(),
       configFile,
-      stateFile,
-      config,
-      partitions,
-      db,
-      servers,
       natsUrls: servers.map((s) => s.url),
       mqttUrls: servers.map((s) => s.mqttUrl),
-      nodeInfos,
-      node: (name) => started.get(name),
-      startNode,
-      writeState
+      dbUrl: db.url,
+      processes,
+      nodes: nodeInfos.map((n) => ({ name: n.name, natsUrl: n.natsUrl, log: n.logFile, ...(n.httpUrl === undefined ? {} : { httpUrl: n.httpUrl }) }))
     }
+    writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`)
   })
+  yield* writeState
+  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(stateFile, { force: true })))
+
+  return {
+    dir,
+    configFile,
+    stateFile,
+    config,
+    partitions,
+    db,
+    servers,
+    natsUrls: servers.map((s) => s.url),
+    mqttUrls: servers.map((s) => s.mqttUrl),
+    nodeInfos,
+    node: (name) => started.get(name),
+    startNode,
+    writeState
+  }
+})
 
 /** Reads a dev cluster's state file; undefined when there is none. */
 export const readDevClusterState = (dir: string): DevClusterState | undefined => {
@@ -312,45 +311,44 @@ export const readDevClusterState = (dir: string): DevClusterState | undefined =>
  * the nodes gracefully, then the servers and the database), SIGKILL to whatever is left
  * after `grace`. Returns what it did, for the CLI to print.
  */
-export const stopDevCluster = (dir: string, grace: Duration.Input = "90 seconds"): Effect.Effect<ReadonlyArray<string>> =>
-  Effect.gen(function*() {
-    const state = readDevClusterState(dir)
-    if (state === undefined) return [`no dev cluster state in ${resolve(dir)} (${DEV_CLUSTER_STATE}); nothing to stop`]
-    const said: Array<string> = []
-    const waitGone = (pids: ReadonlyArray<number>, within: Duration.Input) =>
-      Effect.gen(function*() {
-        const until = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(within))
-        while (pids.some(isProcessAlive) && Date.now() < until) yield* Effect.sleep("200 millis")
-        return pids.filter(isProcessAlive)
-      })
-    if (isProcessAlive(state.pid)) {
-      said.push(`stopping the dev cluster (pid ${state.pid}): nodes hand their partitions over, then servers and the database stop`)
-      try {
-        process.kill(state.pid, "SIGTERM")
-      } catch {
-        // Gone in the meantime.
-      }
-      yield* waitGone([state.pid], grace)
+export const stopDevCluster = Effect.fn("DevCluster.stopDevCluster")(function*(dir: string, grace: Duration.Input = "90 seconds"): Effect.fn.Return<ReadonlyArray<string>> {
+  const state = readDevClusterState(dir)
+  if (state === undefined) return [`no dev cluster state in ${resolve(dir)} (${DEV_CLUSTER_STATE}); nothing to stop`]
+  const said: Array<string> = []
+  const waitGone = (pids: ReadonlyArray<number>, within: Duration.Input) =>
+    Effect.gen(function*() {
+      const until = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(within))
+      while (pids.some(isProcessAlive) && Date.now() < until) yield* Effect.sleep("200 millis")
+      return pids.filter(isProcessAlive)
+    })
+  if (isProcessAlive(state.pid)) {
+    said.push(`stopping the dev cluster (pid ${state.pid}): nodes hand their partitions over, then servers and the database stop`)
+    try {
+      process.kill(state.pid, "SIGTERM")
+    } catch {
+      // Gone in the meantime.
     }
-    const left = state.processes.flatMap((p) => (p.pid !== undefined && isProcessAlive(p.pid) ? [p] : []))
-    for (const p of left) {
-      said.push(`SIGKILL ${p.name} (pid ${p.pid})`)
-      try {
-        process.kill(p.pid!, "SIGKILL")
-      } catch {
-        // Already gone.
-      }
+    yield* waitGone([state.pid], grace)
+  }
+  const left = state.processes.flatMap((p) => (p.pid !== undefined && isProcessAlive(p.pid) ? [p] : []))
+  for (const p of left) {
+    said.push(`SIGKILL ${p.name} (pid ${p.pid})`)
+    try {
+      process.kill(p.pid!, "SIGKILL")
+    } catch {
+      // Already gone.
     }
-    if (isProcessAlive(state.pid)) {
-      said.push(`SIGKILL the dev cluster process (pid ${state.pid})`)
-      try {
-        process.kill(state.pid, "SIGKILL")
-      } catch {
-        // Already gone.
-      }
+  }
+  if (isProcessAlive(state.pid)) {
+    said.push(`SIGKILL the dev cluster process (pid ${state.pid})`)
+    try {
+      process.kill(state.pid, "SIGKILL")
+    } catch {
+      // Already gone.
     }
-    yield* waitGone([...left.map((p) => p.pid!), state.pid], "10 seconds")
-    rmSync(join(resolve(dir), DEV_CLUSTER_STATE), { force: true })
-    said.push("stopped")
-    return said
-  })
+  }
+  yield* waitGone([...left.map((p) => p.pid!), state.pid], "10 seconds")
+  rmSync(join(resolve(dir), DEV_CLUSTER_STATE), { force: true })
+  said.push("stopped")
+  return said
+})

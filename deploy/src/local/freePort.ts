@@ -21,9 +21,8 @@ export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) 
 })
 
 /** `count` distinct free ports. */
-export const freePorts = (count: number): Effect.Effect<ReadonlyArray<number>> =>
-  Effect.gen(function*() {
-    const ports = new Set<number>()
-    while (ports.size < count) ports.add(yield* freePort)
-    return [...ports]
-  })
+export const freePorts = Effect.fn("freePorts")(function*(count: number): Effect.fn.Return<ReadonlyArray<number>> {
+  const ports = new Set<number>()
+  while (ports.size < count) ports.add(yield* freePort)
+  return [...ports]
+})

@@ -19,21 +19,20 @@ export interface PasswordHashesFile {
 }
 
 /** Parses the text of `nats-users.json`; every value must be a bcrypt hash. */
-export const parsePasswordHashes = (text: string, file: string): Effect.Effect<ReadonlyMap<string, string>, SecurityError> =>
-  Effect.gen(function*() {
-    const malformed = (why: string) => new SecurityError({ reason: "Malformed", message: `${file}: ${why}` })
-    const parsed = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => malformed("not JSON") })
-    const users = (parsed as Partial<PasswordHashesFile> | null)?.users
-    if ((parsed as Partial<PasswordHashesFile> | null)?.version !== 1 || typeof users !== "object" || users === null) {
-      return yield* Effect.fail(malformed("expected {\"version\": 1, \"users\": {…}}"))
-    }
-    const hashes = new Map<string, string>()
-    for (const [user, hash] of Object.entries(users)) {
-      if (typeof hash !== "string" || !isBcryptHash(hash)) return yield* Effect.fail(malformed(`the entry of "${user}" is not a bcrypt hash`))
-      hashes.set(user, hash)
-    }
-    return hashes
-  })
+export const parsePasswordHashes = Effect.fn("Credentials.parsePasswordHashes")(function*(text: string, file: string): Effect.fn.Return<ReadonlyMap<string, string>, SecurityError> {
+  const malformed = (why: string) => new SecurityError({ reason: "Malformed", message: `${file}: ${why}` })
+  const parsed = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => malformed("not JSON") })
+  const users = (parsed as Partial<PasswordHashesFile> | null)?.users
+  if ((parsed as Partial<PasswordHashesFile> | null)?.version !== 1 || typeof users !== "object" || users === null) {
+    return yield* Effect.fail(malformed("expected {\"version\": 1, \"users\": {…}}"))
+  }
+  const hashes = new Map<string, string>()
+  for (const [user, hash] of Object.entries(users)) {
+    if (typeof hash !== "string" || !isBcryptHash(hash)) return yield* Effect.fail(malformed(`the entry of "${user}" is not a bcrypt hash`))
+    hashes.set(user, hash)
+  }
+  return hashes
+})
 
 /** The text of `nats-users.json` for `hashes` (users sorted, so an unchanged set is byte-identical). */
 export const renderPasswordHashes = (hashes: ReadonlyMap<string, string>): string => {
@@ -65,24 +64,23 @@ export const serverSecurityFor = (config: ClusterConfig, node: string, hashes: R
 }
 
 /** Reads what `node`'s nats-server needs; undefined when the cluster file has no security section. */
-export const loadServerSecurity = (config: ClusterConfig, node: string): Effect.Effect<ServerSecurity | undefined, SecurityError> =>
-  Effect.gen(function*() {
-    const security = config.security
-    if (security === undefined) return undefined
-    const hashes = yield* readPasswordHashes(security.credentials)
-    const result = yield* Effect.try({
-      try: () => serverSecurityFor(config, node, hashes),
-      catch: (error) => new SecurityError({ reason: "Missing", message: `${credentialPaths(security.credentials).users}: ${(error as Error).message}` })
-    })
-    if (result.tls !== undefined) {
-      for (const [what, file] of [["certificate", result.tls.certFile], ["key", result.tls.keyFile], ["CA certificate", result.tls.caFile]] as const) {
-        if (!fileExists(file)) {
-          return yield* Effect.fail(new SecurityError({ reason: "Missing", message: `TLS is on but ${node}'s ${what} ${file} does not exist (run \`bramble deploy creds\` and install it on this Pi)` }))
-        }
+export const loadServerSecurity = Effect.fn("Credentials.loadServerSecurity")(function*(config: ClusterConfig, node: string): Effect.fn.Return<ServerSecurity | undefined, SecurityError> {
+  const security = config.security
+  if (security === undefined) return undefined
+  const hashes = yield* readPasswordHashes(security.credentials)
+  const result = yield* Effect.try({
+    try: () => serverSecurityFor(config, node, hashes),
+    catch: (error) => new SecurityError({ reason: "Missing", message: `${credentialPaths(security.credentials).users}: ${(error as Error).message}` })
+  })
+  if (result.tls !== undefined) {
+    for (const [what, file] of [["certificate", result.tls.certFile], ["key", result.tls.keyFile], ["CA certificate", result.tls.caFile]] as const) {
+      if (!fileExists(file)) {
+        return yield* Effect.fail(new SecurityError({ reason: "Missing", message: `TLS is on but ${node}'s ${what} ${file} does not exist (run \`bramble deploy creds\` and install it on this Pi)` }))
       }
     }
-    return result
-  })
+  }
+  return result
+})
 
 /** How a client connects as a role: NATS user, password, CA to verify servers with, inbox prefix. */
 export interface ClientCredentials {
@@ -120,25 +118,24 @@ export const readPassword = (file: string, what: string): Effect.Effect<Redacted
  * The credentials `role` connects with on a secured cluster (password from its file under
  * `security.credentials`, or `passwordFile`); undefined when the cluster file has no security section.
  */
-export const loadClientCredentials = (
+export const loadClientCredentials = Effect.fn("Credentials.loadClientCredentials")(function*(
   config: ClusterConfig,
   role: Role,
   options: { readonly passwordFile?: string } = {}
-): Effect.Effect<ClientCredentials | undefined, SecurityError> =>
-  Effect.gen(function*() {
-    const security = config.security
-    if (security === undefined) return undefined
-    const user = userNameOf(role)
-    const pass = yield* readPassword(options.passwordFile ?? passwordFileOf(security.credentials, role), `the password of ${user}`)
-    const caFile = caFileFor(security)
-    const inboxPrefix = inboxPrefixFor(role)
-    return {
-      user,
-      pass,
-      ...(caFile === undefined ? {} : { tls: { caFile } }),
-      ...(inboxPrefix === undefined ? {} : { inboxPrefix })
-    }
-  })
+): Effect.fn.Return<ClientCredentials | undefined, SecurityError> {
+  const security = config.security
+  if (security === undefined) return undefined
+  const user = userNameOf(role)
+  const pass = yield* readPassword(options.passwordFile ?? passwordFileOf(security.credentials, role), `the password of ${user}`)
+  const caFile = caFileFor(security)
+  const inboxPrefix = inboxPrefixFor(role)
+  return {
+    user,
+    pass,
+    ...(caFile === undefined ? {} : { tls: { caFile } }),
+    ...(inboxPrefix === undefined ? {} : { inboxPrefix })
+  }
+})
 
 /** The credentials `node` connects to NATS with; undefined without a security section. */
 export const loadNodeCredentials = (config: ClusterConfig, node: string): Effect.Effect<ClientCredentials | undefined, SecurityError> =>

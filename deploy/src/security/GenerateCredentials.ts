@@ -68,65 +68,64 @@ const covers = (certFile: string, node: string, host: string): boolean => {
 }
 
 /** Generates (or completes) the credentials of `config` in `out`. */
-export const generateCredentials = (options: GenerateCredentialsOptions): Effect.Effect<CredentialsReport, SecurityError> =>
-  Effect.gen(function*() {
-    const { config, out } = options
-    const rotate = options.rotate === true
-    const cost = options.cost ?? DEFAULT_BCRYPT_COST
-    const paths = credentialPaths(out)
-    const created: Array<string> = []
-    const kept: Array<string> = []
-    const hashOnly: Array<string> = []
-    const rel = (path: string) => relative(out, path)
+export const generateCredentials = Effect.fn("GenerateCredentials.generateCredentials")(function*(options: GenerateCredentialsOptions): Effect.fn.Return<CredentialsReport, SecurityError> {
+  const { config, out } = options
+  const rotate = options.rotate === true
+  const cost = options.cost ?? DEFAULT_BCRYPT_COST
+  const paths = credentialPaths(out)
+  const created: Array<string> = []
+  const kept: Array<string> = []
+  const hashOnly: Array<string> = []
+  const rel = (path: string) => relative(out, path)
 
-    yield* privateDir(out)
-    const previous = fileExists(paths.users) ? yield* readPasswordHashes(out) : new Map<string, string>()
-    const hashes = new Map<string, string>()
+  yield* privateDir(out)
+  const previous = fileExists(paths.users) ? yield* readPasswordHashes(out) : new Map<string, string>()
+  const hashes = new Map<string, string>()
 
-    for (const role of clusterRoles(config)) {
-      const user = userNameOf(role)
-      const file = passwordFileOf(out, role)
-      const known = previous.get(user)
-      if (!rotate && fileExists(file)) {
-        const password = yield* readPassword(file, `the password of ${user}`)
-        // The file wins: a hash that does not match it (an edited file) is made again.
-        hashes.set(user, known !== undefined && (yield* bcryptMatches(password, known)) ? known : yield* bcryptHash(password, cost))
-        kept.push(rel(file))
-      } else if (!rotate && known !== undefined) {
-        hashes.set(user, known)
-        hashOnly.push(user)
+  for (const role of clusterRoles(config)) {
+    const user = userNameOf(role)
+    const file = passwordFileOf(out, role)
+    const known = previous.get(user)
+    if (!rotate && fileExists(file)) {
+      const password = yield* readPassword(file, `the password of ${user}`)
+      // The file wins: a hash that does not match it (an edited file) is made again.
+      hashes.set(user, known !== undefined && (yield* bcryptMatches(password, known)) ? known : yield* bcryptHash(password, cost))
+      kept.push(rel(file))
+    } else if (!rotate && known !== undefined) {
+      hashes.set(user, known)
+      hashOnly.push(user)
+    } else {
+      const password = generatePassword()
+      yield* writeSecretFile(file, `${Redacted.value(password)}\n`)
+      hashes.set(user, yield* bcryptHash(password, cost))
+      created.push(rel(file))
+    }
+  }
+  yield* writeSecretFile(paths.users, renderPasswordHashes(hashes))
+  const dropped = [...previous.keys()].filter((user) => !hashes.has(user)).sort()
+
+  if (options.tls === true || tlsEnabled(config)) {
+    yield* privateDir(paths.tlsDir)
+    const keyType = options.keyType ?? "ec"
+    const newCa = rotate || !fileExists(paths.caCert) || !fileExists(paths.caKey)
+    if (newCa) {
+      yield* createCertificateAuthority({ cluster: config.cluster.name, certFile: paths.caCert, keyFile: paths.caKey, keyType })
+      created.push(rel(paths.caCert), rel(paths.caKey))
+    } else {
+      kept.push(rel(paths.caCert), rel(paths.caKey))
+    }
+    for (const node of config.nodes) {
+      if (node.nats.url !== undefined) continue // uses a server Bramble does not run
+      const certFile = paths.nodeCert(node.name)
+      const keyFile = paths.nodeKey(node.name)
+      const current = !newCa && fileExists(certFile) && fileExists(keyFile) && covers(certFile, node.name, node.host)
+      if (current) {
+        kept.push(rel(certFile), rel(keyFile))
       } else {
-        const password = generatePassword()
-        yield* writeSecretFile(file, `${Redacted.value(password)}\n`)
-        hashes.set(user, yield* bcryptHash(password, cost))
-        created.push(rel(file))
+        yield* createNodeCertificate({ node: node.name, host: node.host, caCertFile: paths.caCert, caKeyFile: paths.caKey, certFile, keyFile, keyType })
+        created.push(rel(certFile), rel(keyFile))
       }
     }
-    yield* writeSecretFile(paths.users, renderPasswordHashes(hashes))
-    const dropped = [...previous.keys()].filter((user) => !hashes.has(user)).sort()
-
-    if (options.tls === true || tlsEnabled(config)) {
-      yield* privateDir(paths.tlsDir)
-      const keyType = options.keyType ?? "ec"
-      const newCa = rotate || !fileExists(paths.caCert) || !fileExists(paths.caKey)
-      if (newCa) {
-        yield* createCertificateAuthority({ cluster: config.cluster.name, certFile: paths.caCert, keyFile: paths.caKey, keyType })
-        created.push(rel(paths.caCert), rel(paths.caKey))
-      } else {
-        kept.push(rel(paths.caCert), rel(paths.caKey))
-      }
-      for (const node of config.nodes) {
-        if (node.nats.url !== undefined) continue // uses a server Bramble does not run
-        const certFile = paths.nodeCert(node.name)
-        const keyFile = paths.nodeKey(node.name)
-        const current = !newCa && fileExists(certFile) && fileExists(keyFile) && covers(certFile, node.name, node.host)
-        if (current) {
-          kept.push(rel(certFile), rel(keyFile))
-        } else {
-          yield* createNodeCertificate({ node: node.name, host: node.host, caCertFile: paths.caCert, caKeyFile: paths.caKey, certFile, keyFile, keyType })
-          created.push(rel(certFile), rel(keyFile))
-        }
-      }
-    }
-    return { dir: out, created, kept, hashOnly, dropped }
-  })
+  }
+  return { dir: out, created, kept, hashOnly, dropped }
+})

@@ -59,26 +59,25 @@ const PERL_CRYPT = [
 ].join(" ")
 
 /** The bcrypt hash of `password` with a random salt, at `cost` (4–31). */
-export const bcryptHash = (
+export const bcryptHash = Effect.fn("PasswordHash.bcryptHash")(function*(
   password: Redacted.Redacted<string>,
   cost: number = DEFAULT_BCRYPT_COST
-): Effect.Effect<string, SecurityError> =>
-  Effect.gen(function*() {
-    if (!Number.isInteger(cost) || cost < 4 || cost > 31) {
-      return yield* Effect.fail(new SecurityError({ reason: "Malformed", message: `a bcrypt cost is an integer from 4 to 31, got ${cost}` }))
-    }
-    const value = Redacted.value(password)
-    if (value.length === 0 || value.includes("\0") || Buffer.byteLength(value) > 72) {
-      // bcrypt ignores everything after 72 bytes, and crypt(3) stops at a NUL.
-      return yield* Effect.fail(new SecurityError({ reason: "Malformed", message: "a password must be 1-72 bytes without NUL characters" }))
-    }
-    const setting = `$2b$${String(cost).padStart(2, "0")}$${bcryptBase64(randomBytes(16))}`
-    const hash = yield* runTool("perl", ["-e", PERL_CRYPT, setting], { input: value, what: "hashing a password with bcrypt" })
-    if (!isBcryptHash(hash)) {
-      return yield* Effect.fail(new SecurityError({ reason: "ToolFailed", message: "crypt(3) returned something that is not a bcrypt hash" }))
-    }
-    return hash
-  })
+): Effect.fn.Return<string, SecurityError> {
+  if (!Number.isInteger(cost) || cost < 4 || cost > 31) {
+    return yield* Effect.fail(new SecurityError({ reason: "Malformed", message: `a bcrypt cost is an integer from 4 to 31, got ${cost}` }))
+  }
+  const value = Redacted.value(password)
+  if (value.length === 0 || value.includes("\0") || Buffer.byteLength(value) > 72) {
+    // bcrypt ignores everything after 72 bytes, and crypt(3) stops at a NUL.
+    return yield* Effect.fail(new SecurityError({ reason: "Malformed", message: "a password must be 1-72 bytes without NUL characters" }))
+  }
+  const setting = `$2b$${String(cost).padStart(2, "0")}$${bcryptBase64(randomBytes(16))}`
+  const hash = yield* runTool("perl", ["-e", PERL_CRYPT, setting], { input: value, what: "hashing a password with bcrypt" })
+  if (!isBcryptHash(hash)) {
+    return yield* Effect.fail(new SecurityError({ reason: "ToolFailed", message: "crypt(3) returned something that is not a bcrypt hash" }))
+  }
+  return hash
+})
 
 /** True when `password` matches `hash` (crypt(3) with the hash as its setting gives the hash back). */
 export const bcryptMatches = (password: Redacted.Redacted<string>, hash: string): Effect.Effect<boolean, SecurityError> =>

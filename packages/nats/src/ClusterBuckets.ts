@@ -36,22 +36,21 @@ export interface ClusterBuckets {
  * (changing a lease TTL under running nodes would break their fencing arithmetic), so the
  * TTLs of a cluster are those of the node that created it.
  */
-export const ensureClusterBuckets = (spec: ClusterBucketsSpec): Effect.Effect<ClusterBuckets, NatsError, NatsClient> =>
-  Effect.gen(function*() {
-    const { jsm, kvm } = yield* NatsClient
-    const open = (bucket: string, ttl: number) =>
-      Effect.tryPromise({
-        // Reads go to the stream leader (no direct get): a follower's copy can be behind,
-        // and a lease read must not be (see ensureLeaderReadBucket).
-        try: () => ensureLeaderReadBucket(jsm, kvm, bucket, spec.replicas, { ttl }),
-        catch: natsError("KeyValue", `cannot create KV bucket ${bucket}`)
-      }).pipe(
-        Effect.andThen(Effect.tryPromise({
-          try: () => kvm.open(bucket),
-          catch: natsError("KeyValue", `cannot open KV bucket ${bucket}`)
-        }))
-      )
-    const members = yield* open(MEMBERS_BUCKET, spec.memberTtlMs)
-    const leases = yield* open(LEASES_BUCKET, spec.leaseTtlMs)
-    return { members, leases }
-  })
+export const ensureClusterBuckets = Effect.fn("ClusterBuckets.ensureClusterBuckets")(function*(spec: ClusterBucketsSpec): Effect.fn.Return<ClusterBuckets, NatsError, NatsClient> {
+  const { jsm, kvm } = yield* NatsClient
+  const open = (bucket: string, ttl: number) =>
+    Effect.tryPromise({
+      // Reads go to the stream leader (no direct get): a follower's copy can be behind,
+      // and a lease read must not be (see ensureLeaderReadBucket).
+      try: () => ensureLeaderReadBucket(jsm, kvm, bucket, spec.replicas, { ttl }),
+      catch: natsError("KeyValue", `cannot create KV bucket ${bucket}`)
+    }).pipe(
+      Effect.andThen(Effect.tryPromise({
+        try: () => kvm.open(bucket),
+        catch: natsError("KeyValue", `cannot open KV bucket ${bucket}`)
+      }))
+    )
+  const members = yield* open(MEMBERS_BUCKET, spec.memberTtlMs)
+  const leases = yield* open(LEASES_BUCKET, spec.leaseTtlMs)
+  return { members, leases }
+})

@@ -94,31 +94,30 @@ export const kvMemberStore = (kv: KV): MemberStore => ({
 })
 
 /** In-memory members: watchers get the current heartbeats, then every change. */
-export const memoryMemberStore = (): Effect.Effect<MemberStore> =>
-  Effect.gen(function*() {
-    const pubsub = yield* PubSub.unbounded<MemberEvent>()
-    const current = new Map<string, MemberEvent>()
-    let revision = 0
-    const publish = (key: string, event: MemberEvent) =>
+export const memoryMemberStore = Effect.fn("MemberStore.memoryMemberStore")(function*(): Effect.fn.Return<MemberStore> {
+  const pubsub = yield* PubSub.unbounded<MemberEvent>()
+  const current = new Map<string, MemberEvent>()
+  let revision = 0
+  const publish = (key: string, event: MemberEvent) =>
+    Effect.suspend(() => {
+      current.set(key, event)
+      return PubSub.publish(pubsub, event)
+    })
+  return {
+    heartbeat: (record) =>
       Effect.suspend(() => {
-        current.set(key, event)
-        return PubSub.publish(pubsub, event)
-      })
-    return {
-      heartbeat: (record) =>
-        Effect.suspend(() => {
-          const r = ++revision
-          return Effect.as(publish(record.node, { _tag: "Heartbeat", record, revision: r }), r)
-        }),
-      leave: (node, expected) =>
-        Effect.suspend(() => {
-          const last = current.get(node)
-          if (last === undefined || last.revision !== expected) return Effect.void
-          return Effect.asVoid(publish(node, { _tag: "Left", node, revision: ++revision }))
-        }),
-      // Subscribe before taking the snapshot, so no change falls between the two.
-      watch: Stream.unwrap(Effect.map(PubSub.subscribe(pubsub), (subscription) =>
-        Stream.concat(Stream.fromIterable([...current.values()]), Stream.fromSubscription(subscription))
-      ))
-    }
-  })
+        const r = ++revision
+        return Effect.as(publish(record.node, { _tag: "Heartbeat", record, revision: r }), r)
+      }),
+    leave: (node, expected) =>
+      Effect.suspend(() => {
+        const last = current.get(node)
+        if (last === undefined || last.revision !== expected) return Effect.void
+        return Effect.asVoid(publish(node, { _tag: "Left", node, revision: ++revision }))
+      }),
+    // Subscribe before taking the snapshot, so no change falls between the two.
+    watch: Stream.unwrap(Effect.map(PubSub.subscribe(pubsub), (subscription) =>
+      Stream.concat(Stream.fromIterable([...current.values()]), Stream.fromSubscription(subscription))
+    ))
+  }
+})

@@ -170,24 +170,23 @@ export interface UnderReplicated {
  * still below. nats-server moves the data to the new peers itself (2.9 scales a stream's
  * replicas with a config update).
  */
-export const raiseReplicas = (replicas: number, streams: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<UnderReplicated>, never, NatsClient> =>
-  Effect.gen(function*() {
-    const { jsm } = yield* NatsClient
-    const below: Array<UnderReplicated> = []
-    for (const stream of streams) {
-      const result = yield* Effect.tryPromise(async () => {
-        const info = await jsm.streams.info(stream)
-        const now = info.config.num_replicas
-        if (now >= replicas) return undefined
-        try {
-          await jsm.streams.update(stream, { ...info.config, num_replicas: replicas })
-          return undefined
-        } catch (error) {
-          if (isNoPeers(error)) return { stream, replicas: now }
-          throw error
-        }
-      }).pipe(Effect.orElseSucceed(() => undefined))
-      if (result !== undefined) below.push(result)
-    }
-    return below
-  })
+export const raiseReplicas = Effect.fn("Topology.raiseReplicas")(function*(replicas: number, streams: ReadonlyArray<string>): Effect.fn.Return<ReadonlyArray<UnderReplicated>, never, NatsClient> {
+  const { jsm } = yield* NatsClient
+  const below: Array<UnderReplicated> = []
+  for (const stream of streams) {
+    const result = yield* Effect.tryPromise(async () => {
+      const info = await jsm.streams.info(stream)
+      const now = info.config.num_replicas
+      if (now >= replicas) return undefined
+      try {
+        await jsm.streams.update(stream, { ...info.config, num_replicas: replicas })
+        return undefined
+      } catch (error) {
+        if (isNoPeers(error)) return { stream, replicas: now }
+        throw error
+      }
+    }).pipe(Effect.orElseSucceed(() => undefined))
+    if (result !== undefined) below.push(result)
+  }
+  return below
+})

@@ -88,40 +88,39 @@ const firstStoredAt = (jsm: JetStreamManager) =>
  * found: it tells how many series match and how long their windows are, so the first read
  * usually reaches back far enough.
  */
-export const recentWindows = (
+export const recentWindows = Effect.fn("LatestWindows.recentWindows")(function*(
   js: JetStreamClient,
   jsm: JetStreamManager,
   query: WindowQuery,
   series: ReadonlyArray<WindowResult>
-): Effect.Effect<ReadonlyArray<WindowResult>, NatsError> =>
-  Effect.gen(function*() {
-    const matching = series.filter((r) =>
-      (query.sensor === undefined || r.sensor === query.sensor) &&
-      (query.metric === undefined || r.metric === query.metric) &&
-      (query.window === undefined || r.window === query.window)
-    )
-    if (matching.length === 0 || query.limit <= 0) return []
-    const first = yield* firstStoredAt(jsm)
-    if (first === undefined) return []
-    const longest = Math.max(...matching.map((r) => r.end - r.start))
-    const now = yield* Clock.currentTimeMillis
-    // Enough time for `limit` results spread over the series, plus one window and a minute
-    // for the publishing delay (watermark, checkpoint).
-    let span = (Math.ceil(query.limit / matching.length) + 1) * longest + 60_000
-    while (true) {
-      const from = now - span
-      const messages = yield* peekStream(js, jsm, {
-        stream: Subjects.Streams.aggregates,
-        filter: seriesFilter(query),
-        start: { kind: "since", time: from },
-        limit: MAX_MESSAGES,
-        timeoutMs: TIMEOUT_MS
-      })
-      const results = latestPerKey(messages)
-      const complete = results.filter((r) => r.start >= from).length >= query.limit
-      if (complete || from <= first || messages.length >= MAX_MESSAGES) {
-        return results.sort(newestFirst).slice(0, query.limit)
-      }
-      span *= 4
+): Effect.fn.Return<ReadonlyArray<WindowResult>, NatsError> {
+  const matching = series.filter((r) =>
+    (query.sensor === undefined || r.sensor === query.sensor) &&
+    (query.metric === undefined || r.metric === query.metric) &&
+    (query.window === undefined || r.window === query.window)
+  )
+  if (matching.length === 0 || query.limit <= 0) return []
+  const first = yield* firstStoredAt(jsm)
+  if (first === undefined) return []
+  const longest = Math.max(...matching.map((r) => r.end - r.start))
+  const now = yield* Clock.currentTimeMillis
+  // Enough time for `limit` results spread over the series, plus one window and a minute
+  // for the publishing delay (watermark, checkpoint).
+  let span = (Math.ceil(query.limit / matching.length) + 1) * longest + 60_000
+  while (true) {
+    const from = now - span
+    const messages = yield* peekStream(js, jsm, {
+      stream: Subjects.Streams.aggregates,
+      filter: seriesFilter(query),
+      start: { kind: "since", time: from },
+      limit: MAX_MESSAGES,
+      timeoutMs: TIMEOUT_MS
+    })
+    const results = latestPerKey(messages)
+    const complete = results.filter((r) => r.start >= from).length >= query.limit
+    if (complete || from <= first || messages.length >= MAX_MESSAGES) {
+      return results.sort(newestFirst).slice(0, query.limit)
     }
-  })
+    span *= 4
+  }
+})

@@ -35,42 +35,41 @@ export interface ClusterOverview {
 }
 
 /** Build the overview. */
-export const clusterOverview = (options: {
+export const clusterOverview = Effect.fn("ClusterOverview.clusterOverview")(function*(options: {
   readonly cluster: string
   readonly nc: NatsConnection
   readonly view: ClusterView
   readonly selfStatus: Effect.Effect<Admin.NodeStatus>
-}): Effect.Effect<ClusterOverview> =>
-  Effect.gen(function*() {
-    const { view } = options
-    const [members, owners] = yield* Effect.all([view.members, view.owners])
-    const overviews = yield* Effect.forEach(
-      members,
-      (m) =>
-        Effect.gen(function*() {
-          const base = {
-            node: m.node,
-            state: m.state,
-            partitions: m.partitions,
-            ...(m.http === undefined ? {} : { http: m.http })
-          }
-          if (m.state === "down") return { ...base, health: "down" as const, problem: "not a live member" }
-          const status = m.node === view.self
-            ? yield* options.selfStatus
-            : yield* callNode(options.nc, m.node, AdminProtocol.AdminCalls.status, {}, 2_000).pipe(
-              Effect.catch(() => Effect.succeed(undefined))
-            )
-          if (status === undefined) return { ...base, health: "down" as const, problem: "does not answer admin requests" }
-          return { ...base, ...healthOf(status), status }
-        }),
-      { concurrency: "unbounded" }
-    )
-    return {
-      cluster: options.cluster,
-      self: view.self,
-      partitions: view.partitions,
-      members: overviews,
-      owners,
-      at: Date.now()
-    }
-  })
+}): Effect.fn.Return<ClusterOverview> {
+  const { view } = options
+  const [members, owners] = yield* Effect.all([view.members, view.owners])
+  const overviews = yield* Effect.forEach(
+    members,
+    (m) =>
+      Effect.gen(function*() {
+        const base = {
+          node: m.node,
+          state: m.state,
+          partitions: m.partitions,
+          ...(m.http === undefined ? {} : { http: m.http })
+        }
+        if (m.state === "down") return { ...base, health: "down" as const, problem: "not a live member" }
+        const status = m.node === view.self
+          ? yield* options.selfStatus
+          : yield* callNode(options.nc, m.node, AdminProtocol.AdminCalls.status, {}, 2_000).pipe(
+            Effect.catch(() => Effect.succeed(undefined))
+          )
+        if (status === undefined) return { ...base, health: "down" as const, problem: "does not answer admin requests" }
+        return { ...base, ...healthOf(status), status }
+      }),
+    { concurrency: "unbounded" }
+  )
+  return {
+    cluster: options.cluster,
+    self: view.self,
+    partitions: view.partitions,
+    members: overviews,
+    owners,
+    at: Date.now()
+  }
+})
