@@ -8,7 +8,7 @@
  */
 import type { ClusterConfig, ForwardTarget } from "@bramble/config"
 import { NatsClient, type NatsClientOptions, type NatsError } from "@bramble/nats"
-import { Backoff } from "@bramble/runtime"
+import { Backoff, type Restartable } from "@bramble/runtime"
 import { Cause, Effect, type Scope } from "effect"
 import { runForwarder } from "./Forwarder.js"
 import { type ForwarderStats, makeForwarderStats } from "./ForwarderStats.js"
@@ -18,22 +18,9 @@ import { removeStaleForwardConsumers, type StaleConsumerOptions } from "./StaleC
 import { makeThingsBoardSink } from "./ThingsBoardSink.js"
 import { makeWebhookSink } from "./WebhookSink.js"
 
-/**
- * Where a forwarder runs: the node's actor registry (cluster/src/admin/ActorRegistry.ts), which
- * lists it for `bramble actors` and lets an operator restart it. Declared here, as what the
- * forwarders need of it, so this package does not depend on the node's admin code.
- */
-export interface Restartable {
-  readonly restartable: <A, E, R>(
-    name: string,
-    kind: string,
-    effect: Effect.Effect<A, E, R>,
-    options?: { readonly processed?: () => number }
-  ) => Effect.Effect<A, E, R>
-}
-
 export interface StartForwardersOptions {
   readonly config: ClusterConfig
+  /** Where each forwarder runs: the node's actor registry, which lists it for `bramble actors`. */
   readonly registry: Restartable
   /**
    * Opens the NATS connection of one run of a forwarder (`forwarderConnection`); without it

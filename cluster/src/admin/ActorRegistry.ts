@@ -11,7 +11,7 @@
  */
 import type { DeviceMessage } from "@bramble/actor-aggregator"
 import { Admin } from "@bramble/protocol"
-import type { Actor, Entities } from "@bramble/runtime"
+import type { Actor, Entities, Restartable } from "@bramble/runtime"
 import { Cause, Deferred, Effect, type Scope } from "effect"
 
 type ActorInfo = Admin.ActorInfo
@@ -29,18 +29,7 @@ interface Worker {
 }
 
 /** The node's actors, as the admin actor sees them. */
-export interface ActorRegistry {
-  /**
-   * Runs `effect` as the worker `name`: listed by `actors`, and restarted (interrupted and run
-   * again at once) by `restart name`. Failures pass through to the caller, whose retry
-   * policy decides when it runs again; every run after the first counts as a restart.
-   */
-  readonly restartable: <A, E, R>(
-    name: string,
-    kind: string,
-    effect: Effect.Effect<A, E, R>,
-    options?: { readonly processed?: () => number }
-  ) => Effect.Effect<A, E, R>
+export interface ActorRegistry extends Restartable {
   /** Lists an actor by its stats (e.g. the storage actor) while the scope is open. */
   readonly registerActor: (name: string, stats: Effect.Effect<Actor.ActorStats>) => Effect.Effect<void, never, Scope.Scope>
   /** Makes a partition's device aggregators reachable while the scope is open. */

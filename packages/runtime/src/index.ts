@@ -18,3 +18,6 @@ export * as Supervisor from "./Supervisor.js"
 
 /** Keyed actors created on first message and passivated when idle. */
 export * as Entities from "./Entities.js"
+
+/** Work that runs under a name an operator can list and restart (a node's actor registry). */
+export type { Restartable } from "./Restartable.js"
