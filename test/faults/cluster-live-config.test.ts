@@ -26,7 +26,7 @@ import { promisify } from "node:util"
 import { BRAMBLE_CLI, requestNodeStatus } from "../support/BrambleNode.js"
 import { readStreamAlarms, readStreamReadings, waitFor } from "../support/index.js"
 import { testDir } from "../support/SystemTest.js"
-import { log, startFaultCluster, WAIT_MS, withLogs } from "./cluster-harness.js"
+import { type FaultCluster, log, startFaultCluster, WAIT_MS, withLogs } from "./cluster-harness.js"
 
 const ALL = ["n1", "n2", "n3"]
 const RULE = { kind: "threshold", name: "hot-load", metric: "temperature", above: 29.7 } as const
@@ -41,55 +41,63 @@ interface Switch {
   readonly fromSeq: number
 }
 
+
+/** What both tests use on a running fault cluster. */
+const tools = (fc: FaultCluster, dir: string) => {
+  const checkpointed = () =>
+    Effect.promise(async () => {
+      const kv = await new Kvm(fc.nc).open(CHECKPOINT_BUCKET)
+      const out = new Map<number, { readonly seq: number; readonly versions: ReadonlyArray<Switch> }>()
+      for (let p = 0; p < fc.partitions; p++) {
+        const entry = await kv.get(`part.${p}`)
+        const value = entry === null || entry.length === 0 ? undefined : Codec.decode(entry.value) as { seq: number; versions?: ReadonlyArray<Switch> }
+        out.set(p, { seq: value?.seq ?? 0, versions: value?.versions ?? [] })
+      }
+      return out
+    })
+  const url = fc.cluster.natsUrls[0]!
+  const server = ["--server", url]
+  const document = JSON.parse(readFileSync(fc.cluster.configFile, "utf8").replace(/^#.*\n/, "")) as Record<string, unknown>
+  const write = (name: string, doc: Record<string, unknown>) => {
+    const file = join(dir, name)
+    writeFileSync(file, JSON.stringify(doc, null, 2))
+    return file
+  }
+  const latestVersion = Effect.promise(async () => {
+    const r = await cli(["config", "history", "--json", ...server])
+    assert.strictEqual(r.code, 0, r.stderr)
+    return (JSON.parse(r.stdout) as Array<{ version: number }>).at(-1)?.version
+  })
+  const switches = () => Effect.map(checkpointed(), (m) => new Map([...m].map(([p, c]) => [p, c.versions] as const)))
+  const waitSwitched = (version: number) =>
+    Effect.promise(() =>
+      waitFor(() => Effect.runPromise(switches()), {
+        until: (m) => [...m.values()].every((v) => v.some((s) => s.version === version)),
+        timeoutMs: WAIT_MS,
+        intervalMs: 500,
+        show: (m) => [...m].map(([p, v]) => `${p}:${v.map((s) => `v${s.version}@${s.fromSeq}`).join(",")}`).join(" "),
+        label: `every partition using version ${version}`
+      })
+    )
+  const nodeVersions = () =>
+    Effect.promise(async () => {
+      const out: Record<string, number | undefined> = {}
+      for (const node of ALL) {
+        const status = await requestNodeStatus(url, node) as unknown as Admin.NodeStatus
+        out[node] = status.config?.version
+      }
+      return out
+    })
+
+  return { url, server, document, write, latestVersion, checkpointed, switches, waitSwitched, nodeVersions }
+}
+
 describe("cluster - live config", () => {
   it.live("apply a rule under load: every partition switches at a recorded position, alarms match the log from there; rollback stops it; refusals change nothing", () =>
     Effect.gen(function*() {
       const dir = yield* testDir("bramble-cluster-live-config-")
       const fc = yield* startFaultCluster({ dir })
-      const url = fc.cluster.natsUrls[0]!
-      const server = ["--server", url]
-      const document = JSON.parse(readFileSync(fc.cluster.configFile, "utf8").replace(/^#.*\n/, "")) as Record<string, unknown>
-      const write = (name: string, doc: Record<string, unknown>) => {
-        const file = join(dir, name)
-        writeFileSync(file, JSON.stringify(doc, null, 2))
-        return file
-      }
-      const latestVersion = Effect.promise(async () => {
-        const r = await cli(["config", "history", "--json", ...server])
-        assert.strictEqual(r.code, 0, r.stderr)
-        return (JSON.parse(r.stdout) as Array<{ version: number }>).at(-1)?.version
-      })
-      const switches = () =>
-        Effect.promise(async () => {
-          const kv = await new Kvm(fc.nc).open(CHECKPOINT_BUCKET)
-          const out = new Map<number, ReadonlyArray<Switch>>()
-          for (let p = 0; p < fc.partitions; p++) {
-            const entry = await kv.get(`part.${p}`)
-            const value = entry === null || entry.length === 0 ? undefined : Codec.decode(entry.value) as { versions?: ReadonlyArray<Switch> }
-            out.set(p, value?.versions ?? [])
-          }
-          return out
-        })
-      const waitSwitched = (version: number) =>
-        Effect.promise(() =>
-          waitFor(() => Effect.runPromise(switches()), {
-            until: (m) => [...m.values()].every((v) => v.some((s) => s.version === version)),
-            timeoutMs: WAIT_MS,
-            intervalMs: 500,
-            show: (m) => [...m].map(([p, v]) => `${p}:${v.map((s) => `v${s.version}@${s.fromSeq}`).join(",")}`).join(" "),
-            label: `every partition using version ${version}`
-          })
-        )
-      const nodeVersions = () =>
-        Effect.promise(async () => {
-          const out: Record<string, number | undefined> = {}
-          for (const node of ALL) {
-            const status = await requestNodeStatus(url, node) as unknown as Admin.NodeStatus
-            out[node] = status.config?.version
-          }
-          return out
-        })
-
+      const { server, document, write, latestVersion, switches, waitSwitched, nodeVersions } = tools(fc, dir)
       yield* withLogs(fc, Effect.gen(function*() {
         yield* fc.waitBalanced(ALL, "start")
         assert.strictEqual(yield* latestVersion, 1, "the first node published its file as version 1")
@@ -160,6 +168,50 @@ describe("cluster - live config", () => {
         assert.deepStrictEqual(removed.map((a) => a.device).sort(), [...raisedAtSwitch].sort())
         yield* log(`${expected.length} alarm events from the rule between the switches, ${removed.length} cleared as removed by the rollback`)
         assert.deepStrictEqual(yield* nodeVersions(), { n1: 3, n2: 3, n3: 3 })
+      }))
+    }), { timeout: 600_000 })
+
+  it.live("kill -9 a node during an apply: the survivors switch its partitions over, it runs the current version after its restart, nothing lost or doubled, windows equal the log's", () =>
+    Effect.gen(function*() {
+      const dir = yield* testDir("bramble-cluster-live-config-kill-")
+      const fc = yield* startFaultCluster({ dir })
+      const { server, document, write, checkpointed, waitSwitched, nodeVersions } = tools(fc, dir)
+      yield* withLogs(fc, Effect.gen(function*() {
+        yield* fc.waitBalanced(ALL, "start")
+        const load = yield* fc.startLoad()
+        yield* Effect.sleep("4 seconds")
+        const before = yield* checkpointed()
+
+        // Publish version 2, and kill n2 as it switches over.
+        const applied = yield* Effect.promise(() => cli(["config", "apply", write("v2.yaml", { ...document, rules: [RULE] }), ...server]))
+        assert.strictEqual(applied.code, 0, applied.stderr)
+        const killedAt = Date.now()
+        yield* fc.cluster.node("n2")!.process.signal("SIGKILL")
+        yield* fc.waitResumed(killedAt, "after SIGKILL of n2 during the apply", "n2")
+        yield* waitSwitched(2)
+        yield* log("every partition uses version 2, n2's moved ones included")
+
+        // n2 comes back with its (older) file: it runs the cluster's version 2.
+        yield* Effect.sleep("3 seconds")
+        yield* fc.cluster.node("n2")!.process.start
+        yield* fc.waitBalanced(ALL, "n2 restarted")
+        yield* Effect.promise(() => waitFor(() => Effect.runPromise(nodeVersions()), { until: (v) => ALL.every((n) => v[n] === 2), timeoutMs: WAIT_MS, label: "every node on version 2 after n2's restart" }))
+        yield* Effect.sleep("3 seconds")
+        // Exactly once, and every window equal to the oracle's computation over the log (what
+        // a replay computes), the partitions that moved during the apply included.
+        yield* log(yield* fc.verify(load))
+
+        // The rule fired, and never for a reading that was processed before the apply.
+        const readings = yield* Effect.promise(() => readStreamReadings(fc.cluster.natsUrls, Subjects.Streams.readings))
+        const seqOf = new Map(readings.map((r) => [`${r.device} ${r.ts}`, r] as const))
+        const raised = (yield* Effect.promise(() => readStreamAlarms(fc.cluster.natsUrls))).filter((a) => a.rule === RULE.name && a.state === "raised")
+        assert.isAbove(raised.length, 0, "the rule raised alarms")
+        for (const a of raised) {
+          const r = seqOf.get(`${a.device} ${a.at}`)
+          assert.isDefined(r, `the reading that raised ${a.device} at ${a.at}`)
+          assert.isAbove(r!.streamSeq, before.get(r!.partition)!.seq, `${a.device} at ${a.at}: raised by a reading checkpointed before the apply`)
+        }
+        yield* log(`${raised.length} raises of the new rule, none from before the apply`)
       }))
     }), { timeout: 600_000 })
 })

@@ -11,6 +11,7 @@
 import { type Actor, Entities, type Supervisor } from "@bramble/runtime"
 import type { Reading, WindowResult } from "@bramble/protocol"
 import { type Cause, Deferred, Effect, type Scope } from "effect"
+import { createHash } from "node:crypto"
 import { DeviceWindows, type DeviceSnapshot } from "./DeviceWindows.js"
 import { holtUpdate, type HoltState } from "./Forecast.js"
 import { activeAlarms, type AlarmEvent, DEFAULT_SEVERITY, evaluateReading, evaluateWatermark, type ExprInputs, nextStaleDue, type RuleSpec, type RulesState } from "./Rules.js"
@@ -95,7 +96,7 @@ interface DeviceState {
   /** The rules in force for this device (the options' until a message brings others). */
   active: ReadonlyArray<RuleSpec> | undefined
   /** The definition each rule's state was built under (see `switchRules`). */
-  ruleDigests: Record<string, string> | undefined
+  ruleDigests: Readonly<Record<string, string>> | undefined
   holt: Record<string, HoltState> | undefined
   /** The latest forecast per sensor, metric and window, in order of first forecast. */
   forecasts: Array<Forecast> | undefined
@@ -237,7 +238,7 @@ class DeviceBehaviour implements Actor.Behaviour<DeviceMessage, DeviceState, unk
           Deferred.succeed(message.reply, {
             ...state.windows.snapshot(),
             rules: structuredClone(state.rules),
-            ...(state.ruleDigests === undefined ? {} : { ruleDigests: { ...state.ruleDigests } }),
+            ...(state.ruleDigests === undefined ? {} : { ruleDigests: digestsWithState(state) }),
             holt: state.holt === undefined ? {} : structuredClone(state.holt),
             ...(state.exprInputs === undefined ? {} : { latest: state.exprInputs.snapshot() })
           } as DeviceSnapshot),
@@ -295,7 +296,19 @@ const ingest = (state: DeviceState, items: ReadonlyArray<DeviceItem>, options: D
  * by its text, metrics and statistics; the function is left out by JSON itself). A rule whose
  * digest changed between versions starts with fresh state.
  */
-export const ruleDigest = (rule: RuleSpec): string => JSON.stringify(rule)
+export const ruleDigest = (rule: RuleSpec): string => createHash("sha256").update(JSON.stringify(rule)).digest("base64url").slice(0, 16)
+
+// The digests of a rule set, computed once per set (not once per device).
+const digestsOf = new WeakMap<ReadonlyArray<RuleSpec>, Readonly<Record<string, string>>>()
+const digestsFor = (rules: ReadonlyArray<RuleSpec>): Readonly<Record<string, string>> => {
+  let digests = digestsOf.get(rules)
+  if (digests === undefined) {
+    const computed: Record<string, string> = {}
+    for (const rule of rules) computed[rule.name] = ruleDigest(rule)
+    digestsOf.set(rules, digests = computed)
+  }
+  return digests
+}
 
 /**
  * Switch a device to `next` (when it differs from the rules in force), at event time `at`
@@ -313,11 +326,10 @@ const switchRules = (
   options: DeviceAggregatorsOptions
 ): Effect.Effect<void> => {
   if (next === undefined || next.rules === state.active) return Effect.void
-  const digests: Record<string, string> = {}
-  for (const rule of next.rules) digests[rule.name] = ruleDigest(rule)
+  const digests = digestsFor(next.rules)
   const before = state.ruleDigests
   const events: Array<AlarmEvent> = []
-  if (state.rules === noRules) state.rules = {}
+  if (state.rules === noRules && next.rules.length > 0) state.rules = {}
   for (const name of Object.keys(state.rules)) {
     const digest = digests[name]
     const same = digest !== undefined && (before === undefined || before[name] === undefined || before[name] === digest)
@@ -340,6 +352,16 @@ const switchRules = (
   state.ruleDigests = digests
   if (state.exprInputs === undefined && next.rules.some((r) => r.kind === "expr")) state.exprInputs = new LatestValues(state.windows, undefined)
   return events.length > 0 && options.alarm ? options.alarm(events) : Effect.void
+}
+
+/** The digests of the rules that have state: all a checkpoint needs to compare with later. */
+const digestsWithState = (state: DeviceState): Record<string, string> => {
+  const saved: Record<string, string> = {}
+  for (const name in state.rules) {
+    const digest = state.ruleDigests?.[name]
+    if (digest !== undefined) saved[name] = digest
+  }
+  return saved
 }
 
 /** Emit windows due at `watermark`, and forecast the next window from each first emission. */
