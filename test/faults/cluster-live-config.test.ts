@@ -15,6 +15,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { evaluateReading, type RulesState, type RuleSpec } from "@bramble/actor-aggregator"
+import { startVictoriaMetrics } from "@bramble/deploy"
 import { CHECKPOINT_BUCKET } from "@bramble/nats"
 import { type Admin, Codec, Subjects } from "@bramble/protocol"
 import { Kvm } from "@nats-io/kv"
@@ -24,9 +25,9 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { BRAMBLE_CLI, requestNodeStatus } from "../support/BrambleNode.js"
-import { readStreamAlarms, readStreamReadings, waitFor } from "../support/index.js"
+import { compareWindows, readStreamAlarms, readStreamReadings, readWindowResults, waitFor, type WindowRow } from "../support/index.js"
 import { testDir } from "../support/SystemTest.js"
-import { type FaultCluster, log, startFaultCluster, WAIT_MS, withLogs } from "./cluster-harness.js"
+import { type FaultCluster, log, startFaultCluster, WAIT_MS, WINDOWS, withLogs } from "./cluster-harness.js"
 
 const ALL = ["n1", "n2", "n3"]
 const RULE = { kind: "threshold", name: "hot-load", metric: "temperature", above: 29.7 } as const
@@ -171,7 +172,7 @@ describe("cluster - live config", () => {
       }))
     }), { timeout: 600_000 })
 
-  it.live("kill -9 a node during an apply: the survivors switch its partitions over, it runs the current version after its restart, nothing lost or doubled, windows equal the log's", () =>
+  it.live("kill -9 a node during an apply: the survivors switch its partitions over, it runs the current version after its restart, nothing lost or doubled, windows equal the log's and a replay's into a second database", () =>
     Effect.gen(function*() {
       const dir = yield* testDir("bramble-cluster-live-config-kill-")
       const fc = yield* startFaultCluster({ dir })
@@ -179,6 +180,7 @@ describe("cluster - live config", () => {
       yield* withLogs(fc, Effect.gen(function*() {
         yield* fc.waitBalanced(ALL, "start")
         const load = yield* fc.startLoad()
+        const loadFrom = Date.now()
         yield* Effect.sleep("4 seconds")
         const before = yield* checkpointed()
 
@@ -212,6 +214,28 @@ describe("cluster - live config", () => {
           assert.isAbove(r!.streamSeq, before.get(r!.partition)!.seq, `${a.device} at ${a.at}: raised by a reading checkpointed before the apply`)
         }
         yield* log(`${raised.length} raises of the new rule, none from before the apply`)
+
+        // `bramble replay` of the range into a second database gives the windows stored live.
+        const from = Math.ceil((loadFrom + 2_000) / 5_000) * 5_000
+        const to = Math.floor((Date.now() - 5_000) / 5_000) * 5_000
+        const second = yield* startVictoriaMetrics({ dir: join(dir, "replay-db") })
+        const replayFile = write("replay.yaml", { ...document, sink: { ...(document["sink"] as object), url: second.url } })
+        const replay = yield* Effect.promise(() => cli(["replay", "--config", replayFile, "--from", String(from), "--to", String(to), "--server", fc.cluster.natsUrls[0]!]))
+        assert.strictEqual(replay.code, 0, replay.stdout + replay.stderr)
+        const size = new Map<string, number>(WINDOWS.map((w) => [w.name, w.size]))
+        const inRange = (w: WindowRow) => w.start >= from && w.start + size.get(w.window)! <= to
+        const live = (yield* Effect.promise(() => readWindowResults({ kind: "victoria-metrics", url: fc.cluster.db.url }))).filter(inRange)
+        assert.isAbove(live.length, 0)
+        const replayed = yield* Effect.promise(() =>
+          waitFor(() => readWindowResults({ kind: "victoria-metrics", url: second.url }), {
+            until: (rows) => compareWindows(live, rows.filter(inRange)).ok,
+            timeoutMs: WAIT_MS,
+            intervalMs: 1_000,
+            show: (rows) => compareWindows(live, rows.filter(inRange)).text.split("\n").slice(0, 6).join(" | "),
+            label: "the replayed windows equal the live ones"
+          })
+        )
+        yield* log(`replay of ${to - from} ms into a second database: ${replayed.filter(inRange).length} windows, equal to the ${live.length} stored live`)
       }))
     }), { timeout: 600_000 })
 })
