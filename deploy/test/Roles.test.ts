@@ -86,6 +86,8 @@ describe("roles", () => {
     assert.include(dashboard, "bramble.admin.*.status")
     assert.notInclude(dashboard, "bramble.admin.*.restart")
     assert.isFalse(dashboard.some((s) => s.includes("restart") || s.includes("config") || s.endsWith(">")))
+    // The admin publishes new versions of the cluster file (`bramble config apply`); only it and the nodes.
+    assert.include(permissionsOf({ kind: "admin" }, 8).publish.allow ?? [], "$KV.bramble_config.>")
   })
 
   it("users need a hash each; the rendered permissions never contain an empty allow list", () => {

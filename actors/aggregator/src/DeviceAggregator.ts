@@ -11,9 +11,10 @@
 import { type Actor, Entities, type Supervisor } from "@bramble/runtime"
 import type { Reading, WindowResult } from "@bramble/protocol"
 import { type Cause, Deferred, Effect, type Scope } from "effect"
+import { createHash } from "node:crypto"
 import { DeviceWindows, type DeviceSnapshot } from "./DeviceWindows.js"
 import { holtUpdate, type HoltState } from "./Forecast.js"
-import { activeAlarms, type AlarmEvent, evaluateReading, evaluateWatermark, type ExprInputs, nextStaleDue, type RuleSpec, type RulesState } from "./Rules.js"
+import { activeAlarms, type AlarmEvent, DEFAULT_SEVERITY, evaluateReading, evaluateWatermark, type ExprInputs, nextStaleDue, type RuleSpec, type RulesState } from "./Rules.js"
 import type { WindowSpec } from "./WindowSpec.js"
 
 /** One reading for a device, with its stream sequence and the watermark before it. */
@@ -25,9 +26,20 @@ export interface DeviceItem {
   readonly storedAt?: number
 }
 
+/**
+ * A version of the alarm rules (docs/live-config.md). The partition worker sends the one in
+ * force with every Ingest and Advance, so a device switches over exactly where its
+ * partition did, however far behind its mailbox is.
+ */
+export interface RuleSet {
+  /** The cluster file's version these rules are from. */
+  readonly version: number
+  readonly rules: ReadonlyArray<RuleSpec>
+}
+
 export type DeviceMessage =
-  | { readonly _tag: "Ingest"; readonly items: ReadonlyArray<DeviceItem> }
-  | { readonly _tag: "Advance"; readonly watermark: number; readonly reply: Deferred.Deferred<AdvanceReply> }
+  | { readonly _tag: "Ingest"; readonly items: ReadonlyArray<DeviceItem>; readonly rules?: RuleSet }
+  | { readonly _tag: "Advance"; readonly watermark: number; readonly reply: Deferred.Deferred<AdvanceReply>; readonly rules?: RuleSet }
   | { readonly _tag: "Snapshot"; readonly reply: Deferred.Deferred<DeviceSnapshot> }
   | { readonly _tag: "Peek"; readonly reply: Deferred.Deferred<DevicePeek> }
 
@@ -69,6 +81,8 @@ export interface DeviceExtras {
   readonly holt?: Record<string, HoltState>
   /** Expr rules: the latest value of each metric and its event time. */
   readonly latest?: Record<string, readonly [number, number]>
+  /** The definition (`ruleDigest`) each rule's state in `rules` was built under. */
+  readonly ruleDigests?: Record<string, string>
 }
 
 // A node holds one of these per active device, so the parts most devices never
@@ -78,12 +92,16 @@ interface DeviceState {
   readonly windows: DeviceWindows
   lastReading: Reading | undefined
   /** `noRules` while no rule is configured (nothing writes to it then). */
-  readonly rules: RulesState
+  rules: RulesState
+  /** The rules in force for this device (the options' until a message brings others). */
+  active: ReadonlyArray<RuleSpec> | undefined
+  /** The definition each rule's state was built under (see `switchRules`). */
+  ruleDigests: Readonly<Record<string, string>> | undefined
   holt: Record<string, HoltState> | undefined
   /** The latest forecast per sensor, metric and window, in order of first forecast. */
   forecasts: Array<Forecast> | undefined
   /** Expr rules only: what they read (see `LatestValues`). */
-  readonly exprInputs: LatestValues | undefined
+  exprInputs: LatestValues | undefined
 }
 
 /**
@@ -188,10 +206,12 @@ class DeviceBehaviour implements Actor.Behaviour<DeviceMessage, DeviceState, unk
         windows,
         lastReading: undefined,
         rules: extras.rules !== undefined ? structuredClone(extras.rules) : options.rules === undefined ? noRules : {},
+        active: options.rules,
+        ruleDigests: extras.ruleDigests === undefined ? undefined : { ...extras.ruleDigests },
         holt: extras.holt === undefined ? undefined : structuredClone(extras.holt),
         forecasts: undefined,
-        exprInputs: options.rules?.some((r) => r.kind === "expr") ? new LatestValues(windows, extras.latest) : undefined
-      }
+        exprInputs: options.rules?.some((r) => r.kind === "expr") || extras.latest !== undefined ? new LatestValues(windows, extras.latest) : undefined
+      } satisfies DeviceState
     })
   }
 
@@ -199,14 +219,16 @@ class DeviceBehaviour implements Actor.Behaviour<DeviceMessage, DeviceState, unk
     const { device, options } = this
     switch (message._tag) {
       case "Ingest":
-        return ingest(state, message.items, options)
+        return Effect.andThen(switchRules(state, device, message.rules, message.items[0]?.reading.ts, options), ingest(state, message.items, options))
       case "Advance":
         return Effect.gen(function*() {
+          yield* switchRules(state, device, message.rules, message.watermark, options)
           const closed = yield* emitClosed(state, message.watermark, options)
-          const stale = options.rules === undefined ? [] : evaluateWatermark(options.rules, state.rules, device, message.watermark)
+          const rules = state.active
+          const stale = rules === undefined ? [] : evaluateWatermark(rules, state.rules, device, message.watermark)
           if (stale.length > 0 && options.alarm) yield* options.alarm(stale)
           yield* Deferred.succeed(message.reply, {
-            nextEnd: Math.min(state.windows.nextEnd, options.rules === undefined ? Number.POSITIVE_INFINITY : nextStaleDue(options.rules, state.rules)),
+            nextEnd: Math.min(state.windows.nextEnd, rules === undefined ? Number.POSITIVE_INFINITY : nextStaleDue(rules, state.rules)),
             changed: closed > 0 || stale.length > 0
           })
           return state
@@ -216,6 +238,7 @@ class DeviceBehaviour implements Actor.Behaviour<DeviceMessage, DeviceState, unk
           Deferred.succeed(message.reply, {
             ...state.windows.snapshot(),
             rules: structuredClone(state.rules),
+            ...(state.ruleDigests === undefined ? {} : { ruleDigests: digestsWithState(state) }),
             holt: state.holt === undefined ? {} : structuredClone(state.holt),
             ...(state.exprInputs === undefined ? {} : { latest: state.exprInputs.snapshot() })
           } as DeviceSnapshot),
@@ -256,9 +279,9 @@ const ingest = (state: DeviceState, items: ReadonlyArray<DeviceItem>, options: D
         continue
       }
       if (applied === "tooLate") yield* options.tooLate(item.reading, item.seq, item.watermark, item.storedAt)
-      if (options.rules !== undefined) {
+      if (state.active !== undefined) {
         state.exprInputs?.update(item.reading.values, item.reading.ts)
-        for (const e of evaluateReading(options.rules, state.rules, item.reading.device, item.reading.values, item.reading.ts, state.exprInputs)) alarms.push(e)
+        for (const e of evaluateReading(state.active, state.rules, item.reading.device, item.reading.values, item.reading.ts, state.exprInputs)) alarms.push(e)
       }
       state.lastReading = item.reading
     }
@@ -267,6 +290,79 @@ const ingest = (state: DeviceState, items: ReadonlyArray<DeviceItem>, options: D
     yield* emitClosed(state, watermark, options)
     return state
   })
+
+/**
+ * What identifies a rule's definition: its fields as JSON (an expr rule's compiled predicate
+ * by its text, metrics and statistics; the function is left out by JSON itself). A rule whose
+ * digest changed between versions starts with fresh state.
+ */
+export const ruleDigest = (rule: RuleSpec): string => createHash("sha256").update(JSON.stringify(rule)).digest("base64url").slice(0, 16)
+
+// The digests of a rule set, computed once per set (not once per device).
+const digestsOf = new WeakMap<ReadonlyArray<RuleSpec>, Readonly<Record<string, string>>>()
+const digestsFor = (rules: ReadonlyArray<RuleSpec>): Readonly<Record<string, string>> => {
+  let digests = digestsOf.get(rules)
+  if (digests === undefined) {
+    const computed: Record<string, string> = {}
+    for (const rule of rules) computed[rule.name] = ruleDigest(rule)
+    digestsOf.set(rules, digests = computed)
+  }
+  return digests
+}
+
+/**
+ * Switch a device to `next` (when it differs from the rules in force), at event time `at`
+ * (the first reading it applies to, or the watermark): a rule no longer there clears its
+ * raised alarm (`rule removed`) and its state goes; a rule whose definition changed clears
+ * its raised alarm (`rule changed`) and starts fresh; an unchanged rule keeps its state
+ * (raised alarms, `for` timers, notification times). State restored from a checkpoint
+ * without digests (written before versions existed) counts as built under `next`.
+ */
+const switchRules = (
+  state: DeviceState,
+  device: string,
+  next: RuleSet | undefined,
+  at: number | undefined,
+  options: DeviceAggregatorsOptions
+): Effect.Effect<void> => {
+  if (next === undefined || next.rules === state.active) return Effect.void
+  const digests = digestsFor(next.rules)
+  const before = state.ruleDigests
+  const events: Array<AlarmEvent> = []
+  if (state.rules === noRules && next.rules.length > 0) state.rules = {}
+  for (const name of Object.keys(state.rules)) {
+    const digest = digests[name]
+    const same = digest !== undefined && (before === undefined || before[name] === undefined || before[name] === digest)
+    if (same) continue
+    const ruleState = state.rules[name]!
+    if (ruleState.raised) {
+      const old = state.active?.find((r) => r.name === name)
+      events.push({
+        device,
+        rule: name,
+        state: "cleared",
+        severity: old?.severity ?? DEFAULT_SEVERITY,
+        at: at !== undefined && Number.isFinite(at) ? at : 0,
+        message: digest === undefined ? `cleared: rule removed in version ${next.version}` : `cleared: rule changed in version ${next.version}`
+      })
+    }
+    delete state.rules[name]
+  }
+  state.active = next.rules
+  state.ruleDigests = digests
+  if (state.exprInputs === undefined && next.rules.some((r) => r.kind === "expr")) state.exprInputs = new LatestValues(state.windows, undefined)
+  return events.length > 0 && options.alarm ? options.alarm(events) : Effect.void
+}
+
+/** The digests of the rules that have state: all a checkpoint needs to compare with later. */
+const digestsWithState = (state: DeviceState): Record<string, string> => {
+  const saved: Record<string, string> = {}
+  for (const name in state.rules) {
+    const digest = state.ruleDigests?.[name]
+    if (digest !== undefined) saved[name] = digest
+  }
+  return saved
+}
 
 /** Emit windows due at `watermark`, and forecast the next window from each first emission. */
 const emitClosed = (state: DeviceState, watermark: number, options: DeviceAggregatorsOptions) =>

@@ -28,6 +28,8 @@ export interface AdminNode {
   readonly ingest?: Admin.IngestStatus
   /** Whether the node's own clock is synchronized (../node/ClockSync.ts), when it checks. */
   readonly clock?: () => Admin.NodeClock
+  /** The version of the cluster file it runs (../config/ClusterVersion.ts). */
+  readonly configVersion?: () => Admin.NodeConfigVersion
 }
 
 /** The counters rates are computed from. */
@@ -138,7 +140,8 @@ export const nodeStatus = (options: {
     ...(node.forwarders === undefined || node.forwarders.length === 0 ? {} : { forwarders: node.forwarders.map(forwarderStatus) }),
     ...(node.ingest === undefined ? {} : { ingest: { ...node.ingest } }),
     ...(clocks.length === 0 ? {} : { clocks }),
-    ...(node.clock === undefined ? {} : { clock: node.clock() })
+    ...(node.clock === undefined ? {} : { clock: node.clock() }),
+    ...(node.configVersion === undefined ? {} : { config: node.configVersion() })
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * `bramble config`: work with cluster files.
  *
+ * - `apply`, `history`, `show`, `rollback`: the running cluster's versions of its file
+ *   (./ConfigVersionsCommand.ts, docs/live-config.md).
  * - `validate FILE [--json]`: check a file and say exactly what is wrong. Exit code 0 when
  *   valid, 1 when not (scripts and CI rely on it).
  * - `init [FILE] [--nodes N] [--sink influx-v2|influx-v1] [--simulate]`: a commented, valid
@@ -11,6 +13,7 @@ import { clusterConfigJsonSchema, clusterFileTemplate, type ConfigError, loadClu
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { existsSync, writeFileSync } from "node:fs"
+import { configVersionCommands } from "./ConfigVersionsCommand.js"
 import { ExitCode } from "./ExitCode.js"
 
 const file = Argument.String("file").pipe(Argument.withDescription("Path to the cluster file (YAML or JSON)"))
@@ -104,6 +107,6 @@ const schema = Command.make("schema", {}, () => Console.log(JSON.stringify(clust
 )
 
 export const configCommand = Command.make("config").pipe(
-  Command.withDescription("Work with cluster files"),
-  Command.withSubcommands([validate, init, schema])
+  Command.withDescription("Work with cluster files, and change the running cluster's (apply, history, show, rollback)"),
+  Command.withSubcommands([validate, init, schema, ...configVersionCommands])
 )

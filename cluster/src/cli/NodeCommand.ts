@@ -2,6 +2,7 @@
  * `bramble node --config FILE --node NAME`: what runs on each Pi (and under systemd).
  */
 import { loadClusterConfig } from "@bramble/config"
+import { readFileSync } from "node:fs"
 import { Console, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { hostname } from "node:os"
@@ -93,6 +94,8 @@ export const nodeCommand = Command.make(
       if (mismatch !== undefined) yield* Effect.logWarning(`node ${name}: ${mismatch}`)
       yield* runNode({
         config: loaded.config,
+        // Published as the cluster's version 1 when this node is the first (docs/live-config.md).
+        configFile: { path: loaded.file, text: readFileSync(loaded.file, "utf8") },
         node: name,
         simulate,
         ...(Option.isSome(natsUrl) ? { natsUrl: natsUrl.value } : {}),

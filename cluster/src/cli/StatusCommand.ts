@@ -149,7 +149,7 @@ export const renderClocks = (rows: ReadonlyArray<NodeRow>, now: number = Date.no
 const renderNodes = (rows: ReadonlyArray<NodeRow>): string => {
   const body = rows.map((r) => {
     const s = r.status
-    if (s === undefined) return [r.node, paintHealth(r.health), "-", "-", "-", "-", "-", "-", r.problem ?? ""]
+    if (s === undefined) return [r.node, paintHealth(r.health), "-", "-", "-", "-", "-", "-", "-", r.problem ?? ""]
     return [
       r.node,
       paintHealth(r.health),
@@ -159,6 +159,7 @@ const renderNodes = (rows: ReadonlyArray<NodeRow>): string => {
       s.lag === undefined ? "?" : String(s.lag.pending + s.lag.ackPending),
       s.storage.writes === 0 ? "-" : `${Math.round(s.storage.lastWriteMs)} ms`,
       ranges(s.partitions.map((p) => p.partition)),
+      configText(s.config),
       r.problem ?? `${s.versions.bramble} ${dim(`nats ${s.versions.natsServer}`)}`
     ]
   })
@@ -170,9 +171,23 @@ const renderNodes = (rows: ReadonlyArray<NodeRow>): string => {
     (live.some((r) => r.status!.ingest !== undefined && r.status!.ingest.messages + r.status!.ingest.noRoute > 0)
       ? `; ingest routes: ${sum((s) => s.ingest?.readings ?? 0)} readings, ${sum((s) => s.ingest?.refused ?? 0)} refused, ${sum((s) => s.ingest?.noRoute ?? 0)} NoRoute`
       : "")
-  const align: ReadonlyArray<Align> = ["left", "left", "right", "right", "right", "right", "right", "left", "left"]
+  const align: ReadonlyArray<Align> = ["left", "left", "right", "right", "right", "right", "right", "left", "right", "left"]
   const gaps = renderGaps(live.map((r) => r.status!))
-  return `${table(["node", "health", "uptime", "in/s", "out/s", "lag", "db write", "partitions", "version / problem"], body, align)}\n${dim(totals)}\n${gaps}`
+  return `${table(["node", "health", "uptime", "in/s", "out/s", "lag", "db write", "partitions", "config", "version / problem"], body, align)}\n${dim(totals)}\n${renderAgreement(rows)}\n${gaps}`
+}
+
+/** A node's cluster-file version for the table: `v3`, or `v3 (v4 refused)`. */
+const configText = (c: Admin.NodeConfigVersion | undefined): string =>
+  c?.version === undefined ? "-" : c.error !== undefined && c.latest !== undefined && c.latest !== c.version ? yellow(`v${c.version} (v${c.latest} refused)`) : `v${c.version}`
+
+/** Whether the answering nodes run the same version of the cluster file (docs/live-config.md). */
+export const renderAgreement = (rows: ReadonlyArray<NodeRow>): string => {
+  const versions = rows.flatMap((r) => (r.status?.config?.version === undefined ? [] : [{ node: r.node, version: r.status.config.version }]))
+  if (versions.length === 0) return dim("cluster file: no version reported")
+  const distinct = [...new Set(versions.map((v) => v.version))]
+  return distinct.length === 1
+    ? dim(`cluster file: every answering node runs version ${distinct[0]}`)
+    : yellow(`cluster file: nodes run different versions (${versions.map((v) => `${v.node} v${v.version}`).join(", ")}) — \`bramble config history\`; a node that refused one says why above`)
 }
 
 /**

@@ -22,6 +22,9 @@ export const healthOf = (status: Admin.NodeStatus): { readonly health: Health; r
   if (status.lag !== undefined && status.lag.pending > LAG_DEGRADED) {
     return { health: "degraded", problem: `${status.lag.pending} readings behind` }
   }
+  if (status.config?.error !== undefined) {
+    return { health: "degraded", problem: `runs version ${status.config.version ?? "of its own file"} of the cluster file: ${status.config.error}` }
+  }
   if (status.clock?.synchronized === false) {
     return { health: "degraded", problem: `the node's clock is not synchronized (${status.clock.detail}): stored times, and so ClockAhead refusals, are off` }
   }

@@ -45,6 +45,10 @@ export const nodeMetrics = (input: NodeMetricsInput): ReadonlyArray<MetricFamily
       value: 1
     }]),
     gauge("bramble_uptime_seconds", "Seconds since the node started", [{ labels: node, value: status.uptimeMs / 1000 }]),
+    ...(status.config?.version === undefined
+      ? []
+      : [gauge("bramble_config_version", "The version of the cluster file whose live sections (rules) the node runs (docs/live-config.md)", [{ labels: node, value: status.config.version }])]),
+    gauge("bramble_config_error", "1 while the node cannot run the newest version of the cluster file (it keeps the previous one)", [{ labels: node, value: status.config?.error === undefined ? 0 : 1 }]),
     ...(status.clock?.synchronized === undefined
       ? []
       : [gauge("bramble_node_clock_synchronized", "1 while the node's clock is synchronized (timedatectl NTPSynchronized)", [{ labels: node, value: status.clock.synchronized ? 1 : 0 }])]),

@@ -17,6 +17,9 @@ import { InfluxSink } from "@bramble/influx"
 import {
   ALARM_ACKS_BUCKET,
   CHECKPOINT_BUCKET,
+  CONFIG_BUCKET,
+  ensureConfigBucket,
+  kvConfigStore,
   ensureClusterBuckets,
   INGEST_STREAM,
   ensureTopology,
@@ -52,6 +55,7 @@ import { makeWriteEndpoint } from "../ingest/WriteEndpoint.js"
 import { makePartitionStats, type PartitionStats } from "../partition/PartitionStats.js"
 import { runPartition } from "../partition/PartitionWorker.js"
 import { ownConsumerConnection } from "../partition/Quarantine.js"
+import { type ClusterVersion, startClusterVersion } from "../config/ClusterVersion.js"
 import { watchClockSync } from "./ClockSync.js"
 import { type EdgeHardware, startEdge } from "./Edge.js"
 import { awaitJetStream, makeFormation } from "./Formation.js"
@@ -60,6 +64,8 @@ import { makeSink } from "./Sink.js"
 
 export interface NodeOptions {
   readonly config: ClusterConfig
+  /** The cluster file's path and text: published as the cluster's version 1 when this node is the first. */
+  readonly configFile?: { readonly path: string; readonly text: string }
   readonly node: string
   /** Connect to this NATS server instead of starting the one the file describes (tests). */
   readonly natsUrl?: string
@@ -75,7 +81,7 @@ export interface NodeOptions {
 const CLUSTER_STREAMS = [
   ...Object.values(Subjects.Streams),
   INGEST_STREAM,
-  ...[CHECKPOINT_BUCKET, MEMBERS_BUCKET, LEASES_BUCKET, ALARM_ACKS_BUCKET].map((bucket) => `KV_${bucket}`)
+  ...[CHECKPOINT_BUCKET, MEMBERS_BUCKET, LEASES_BUCKET, ALARM_ACKS_BUCKET, CONFIG_BUCKET].map((bucket) => `KV_${bucket}`)
 ]
 
 /** How long a silent member's heartbeat stays in the members bucket. */
@@ -104,6 +110,8 @@ export interface RunningNode {
   readonly clusterView: ClusterView
   /** The admin actor (status, device queries). */
   readonly admin: AdminService
+  /** The version of the cluster file this node runs (docs/live-config.md). */
+  readonly clusterVersion: ClusterVersion
 }
 
 export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unknown, Scope.Scope> =>
@@ -175,8 +183,9 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         "creating the membership and lease buckets",
         withNats(ensureClusterBuckets({ replicas, memberTtlMs: MEMBER_TTL_MS, leaseTtlMs: timing.ttlMs }))
       )
+      const configKv = yield* whileClusterForms("creating the cluster file's version bucket", ensureConfigBucket(client.kvm, replicas))
       formation.set(undefined)
-      return opened
+      return { ...opened, config: configKv }
     }))
     // Streams created while fewer servers were up have fewer copies (withPlacementFallback):
     // raise them as the others join, and say so until they are all at full strength.
@@ -252,6 +261,13 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       try: () => client.kvm.open(CHECKPOINT_BUCKET),
       catch: natsError("KeyValue", `cannot open ${CHECKPOINT_BUCKET}`)
     })
+    // The cluster's version of the file (../config/ClusterVersion.ts): its rules change live.
+    const clusterVersion = yield* whileClusterForms("reading the cluster file's current version", startClusterVersion({
+      node,
+      store: kvConfigStore(buckets.config, client.jsm),
+      config,
+      ...(options.configFile === undefined ? {} : { file: options.configFile })
+    }))
     const partitions: Array<PartitionStats> = Array.from({ length: config.cluster.partitions }, (_, partition) => makePartitionStats(partition))
     const p = config.processing
     // Expressions are compiled once here, for every partition this node will run.
@@ -274,6 +290,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
         },
         windows: config.windows,
         rules: exprRules,
+        ruleVersions: clusterVersion.rules,
         checkpoints: fencedCheckpoints(kv, fence, { node, incarnation, lease }),
         storage: fencedStorage(storage, fence),
         stats,
@@ -337,6 +354,14 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       ingest: ingestStats,
       forwarders,
       clock,
+      configVersion: () => {
+        const s = clusterVersion.state()
+        return {
+          ...(s.version === undefined ? {} : { version: s.version }),
+          ...(s.latest === undefined ? {} : { latest: s.latest }),
+          ...(s.error === undefined ? {} : { error: s.error })
+        }
+      },
       get httpUrl() {
         return httpUrl
       }
@@ -370,7 +395,7 @@ export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unkn
       if (http._tag === "Success") httpUrl = http.success.url
       else yield* Effect.logWarning(`dashboard and /metrics are off: ${http.failure.message}`)
     }
-    const running: RunningNode = { ...adminNode, actuators: edge.actuators, httpUrl, config, registry, clusterView, admin }
+    const running: RunningNode = { ...adminNode, actuators: edge.actuators, httpUrl, config, registry, clusterView, admin, clusterVersion }
     yield* Effect.logInfo(
       `node ${node} ready: nats ${natsUrl}${mqttUrl ? `, mqtt ${mqttUrl}` : ""}${httpUrl ? `, dashboard ${httpUrl}` : ""}, ` +
         `${config.cluster.partitions} partitions, sink ${sink.describe}`

@@ -83,7 +83,7 @@ export const fencedCheckpoints = (kv: KV, fence: Fence, owner: CheckpointOwner):
         // owner's compare-and-set on `part.<p>` fails.
         const checkpoint: PartitionCheckpoint = found === undefined
           ? { seq: 0, watermark: Watermark.initial }
-          : { seq: found.seq, watermark: found.watermark }
+          : { seq: found.seq, watermark: found.watermark, ...(found.versions === undefined ? {} : { versions: found.versions }) }
         yield* write(partitionKey(partition), { ...checkpoint, owner } satisfies OwnedPartitionCheckpoint)
         return found === undefined ? undefined : checkpoint
       }),

@@ -11,10 +11,10 @@
  * worker (which restarts from the last good checkpoint), and a slow database still slows
  * the pull (backpressure) instead of piling up captures.
  */
-import { type AdvanceReply, type DeviceMessage, type DeviceSnapshot, Watermark } from "@bramble/actor-aggregator"
+import { type AdvanceReply, type DeviceMessage, type DeviceSnapshot, type RuleSet, Watermark } from "@bramble/actor-aggregator"
 import type { Entities } from "@bramble/runtime"
 import { Deferred, Effect, Fiber, type Scope } from "effect"
-import type { Checkpoints } from "./Checkpoints.js"
+import type { Checkpoints, PartitionCheckpoint, VersionSwitch } from "./Checkpoints.js"
 import { type PartitionStats, recordCheckpoint } from "./PartitionStats.js"
 import type { StoragePort } from "./Ports.js"
 import type { Publishes } from "./Publishes.js"
@@ -47,8 +47,15 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
   readonly crashes: DeviceCrashes
   /** Whether the log is drained, given the messages processed and not yet acknowledged. */
   readonly drained: (processedUnacked: number) => Effect.Effect<boolean>
+  /** The rules in force (sent with every Advance) and the version switches to record. */
+  readonly rules?: () => RuleSet | undefined
+  readonly versions?: () => ReadonlyArray<VersionSwitch>
 }): Effect.fn.Return<Checkpointer, unknown, Scope.Scope> {
   const { partition, position, devices, checkpoints, storage, publishes, gaps, stats, unsaved, crashes } = options
+  const rulesNow = (): { rules?: RuleSet } => {
+    const rules = options.rules?.()
+    return rules === undefined ? {} : { rules }
+  }
   // Devices changed since the last checkpoint, and when each device's next window ends
   // (-Infinity: unknown since its last reading), so only devices with something to close
   // are asked to advance.
@@ -65,7 +72,7 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
     Effect.forEach(
       [...nextEnd].filter(([, end]) => end <= wm).map(([device]) => device),
       (device) =>
-        devices.ask(device, (reply: Deferred.Deferred<AdvanceReply>) => ({ _tag: "Advance" as const, watermark: wm, reply })).pipe(
+        devices.ask(device, (reply: Deferred.Deferred<AdvanceReply>) => ({ _tag: "Advance" as const, watermark: wm, reply, ...rulesNow() })).pipe(
           // A crashed device actor cannot be trusted: restart the partition from its checkpoint.
           Effect.orDie,
           Effect.map((r) => {
@@ -112,7 +119,12 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
     const taken = yield* snapshotDirty
     const snapshots = yield* gaps.attach(taken.map(({ device, snapshot }) => [device, snapshot] as const))
     const published = publishes.take()
-    const at: { seq: number; watermark: Watermark.WatermarkState } = { seq: position.lastSeq, watermark: position.watermark }
+    const versions = options.versions?.()
+    const at: PartitionCheckpoint = {
+      seq: position.lastSeq,
+      watermark: position.watermark,
+      ...(versions === undefined || versions.length === 0 ? {} : { versions })
+    }
     const ack = position.lastAck
     const acked = position.processedSinceAck
     position.lastAck = undefined

@@ -30,6 +30,15 @@ export interface PartitionCheckpoint {
   /** Every reading with a sequence ≤ seq is reflected in the device checkpoints. */
   readonly seq: number
   readonly watermark: Watermark.WatermarkState
+  /** From which stream sequence the partition used each version of the cluster file's
+   * rules, oldest first (the last few; docs/live-config.md). */
+  readonly versions?: ReadonlyArray<VersionSwitch>
+}
+
+/** A partition switched to `version` of the cluster file with the reading at `fromSeq`. */
+export interface VersionSwitch {
+  readonly version: number
+  readonly fromSeq: number
 }
 
 /** What `dev.<partition>.<device>` holds: the aggregator's snapshot and, for a device whose

@@ -48,6 +48,8 @@ export interface PartitionStats {
   failures: number
   /** Set while the partition keeps failing. */
   failing: PartitionFailure | undefined
+  /** The cluster file version whose rules the partition uses (undefined: none recorded yet). */
+  configVersion: number | undefined
   /** Devices of the partition whose clock looks wrong. */
   readonly clocks: ClockSkews
   /** Gaps, late fills, restarts and duplicates in the devices' `seq` (./SequenceGaps.ts). */
@@ -69,6 +71,7 @@ export const makePartitionStats = (partition: number): PartitionStats => ({
   lastSeq: 0,
   failures: 0,
   failing: undefined,
+  configVersion: undefined,
   clocks: new ClockSkews(),
   sequence: makeSequenceCounters()
 })

@@ -18,13 +18,13 @@
  * A run that fails records why and where in the partition's stats, which show it as failing
  * until a later run checkpoints past that point.
  */
-import { type DeviceMessage, makeDeviceAggregators, type RuleSpec, Watermark, type WindowSpec } from "@bramble/actor-aggregator"
+import { type DeviceMessage, makeDeviceAggregators, type RuleSet, type RuleSpec, Watermark, type WindowSpec } from "@bramble/actor-aggregator"
 import type { Entities, Supervisor } from "@bramble/runtime"
 import { NatsClient, natsError, type NatsError } from "@bramble/nats"
 import type { DecodeLimits } from "@bramble/protocol"
 import { Cause, Clock, Effect, type Scope } from "effect"
 import { makeCheckpointer } from "./Checkpointer.js"
-import type { Checkpoints } from "./Checkpoints.js"
+import type { Checkpoints, VersionSwitch } from "./Checkpoints.js"
 import { Intake } from "./Intake.js"
 import { makeOutputs } from "./Outputs.js"
 import { type PartitionStats, recordFailure } from "./PartitionStats.js"
@@ -55,6 +55,12 @@ export interface PartitionWorkerOptions {
   readonly windows: ReadonlyArray<WindowSpec>
   /** Alarm rules from the cluster file. */
   readonly rules?: ReadonlyArray<RuleSpec>
+  /**
+   * The cluster's current version of the rules (docs/live-config.md), when they can change
+   * live: read before every batch; a new one takes effect with that batch, and the switch
+   * (version, first stream sequence) is recorded in the partition checkpoint.
+   */
+  readonly ruleVersions?: () => RuleSet | undefined
   readonly checkpoints: Checkpoints
   readonly storage: StoragePort
   readonly stats: PartitionStats
@@ -112,6 +118,21 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
   const position = startPosition(checkpoint?.seq ?? 0, checkpoint?.watermark ?? Watermark.initial)
   stats.lastSeq = position.lastSeq
   yield* Effect.logInfo(`partition ${partition}: resuming after stream sequence ${position.lastSeq}`)
+  // The rules in force, and from where each version was used (kept in the checkpoint: the
+  // last MAX_SWITCHES, enough to read back what a recent range ran under).
+  let rules: RuleSet | undefined
+  const versions: Array<VersionSwitch> = [...(checkpoint?.versions ?? [])]
+  stats.configVersion = versions.at(-1)?.version
+  const switchRules = Effect.fnUntraced(function*() {
+    const next = options.ruleVersions?.()
+    if (next === undefined || next === rules) return
+    rules = next
+    if (versions.at(-1)?.version === next.version) return
+    versions.push({ version: next.version, fromSeq: position.lastSeq + 1 })
+    if (versions.length > MAX_SWITCHES) versions.splice(0, versions.length - MAX_SWITCHES)
+    stats.configVersion = next.version
+    yield* Effect.logInfo(`partition ${partition}: rules of version ${next.version} in force from stream sequence ${position.lastSeq + 1}`)
+  })
 
   // Publishes (AGGREGATES, ALARMS, DEADLETTER) started since the last checkpoint; awaited before it.
   const publishes = makePublishes(partition, options.publisher)
@@ -149,7 +170,9 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
     stats,
     unsaved,
     crashes,
-    drained: source.drained
+    drained: source.drained,
+    rules: () => rules,
+    versions: () => versions
   })
   const batches = yield* source.open(position.lastSeq, unackedBound(settings))
 
@@ -192,11 +215,12 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
     const now = yield* Clock.currentTimeMillis
     emptyAt = batch.length === 0 ? now : undefined
     if (batch.length > 0) {
+      yield* switchRules()
       const { readings, perDevice } = routeBatch(batch, position, intake, stats, now, lagMs)
       yield* gaps.observe(perDevice)
       // One storage message per batch, one message per device per batch.
       if (readings.length > 0) yield* storage.writeReadings(readings)
-      for (const [device, items] of perDevice) yield* Effect.orDie(devices.tell(device, { _tag: "Ingest", items }))
+      for (const [device, items] of perDevice) yield* Effect.orDie(devices.tell(device, rules === undefined ? { _tag: "Ingest", items } : { _tag: "Ingest", items, rules }))
       checkpointer.ingested(perDevice.keys())
       yield* crashes.check
       stats.accepted += readings.length
@@ -210,6 +234,9 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
     if (batch.length === 0) yield* source.stalled(position.lastSeq)
   }
 })
+
+/** How many version switches a partition checkpoint keeps. */
+const MAX_SWITCHES = 32
 
 /**
  * How many messages may be delivered and not yet acknowledged: the partition's read-ahead,

@@ -7,7 +7,7 @@
  * | role | publish | subscribe |
  * |---|---|---|
  * | node | everything | everything |
- * | admin | `bramble.admin.>`, `$SRV.>`, read-only JetStream API | inbox, readings, aggregates, alarms, dead letters |
+ * | admin | `bramble.admin.>`, `$SRV.>`, read-only JetStream API, new versions of the cluster file (`$KV.bramble_config.>`) | inbox, readings, aggregates, alarms, dead letters |
  * | dashboard | read-only admin queries (status, devices, alarms, members, partitions) | its inbox, readings, aggregates, alarms |
  * | device `d` | its own readings only (and routed topics: `routedPublishSubjects`) | its own alarms and commands |
  *
@@ -140,7 +140,10 @@ export const permissionsOf = (role: Role, partitions: number, routes: ReadonlyAr
       return { publish: { allow: [">"] }, subscribe: { allow: [">"] }, allowedConnectionTypes: ["STANDARD"] }
     case "admin":
       return {
-        publish: { allow: [`${Admin.ADMIN_PREFIX}.>`, Admin.SERVICE_API_SUBJECTS, ...READ_ONLY_JETSTREAM] },
+        // `bramble config apply` publishes a version as a create of `$KV.bramble_config.v.<N>`
+        // (packages/nats ConfigStore.ts; the bucket name is spelled out: deploy does not depend
+        // on @bramble/nats). Reading versions needs only the read-only API above.
+        publish: { allow: [`${Admin.ADMIN_PREFIX}.>`, Admin.SERVICE_API_SUBJECTS, ...READ_ONLY_JETSTREAM, "$KV.bramble_config.>"] },
         subscribe: {
           allow: ["_INBOX.>", Subjects.StreamWildcards.readings, Subjects.StreamWildcards.aggregates, Subjects.StreamWildcards.alarms, Subjects.StreamWildcards.deadLetter]
         },

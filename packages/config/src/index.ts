@@ -16,3 +16,4 @@ export * from "./Template.js"
 export * from "./Units.js"
 /** Did-you-mean for a mistyped name, as the cluster file's errors use it (the CLI too). */
 export { didYouMean } from "./internal/problems.js"
+export * from "./LiveConfig.js"

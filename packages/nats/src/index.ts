@@ -4,6 +4,7 @@
  * cluster (member heartbeats, partition leases).
  */
 export * from "./ClusterBuckets.js"
+export * from "./ConfigStore.js"
 export * from "./DeliveryInfo.js"
 export * from "./FetchBatch.js"
 export * from "./ForwardConsumer.js"

@@ -208,6 +208,17 @@ export const NodeClock = Schema.Struct({
 })
 export type NodeClock = typeof NodeClock.Type
 
+/** The version of the cluster file a node runs (docs/live-config.md). */
+export const NodeConfigVersion = Schema.Struct({
+  /** The version whose live sections (rules) it uses; absent before it read one. */
+  version: Schema.optionalKey(Count),
+  /** The newest version it saw published. */
+  latest: Schema.optionalKey(Count),
+  /** Why it does not run `latest` (it keeps `version`): the cluster is degraded. */
+  error: Schema.optionalKey(Schema.String)
+})
+export type NodeConfigVersion = typeof NodeConfigVersion.Type
+
 /** One owned partition's counters. */
 export const PartitionStatus = Schema.Struct({
   partition: Count,
@@ -346,7 +357,9 @@ export const NodeStatus = Schema.Struct({
   /** Devices of the node's partitions whose clock looks wrong, latest first (at most 50). */
   clocks: Schema.optionalKey(Schema.Array(DeviceClock)),
   /** The node's own clock. */
-  clock: Schema.optionalKey(NodeClock)
+  clock: Schema.optionalKey(NodeClock),
+  /** The version of the cluster file it runs (absent from older nodes). */
+  config: Schema.optionalKey(NodeConfigVersion)
 })
 export type NodeStatus = typeof NodeStatus.Type
 

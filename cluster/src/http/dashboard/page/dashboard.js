@@ -295,7 +295,8 @@
       name.appendChild(dot);
       mid.appendChild(name);
       var sub = m.status
-        ? rate(m.status.rates.readingsIn) + " readings/s in · " + rate(m.status.rates.readingsOut) + " out · up " + ago(m.status.uptimeMs).replace(" ago", "")
+        ? rate(m.status.rates.readingsIn) + " readings/s in · " + rate(m.status.rates.readingsOut) + " out · up " + ago(m.status.uptimeMs).replace(" ago", "") +
+          (m.status.config && m.status.config.version !== undefined ? " · config v" + m.status.config.version : "")
         : (m.problem || m.health);
       if (m.problem && m.status) sub = m.problem;
       mid.appendChild(el("div", "sub", sub));

@@ -1,0 +1,124 @@
+/**
+ * The version of the cluster file a node runs (docs/live-config.md). At start the node reads
+ * the cluster's current version from the `bramble_config` bucket (packages/nats
+ * ConfigStore.ts): with none yet, it publishes its own file as version 1; with one that
+ * differs from its file, it runs the cluster's version for the sections that change live
+ * (the rules) and says so in its log; the other sections are its own file's (they cannot
+ * change under a running node: packages/config LiveConfig.ts).
+ *
+ * Then it looks for a newer version every second and compiles its rules; every partition
+ * worker on the node takes the new rules at its next batch and records from which stream
+ * sequence it used them (../partition/PartitionWorker.ts). A version whose rules this node
+ * cannot compile is not taken: the node keeps the rules it has, and reports the error
+ * (`bramble status` shows the cluster degraded).
+ *
+ * Polling rather than a KV watch: a watch is an ephemeral ordered consumer, which
+ * nats-server 2.9 may place on a replica that is down (see listDeviceKeys in
+ * ../partition/Checkpoints.ts); one STREAM.INFO a second on a bucket of a few keys is cheap.
+ */
+import type { RuleSet } from "@bramble/actor-aggregator"
+import { type ClusterConfig, compileRules, diffConfigs, LIVE_SECTIONS, parseClusterConfig, withLiveSectionsOf } from "@bramble/config"
+import { type ConfigStore, type ConfigVersion, type NatsError } from "@bramble/nats"
+import { Effect, Result, type Scope } from "effect"
+import { stringify } from "yaml"
+
+/** What a node runs of the cluster's versions (status, /metrics, the dashboard). */
+export interface ClusterVersionState {
+  /** The version whose rules the node uses (undefined: its own file's, no version read yet). */
+  readonly version: number | undefined
+  /** The newest version published, as the node last saw it. */
+  readonly latest: number | undefined
+  /** Why the node does not run `latest` (it keeps `version`'s rules). */
+  readonly error: string | undefined
+}
+
+export interface ClusterVersion {
+  readonly state: () => ClusterVersionState
+  /** The rules in force on this node, for the partition workers. */
+  readonly rules: () => RuleSet | undefined
+}
+
+export interface ClusterVersionOptions {
+  readonly node: string
+  readonly store: ConfigStore
+  /** This node's own file, decoded. */
+  readonly config: ClusterConfig
+  /** Its text and path, published as version 1 when the bucket is empty. */
+  readonly file?: { readonly path: string; readonly text: string }
+  readonly pollMs?: number
+}
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** Reads (or publishes) the current version, then follows the bucket in a scoped fiber. */
+export const startClusterVersion = (options: ClusterVersionOptions): Effect.Effect<ClusterVersion, NatsError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { node, store, config } = options
+    let rules: RuleSet | undefined
+    let state: ClusterVersionState = { version: undefined, latest: undefined, error: undefined }
+
+    /** Take version `v`: its rules with this node's sensors and windows. Never fails: an error is kept in the state. */
+    const take = (v: ConfigVersion, first: boolean) =>
+      Effect.gen(function*() {
+        const parsed = parseClusterConfig(v.text, `version ${v.version}`)
+        if (Result.isFailure(parsed)) {
+          state = { ...state, latest: v.version, error: `version ${v.version} does not validate on this node: ${parsed.failure.message}` }
+          return yield* Effect.logError(`node ${node}: cannot use ${state.error}; keeping version ${state.version ?? "of its own file"}`)
+        }
+        const merged = withLiveSectionsOf(config, parsed.success)
+        const compiled = Result.try(() => compileRules(merged))
+        if (Result.isFailure(compiled)) {
+          state = { ...state, latest: v.version, error: `version ${v.version}: rules: ${errorText(compiled.failure)}` }
+          return yield* Effect.logError(`node ${node}: cannot use ${state.error}; keeping the rules of version ${state.version ?? "its own file"}`)
+        }
+        rules = { version: v.version, rules: compiled.success }
+        state = { version: v.version, latest: v.version, error: undefined }
+        const differs = diffConfigs(config, parsed.success).map((c) => c.section)
+        const live = differs.filter((s) => LIVE_SECTIONS.has(s))
+        const fixed = differs.filter((s) => !LIVE_SECTIONS.has(s))
+        if (first && differs.length > 0) {
+          yield* Effect.logWarning(
+            `node ${node}: its cluster file differs from the cluster's version ${v.version}` +
+              (live.length > 0 ? `; it uses the cluster's version for ${live.join(", ")}` : "") +
+              (fixed.length > 0 ? `; ${fixed.join(", ")} cannot change while running and come from its own file` : "")
+          )
+        } else {
+          yield* Effect.logInfo(`node ${node}: runs version ${v.version} of the cluster file (${v.source}, by ${v.by})`)
+        }
+      })
+
+    // The current version, or this node's file as version 1 (another node may be first).
+    let current = yield* store.current
+    if (current === undefined) {
+      const published = yield* Effect.result(store.publish({
+        version: 1,
+        text: options.file?.text ?? stringify(config),
+        publishedAt: Date.now(),
+        by: `node ${node}`,
+        source: options.file?.path ?? "node start"
+      }))
+      if (published._tag === "Success") {
+        current = published.success
+        yield* Effect.logInfo(`node ${node}: published its cluster file as version 1 (the cluster had none)`)
+      } else if (published.failure._tag === "ConfigVersionTaken") {
+        current = yield* store.current
+      } else {
+        return yield* Effect.fail(published.failure)
+      }
+    }
+    if (current !== undefined) yield* take(current, true)
+
+    yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+      yield* Effect.sleep(options.pollMs ?? 1_000)
+      const latest = yield* store.latestVersion
+      // A version that failed is not tried again; a newer one is.
+      if (latest === 0 || latest === (state.latest ?? state.version)) return
+      const v = yield* store.get(latest)
+      if (v !== undefined) yield* take(v, false)
+    }).pipe(
+      // A failed read (servers restarting): try again next time, say so once per kind.
+      Effect.catch((error) => Effect.logDebug(`node ${node}: reading the cluster file's versions failed: ${error.message}`))
+    )))
+
+    return { state: () => state, rules: () => rules }
+  })
