@@ -231,4 +231,36 @@ describe("partition loop", () => {
         [[0, 4], [1_000, 4]]
       )
     }))
+
+  it.live("writes follow the load - per checkpoint each changed device and the partition record once, not per reading; a quiet partition writes nothing; a handover's last checkpoint is saved at once", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const clock = yield* Clock.Clock
+      const fence = new Fence(0, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+      s.checkpoints.fence = fence
+      const stats = makePartitionStats(0)
+      appendReadings(s.log, ["a", "b"], 100)
+      yield* start(s, stats, fencedStorage(s.storage, fence))
+      yield* ackedThrough(s.log, 200)
+      // Busy: at most one put per device and one partition record per checkpoint.
+      const parts = s.checkpoints.saves.filter((k) => k.startsWith("part.")).length
+      const devs = s.checkpoints.saves.filter((k) => k.startsWith("dev.")).length
+      assert.isAtMost(devs, 2 * parts, s.checkpoints.saves.join(" "))
+      assert.isBelow(parts + devs, 200, "fewer puts than readings")
+
+      // Quiet (the windows the last readings left due are closed by the first checkpoints
+      // after them): checkpoints go on, nothing is written.
+      const checkpointsFrom = (at: number, n: number) =>
+        eventually(`${n} checkpoints after ${at}`, async () => (stats.lastCheckpointAt >= at + n * settings.checkpointIntervalMs ? true : undefined), { timeoutMs: 20_000 })
+      yield* checkpointsFrom(stats.lastCheckpointAt, 3)
+      const saves = s.checkpoints.saves.length
+      yield* checkpointsFrom(stats.lastCheckpointAt, 4)
+      assert.strictEqual(s.checkpoints.saves.length, saves, `nothing written while quiet: ${s.checkpoints.saves.slice(saves).join(" ")}`)
+      assert.strictEqual(stats.checkpointedSeq, 200)
+
+      // A handover asks for the last checkpoint: saved although nothing changed.
+      fence.requestDrain()
+      yield* Deferred.await(fence.drained)
+      assert.strictEqual(s.checkpoints.saves.at(-1), "part.0@200")
+    }))
 })

@@ -19,6 +19,10 @@ const { values: args } = parseArgs({
 })
 const MiB = 1024 * 1024
 const statusOf = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024
+/** A figure of /proc/<pid>/smaps_rollup in bytes: Pss (shared pages divided among the processes
+ * that map them: what this process really costs when several Node.js processes run) and
+ * Pss_Anon (its own memory, not the binary's file-backed pages). */
+const rollupOf = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1]) * 1024
 const heapOf = async (url: string) => Number(/^nodejs_heap_used_bytes ([0-9.e+]+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1])
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -42,7 +46,15 @@ const once = Effect.scoped(Effect.gen(function*() {
       await sleep(500)
       heaps.push(await heapOf(url))
     }
-    return { rss, rssAfterGc: statusOf(pid, "VmRSS"), heapAfterGc: Math.min(...heaps), rssAnon: statusOf(pid, "RssAnon"), rssFile: statusOf(pid, "RssFile") }
+    return {
+      rss,
+      rssAfterGc: statusOf(pid, "VmRSS"),
+      heapAfterGc: Math.min(...heaps),
+      rssAnon: statusOf(pid, "RssAnon"),
+      rssFile: statusOf(pid, "RssFile"),
+      pss: rollupOf(pid, "Pss"),
+      pssAnon: rollupOf(pid, "Pss_Anon")
+    }
   })
 }))
 
@@ -53,10 +65,10 @@ const program = Effect.gen(function*() {
   for (let i = 0; i < Number(args.runs); i++) {
     const r = yield* once
     runs.push(r)
-    console.log(`run ${i + 1}: RSS ${(r.rss / MiB).toFixed(1)} MB (anon ${(r.rssAnon / MiB).toFixed(1)}, file ${(r.rssFile / MiB).toFixed(1)}), after GC ${(r.rssAfterGc / MiB).toFixed(1)} MB, heap after GC ${(r.heapAfterGc / MiB).toFixed(1)} MB`)
+    console.log(`run ${i + 1}: RSS ${(r.rss / MiB).toFixed(1)} MB, after GC ${(r.rssAfterGc / MiB).toFixed(1)} MB (anon ${(r.rssAnon / MiB).toFixed(1)}, file ${(r.rssFile / MiB).toFixed(1)}; PSS ${(r.pss / MiB).toFixed(1)}, PSS anon ${(r.pssAnon / MiB).toFixed(1)}), heap after GC ${(r.heapAfterGc / MiB).toFixed(1)} MB`)
   }
   const m = (k: keyof (typeof runs)[number]) => (median(runs.map((r) => r[k])) / MiB).toFixed(1)
-  console.log(`median: RSS idle ${m("rss")} MB, after GC ${m("rssAfterGc")} MB, heap after GC ${m("heapAfterGc")} MB; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`)
+  console.log(`median: RSS idle ${m("rss")} MB, after GC ${m("rssAfterGc")} MB (anon ${m("rssAnon")}, file ${m("rssFile")}), heap after GC ${m("heapAfterGc")} MB, PSS after GC ${m("pss")} MB (anon ${m("pssAnon")}); load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`)
 })
 Effect.runPromise(program).then(() => process.exit(0), (e) => {
   console.error(e)

@@ -11,7 +11,10 @@
  * measured over the live NATS and MQTT phases. Prints a table and writes a JSON result to
  * test/bench/results/.
  *
- *   npm run bench -- [--readings 100000] [--devices 200]
+ *   npm run bench -- [--readings 100000] [--devices 200] [--drain-only]
+ *
+ * `--drain-only` stops after the backlog drain and prints its rate, the node's CPU per reading
+ * and RSS: for before/after pairs (`BENCH_NODE_FLAGS`, or two builds) run back to back.
  */
 import { freePorts, scopedTempDir } from "@bramble/deploy"
 import { InfluxDB, Point } from "@influxdata/influxdb-client"
@@ -30,7 +33,9 @@ const { values: args } = parseArgs({
   options: {
     readings: { type: "string", default: "100000" },
     devices: { type: "string", default: "200" },
-    profile: { type: "string" }
+    profile: { type: "string" },
+    // Only the backlog drain (the node's own pace and CPU per reading): quick A/B pairs.
+    "drain-only": { type: "boolean", default: false }
   }
 })
 const N = Number(args.readings)
@@ -148,6 +153,13 @@ const program = Effect.scoped(Effect.gen(function*() {
     nodeCpuUsPerReading: drainCpuMs * 1000 / backlogPub.acknowledged.length
   }
   const afterDrain = backlogPub.acknowledged.length
+  if (args["drain-only"]) {
+    const d = results["backlogDrain"] as { readings: number; endToEndPerSec: number; nodeCpuUsPerReading: number }
+    console.log(`backlog drain: ${d.readings} readings, ${d.endToEndPerSec.toFixed(0)}/s, node CPU per reading ${d.nodeCpuUsPerReading.toFixed(1)} µs, ` +
+      `node RSS after the drain ${((results["nodeRssAfterDrainBytes"] as number) / 1024 / 1024).toFixed(0)} MB, peak ${(memoryOf(pid, "VmHWM") / 1024 / 1024).toFixed(0)} MB; ` +
+      `load ${loadavg().map((l) => l.toFixed(2)).join(" ")}; BENCH_NODE_FLAGS=${process.env["BENCH_NODE_FLAGS"] ?? ""}`)
+    return
+  }
 
   // Disk writes over the live phases (NATS, MQTT QoS 1, MQTT QoS 0), per process.
   const pids = yield* node.serverPids
