@@ -36,7 +36,7 @@ describe("heap limit", () => {
       })
       return Number(stdout) / MiB
     }
-    const unitOptions = (unit: string) => /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)![1]!
+    const unitOptions = (unit: string) => /^Environment="NODE_OPTIONS=(.*)"$/m.exec(unit)![1]!
     // heap_size_limit is the old space plus the young generation's few tens of MiB.
     const small = await limitOf(unitOptions(renderNodeUnit({ heapLimit: 192 * MiB })))
     assert.isAtLeast(small, 192)

@@ -98,7 +98,8 @@ export const renderNodeUnit = (options: NodeUnitOptions = {}): string => {
     "# limit is half the Pi's memory (up to 2 GiB) and the heap grows to 4x what the node uses",
     "# between collections; under this limit it stays close to it. And a young generation of",
     "# 4 MiB per semi-space (V8's own is 16): ~25 MB less RSS. nats-server ignores both.",
-    `Environment=NODE_OPTIONS=${memoryOptions}`,
+    // Quoted whole: the value holds a space, and systemd splits unquoted assignments there.
+    `Environment="NODE_OPTIONS=${memoryOptions}"`,
     "# Values in this file override the four above; database secrets live there, not here.",
     `EnvironmentFile=${envPath}`,
     `WorkingDirectory=${dataDir}`,
