@@ -181,15 +181,17 @@ describe("partition loop", () => {
       s.log.append(subject("a"), payload(T0, 1), T0 + 5)
       s.log.append(subject("a"), payload(T0 + 250, 2), T0 + 255)
       yield* ackedThrough(s.log, 2)
-      // The database stops answering: the next checkpoint waits in its flush …
+      // The database stops answering: the next checkpoint (b@300 makes it one with something
+      // new to save; a quiet partition writes nothing) waits in its flush …
       const down = yield* Deferred.make<void>()
       s.storage.gate = down
       const flushes = s.storage.flushes
+      s.log.append(subject("b"), payload(T0 + 300, 1), T0 + 305)
       yield* eventually("a checkpoint waiting for the database", async () => (s.storage.flushes > flushes ? true : undefined))
       // … while the loop reads on for an interval: a@500 goes into the checkpoint after it,
       // which waits for the first.
       s.log.append(subject("a"), payload(T0 + 500, 3), T0 + 505)
-      yield* eventually("a@500 processed", async () => (stats.lastSeq >= 3 ? true : undefined))
+      yield* eventually("a@500 processed", async () => (stats.lastSeq >= 4 ? true : undefined))
       // Long enough idle for the device to be passivated, were it allowed.
       yield* Effect.sleep("1500 millis")
       // The database answers the first checkpoint, not yet the second (the one with a@500).
@@ -203,7 +205,7 @@ describe("partition loop", () => {
       s.log.append(subject("a"), payload(T0 + 1_000, 5), T0 + 1_005)
       yield* eventually("window [0, 1 s) of a emitted", async () => (s.storage.windows.some((w) => w.device === "a" && w.start === T0) ? true : undefined))
       yield* Deferred.succeed(stillSlow, undefined)
-      yield* ackedThrough(s.log, 5)
+      yield* ackedThrough(s.log, 6)
       assert.deepStrictEqual(s.storage.windows.filter((w) => w.device === "a").map((w) => [w.start - T0, w.count]), [[0, 4]])
     }))
 
