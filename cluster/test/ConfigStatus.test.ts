@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { Admin } from "@bramble/protocol"
 import { nodeStatus } from "../src/admin/NodeStatus.js"
 import { renderStatus } from "../src/cli/StatusCommand.js"
-import { healthOf } from "../src/dashboard/ClusterOverview.js"
+import { healthOf } from "../src/client/Health.js"
 import { nodeMetrics } from "../src/metrics/NodeMetrics.js"
 import { makePartitionStats } from "../src/partition/PartitionStats.js"
 
