@@ -135,6 +135,22 @@ export const evaluateReading = (
   return events
 }
 
+/**
+ * A threshold or expression rule's `for`: whether a condition that holds (or not) at `ts`
+ * has now held for `forMs` without a break, so the rule is raised (and `state` says so).
+ */
+const raisedAfterFor = (state: RuleState, holds: boolean, ts: number, forMs: number | undefined): boolean => {
+  if (!holds) {
+    state.since = undefined
+    return false
+  }
+  state.since ??= ts
+  if (ts - state.since < (forMs ?? 0)) return false
+  state.raised = true
+  state.since = undefined
+  return true
+}
+
 const evaluateRule = (
   rule: RuleSpec,
   state: RuleState,
@@ -151,14 +167,7 @@ const evaluateRule = (
         if (value === undefined) break
         const bad = rule.below !== undefined ? value < rule.below : rule.above !== undefined && value > rule.above
         if (!state.raised) {
-          if (!bad) {
-            state.since = undefined
-            break
-          }
-          state.since ??= ts
-          if (ts - state.since >= (rule.for ?? 0)) {
-            state.raised = true
-            state.since = undefined
+          if (raisedAfterFor(state, bad, ts, rule.for)) {
             const limit = rule.below !== undefined ? `below ${rule.below}` : `above ${rule.above}`
             events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "raised", value, at: ts, message: `${rule.metric} ${value} ${limit}${rule.for ? ` for ${rule.for} ms` : ""}` })
           }
@@ -198,14 +207,7 @@ const evaluateRule = (
         if (!state.raised) {
           const holds = holdsAt(rule.when, inputs, ts)
           if (holds === undefined) break
-          if (!holds) {
-            state.since = undefined
-            break
-          }
-          state.since ??= ts
-          if (ts - state.since >= (rule.for ?? 0)) {
-            state.raised = true
-            state.since = undefined
+          if (raisedAfterFor(state, holds, ts, rule.for)) {
             events.push({ device, rule: rule.name, severity: rule.severity ?? DEFAULT_SEVERITY, state: "raised", at: ts, message: `${rule.when.text}${rule.for ? ` for ${rule.for} ms` : ""} (${describe(rule.when, inputs)})` })
           }
         } else {
