@@ -46,7 +46,12 @@ const watchOnce = (options: { readonly table: RouteTable; readonly stats: Ingest
         })
       ).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
       if (ready) break
-      yield* Effect.sleep("5 seconds")
+      // nats-server makes `$MQTT_msgs` when the first MQTT client connects, and keeps a QoS 1
+      // message only while some consumer has interest: until this consumer exists, an
+      // unrouted publish is dropped unseen. So look often (one API call each time, only
+      // until the cluster's first MQTT client) — every 5 s lost the publishes of a client
+      // that connected and sent at once (docs/ingest-routes.md).
+      yield* Effect.sleep("250 millis")
     }
     const consumer = yield* Effect.tryPromise({
       try: () => js.consumers.get(MQTT_MESSAGES_STREAM, UNROUTED_CONSUMER),
