@@ -94,10 +94,7 @@ const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)
 
 const measure = (devices: number) =>
   Effect.scoped(Effect.gen(function*() {
-    // BENCH_KEEP=1 keeps the directory (the node's log: a run whose partitions restarted).
-    const keep = process.env["BENCH_KEEP"] === "1"
-    const dir = yield* scopedTempDir({ prefix: "bramble-memory-", keep })
-    if (keep) console.log(`kept: ${dir}`)
+    const dir = yield* scopedTempDir({ prefix: "bramble-memory-" })
     const httpPort = yield* freePort
     const node = yield* startNodeUnderTest({
       dir,

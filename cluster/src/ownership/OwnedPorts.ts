@@ -97,8 +97,7 @@ export const fencedCheckpoints = (kv: KV, fence: Fence, owner: CheckpointOwner):
       write(partitionKey(partition), { ...checkpoint, owner } satisfies OwnedPartitionCheckpoint).pipe(
         Effect.tap(() => Effect.sync(() => fence.checkpointSaved()))
       ),
-    listDevices: (partition) => listDeviceKeys(kv, partition),
-    saveAwaited: () => fence.drainRequested
+    listDevices: (partition) => listDeviceKeys(kv, partition)
   }
 }
 
