@@ -56,6 +56,17 @@ const appendReadings = (log: MemoryLog, devices: ReadonlyArray<string>, n: numbe
 /** Waits until the log is acknowledged through `seq` (a checkpoint covered it). */
 const ackedThrough = (log: MemoryLog, seq: number) => eventually(`ack through ${seq}`, async () => (log.acked >= seq ? true : undefined), { timeoutMs: 20_000 })
 
+/** A run that checkpoints a@0–750, then meets `fault` with a@1000–1750 to read: how it ended. */
+const runThatFails = (s: Surroundings, stats: PartitionStats, fault: () => void) =>
+  Effect.gen(function*() {
+    appendReadings(s.log, ["a"], 4)
+    const first = yield* start(s, stats)
+    yield* ackedThrough(s.log, 4)
+    fault()
+    appendReadings(s.log, ["a"], 4, 4)
+    return yield* Fiber.await(first)
+  })
+
 describe("partition loop", () => {
   it.live("ordering - readings stored in log order, one storage message per batch, windows per device in order; a new run resumes after the checkpoint", () =>
     Effect.gen(function*() {
@@ -122,12 +133,9 @@ describe("partition loop", () => {
     Effect.gen(function*() {
       const s = surroundings()
       const stats = makePartitionStats(0)
-      appendReadings(s.log, ["a"], 4)
-      const first = yield* start(s, stats)
-      yield* ackedThrough(s.log, 4)
-      s.checkpoints.failSaves = "the bucket is unavailable"
-      appendReadings(s.log, ["a"], 4, 4)
-      const exit = yield* Fiber.await(first)
+      const exit = yield* runThatFails(s, stats, () => {
+        s.checkpoints.failSaves = "the bucket is unavailable"
+      })
       assert.isTrue(Exit.isFailure(exit))
       assert.match(stats.failing?.reason ?? "", /the bucket is unavailable/)
       assert.strictEqual(s.log.acked, 4)
@@ -211,13 +219,10 @@ describe("partition loop", () => {
     Effect.gen(function*() {
       const s = surroundings()
       const stats = makePartitionStats(0)
-      appendReadings(s.log, ["a"], 4)
-      const first = yield* start(s, stats)
-      yield* ackedThrough(s.log, 4)
       // a@1000 closes [0, 1 s): writing that window kills the device actor.
-      s.storage.failNextWindows = "the storage actor is gone"
-      appendReadings(s.log, ["a"], 4, 4)
-      const exit = yield* Fiber.await(first)
+      const exit = yield* runThatFails(s, stats, () => {
+        s.storage.failNextWindows = "the storage actor is gone"
+      })
       assert.isTrue(Exit.isFailure(exit), "the run goes on after a device crashed")
       assert.match(stats.failing?.reason ?? "", /device a crashed \(the storage actor is gone\)/)
       assert.strictEqual(s.log.acked, 4, "nothing acknowledged past the crash")
