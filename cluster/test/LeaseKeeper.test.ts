@@ -5,7 +5,7 @@ import { TestClock } from "effect/testing"
 import type { Fence } from "../src/ownership/Fence.js"
 import { startLeaseKeeper } from "../src/ownership/LeaseKeeper.js"
 import { leaseTiming } from "../src/ownership/LeaseTiming.js"
-import { memoryOwnershipLog } from "../src/ownership/OwnershipLog.js"
+import { memoryOwnershipLog, ownershipIntervals } from "../src/ownership/OwnershipLog.js"
 
 // The scenarios below are written for: TTL 6 s, renew every 2 s, fence 3 s.
 const timing = { ...leaseTiming(6_000), renewEveryMs: 2_000, fenceMs: 3_000 }
@@ -156,6 +156,34 @@ describe("LeaseKeeper", () => {
       assert.strictEqual(log.events.at(-1)!.event, "released")
       // The next owner can claim at once.
       yield* store.claim(0, { node: "b", incarnation: "b-1", claimedAt: 2_000 })
+    }).pipe(Effect.scoped))
+
+  it.effect("lease keeper - a handover's ownership ends when the worker stopped, before the next owner can claim", () =>
+    Effect.gen(function*() {
+      const memory = memoryLeaseStore(timing.ttlMs)
+      // A delete the server applies at once but whose reply takes 300 ms: the next owner
+      // claims in between.
+      let claimedByNext: number | undefined
+      const store: typeof memory = {
+        ...memory,
+        release: (partition, revision) =>
+          Effect.gen(function*() {
+            yield* memory.release(partition, revision)
+            yield* memory.claim(partition, { node: "b", incarnation: "b-1", claimedAt: 0 })
+            claimedByNext = yield* Clock.currentTimeMillis
+            yield* Effect.sleep(300)
+          })
+      }
+      const worker = probeWorker()
+      const { keeper, log } = yield* claimAndKeep(store, worker)
+      yield* TestClock.adjust("1500 millis")
+      const release = yield* Effect.forkChild(keeper.release)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(release)
+      const [mine] = ownershipIntervals(log.events)
+      assert.isDefined(claimedByNext)
+      assert.isAtMost(mine!.end, claimedByNext!, "the ownership ended before the next claim")
+      assert.isAtLeast(mine!.end, worker.runs[0]!.end!, "and not before its worker stopped")
     }).pipe(Effect.scoped))
 
   it.effect("lease keeper - closing its scope stops the worker and closes the fence", () =>

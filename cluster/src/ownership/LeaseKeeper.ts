@@ -179,9 +179,14 @@ export const startLeaseKeeper = Effect.fn("LeaseKeeper.startLeaseKeeper")(functi
       fence.close()
       yield* Fiber.interrupt(workerFiber)
       yield* Fiber.interrupt(renewFiber)
+      // The ownership ends here, with the worker stopped and the fence shut, not when the
+      // delete returns: the next owner may claim as soon as the server applies the delete,
+      // which is before its reply reaches us (logged after it, the release overlapped the
+      // next claim by the round trip — a false overlap in the fault tests).
+      const stoppedAt = clock.currentTimeMillisUnsafe()
       if (!Deferred.isDoneUnsafe(lost)) {
         const released = yield* Effect.exit(leases.release(partition, revision))
-        log("released", Exit.isSuccess(released) ? {} : { detail: "delete failed; the lease expires by its TTL" })
+        log("released", Exit.isSuccess(released) ? { at: stoppedAt } : { at: stoppedAt, detail: "delete failed; the lease expires by its TTL" })
       }
     } else {
       yield* Fiber.interrupt(workerFiber)
