@@ -87,7 +87,14 @@ const networkDetail = (error: unknown, timeoutMs: number): HttpFailure => {
   return { reason: "Unavailable", status: undefined, detail: code === undefined ? why : `${why} (${code})` }
 }
 
-/** POST `body`; succeeds on 2xx. Interrupting it aborts the request. */
+/**
+ * POST `body`; succeeds on 2xx. Interrupting it aborts the request.
+ *
+ * The time limit is Effect's, not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: in
+ * Node 20 the composite holds its timeout signal weakly, a GC can collect it before it fires
+ * (nodejs/node#57736), and a receiver that never answered then held its batch for good.
+ * Timing out interrupts the request, which aborts `signal`.
+ */
 export const httpPost = (request: HttpPost): Effect.Effect<void, HttpFailure> =>
   Effect.tryPromise({
     try: async (signal) => {
@@ -96,7 +103,7 @@ export const httpPost = (request: HttpPost): Effect.Effect<void, HttpFailure> =>
         headers: request.headers,
         body: request.body,
         redirect: "manual",
-        signal: AbortSignal.any([signal, AbortSignal.timeout(request.timeoutMs)])
+        signal
       })
       // Read the body either way, so the connection can be reused.
       const text = await response.text().catch(() => "")
@@ -104,6 +111,10 @@ export const httpPost = (request: HttpPost): Effect.Effect<void, HttpFailure> =>
     },
     catch: (error) => networkDetail(error, request.timeoutMs)
   }).pipe(
+    Effect.timeoutOrElse({
+      duration: request.timeoutMs,
+      orElse: () => Effect.fail<HttpFailure>({ reason: "Timeout", status: undefined, detail: `no answer within ${request.timeoutMs} ms` })
+    }),
     Effect.flatMap(({ status, text }) => {
       const meaning = classifyStatus(status, request.credentialStatuses)
       if (meaning === "Accepted") return Effect.void

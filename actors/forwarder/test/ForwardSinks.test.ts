@@ -10,6 +10,8 @@ import type { AddressInfo } from "node:net"
 import type { ForwardItem } from "../src/ForwardItem.js"
 import { makeThingsBoardSink } from "../src/ThingsBoardSink.js"
 import { makeWebhookSink, webhookSignature } from "../src/WebhookSink.js"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
 
 const T0 = 1_700_000_000_000
 
@@ -171,5 +173,21 @@ describe("forward sinks - real HTTP server", () => {
       assert.match(refused.detail, /ECONNREFUSED/)
       const timedOut = yield* write(silent.url, 300)
       assert.deepStrictEqual([timedOut.reason, timedOut.retryable], ["Timeout", true])
+      // Garbage collections while it waits must not lose the time limit (nodejs/node#57736: a
+      // timeout signal inside AbortSignal.any can be collected before it fires).
+      const collect = forceGc()
+      const collecting = setInterval(collect, 20)
+      const afterGc = yield* write(silent.url, 300).pipe(
+        Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("the POST outlived its 300 ms limit") }),
+        Effect.ensuring(Effect.sync(() => clearInterval(collecting)))
+      )
+      assert.deepStrictEqual([afterGc.reason, afterGc.retryable], ["Timeout", true])
     }).pipe(Effect.scoped))
 })
+
+/** A full garbage collection on demand, without starting the test process with --expose-gc. */
+const forceGc = (): (() => void) => {
+  setFlagsFromString("--expose-gc")
+  return runInNewContext("gc") as () => void
+}
+

@@ -103,7 +103,7 @@ describe("forwarders of one target on two nodes", () => {
       yield* until(() => "A created the target's consumer", Effect.promise(() => publisher.jsm.consumers.info("READINGS", "bramble-fwd-shared").then(() => true, () => false)))
       http.hangA.value = true
       yield* publish(0, 10)
-      yield* until(() => "A holds the batch", Effect.sync(() => nodeA.stats.failures > 0))
+      yield* until(() => `A holds the batch (A: ${JSON.stringify(nodeA.stats)}; receiver got /a ${http.got.get("/a")!.length}, /b ${http.got.get("/b")!.length})`, Effect.sync(() => nodeA.stats.failures > 0))
       yield* Effect.promise(() => a.nc.close())
 
       // Node B gets what A held once ack_wait has passed, and everything after it.
