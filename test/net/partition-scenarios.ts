@@ -14,6 +14,7 @@ import { Effect } from "effect"
 import { type FaultCluster, log, type VerifiedRun } from "../faults/cluster-harness.js"
 import type { PiCluster } from "../support/net/PiCluster.js"
 import { replicaDisagreement } from "../support/Streams.js"
+import type { ConnectionEvent } from "../support/internal/Senders.js"
 import { type Lab, NODES, startMqttLoad } from "./lab-harness.js"
 
 export type FaultKind = "isolate" | "asymmetric" | "flapping"
@@ -38,10 +39,14 @@ export interface ScenarioOutcome extends VerifiedRun {
   readonly takeoverMs: number | undefined
   /** From the heal until every partition checkpointed twice more (processing everywhere). */
   readonly resumedAfterHealMs: number
-  /** From the heal until the target's MQTT publisher was PUBACKed again. */
+  /** From the heal until the target's MQTT publisher was PUBACKed again (Infinity: not within
+   * MQTT_RECOVERY_LIMIT_MS). */
   readonly mqttRecoveryMs: number | undefined
   /** PUBACKs the target's MQTT publisher got while the fault lasted. */
   readonly mqttAckedDuringFault: number | undefined
+  /** The target's MQTT client connection from the fault on (times relative to the heal):
+   * whether it was dropped, and when it reconnected — what the ingest recovery time is made of. */
+  readonly mqttConnection: string | undefined
   /** Messages of READINGS on which a replica disagrees with the leader, after the heal. */
   readonly replicaDivergence: Readonly<Record<string, number>>
 }
@@ -54,6 +59,8 @@ const describeFault = (s: FaultScenario) =>
     : `${s.target} flapping (3 s cut, 3 s healed)`
 
 let round = 0
+/** How long after the heal the target's MQTT publisher is watched for PUBACKs (a figure, not a check). */
+const MQTT_RECOVERY_LIMIT_MS = 120_000
 /** The MQTT load's devices of every round (`r<round>m<node>-dev-…`), not only this one's. */
 const MQTT_DEVICE = /^r[0-9]+m/
 
@@ -88,8 +95,8 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
     const resumedAfterHealMs = yield* fc.waitResumed(healAt, `after ${scenario.kind} of ${scenario.target} healed`)
     let mqttRecoveryMs: number | undefined
     if (targetMqtt !== undefined && ackedAtHeal !== undefined) {
-      while (targetMqtt.progress().acknowledged <= ackedAtHeal + 10 && Date.now() - healAt < 120_000) yield* Effect.sleep("100 millis")
-      mqttRecoveryMs = Date.now() - healAt
+      while (targetMqtt.progress().acknowledged <= ackedAtHeal + 10 && Date.now() - healAt < MQTT_RECOVERY_LIMIT_MS) yield* Effect.sleep("100 millis")
+      mqttRecoveryMs = targetMqtt.progress().acknowledged > ackedAtHeal + 10 ? Date.now() - healAt : Number.POSITIVE_INFINITY
     }
     yield* fc.waitBalanced(NODES, `after ${scenario.kind} healed`)
     // Keep publishing: a lost reading is revealed by the next seq of its device.
@@ -109,15 +116,34 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
       takeoverMs: takeover(fc, scenario.target, faultAt, healAt),
       resumedAfterHealMs,
       mqttRecoveryMs,
-      mqttAckedDuringFault: ackedAtFault === undefined || ackedAtHeal === undefined ? undefined : ackedAtHeal - ackedAtFault
+      mqttAckedDuringFault: ackedAtFault === undefined || ackedAtHeal === undefined ? undefined : ackedAtHeal - ackedAtFault,
+      mqttConnection: targetMqtt === undefined ? undefined : connectionStory(targetMqtt.connectionEvents(), faultAt, healAt)
     }
     yield* log(`${prefix} ${scenario.kind} ${scenario.target}: ${run.summary}; ` +
       `${outcome.takeoverMs === undefined ? `${scenario.target}'s partitions not moved` : `${scenario.target}'s partitions claimed by others ${outcome.takeoverMs} ms after the fault`}, ` +
       `every partition processing again ${resumedAfterHealMs} ms after the heal` +
-      (mqttRecoveryMs === undefined ? "" : `; ${scenario.target}'s MQTT publisher PUBACKed ${outcome.mqttAckedDuringFault} during the fault, again ${mqttRecoveryMs} ms after the heal`) +
+      (mqttRecoveryMs === undefined ? "" : `; ${scenario.target}'s MQTT publisher PUBACKed ${outcome.mqttAckedDuringFault} during the fault, again ${mqttRecoveryMs} ms after the heal (its connection: ${outcome.mqttConnection})`) +
       `; READINGS replicas vs the leader (${divergence.leader}): ${Object.entries(divergence.differing).map(([peer, n]) => `${peer} ${n} messages differ`).join(", ") || "no peers read"}`)
     return outcome
   })
+
+/**
+ * A publisher's connection events from the fault on, times in seconds from the heal, repeats
+ * folded: `close -12.1 (×3), connect +4.2`. "none" when the connection never dropped.
+ */
+const connectionStory = (events: ReadonlyArray<ConnectionEvent>, faultAt: number, healAt: number): string => {
+  const parts: Array<{ event: string; first: number; count: number; detail?: string }> = []
+  for (const e of events) {
+    if (e.at < faultAt) continue
+    const last = parts.at(-1)
+    if (last?.event === e.event) last.count += 1
+    else parts.push({ event: e.event, first: e.at, count: 1, ...(e.detail === undefined ? {} : { detail: e.detail }) })
+  }
+  if (parts.length === 0) return "none"
+  const rel = (at: number) => `${at >= healAt ? "+" : ""}${((at - healAt) / 1000).toFixed(1)} s`
+  const shown = parts.length > 12 ? [...parts.slice(0, 6), undefined, ...parts.slice(-5)] : parts
+  return shown.map((p) => p === undefined ? "…" : `${p.event} ${rel(p.first)}${p.count > 1 ? ` (×${p.count})` : ""}${p.detail === undefined ? "" : ` [${p.detail.slice(0, 80)}]`}`).join(", ")
+}
 
 /** From `faultAt`, when every partition `target` owned then had been claimed by another node (before the heal). */
 const takeover = (fc: FaultCluster<PiCluster>, target: string, faultAt: number, healAt: number): number | undefined => {
@@ -145,7 +171,7 @@ export const outcomeTable = (outcomes: ReadonlyArray<ScenarioOutcome>): string =
     return `| ${describeFault(o.scenario)}, ${o.scenario.durationMs / 1000} s | ${o.nats.acknowledged} / ${o.nats.acknowledged - o.nats.lost} / ${o.nats.lost} / 0 | ` +
       `${m === undefined ? "-" : `${m.pubacked} / ${m.pubacked - m.lost} / ${m.lost} / 0`} | ${m === undefined ? "-" : `${m.gaps} (${m.gapReadings}) / ${m.recovered}`} | ` +
       `${o.takeoverMs === undefined ? "not moved" : `${(o.takeoverMs / 1000).toFixed(1)} s after the fault`} | ${(o.resumedAfterHealMs / 1000).toFixed(1)} s | ` +
-      `${o.mqttRecoveryMs === undefined ? "-" : `${(o.mqttRecoveryMs / 1000).toFixed(1)} s`} | ` +
+      `${o.mqttRecoveryMs === undefined ? "-" : Number.isFinite(o.mqttRecoveryMs) ? `${(o.mqttRecoveryMs / 1000).toFixed(1)} s` : `not within ${MQTT_RECOVERY_LIMIT_MS / 1000} s`} | ` +
       `${Object.entries(o.replicaDivergence).map(([peer, n]) => `${peer}: ${n}`).join(", ")} | ${o.logLost} |`
   })
   return [header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", ...rows].join("\n")

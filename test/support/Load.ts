@@ -23,7 +23,7 @@
  * fraction of its client-side cost).
  */
 import { InFlight } from "./internal/InFlight.js"
-import { openMqttSender, openNatsSender, Outcomes, type Sender, urlList } from "./internal/Senders.js"
+import { type ConnectionEvent, openMqttSender, openNatsSender, Outcomes, type Sender, urlList } from "./internal/Senders.js"
 import type { RawPoint } from "./Points.js"
 
 export { mqttPayload, natsPayload, readingPayload } from "./internal/Payload.js"
@@ -254,6 +254,8 @@ export interface SteadyLoad {
   /** Resolves when the load has stopped and every publish has settled. */
   readonly done: Promise<PublishReport>
   readonly progress: () => SteadyLoadProgress
+  /** The connection's events so far (MQTT; empty for NATS), see Sender. */
+  readonly connectionEvents: () => ReadonlyArray<ConnectionEvent>
   /** Stops issuing, waits for the outstanding acks, and resolves with the report. */
   readonly stop: () => Promise<PublishReport>
 }
@@ -302,6 +304,7 @@ export const steadyLoad = (options: SteadyLoadOptions): SteadyLoad => {
     failStart = reject
   })
 
+  let openSender: Sender | undefined
   const run = async (): Promise<PublishReport> => {
     let sender: Sender
     try {
@@ -312,6 +315,7 @@ export const steadyLoad = (options: SteadyLoadOptions): SteadyLoad => {
       failStart(error)
       throw error
     }
+    openSender = sender
     markStarted()
     const durationTimer = options.durationMs === undefined ? undefined : setTimeout(onAbort, options.durationMs)
     try {
@@ -353,6 +357,7 @@ export const steadyLoad = (options: SteadyLoadOptions): SteadyLoad => {
       failed: outcomes.failedCount,
       inFlight: inFlight.size
     }),
+    connectionEvents: () => openSender?.connectionEvents?.() ?? [],
     stop: () => {
       stopper.abort()
       return done

@@ -18,6 +18,15 @@ export type Ack = "stored" | "duplicate" | "puback" | "written"
 export interface Sender {
   readonly send: (reading: TestReading) => Promise<Ack>
   readonly close: () => Promise<void>
+  /** What happened to the connection (MQTT: close, offline, reconnect, connect, error), with
+   * wall-clock times: how long a publisher took to come back after a fault is read from it. */
+  readonly connectionEvents?: () => ReadonlyArray<ConnectionEvent>
+}
+
+export interface ConnectionEvent {
+  readonly at: number
+  readonly event: string
+  readonly detail?: string
 }
 
 export const urlList = (url: string | ReadonlyArray<string>): Array<string> => (typeof url === "string" ? [url] : [...url])
@@ -83,6 +92,14 @@ export const openMqttSender = async (url: string, options: MqttSenderOptions): P
   // Each publish in flight waits for the socket's "drain" while its buffer is full: up to the
   // publish window (at most 65,000) listeners at once, which is intended, not a leak.
   for (const client of clients) client.stream.setMaxListeners(0)
+  const events: Array<ConnectionEvent> = []
+  const record = (event: string, detail?: string) => {
+    if (events.length < 10_000) events.push({ at: Date.now(), event, ...(detail === undefined ? {} : { detail }) })
+  }
+  for (const client of clients) {
+    for (const event of ["close", "offline", "reconnect", "connect"] as const) client.on(event, () => record(event))
+    client.on("error", (error) => record("error", error.message))
+  }
   // A device always goes through the same client, so its readings arrive in publish order.
   const clientOf = new Map<string, MqttClient>()
   const ack: Ack = options.qos === 1 ? "puback" : "written"
@@ -101,7 +118,8 @@ export const openMqttSender = async (url: string, options: MqttSenderOptions): P
     },
     close: async () => {
       await Promise.all(clients.map((client) => client.endAsync(true)))
-    }
+    },
+    connectionEvents: () => events
   }
 }
 
