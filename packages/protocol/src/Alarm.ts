@@ -31,7 +31,8 @@ export const Alarm = Schema.Struct({
 })
 export type Alarm = typeof Alarm.Type
 
-/** JSON: MQTT subscribers of aggregates/# and alarms/# read it as it is (docs/ingest-routes.md). */
+/** JSON: MQTT subscribers of aggregates/# and alarms/# read it as it is (README, "Subscribing
+ * from MQTT"; why JSON here and msgpack on READINGS, measured: `npm run bench:wire`). */
 export const encodeAlarm = (alarm: Alarm): Uint8Array => Codec.encodeJson(alarm)
 export const decodeAlarm = Schema.decodeUnknownSync(Alarm)
 export const readAlarm = (bytes: Uint8Array): Alarm => decodeAlarm(Codec.decodeAny(bytes))

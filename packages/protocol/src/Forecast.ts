@@ -20,6 +20,7 @@ export const Forecast = Schema.Struct({
 })
 export type Forecast = typeof Forecast.Type
 
-/** JSON: MQTT subscribers of aggregates/# and alarms/# read it as it is (docs/ingest-routes.md). */
+/** JSON: MQTT subscribers of aggregates/# and alarms/# read it as it is (README, "Subscribing
+ * from MQTT"; why JSON here and msgpack on READINGS, measured: `npm run bench:wire`). */
 export const encodeForecast = (forecast: Forecast): Uint8Array => Codec.encodeJson(forecast)
 export const readForecast = (bytes: Uint8Array): Forecast => Schema.decodeUnknownSync(Forecast)(Codec.decodeAny(bytes))

@@ -24,7 +24,8 @@ export const WindowResult = Schema.Struct({
 })
 export type WindowResult = typeof WindowResult.Type
 
-/** JSON: MQTT subscribers of aggregates/# and alarms/# read it as it is (docs/ingest-routes.md). */
+/** JSON: MQTT subscribers of aggregates/# and alarms/# read it as it is (README, "Subscribing
+ * from MQTT"; why JSON here and msgpack on READINGS, measured: `npm run bench:wire`). */
 export const encodeWindowResult = (result: WindowResult): Uint8Array => Codec.encodeJson(result)
 export const decodeWindowResult = Schema.decodeUnknownSync(WindowResult)
 export const readWindowResult = (bytes: Uint8Array): WindowResult => decodeWindowResult(Codec.decodeAny(bytes))
