@@ -148,27 +148,30 @@ export const makeStorageOn = (sink: BatchSink<SinkPoint>, options: StorageOption
       inflight = yield* Effect.forkIn(writeBatch(points, readings), scope)
     })
 
+    /** Buffer the items as points; a full batch is handed to the writer. */
+    const add = <A>(items: ReadonlyArray<A>, toPoint: (item: A) => SinkPoint) =>
+      Effect.suspend(() => {
+        for (const item of items) buffer.push(toPoint(item))
+        return buffer.length >= options.batchSize ? write() : Effect.void
+      })
+
     const ref = yield* Actor.make<StorageMessage, null, never, never>("storage", {
       init: Effect.succeed(null),
       receive: (state, message) =>
         Effect.gen(function*() {
           switch (message._tag) {
             case "Readings":
-              for (const r of message.readings) buffer.push(readingPoint(r))
               bufferedReadings += message.readings.length
-              if (buffer.length >= options.batchSize) yield* write()
+              yield* add(message.readings, readingPoint)
               break
             case "Windows":
-              for (const r of message.results) buffer.push(windowPoint(r))
-              if (buffer.length >= options.batchSize) yield* write()
+              yield* add(message.results, windowPoint)
               break
             case "Alarms":
-              for (const a of message.alarms) buffer.push(alarmPoint(a))
-              if (buffer.length >= options.batchSize) yield* write()
+              yield* add(message.alarms, alarmPoint)
               break
             case "Forecasts":
-              for (const f of message.forecasts) buffer.push(forecastPoint(f))
-              if (buffer.length >= options.batchSize) yield* write()
+              yield* add(message.forecasts, forecastPoint)
               break
             case "Flush":
               yield* write()
