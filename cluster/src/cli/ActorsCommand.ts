@@ -12,13 +12,12 @@ import {
   connectWith,
   discoverNodes,
   fail,
-  intervalFlag,
   jsonFlag,
   orExplain,
   showOrWatch,
   timeoutFlag,
   usage,
-  watchFlag
+  viewFlags
 } from "./AdminConnection.js"
 import { bold, dim, green, red, table, yellow } from "./Table.js"
 
@@ -53,10 +52,7 @@ export const actorsCommand = Command.make(
     node: nodeFlag,
     all: Flag.Boolean("all").pipe(Flag.withAlias("a"), Flag.withDescription("List every device aggregator too"), Flag.withDefault(false)),
     ...connectionFlags,
-    json: jsonFlag,
-    watch: watchFlag,
-    interval: intervalFlag,
-    timeout: timeoutFlag
+    ...viewFlags
   },
   ({ node, all, server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {

@@ -39,6 +39,10 @@ export const watchFlag = Flag.Boolean("watch").pipe(Flag.withAlias("w"), Flag.wi
 export const intervalFlag = Flag.Int("interval").pipe(Flag.withDescription("Seconds between refreshes with --watch"), Flag.withDefault(2))
 export const timeoutFlag = Flag.Int("timeout").pipe(Flag.withDescription("Seconds to wait for an answer"), Flag.withDefault(5))
 
+/** How a query command shows its answer (a table or JSON, once or watched) and how long it
+ * waits for it; spread into the command's flags, after `connectionFlags`. */
+export const viewFlags = { json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag }
+
 export const configFlag = Flag.String("config").pipe(
   Flag.withAlias("c"),
   Flag.withDescription(

@@ -8,7 +8,7 @@ import { Admin, Subjects } from "@bramble/protocol"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { callCluster } from "../client/index.js"
-import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, jsonFlag, showOrWatch, timeoutFlag, usage, viewFlags } from "./AdminConnection.js"
 import { age, green, num, red, table } from "./Table.js"
 
 /** The alarms table. */
@@ -60,10 +60,7 @@ const listCommand = Command.make(
     device: Flag.String("device").pipe(Flag.withAlias("d"), Flag.withDescription("Only this device"), Flag.optional),
     all: Flag.Boolean("all").pipe(Flag.withAlias("a"), Flag.withDescription("Also rules whose alarm was cleared"), Flag.withDefault(false)),
     ...connectionFlags,
-    json: jsonFlag,
-    watch: watchFlag,
-    interval: intervalFlag,
-    timeout: timeoutFlag
+    ...viewFlags
   },
   ({ device, all, server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {

@@ -11,7 +11,7 @@ import { Admin } from "@bramble/protocol"
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { callCluster } from "../client/index.js"
-import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, showOrWatch, viewFlags } from "./AdminConnection.js"
 import { DEFAULT_DEV_DIR } from "./DevCommand.js"
 import { cyan, dim, duration, green, ranges, red, table, yellow } from "./Table.js"
 
@@ -68,7 +68,7 @@ export const renderPartitions = (reply: Admin.PartitionsReply): string => {
 const mapCommand = <A>(call: Admin.AdminCall<Admin.NoParams, A>, render: (a: A) => string, description: string) =>
   Command.make(
     call.name,
-    { ...connectionFlags, dir: devDirFlag, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
+    { ...connectionFlags, dir: devDirFlag, ...viewFlags },
     ({ server, config, credentials, user, dir, json, watch, interval, timeout }) =>
       Effect.scoped(Effect.gen(function*() {
         // --server, else a running dev cluster, else the cluster file's first node or $BRAMBLE_NATS.

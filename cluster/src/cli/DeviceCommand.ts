@@ -8,7 +8,7 @@ import { Admin, Subjects, type WindowResult } from "@bramble/protocol"
 import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { callCluster } from "../client/index.js"
-import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, showOrWatch, usage, viewFlags } from "./AdminConnection.js"
 import { age, bold, clock, dim, duration, num, red, table, values, yellow } from "./Table.js"
 
 const windowRows = (ws: ReadonlyArray<WindowResult>) =>
@@ -72,10 +72,7 @@ export const deviceCommand = Command.make(
   {
     id: Argument.String("id").pipe(Argument.withDescription("The device id (as in ingest.<device>.<sensor>)")),
     ...connectionFlags,
-    json: jsonFlag,
-    watch: watchFlag,
-    interval: intervalFlag,
-    timeout: timeoutFlag
+    ...viewFlags
   },
   ({ id, server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {

@@ -6,7 +6,7 @@ import { Admin } from "@bramble/protocol"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import { callCluster } from "../client/index.js"
-import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, showOrWatch, viewFlags } from "./AdminConnection.js"
 import { age, dim, table, values, yellow } from "./Table.js"
 
 /** The devices table. */
@@ -26,7 +26,7 @@ export const renderDevices = (reply: Admin.DevicesReply, now: number = Date.now(
 
 export const devicesCommand = Command.make(
   "devices",
-  { ...connectionFlags, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
+  { ...connectionFlags, ...viewFlags },
   ({ server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {
       const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })

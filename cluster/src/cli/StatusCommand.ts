@@ -10,7 +10,7 @@ import { Admin } from "@bramble/protocol"
 import { Effect, Option } from "effect"
 import { Command } from "effect/cli"
 import { AdminRequestFailed, callCluster, callNode, type Health, healthOf } from "../client/index.js"
-import { connectionFlags, connectWith, discoverNodes, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, discoverNodes, showOrWatch, viewFlags } from "./AdminConnection.js"
 import { type Align, dim, duration, green, perSecond, ranges, red, table, yellow } from "./Table.js"
 
 /** One node in `bramble status --json`. */
@@ -204,7 +204,7 @@ export const renderGaps = (statuses: ReadonlyArray<Admin.NodeStatus>): string =>
 
 export const statusCommand = Command.make(
   "status",
-  { ...connectionFlags, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
+  { ...connectionFlags, ...viewFlags },
   ({ server, config, credentials, user, json, watch, interval, timeout }) =>
     Effect.scoped(Effect.gen(function*() {
       const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
