@@ -77,13 +77,17 @@ export const nodeAltNames = (node: string, host: string): ReadonlyArray<string> 
   return [...names]
 }
 
-/** Creates a self-signed CA: `keyFile` (0600) and `certFile`, named after the cluster. */
-export const createCertificateAuthority = (options: {
-  readonly cluster: string
+/** Where a new key (0600) and its certificate are written, the key's type, and how long the certificate is valid. */
+export interface KeyAndCertificateFiles {
   readonly certFile: string
   readonly keyFile: string
   readonly keyType?: KeyType
   readonly days?: number
+}
+
+/** Creates a self-signed CA: `keyFile` (0600) and `certFile`, named after the cluster. */
+export const createCertificateAuthority = (options: KeyAndCertificateFiles & {
+  readonly cluster: string
 }): Effect.Effect<void, SecurityError> =>
   Effect.scoped(Effect.gen(function*() {
     if (!NAME.test(options.cluster)) {
@@ -106,15 +110,11 @@ export const createCertificateAuthority = (options: {
  * Creates `node`'s key (0600) and a certificate signed by the CA, for `host` (and the node's
  * name, localhost and loopback), usable as TLS server and client.
  */
-export const createNodeCertificate = (options: {
+export const createNodeCertificate = (options: KeyAndCertificateFiles & {
   readonly node: string
   readonly host: string
   readonly caCertFile: string
   readonly caKeyFile: string
-  readonly certFile: string
-  readonly keyFile: string
-  readonly keyType?: KeyType
-  readonly days?: number
 }): Effect.Effect<void, SecurityError> =>
   Effect.scoped(Effect.gen(function*() {
     if (!NAME.test(options.node)) {
