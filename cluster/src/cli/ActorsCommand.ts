@@ -14,7 +14,7 @@ import {
   fail,
   jsonFlag,
   orExplain,
-  showOrWatch,
+  showQuery,
   timeoutFlag,
   usage,
   viewFlags
@@ -54,24 +54,18 @@ export const actorsCommand = Command.make(
     ...connectionFlags,
     ...viewFlags
   },
-  ({ node, all, server, config, credentials, user, json, watch, interval, timeout }) =>
-    Effect.scoped(Effect.gen(function*() {
-      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
-      const fetch = Effect.gen(function*() {
-        const nodes = Option.isSome(node) ? [node.value] : yield* discoverNodes(nc, Math.min(timeout * 1000, 2_000))
-        if (nodes.length === 0) return yield* fail(1, `no bramble node answers on ${url}; start one or point --server at a node's NATS port`)
-        return yield* Effect.forEach(nodes, (n) => callNode(nc, n, Admin.AdminCalls.actors, {}, timeout * 1000), { concurrency: "unbounded" })
-      })
-      yield* showOrWatch({
-        watch,
-        interval,
-        json,
-        title: "bramble actors",
-        server: url,
-        fetch: Effect.map(fetch, (nodes) => ({ nodes })),
-        render: (v: { readonly nodes: ReadonlyArray<Admin.ActorsReply> }) => v.nodes.map((r) => renderActors(r, all)).join("\n\n")
-      })
-    }))
+  ({ node, all, ...flags }) =>
+    showQuery(
+      flags,
+      "bramble actors",
+      (nc, timeoutMs, url) =>
+        Effect.gen(function*() {
+          const nodes = Option.isSome(node) ? [node.value] : yield* discoverNodes(nc, Math.min(timeoutMs, 2_000))
+          if (nodes.length === 0) return yield* fail(1, `no bramble node answers on ${url}; start one or point --server at a node's NATS port`)
+          return { nodes: yield* Effect.forEach(nodes, (n) => callNode(nc, n, Admin.AdminCalls.actors, {}, timeoutMs), { concurrency: "unbounded" }) }
+        }),
+      (v: { readonly nodes: ReadonlyArray<Admin.ActorsReply> }) => v.nodes.map((r) => renderActors(r, all)).join("\n\n")
+    )
 ).pipe(
   Command.withDescription("Actors on each node: kind, state, mailbox depth, restarts"),
   Command.withExamples([
