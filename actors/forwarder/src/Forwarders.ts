@@ -35,13 +35,12 @@ export interface StartForwardersOptions {
 }
 
 /** A connection for one forwarder run, closed (not drained: it may be stalled) when the run ends. */
-export const forwarderConnection = (options: NatsClientOptions): Effect.Effect<NatsClient["Service"], NatsError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const client = yield* NatsClient.make(options)
-    // Added after NatsClient's own release (a drain), so it runs first.
-    yield* Effect.addFinalizer(() => Effect.promise(() => client.nc.close().catch(() => undefined)))
-    return client
-  })
+export const forwarderConnection = Effect.fn("Forwarders.forwarderConnection")(function*(options: NatsClientOptions): Effect.fn.Return<NatsClient["Service"], NatsError, Scope.Scope> {
+  const client = yield* NatsClient.make(options)
+  // Added after NatsClient's own release (a drain), so it runs first.
+  yield* Effect.addFinalizer(() => Effect.promise(() => client.nc.close().catch(() => undefined)))
+  return client
+})
 
 /** The sink a target describes, with its secrets read. */
 export const makeForwardSink = Effect.fn("Forwarders.makeForwardSink")(function*(target: ForwardTarget, index: number): Effect.fn.Return<ForwardSink, ForwardSecretUnavailable> {
