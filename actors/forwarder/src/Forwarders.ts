@@ -35,75 +35,72 @@ export interface StartForwardersOptions {
 }
 
 /** A connection for one forwarder run, closed (not drained: it may be stalled) when the run ends. */
-export const forwarderConnection = (options: NatsClientOptions): Effect.Effect<NatsClient["Service"], NatsError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const client = yield* NatsClient.make(options)
-    // Added after NatsClient's own release (a drain), so it runs first.
-    yield* Effect.addFinalizer(() => Effect.promise(() => client.nc.close().catch(() => undefined)))
-    return client
-  })
+export const forwarderConnection = Effect.fn("Forwarders.forwarderConnection")(function*(options: NatsClientOptions): Effect.fn.Return<NatsClient["Service"], NatsError, Scope.Scope> {
+  const client = yield* NatsClient.make(options)
+  // Added after NatsClient's own release (a drain), so it runs first.
+  yield* Effect.addFinalizer(() => Effect.promise(() => client.nc.close().catch(() => undefined)))
+  return client
+})
 
 /** The sink a target describes, with its secrets read. */
-export const makeForwardSink = (target: ForwardTarget, index: number): Effect.Effect<ForwardSink, ForwardSecretUnavailable> =>
-  Effect.gen(function*() {
-    if (target.kind === "thingsboard") {
-      const tokens = yield* thingsBoardTokens(target, index)
-      return makeThingsBoardSink({
-        name: target.name,
-        url: target.url,
-        timeoutMs: target.timeout,
-        tokens,
-        source: target.source,
-        tokenSetting: (device) => thingsBoardTokenSetting(target, index, device),
-        urlSetting: `forward[${index}].url`,
-        reloadTokens: thingsBoardTokens(target, index)
-      })
-    }
-    const { secret, headers } = yield* webhookSecrets(target, index)
-    return makeWebhookSink({
+export const makeForwardSink = Effect.fn("Forwarders.makeForwardSink")(function*(target: ForwardTarget, index: number): Effect.fn.Return<ForwardSink, ForwardSecretUnavailable> {
+  if (target.kind === "thingsboard") {
+    const tokens = yield* thingsBoardTokens(target, index)
+    return makeThingsBoardSink({
       name: target.name,
       url: target.url,
       timeoutMs: target.timeout,
-      headers,
-      secret,
+      tokens,
       source: target.source,
-      credentialSettings: webhookCredentialSettings(target, index),
-      reloadSecrets: webhookSecrets(target, index)
+      tokenSetting: (device) => thingsBoardTokenSetting(target, index, device),
+      urlSetting: `forward[${index}].url`,
+      reloadTokens: thingsBoardTokens(target, index)
     })
+  }
+  const { secret, headers } = yield* webhookSecrets(target, index)
+  return makeWebhookSink({
+    name: target.name,
+    url: target.url,
+    timeoutMs: target.timeout,
+    headers,
+    secret,
+    source: target.source,
+    credentialSettings: webhookCredentialSettings(target, index),
+    reloadSecrets: webhookSecrets(target, index)
   })
+})
 
 /** Start every forwarder of the cluster file; they stop when the scope closes. */
-export const startForwarders = (
+export const startForwarders = Effect.fn("Forwarders.startForwarders")(function*(
   options: StartForwardersOptions
-): Effect.Effect<ReadonlyArray<ForwarderStats>, ForwardSecretUnavailable, NatsClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const { config, registry } = options
-    const targets = config.forward ?? []
-    // Every secret first: a missing one stops the node before any forwarder starts.
-    const sinks = yield* Effect.forEach(targets, (target, i) => makeForwardSink(target, i))
-    const decodeLimits = { maxPayloadBytes: config.processing.maxPayload, maxFutureSkewMs: 24 * 3600_000, maxClockAheadMs: config.processing.maxClockAhead }
-    const all: Array<ForwarderStats> = []
-    // Consumers of targets the file no longer has: removed once no node uses them.
-    yield* Effect.forkScoped(removeStaleForwardConsumers({ targets, ...options.staleConsumers }))
-    for (const [i, target] of targets.entries()) {
-      const stats = makeForwarderStats(target)
-      all.push(stats)
-      const forward = runForwarder({ target, sink: sinks[i]!, stats, nodes: config.nodes.length, decodeLimits })
-      const connect = options.connect
-      const run = (connect === undefined
-        ? forward
-        : Effect.scoped(Effect.flatMap(connect(target.name), (client) => Effect.provideService(forward, NatsClient, client)))).pipe(
-        // A bug must not stop a target for good either: a defect is restarted like a failure.
-        Effect.catchDefect((defect) => Effect.fail(defect))
+): Effect.fn.Return<ReadonlyArray<ForwarderStats>, ForwardSecretUnavailable, NatsClient | Scope.Scope> {
+  const { config, registry } = options
+  const targets = config.forward ?? []
+  // Every secret first: a missing one stops the node before any forwarder starts.
+  const sinks = yield* Effect.forEach(targets, (target, i) => makeForwardSink(target, i))
+  const decodeLimits = { maxPayloadBytes: config.processing.maxPayload, maxFutureSkewMs: 24 * 3600_000, maxClockAheadMs: config.processing.maxClockAhead }
+  const all: Array<ForwarderStats> = []
+  // Consumers of targets the file no longer has: removed once no node uses them.
+  yield* Effect.forkScoped(removeStaleForwardConsumers({ targets, ...options.staleConsumers }))
+  for (const [i, target] of targets.entries()) {
+    const stats = makeForwarderStats(target)
+    all.push(stats)
+    const forward = runForwarder({ target, sink: sinks[i]!, stats, nodes: config.nodes.length, decodeLimits })
+    const connect = options.connect
+    const run = (connect === undefined
+      ? forward
+      : Effect.scoped(Effect.flatMap(connect(target.name), (client) => Effect.provideService(forward, NatsClient, client)))).pipe(
+      // A bug must not stop a target for good either: a defect is restarted like a failure.
+      Effect.catchDefect((defect) => Effect.fail(defect))
+    )
+    yield* Effect.forkScoped(
+      registry.restartable(`forward-${target.name}`, "forwarder", run, { processed: () => stats.sent }).pipe(
+        Effect.tapCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError(`forward ${target.name} failed; restarting (its batch in flight is delivered again)`, cause)
+        ),
+        Effect.retry(Backoff.schedule({ initial: "1 second", max: "30 seconds", factor: 2, jitter: 0.3 }))
       )
-      yield* Effect.forkScoped(
-        registry.restartable(`forward-${target.name}`, "forwarder", run, { processed: () => stats.sent }).pipe(
-          Effect.tapCause((cause) =>
-            Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError(`forward ${target.name} failed; restarting (its batch in flight is delivered again)`, cause)
-          ),
-          Effect.retry(Backoff.schedule({ initial: "1 second", max: "30 seconds", factor: 2, jitter: 0.3 }))
-        )
-      )
-    }
-    return all
-  })
+    )
+  }
+  return all
+})

@@ -29,54 +29,53 @@ export interface AlarmSender {
  * Starts the publisher for the duration of the scope. `capacity` bounds the events waiting
  * for NATS (default 1,000).
  */
-export const makeAlarmSender = (options: {
+export const makeAlarmSender = Effect.fn("AlarmSender.makeAlarmSender")(function*(options: {
   readonly publish: Publish
   readonly capacity?: number
-}): Effect.Effect<AlarmSender, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const capacity = Math.max(1, options.capacity ?? 1_000)
-    const queue: Array<Alarm> = []
-    let published = 0
-    let dropped = 0
-    const ready = yield* Latch.make(false)
+}): Effect.fn.Return<AlarmSender, never, Scope.Scope> {
+  const capacity = Math.max(1, options.capacity ?? 1_000)
+  const queue: Array<Alarm> = []
+  let published = 0
+  let dropped = 0
+  const ready = yield* Latch.make(false)
 
-    const loop = Effect.gen(function*() {
-      let backoff = 100
-      while (true) {
-        const next = queue[0]
-        if (next === undefined) {
-          ready.closeUnsafe()
-          yield* ready.await
-          continue
-        }
-        const sent = yield* Effect.result(
-          options.publish(Subjects.alarmsSubject(next.device, next.rule), encodeAlarm(next), alarmMsgId(next))
-        )
-        if (sent._tag === "Success") {
-          // The head may have been dropped meanwhile; remove this event only if it is still there.
-          if (queue[0] === next) queue.shift()
-          published += 1
-          backoff = 100
-        } else {
-          yield* Effect.sleep(backoff)
-          backoff = Math.min(backoff * 2, 5_000)
-        }
+  const loop = Effect.gen(function*() {
+    let backoff = 100
+    while (true) {
+      const next = queue[0]
+      if (next === undefined) {
+        ready.closeUnsafe()
+        yield* ready.await
+        continue
       }
-    })
-    yield* Effect.forkScoped(loop)
-
-    return {
-      raise: (alarm) =>
-        Effect.gen(function*() {
-          const text = `alarm ${alarm.rule} ${alarm.state} for ${alarm.device}: ${alarm.message}`
-          yield* alarm.state === "raised" ? Effect.logWarning(text) : Effect.logInfo(text)
-          queue.push(alarm)
-          if (queue.length > capacity) {
-            queue.shift()
-            dropped += 1
-          }
-          ready.openUnsafe()
-        }),
-      stats: () => ({ queued: queue.length, published, dropped })
+      const sent = yield* Effect.result(
+        options.publish(Subjects.alarmsSubject(next.device, next.rule), encodeAlarm(next), alarmMsgId(next))
+      )
+      if (sent._tag === "Success") {
+        // The head may have been dropped meanwhile; remove this event only if it is still there.
+        if (queue[0] === next) queue.shift()
+        published += 1
+        backoff = 100
+      } else {
+        yield* Effect.sleep(backoff)
+        backoff = Math.min(backoff * 2, 5_000)
+      }
     }
   })
+  yield* Effect.forkScoped(loop)
+
+  return {
+    raise: (alarm) =>
+      Effect.gen(function*() {
+        const text = `alarm ${alarm.rule} ${alarm.state} for ${alarm.device}: ${alarm.message}`
+        yield* alarm.state === "raised" ? Effect.logWarning(text) : Effect.logInfo(text)
+        queue.push(alarm)
+        if (queue.length > capacity) {
+          queue.shift()
+          dropped += 1
+        }
+        ready.openUnsafe()
+      }),
+    stats: () => ({ queued: queue.length, published, dropped })
+  }
+})

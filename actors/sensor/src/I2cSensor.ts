@@ -19,12 +19,11 @@ import {
   readSht31,
   scaleAnalog
 } from "@bramble/hardware"
-import type { Alarm } from "@bramble/protocol"
-import { Clock, Effect, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import type { OutboxError } from "./Outbox.js"
-import { ReportByException, type ReportPolicy } from "./ReportByException.js"
-import { makeSensorStats, nextTick, type SensorActorOptions, withOutbox } from "./SensorActor.js"
-import { FaultTracker } from "./SensorAlarms.js"
+import { runPolledSensor, type SensorPoll } from "./PolledSensor.js"
+import type { ReportPolicy } from "./ReportByException.js"
+import type { SensorActorOptions } from "./SensorActor.js"
 import { calibrateValues, type SensorCalibration } from "./SensorSpec.js"
 
 /** One ADS1115 channel: what to convert, and how to scale it. */
@@ -57,7 +56,10 @@ export interface I2cSensorSpec {
 const describe = (e: I2cError) => `${e.reason}: ${e.message}`
 
 /** Reads the chip once: values by metric, and the first failure (used by the actor and `bramble sensors probe`). */
-export const pollI2c = (driver: I2cDriver["Service"], spec: Pick<I2cSensorSpec, "bus" | "address" | "chip" | "calibration">) =>
+export const pollI2c = (
+  driver: I2cDriver["Service"],
+  spec: Pick<I2cSensorSpec, "bus" | "address" | "chip" | "calibration">
+): Effect.Effect<SensorPoll> =>
   Effect.gen(function*() {
     const values: Record<string, number> = {}
     let failure: string | undefined
@@ -90,34 +92,11 @@ export const pollI2c = (driver: I2cDriver["Service"], spec: Pick<I2cSensorSpec, 
 /** Reads one I2C chip for ever; fails only if its outbox fails. */
 export const runI2cSensor = (
   options: SensorActorOptions<I2cSensorSpec>
-): Effect.Effect<never, OutboxError, I2cDriver | Scope.Scope> => {
-  const { spec } = options
-  const stats = options.stats ?? makeSensorStats(spec.device, spec.sensor)
-  return withOutbox(options, stats, (sink) =>
-    Effect.gen(function*() {
+): Effect.Effect<never, OutboxError, I2cDriver | Scope.Scope> =>
+  runPolledSensor(options, {
+    report: options.spec.report ?? {},
+    makePoll: Effect.gen(function*() {
       const driver = yield* I2cDriver
-      const fault = new FaultTracker(spec.device, spec.sensor, spec.faultAfter)
-      const report = new ReportByException(spec.report ?? {})
-      const tick = { next: yield* Clock.currentTimeMillis }
-      while (true) {
-        const ts = yield* Clock.currentTimeMillis
-        stats.reads += 1
-        const poll = yield* pollI2c(driver, spec)
-        const due = report.filter(poll.values, ts)
-        if (Object.keys(due).length > 0) yield* sink.take([{ ts, values: due }])
-        const now = yield* Clock.currentTimeMillis
-        let alarm: Alarm | undefined
-        if (poll.failure === undefined) alarm = fault.success(now)
-        else {
-          stats.readFailures += 1
-          alarm = fault.failure(poll.failure, now)
-          // A chip that comes back reports every metric at once, deadband or not.
-          if (fault.raised) report.reset()
-        }
-        stats.consecutiveFailures = fault.consecutive
-        stats.fault = fault.raised
-        if (alarm !== undefined) yield* options.raise(alarm)
-        yield* nextTick(tick, spec.intervalMs)
-      }
-    }))
-}
+      return pollI2c(driver, options.spec)
+    })
+  })

@@ -11,12 +11,11 @@
  * cleared by the next complete cycle.
  */
 import { decodeBlock, type ModbusBlock, type ModbusBus, ModbusDriver, type ModbusPoint, type ModbusTarget, planReads } from "@bramble/hardware"
-import type { Alarm } from "@bramble/protocol"
-import { Clock, Effect, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import type { OutboxError } from "./Outbox.js"
-import { type ReportPolicy, ReportByException } from "./ReportByException.js"
-import { makeSensorStats, nextTick, type SensorActorOptions, withOutbox } from "./SensorActor.js"
-import { FaultTracker } from "./SensorAlarms.js"
+import { runPolledSensor, type SensorPoll } from "./PolledSensor.js"
+import type { ReportPolicy } from "./ReportByException.js"
+import type { SensorActorOptions } from "./SensorActor.js"
 
 /** One Modbus device (a unit on a bus) read as one sensor. */
 export interface ModbusSensorSpec {
@@ -36,18 +35,12 @@ export interface ModbusSensorSpec {
   readonly report?: Readonly<Record<string, ReportPolicy>>
 }
 
-/** What one poll of a device produced: the values read, and the first failure, if any. */
-export interface ModbusPoll {
-  readonly values: Record<string, number>
-  readonly failure: string | undefined
-}
-
 /** Reads every block of a device once (used by the actor and by `bramble sensors probe`). */
 export const pollModbusDevice = (
   bus: Pick<ModbusBus, "read">,
   unit: number,
   blocks: ReadonlyArray<ModbusBlock>
-): Effect.Effect<ModbusPoll> =>
+): Effect.Effect<SensorPoll> =>
   Effect.gen(function*() {
     const values: Record<string, number> = {}
     let failure: string | undefined
@@ -73,40 +66,20 @@ export const runModbusSensor = (
   options: SensorActorOptions<ModbusSensorSpec>
 ): Effect.Effect<never, OutboxError, ModbusDriver | Scope.Scope> => {
   const { spec } = options
-  const stats = options.stats ?? makeSensorStats(spec.device, spec.sensor)
-  return withOutbox(options, stats, (sink) =>
-    Effect.gen(function*() {
+  return runPolledSensor(options, {
+    report: spec.report ?? {},
+    makePoll: Effect.gen(function*() {
       const driver = yield* ModbusDriver
-      const fault = new FaultTracker(spec.device, spec.sensor, spec.faultAfter)
-      const report = new ReportByException(spec.report ?? {})
       const blocks = planReads(spec.points)
-      const tick = { next: yield* Clock.currentTimeMillis }
       let bus: ModbusBus | undefined
-      while (true) {
-        const ts = yield* Clock.currentTimeMillis
-        stats.reads += 1
+      return Effect.gen(function*() {
         // A driver that cannot run here (no serial support built) is retried every cycle, and counts.
         const opened = bus === undefined ? yield* Effect.result(modbusBus(driver, spec)) : undefined
         if (opened?._tag === "Success") bus = opened.success
-        const poll: ModbusPoll = bus === undefined
+        return bus === undefined
           ? { values: {}, failure: opened?._tag === "Failure" ? `${opened.failure.reason}: ${opened.failure.message}` : "not open" }
           : yield* pollModbusDevice(bus, spec.unit, blocks)
-        const due = report.filter(poll.values, ts)
-        if (Object.keys(due).length > 0) yield* sink.take([{ ts, values: due }])
-        const now = yield* Clock.currentTimeMillis
-        let alarm: Alarm | undefined
-        if (poll.failure === undefined) {
-          alarm = fault.success(now)
-        } else {
-          stats.readFailures += 1
-          alarm = fault.failure(poll.failure, now)
-          // A device that comes back reports every metric at once, deadband or not.
-          if (fault.raised) report.reset()
-        }
-        stats.consecutiveFailures = fault.consecutive
-        stats.fault = fault.raised
-        if (alarm !== undefined) yield* options.raise(alarm)
-        yield* nextTick(tick, spec.intervalMs)
-      }
-    }))
+      })
+    })
+  })
 }

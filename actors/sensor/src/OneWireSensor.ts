@@ -7,12 +7,11 @@
  * the probe and the reason; the other probes keep being published.
  */
 import { OneWireDriver } from "@bramble/hardware"
-import type { Alarm } from "@bramble/protocol"
-import { Clock, Effect, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import type { OutboxError } from "./Outbox.js"
-import { ReportByException, type ReportPolicy } from "./ReportByException.js"
-import { makeSensorStats, nextTick, type SensorActorOptions, withOutbox } from "./SensorActor.js"
-import { FaultTracker } from "./SensorAlarms.js"
+import { runPolledSensor, type SensorPoll } from "./PolledSensor.js"
+import type { ReportPolicy } from "./ReportByException.js"
+import type { SensorActorOptions } from "./SensorActor.js"
 
 export interface OneWireSensorSpec {
   readonly kind: "ds18b20"
@@ -30,7 +29,10 @@ export interface OneWireSensorSpec {
 export const probeMetric = (id: string): string => `t_${id.slice(3)}`
 
 /** Reads every probe once: temperatures by metric, and the first failure. */
-export const pollOneWire = (driver: OneWireDriver["Service"], probes: Readonly<Record<string, string>> | undefined) =>
+export const pollOneWire = (
+  driver: OneWireDriver["Service"],
+  probes: Readonly<Record<string, string>> | undefined
+): Effect.Effect<SensorPoll> =>
   Effect.gen(function*() {
     const values: Record<string, number> = {}
     let failure: string | undefined
@@ -49,36 +51,15 @@ export const pollOneWire = (driver: OneWireDriver["Service"], probes: Readonly<R
     return { values, failure }
   })
 
+/** Reads the 1-wire probes for ever; fails only if its outbox fails. */
 export const runOneWireSensor = (
   options: SensorActorOptions<OneWireSensorSpec>
-): Effect.Effect<never, OutboxError, OneWireDriver | Scope.Scope> => {
-  const { spec } = options
-  const stats = options.stats ?? makeSensorStats(spec.device, spec.sensor)
-  return withOutbox(options, stats, (sink) =>
-    Effect.gen(function*() {
+): Effect.Effect<never, OutboxError, OneWireDriver | Scope.Scope> =>
+  runPolledSensor(options, {
+    // One policy for every probe, found ones included.
+    report: () => options.spec.report,
+    makePoll: Effect.gen(function*() {
       const driver = yield* OneWireDriver
-      const fault = new FaultTracker(spec.device, spec.sensor, spec.faultAfter)
-      // One policy for every probe, found ones included.
-      const report = new ReportByException(() => spec.report)
-      const tick = { next: yield* Clock.currentTimeMillis }
-      while (true) {
-        const ts = yield* Clock.currentTimeMillis
-        stats.reads += 1
-        const poll = yield* pollOneWire(driver, spec.probes)
-        const due = report.filter(poll.values, ts)
-        if (Object.keys(due).length > 0) yield* sink.take([{ ts, values: due }])
-        const now = yield* Clock.currentTimeMillis
-        let alarm: Alarm | undefined
-        if (poll.failure === undefined) alarm = fault.success(now)
-        else {
-          stats.readFailures += 1
-          alarm = fault.failure(poll.failure, now)
-          if (fault.raised) report.reset()
-        }
-        stats.consecutiveFailures = fault.consecutive
-        stats.fault = fault.raised
-        if (alarm !== undefined) yield* options.raise(alarm)
-        yield* nextTick(tick, spec.intervalMs)
-      }
-    }))
-}
+      return pollOneWire(driver, options.spec.probes)
+    })
+  })

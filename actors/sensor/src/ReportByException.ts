@@ -36,14 +36,16 @@ export const shouldReport = (policy: ReportPolicy, last: Last | undefined, value
   return change > band
 }
 
+/** Per metric: a record, or a function (e.g. one policy for every metric, names unknown ahead). */
+export type ReportPolicies = Readonly<Record<string, ReportPolicy>> | ((metric: string) => ReportPolicy | undefined)
+
 /** The per-metric report-by-exception state of one sensor. */
 export class ReportByException {
   private readonly last = new Map<string, Last>()
 
   private readonly policyOf: (metric: string) => ReportPolicy | undefined
 
-  /** Per metric: a record, or a function (e.g. one policy for every metric, names unknown ahead). */
-  constructor(policies: Readonly<Record<string, ReportPolicy>> | ((metric: string) => ReportPolicy | undefined)) {
+  constructor(policies: ReportPolicies) {
     this.policyOf = typeof policies === "function" ? policies : (metric) => (Object.hasOwn(policies, metric) ? policies[metric] : undefined)
   }
 

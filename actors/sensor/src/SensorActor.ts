@@ -142,6 +142,29 @@ export const nextTick = (state: { next: number }, intervalMs: number) =>
   })
 
 /**
+ * Counts one read cycle towards `sensor-fault` (`failure` says why it produced nothing;
+ * undefined: a good cycle), keeps the stats in step, and raises or clears the alarm.
+ */
+export const countCycle = (
+  fault: FaultTracker,
+  stats: SensorStats,
+  raise: RaiseAlarm,
+  failure: string | undefined,
+  now: number
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    let alarm: Alarm | undefined
+    if (failure === undefined) alarm = fault.success(now)
+    else {
+      stats.readFailures += 1
+      alarm = fault.failure(failure, now)
+    }
+    stats.consecutiveFailures = fault.consecutive
+    stats.fault = fault.raised
+    return alarm === undefined ? Effect.void : raise(alarm)
+  })
+
+/**
  * A DHT11/DHT22: one cycle per `intervalMs` with as many attempts as fit in it; a cycle
  * with no reading counts towards `sensor-fault`. A sensor that cannot even be opened (no
  * GPIO, no Pi, an absent simulated sensor) is retried every interval, and counts too.
@@ -164,19 +187,12 @@ export const runDhtSensor = (
         }))
         stats.reads += 1
         const now = yield* Clock.currentTimeMillis
-        let alarm: Alarm | undefined
         if (cycle._tag === "Success") {
           const reading = cycle.success
           const values = calibrateValues({ temperature: reading.temperatureC, humidity: reading.humidityPct }, spec.calibration)
           yield* sink.take([{ ts: reading.readAtMs, values }])
-          alarm = fault.success(now)
-        } else {
-          stats.readFailures += 1
-          alarm = fault.failure(describe(cycle.failure), now)
         }
-        stats.consecutiveFailures = fault.consecutive
-        stats.fault = fault.raised
-        if (alarm !== undefined) yield* options.raise(alarm)
+        yield* countCycle(fault, stats, options.raise, cycle._tag === "Success" ? undefined : describe(cycle.failure), now)
         yield* nextTick(tick, spec.intervalMs)
       }
     }))

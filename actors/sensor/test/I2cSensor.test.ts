@@ -3,16 +3,7 @@ import { Effect, Fiber } from "effect"
 import { type I2cSensorSpec, makeSensorStats, memoryOutbox, type Publish, runI2cSensor } from "@bramble/actor-sensor"
 import { layerSimulatedI2c, SimulatedI2c } from "@bramble/hardware"
 import { type Alarm, Codec } from "@bramble/protocol"
-
-/** Polls (real time) until `check` holds; the test fails with `what` if it never does. */
-const eventually = (what: string, check: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 500; i++) {
-      if (check()) return
-      yield* Effect.sleep(20)
-    }
-    assert.fail(`never: ${what}`)
-  })
+import { eventually } from "./eventually.js"
 
 /** Runs the actor on the simulated bus; what it publishes and raises is collected. */
 const start = (spec: I2cSensorSpec) =>

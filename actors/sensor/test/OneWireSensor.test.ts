@@ -6,22 +6,13 @@ import { join } from "node:path"
 import { makeSensorStats, memoryOutbox, type Publish, runOneWireSensor } from "@bramble/actor-sensor"
 import { OneWireDriver } from "@bramble/hardware"
 import { type Alarm, Codec } from "@bramble/protocol"
+import { eventually } from "./eventually.js"
 
 const w1Slave = (millidegrees: number, crc: "YES" | "NO" = "YES") =>
   `50 05 4b 46 7f ff 0c 10 1c : crc=1c ${crc}\n50 05 4b 46 7f ff 0c 10 1c t=${millidegrees}\n`
 
 const TANK = "28-0316a2796dff"
 const ROOM = "28-000005e2fdc3"
-
-/** Polls (real time) until `check` holds; the test fails with `what` if it never does. */
-const eventually = (what: string, check: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 500; i++) {
-      if (check()) return
-      yield* Effect.sleep(20)
-    }
-    assert.fail(`never: ${what}`)
-  })
 
 describe("1-wire sensor actor", () => {
   it.live("a probe reporting the 85 °C power-on value is left out and raises sensor-fault naming it; the other keeps publishing; recovery clears", () =>

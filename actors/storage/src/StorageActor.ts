@@ -82,122 +82,123 @@ export interface Storage {
 }
 
 /** Start the storage actor (writes through the `InfluxSink` in context). */
-export const makeStorage = (options: StorageOptions): Effect.Effect<Storage, never, InfluxSink | Scope.Scope> =>
-  Effect.gen(function*() {
-    return yield* makeStorageOn(influxBatchSink(yield* InfluxSink), options)
-  })
+export const makeStorage = Effect.fn("StorageActor.makeStorage")(function*(options: StorageOptions): Effect.fn.Return<Storage, never, InfluxSink | Scope.Scope> {
+  return yield* makeStorageOn(influxBatchSink(yield* InfluxSink), options)
+})
 
 /** Start the storage actor on any sink of database points. */
-export const makeStorageOn = (sink: BatchSink<SinkPoint>, options: StorageOptions): Effect.Effect<Storage, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const stats = options.stats ?? makeStorageStats()
-    let buffer: Array<SinkPoint> = []
-    let bufferedReadings = 0
-    // Double buffering: one batch is being written while the next fills, so the mailbox keeps
-    // draining during a database round trip. Writes stay one at a time and in order, so a
-    // corrected window result can never be overtaken by the version it corrects.
-    let inflight: Fiber.Fiber<void> | undefined
-    const outage = makeOutageReporter()
-    const scope = yield* Effect.scope
+export const makeStorageOn = Effect.fn("StorageActor.makeStorageOn")(function*(sink: BatchSink<SinkPoint>, options: StorageOptions): Effect.fn.Return<Storage, never, Scope.Scope> {
+  const stats = options.stats ?? makeStorageStats()
+  let buffer: Array<SinkPoint> = []
+  let bufferedReadings = 0
+  // Double buffering: one batch is being written while the next fills, so the mailbox keeps
+  // draining during a database round trip. Writes stay one at a time and in order, so a
+  // corrected window result can never be overtaken by the version it corrects.
+  let inflight: Fiber.Fiber<void> | undefined
+  const outage = makeOutageReporter()
+  const scope = yield* Effect.scope
 
-    const writeBatch = Effect.fnUntraced(function*(points: ReadonlyArray<SinkPoint>, readings: number) {
-      const started = yield* Clock.currentTimeMillis
-      yield* writeDurably(sink, points, {
-        rejected: (point, reason) =>
-          Effect.andThen(Effect.sync(() => {
-            stats.pointsRejected += 1
-          }), options.rejected(point, reason)),
-        unavailable: (error, attempt) =>
-          Effect.gen(function*() {
-            stats.writeFailures += 1
-            stats.lastError = error.message
-            stats.unavailableSince ??= yield* Clock.currentTimeMillis
-            if (outage.worthSaying(error, attempt)) {
-              yield* Effect.logWarning(`database unavailable (attempt ${attempt}), holding ${points.length} points and retrying: ${error.message}`)
-            }
-          })
-      })
-      outage.recovered()
-      if (stats.unavailableSince !== undefined) {
-        yield* Effect.logInfo("database reachable again; backlog resumes")
-        stats.unavailableSince = undefined
-      }
-      stats.pointsWritten += points.length
-      stats.readingsWritten += readings
-      const done = Date.now()
-      for (const p of points) if (p.measurement === Measurements.readings) recordLag(stats.storedLag, done - p.timestampMs)
-      stats.writes += 1
-      stats.lastWriteMs = (yield* Clock.currentTimeMillis) - started
-    })
-
-    /** Wait for the write in flight, if any. */
-    const settle = Effect.suspend(() => {
-      const fiber = inflight
-      inflight = undefined
-      return fiber === undefined ? Effect.void : Fiber.join(fiber)
-    })
-
-    /** Hand the buffer to the writer (after the previous write finished); do not wait for it. */
-    const write = Effect.fnUntraced(function*() {
-      if (buffer.length === 0) return
-      yield* settle
-      const points = buffer
-      const readings = bufferedReadings
-      buffer = []
-      bufferedReadings = 0
-      inflight = yield* Effect.forkIn(writeBatch(points, readings), scope)
-    })
-
-    const ref = yield* Actor.make<StorageMessage, null, never, never>("storage", {
-      init: Effect.succeed(null),
-      receive: (state, message) =>
+  const writeBatch = Effect.fnUntraced(function*(points: ReadonlyArray<SinkPoint>, readings: number) {
+    const started = yield* Clock.currentTimeMillis
+    yield* writeDurably(sink, points, {
+      rejected: (point, reason) =>
+        Effect.andThen(Effect.sync(() => {
+          stats.pointsRejected += 1
+        }), options.rejected(point, reason)),
+      unavailable: (error, attempt) =>
         Effect.gen(function*() {
-          switch (message._tag) {
-            case "Readings":
-              for (const r of message.readings) buffer.push(readingPoint(r))
-              bufferedReadings += message.readings.length
-              if (buffer.length >= options.batchSize) yield* write()
-              break
-            case "Windows":
-              for (const r of message.results) buffer.push(windowPoint(r))
-              if (buffer.length >= options.batchSize) yield* write()
-              break
-            case "Alarms":
-              for (const a of message.alarms) buffer.push(alarmPoint(a))
-              if (buffer.length >= options.batchSize) yield* write()
-              break
-            case "Forecasts":
-              for (const f of message.forecasts) buffer.push(forecastPoint(f))
-              if (buffer.length >= options.batchSize) yield* write()
-              break
-            case "Flush":
-              yield* write()
-              yield* settle
-              yield* Deferred.succeed(message.reply, undefined)
-              break
-            case "Tick":
-              yield* write()
-              break
+          stats.writeFailures += 1
+          stats.lastError = error.message
+          stats.unavailableSince ??= yield* Clock.currentTimeMillis
+          if (outage.worthSaying(error, attempt)) {
+            yield* Effect.logWarning(`database unavailable (attempt ${attempt}), holding ${points.length} points and retrying: ${error.message}`)
           }
-          return state
         })
-    }, { kind: "storage", capacity: options.capacity ?? 64 })
-
-    // A partial batch waits at most flushIntervalMs; ticks are skipped while the mailbox has work.
-    yield* Effect.forkScoped(
-      Effect.repeat(
-        Effect.flatMap(ref.stats, (s) => s.mailboxSize === 0 ? Effect.ignore(ref.tell({ _tag: "Tick" })) : Effect.void),
-        Schedule.spaced(options.flushIntervalMs)
-      )
-    )
-
-    return {
-      ref,
-      stats,
-      writeReadings: (readings) => Effect.orDie(ref.tell({ _tag: "Readings", readings })),
-      writeWindows: (results) => Effect.orDie(ref.tell({ _tag: "Windows", results })),
-      writeAlarms: (alarms) => Effect.orDie(ref.tell({ _tag: "Alarms", alarms })),
-      writeForecasts: (forecasts) => Effect.orDie(ref.tell({ _tag: "Forecasts", forecasts })),
-      flush: Effect.orDie(ref.ask((reply: Deferred.Deferred<void>) => ({ _tag: "Flush" as const, reply })))
+    })
+    outage.recovered()
+    if (stats.unavailableSince !== undefined) {
+      yield* Effect.logInfo("database reachable again; backlog resumes")
+      stats.unavailableSince = undefined
     }
+    stats.pointsWritten += points.length
+    stats.readingsWritten += readings
+    const done = Date.now()
+    for (const p of points) if (p.measurement === Measurements.readings) recordLag(stats.storedLag, done - p.timestampMs)
+    stats.writes += 1
+    stats.lastWriteMs = (yield* Clock.currentTimeMillis) - started
   })
+
+  /** Wait for the write in flight, if any. */
+  const settle = Effect.suspend(() => {
+    const fiber = inflight
+    inflight = undefined
+    return fiber === undefined ? Effect.void : Fiber.join(fiber)
+  })
+
+  /** Hand the buffer to the writer (after the previous write finished); do not wait for it. */
+  const write = Effect.fnUntraced(function*() {
+    if (buffer.length === 0) return
+    yield* settle
+    const points = buffer
+    const readings = bufferedReadings
+    buffer = []
+    bufferedReadings = 0
+    inflight = yield* Effect.forkIn(writeBatch(points, readings), scope)
+  })
+
+  /** Buffer the items as points; a full batch is handed to the writer. */
+  const add = <A>(items: ReadonlyArray<A>, toPoint: (item: A) => SinkPoint) =>
+    Effect.suspend(() => {
+      for (const item of items) buffer.push(toPoint(item))
+      return buffer.length >= options.batchSize ? write() : Effect.void
+    })
+
+  const ref = yield* Actor.make<StorageMessage, null, never, never>("storage", {
+    init: Effect.succeed(null),
+    receive: (state, message) =>
+      Effect.gen(function*() {
+        switch (message._tag) {
+          case "Readings":
+            bufferedReadings += message.readings.length
+            yield* add(message.readings, readingPoint)
+            break
+          case "Windows":
+            yield* add(message.results, windowPoint)
+            break
+          case "Alarms":
+            yield* add(message.alarms, alarmPoint)
+            break
+          case "Forecasts":
+            yield* add(message.forecasts, forecastPoint)
+            break
+          case "Flush":
+            yield* write()
+            yield* settle
+            yield* Deferred.succeed(message.reply, undefined)
+            break
+          case "Tick":
+            yield* write()
+            break
+        }
+        return state
+      })
+  }, { kind: "storage", capacity: options.capacity ?? 64 })
+
+  // A partial batch waits at most flushIntervalMs; ticks are skipped while the mailbox has work.
+  yield* Effect.forkScoped(
+    Effect.repeat(
+      Effect.flatMap(ref.stats, (s) => s.mailboxSize === 0 ? Effect.ignore(ref.tell({ _tag: "Tick" })) : Effect.void),
+      Schedule.spaced(options.flushIntervalMs)
+    )
+  )
+
+  return {
+    ref,
+    stats,
+    writeReadings: (readings) => Effect.orDie(ref.tell({ _tag: "Readings", readings })),
+    writeWindows: (results) => Effect.orDie(ref.tell({ _tag: "Windows", results })),
+    writeAlarms: (alarms) => Effect.orDie(ref.tell({ _tag: "Alarms", alarms })),
+    writeForecasts: (forecasts) => Effect.orDie(ref.tell({ _tag: "Forecasts", forecasts })),
+    flush: Effect.orDie(ref.ask((reply: Deferred.Deferred<void>) => ({ _tag: "Flush" as const, reply })))
+  }
+})

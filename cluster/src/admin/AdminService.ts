@@ -95,149 +95,148 @@ export const addAdminMicroService = (nc: NatsConnection, description: string, me
   )
 
 /** Start the admin service of this node; it stops when the scope closes. */
-export const serveAdmin = (options: AdminServiceOptions): Effect.Effect<AdminService, NatsError, NatsClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const { nc, js, jsm, kvm } = yield* NatsClient
-    const { node, registry, view, config } = options
-    const self = node.name
-    const queries = makeDeviceQueries({ js, jsm, view, registry, acks: makeAlarmAcks(kvm) })
-    const lag = makeLagReader(jsm)
-    const meter = makeRateMeter(() => rateCounters(node))
-    yield* runRateMeter(meter)
+export const serveAdmin = Effect.fn("AdminService.serveAdmin")(function*(options: AdminServiceOptions): Effect.fn.Return<AdminService, NatsError, NatsClient | Scope.Scope> {
+  const { nc, js, jsm, kvm } = yield* NatsClient
+  const { node, registry, view, config } = options
+  const self = node.name
+  const queries = makeDeviceQueries({ js, jsm, view, registry, acks: makeAlarmAcks(kvm) })
+  const lag = makeLagReader(jsm)
+  const meter = makeRateMeter(() => rateCounters(node))
+  yield* runRateMeter(meter)
 
-    const versions = (): Admin.Versions => ({ bramble: VERSION, node: process.version, natsServer: nc.info?.version ?? "unknown" })
-    const status = Effect.gen(function*() {
-      const l = yield* Effect.option(lag)
-      return nodeStatus({
-        node,
-        versions: versions(),
-        rates: yield* meter.rates,
-        lag: l._tag === "Some" ? l.value : undefined,
-        owns: view.owns,
-        now: yield* Clock.currentTimeMillis
-      })
+  const versions = (): Admin.Versions => ({ bramble: VERSION, node: process.version, natsServer: nc.info?.version ?? "unknown" })
+  const status = Effect.gen(function*() {
+    const l = yield* Effect.option(lag)
+    return nodeStatus({
+      node,
+      versions: versions(),
+      rates: yield* meter.rates,
+      lag: l._tag === "Some" ? l.value : undefined,
+      owns: view.owns,
+      now: yield* Clock.currentTimeMillis
     })
-
-    // `members` and `partitions` (`bramble members`, `bramble partitions`, `bramble status`):
-    // the one answer to who is in the cluster and who owns what, with what operators watch
-    // during a failover (incarnations, heartbeat and lease ages, target owner, lag).
-    const members = Effect.gen(function*() {
-      const [list, fresh, at] = yield* Effect.all([view.members, view.fresh ?? Effect.succeed(undefined), Clock.currentTimeMillis])
-      return { members: list, answeredBy: self, at, ...(fresh === undefined ? {} : { fresh }) }
-    })
-    const partitionMap = Effect.gen(function*() {
-      const [owners, lagByPartition, at] = yield* Effect.all([view.leaseDetails ?? view.owners, Effect.option(lag), Clock.currentTimeMillis])
-      return {
-        partitions: view.partitions,
-        owners: owners.map((o) => {
-          const l = lagByPartition._tag === "Some" ? lagByPartition.value.get(o.partition) : undefined
-          return l === undefined ? o : { ...o, pending: l.pending, ackPending: l.ackPending }
-        }),
-        answeredBy: self,
-        at
-      }
-    })
-
-    const forwardTimeoutMs = options.forwardTimeoutMs ?? 5_000
-    const deviceAnywhere = (request: Admin.DeviceRequest) =>
-      Effect.gen(function*() {
-        const partition = partitionOfDevice(request.device, view.partitions)
-        if (view.owns(partition)) return yield* queries.device(request.device)
-        const owner = yield* view.ownerOf(partition)
-        if (owner === undefined || owner === self) {
-          return yield* Effect.fail(
-            new Admin.AdminError({ reason: "Unavailable", message: `partition ${partition} of ${request.device} has no owner right now (rebalancing); try again in a few seconds` })
-          )
-        }
-        return yield* callNode(nc, owner, Admin.AdminCalls.device, request, forwardTimeoutMs).pipe(
-          Effect.catchTag("AdminRequestFailed", (e) =>
-            Effect.fail(new Admin.AdminError({ reason: "Unavailable", message: `${request.device} is owned by ${owner}, which did not answer: ${e.message}` })))
-        )
-      })
-
-    const validate = (request: Admin.ConfigValidateRequest): Admin.ConfigValidateReply => {
-      const result = parseClusterConfig(request.text, request.file ?? "cluster.yaml")
-      if (Result.isFailure(result)) return { valid: false, message: result.failure.message }
-      const c = result.success
-      return {
-        valid: true,
-        message: `valid: cluster "${c.cluster.name}", ${c.nodes.length} node(s), ${c.cluster.partitions} partitions, ` +
-          `${c.sensors.length} sensor(s), windows ${c.windows.map((w) => w.name).join(", ")}, sink ${c.sink.kind}`
-      }
-    }
-
-    // Each request runs on its own fibre, interrupted if the service stops mid-request.
-    const run = yield* FiberSet.makeRuntime<never, void, never>()
-
-    /** The micro-service handler of one call: decode, answer, encode — or reply an AdminError. */
-    const respond = <Req, Rep>(call: Admin.AdminCall<Req, Rep>, handler: (request: Req) => Effect.Effect<Rep, Admin.AdminError>) =>
-      (error: Error | null, msg: ServiceMsg): void => {
-        if (error !== null) return
-        const reply = Effect.suspend(() => {
-          const request = decodeAdminRequest(call, msg.data)
-          return Result.isFailure(request) ? Effect.fail(request.failure) : handler(request.success)
-        }).pipe(
-          Effect.flatMap((value) => Effect.sync(() => JSON.stringify(Schema.encodeSync(call.reply)(value)))),
-          Effect.catchCause((cause) => {
-            const failure = Cause.findErrorOption(cause)
-            if (failure._tag === "Some") return Effect.fail(failure.value)
-            return Effect.andThen(
-              Effect.logError(`admin ${call.name} failed`, cause),
-              Effect.fail(new Admin.AdminError({ reason: "Internal", message: `${self} failed to answer ${call.name}; its log has the details` }))
-            )
-          }),
-          Effect.matchEffect({
-            onSuccess: (json) => Effect.sync(() => msg.respond(json)),
-            onFailure: (e: Admin.AdminError) =>
-              // A header value is one line; the body keeps the whole message.
-              Effect.sync(() => msg.respondError(Admin.adminErrorCode(e.reason), headerText(e.message), JSON.stringify(encodeError(e))))
-          }),
-          Effect.catchDefect((defect) => Effect.logError(`admin ${call.name}: cannot send the reply`, defect)),
-          Effect.asVoid
-        )
-        run(reply)
-      }
-
-    interface Endpoint {
-      readonly name: string
-      readonly onNode: (error: Error | null, msg: ServiceMsg) => void
-      /** Also on the cluster-wide subject (queue group), with this handler. */
-      readonly onCluster?: (error: Error | null, msg: ServiceMsg) => void
-    }
-    const endpoint = <Req, Rep>(
-      call: Admin.AdminCall<Req, Rep>,
-      handler: (request: Req) => Effect.Effect<Rep, Admin.AdminError>,
-      clusterHandler: (request: Req) => Effect.Effect<Rep, Admin.AdminError> = handler
-    ): Endpoint => ({
-      name: call.name,
-      onNode: respond(call, handler),
-      ...(call.clusterWide ? { onCluster: respond(call, clusterHandler) } : {})
-    })
-    const C = Admin.AdminCalls
-    const endpoints: ReadonlyArray<Endpoint> = [
-      endpoint(C.status, () => status),
-      endpoint(C.actors, () => Effect.map(registry.list, (actors) => ({ node: self, actors }))),
-      endpoint(C.restart, (r) => Effect.map(registry.restart(r.actor), (message) => ({ node: self, actor: r.actor, message }))),
-      endpoint(C.configShow, () => Effect.succeed({ node: self, config })),
-      endpoint(C.configValidate, (r) => Effect.sync(() => validate(r))),
-      endpoint(C.device, (r) => queries.device(r.device), deviceAnywhere),
-      endpoint(C.devices, () => queries.devices),
-      endpoint(C.alarms, (r) => queries.alarms(r)),
-      endpoint(C.ack, (r) => queries.ack(r)),
-      endpoint(C.members, () => members),
-      endpoint(C.partitions, () => partitionMap)
-    ]
-
-    const service = yield* addAdminMicroService(nc, `Bramble admin actor of node ${self}`, { node: self })
-    const mine = service.addGroup(`${Admin.ADMIN_PREFIX}.${self}`)
-    const cluster = service.addGroup(Admin.ADMIN_PREFIX, Admin.ADMIN_QUEUE)
-    for (const e of endpoints) {
-      mine.addEndpoint(e.name, { handler: e.onNode, metadata: { scope: "node" } })
-      // Endpoint names are unique within a service; the subject is what clients use.
-      if (e.onCluster !== undefined) cluster.addEndpoint(`cluster-${e.name}`, { subject: e.name, handler: e.onCluster, metadata: { scope: "cluster" } })
-    }
-    // Ready means answering: the server has every subscription once the flush returns.
-    yield* Effect.tryPromise({ try: () => nc.flush(), catch: natsError("Request", "cannot register the admin endpoints") })
-    yield* Effect.logInfo(`admin: NATS micro-service "${Admin.ADMIN_SERVICE}" on ${Admin.ADMIN_PREFIX}.${self}.* and ${Admin.ADMIN_PREFIX}.*`)
-    return { status, queries, view, registry }
   })
+
+  // `members` and `partitions` (`bramble members`, `bramble partitions`, `bramble status`):
+  // the one answer to who is in the cluster and who owns what, with what operators watch
+  // during a failover (incarnations, heartbeat and lease ages, target owner, lag).
+  const members = Effect.gen(function*() {
+    const [list, fresh, at] = yield* Effect.all([view.members, view.fresh ?? Effect.succeed(undefined), Clock.currentTimeMillis])
+    return { members: list, answeredBy: self, at, ...(fresh === undefined ? {} : { fresh }) }
+  })
+  const partitionMap = Effect.gen(function*() {
+    const [owners, lagByPartition, at] = yield* Effect.all([view.leaseDetails ?? view.owners, Effect.option(lag), Clock.currentTimeMillis])
+    return {
+      partitions: view.partitions,
+      owners: owners.map((o) => {
+        const l = lagByPartition._tag === "Some" ? lagByPartition.value.get(o.partition) : undefined
+        return l === undefined ? o : { ...o, pending: l.pending, ackPending: l.ackPending }
+      }),
+      answeredBy: self,
+      at
+    }
+  })
+
+  const forwardTimeoutMs = options.forwardTimeoutMs ?? 5_000
+  const deviceAnywhere = (request: Admin.DeviceRequest) =>
+    Effect.gen(function*() {
+      const partition = partitionOfDevice(request.device, view.partitions)
+      if (view.owns(partition)) return yield* queries.device(request.device)
+      const owner = yield* view.ownerOf(partition)
+      if (owner === undefined || owner === self) {
+        return yield* Effect.fail(
+          new Admin.AdminError({ reason: "Unavailable", message: `partition ${partition} of ${request.device} has no owner right now (rebalancing); try again in a few seconds` })
+        )
+      }
+      return yield* callNode(nc, owner, Admin.AdminCalls.device, request, forwardTimeoutMs).pipe(
+        Effect.catchTag("AdminRequestFailed", (e) =>
+          Effect.fail(new Admin.AdminError({ reason: "Unavailable", message: `${request.device} is owned by ${owner}, which did not answer: ${e.message}` })))
+      )
+    })
+
+  const validate = (request: Admin.ConfigValidateRequest): Admin.ConfigValidateReply => {
+    const result = parseClusterConfig(request.text, request.file ?? "cluster.yaml")
+    if (Result.isFailure(result)) return { valid: false, message: result.failure.message }
+    const c = result.success
+    return {
+      valid: true,
+      message: `valid: cluster "${c.cluster.name}", ${c.nodes.length} node(s), ${c.cluster.partitions} partitions, ` +
+        `${c.sensors.length} sensor(s), windows ${c.windows.map((w) => w.name).join(", ")}, sink ${c.sink.kind}`
+    }
+  }
+
+  // Each request runs on its own fibre, interrupted if the service stops mid-request.
+  const run = yield* FiberSet.makeRuntime<never, void, never>()
+
+  /** The micro-service handler of one call: decode, answer, encode — or reply an AdminError. */
+  const respond = <Req, Rep>(call: Admin.AdminCall<Req, Rep>, handler: (request: Req) => Effect.Effect<Rep, Admin.AdminError>) =>
+    (error: Error | null, msg: ServiceMsg): void => {
+      if (error !== null) return
+      const reply = Effect.suspend(() => {
+        const request = decodeAdminRequest(call, msg.data)
+        return Result.isFailure(request) ? Effect.fail(request.failure) : handler(request.success)
+      }).pipe(
+        Effect.flatMap((value) => Effect.sync(() => JSON.stringify(Schema.encodeSync(call.reply)(value)))),
+        Effect.catchCause((cause) => {
+          const failure = Cause.findErrorOption(cause)
+          if (failure._tag === "Some") return Effect.fail(failure.value)
+          return Effect.andThen(
+            Effect.logError(`admin ${call.name} failed`, cause),
+            Effect.fail(new Admin.AdminError({ reason: "Internal", message: `${self} failed to answer ${call.name}; its log has the details` }))
+          )
+        }),
+        Effect.matchEffect({
+          onSuccess: (json) => Effect.sync(() => msg.respond(json)),
+          onFailure: (e: Admin.AdminError) =>
+            // A header value is one line; the body keeps the whole message.
+            Effect.sync(() => msg.respondError(Admin.adminErrorCode(e.reason), headerText(e.message), JSON.stringify(encodeError(e))))
+        }),
+        Effect.catchDefect((defect) => Effect.logError(`admin ${call.name}: cannot send the reply`, defect)),
+        Effect.asVoid
+      )
+      run(reply)
+    }
+
+  interface Endpoint {
+    readonly name: string
+    readonly onNode: (error: Error | null, msg: ServiceMsg) => void
+    /** Also on the cluster-wide subject (queue group), with this handler. */
+    readonly onCluster?: (error: Error | null, msg: ServiceMsg) => void
+  }
+  const endpoint = <Req, Rep>(
+    call: Admin.AdminCall<Req, Rep>,
+    handler: (request: Req) => Effect.Effect<Rep, Admin.AdminError>,
+    clusterHandler: (request: Req) => Effect.Effect<Rep, Admin.AdminError> = handler
+  ): Endpoint => ({
+    name: call.name,
+    onNode: respond(call, handler),
+    ...(call.clusterWide ? { onCluster: respond(call, clusterHandler) } : {})
+  })
+  const C = Admin.AdminCalls
+  const endpoints: ReadonlyArray<Endpoint> = [
+    endpoint(C.status, () => status),
+    endpoint(C.actors, () => Effect.map(registry.list, (actors) => ({ node: self, actors }))),
+    endpoint(C.restart, (r) => Effect.map(registry.restart(r.actor), (message) => ({ node: self, actor: r.actor, message }))),
+    endpoint(C.configShow, () => Effect.succeed({ node: self, config })),
+    endpoint(C.configValidate, (r) => Effect.sync(() => validate(r))),
+    endpoint(C.device, (r) => queries.device(r.device), deviceAnywhere),
+    endpoint(C.devices, () => queries.devices),
+    endpoint(C.alarms, (r) => queries.alarms(r)),
+    endpoint(C.ack, (r) => queries.ack(r)),
+    endpoint(C.members, () => members),
+    endpoint(C.partitions, () => partitionMap)
+  ]
+
+  const service = yield* addAdminMicroService(nc, `Bramble admin actor of node ${self}`, { node: self })
+  const mine = service.addGroup(`${Admin.ADMIN_PREFIX}.${self}`)
+  const cluster = service.addGroup(Admin.ADMIN_PREFIX, Admin.ADMIN_QUEUE)
+  for (const e of endpoints) {
+    mine.addEndpoint(e.name, { handler: e.onNode, metadata: { scope: "node" } })
+    // Endpoint names are unique within a service; the subject is what clients use.
+    if (e.onCluster !== undefined) cluster.addEndpoint(`cluster-${e.name}`, { subject: e.name, handler: e.onCluster, metadata: { scope: "cluster" } })
+  }
+  // Ready means answering: the server has every subscription once the flush returns.
+  yield* Effect.tryPromise({ try: () => nc.flush(), catch: natsError("Request", "cannot register the admin endpoints") })
+  yield* Effect.logInfo(`admin: NATS micro-service "${Admin.ADMIN_SERVICE}" on ${Admin.ADMIN_PREFIX}.${self}.* and ${Admin.ADMIN_PREFIX}.*`)
+  return { status, queries, view, registry }
+})

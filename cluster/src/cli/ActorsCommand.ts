@@ -12,13 +12,12 @@ import {
   connectWith,
   discoverNodes,
   fail,
-  intervalFlag,
   jsonFlag,
   orExplain,
-  showOrWatch,
+  showQuery,
   timeoutFlag,
   usage,
-  watchFlag
+  viewFlags
 } from "./AdminConnection.js"
 import { bold, dim, green, red, table, yellow } from "./Table.js"
 
@@ -53,29 +52,20 @@ export const actorsCommand = Command.make(
     node: nodeFlag,
     all: Flag.Boolean("all").pipe(Flag.withAlias("a"), Flag.withDescription("List every device aggregator too"), Flag.withDefault(false)),
     ...connectionFlags,
-    json: jsonFlag,
-    watch: watchFlag,
-    interval: intervalFlag,
-    timeout: timeoutFlag
+    ...viewFlags
   },
-  ({ node, all, server, config, credentials, user, json, watch, interval, timeout }) =>
-    Effect.scoped(Effect.gen(function*() {
-      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
-      const fetch = Effect.gen(function*() {
-        const nodes = Option.isSome(node) ? [node.value] : yield* discoverNodes(nc, Math.min(timeout * 1000, 2_000))
-        if (nodes.length === 0) return yield* fail(1, `no bramble node answers on ${url}; start one or point --server at a node's NATS port`)
-        return yield* Effect.forEach(nodes, (n) => callNode(nc, n, Admin.AdminCalls.actors, {}, timeout * 1000), { concurrency: "unbounded" })
-      })
-      yield* showOrWatch({
-        watch,
-        interval,
-        json,
-        title: "bramble actors",
-        server: url,
-        fetch: Effect.map(fetch, (nodes) => ({ nodes })),
-        render: (v: { readonly nodes: ReadonlyArray<Admin.ActorsReply> }) => v.nodes.map((r) => renderActors(r, all)).join("\n\n")
-      })
-    }))
+  ({ node, all, ...flags }) =>
+    showQuery(
+      flags,
+      "bramble actors",
+      (nc, timeoutMs, url) =>
+        Effect.gen(function*() {
+          const nodes = Option.isSome(node) ? [node.value] : yield* discoverNodes(nc, Math.min(timeoutMs, 2_000))
+          if (nodes.length === 0) return yield* fail(1, `no bramble node answers on ${url}; start one or point --server at a node's NATS port`)
+          return { nodes: yield* Effect.forEach(nodes, (n) => callNode(nc, n, Admin.AdminCalls.actors, {}, timeoutMs), { concurrency: "unbounded" }) }
+        }),
+      (v: { readonly nodes: ReadonlyArray<Admin.ActorsReply> }) => v.nodes.map((r) => renderActors(r, all)).join("\n\n")
+    )
 ).pipe(
   Command.withDescription("Actors on each node: kind, state, mailbox depth, restarts"),
   Command.withExamples([

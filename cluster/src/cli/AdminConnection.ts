@@ -39,6 +39,18 @@ export const watchFlag = Flag.Boolean("watch").pipe(Flag.withAlias("w"), Flag.wi
 export const intervalFlag = Flag.Int("interval").pipe(Flag.withDescription("Seconds between refreshes with --watch"), Flag.withDefault(2))
 export const timeoutFlag = Flag.Int("timeout").pipe(Flag.withDescription("Seconds to wait for an answer"), Flag.withDefault(5))
 
+/** How a query command shows its answer (a table or JSON, once or watched) and how long it
+ * waits for it; spread into the command's flags, after `connectionFlags`. */
+export const viewFlags = { json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag }
+
+/** What `viewFlags` parse to. */
+export interface ViewFlags {
+  readonly json: boolean
+  readonly watch: boolean
+  readonly interval: number
+  readonly timeout: number
+}
+
 export const configFlag = Flag.String("config").pipe(
   Flag.withAlias("c"),
   Flag.withDescription(
@@ -281,3 +293,20 @@ export const showOrWatch = <A>(options: {
   })
   return Effect.forever(Effect.andThen(once, Effect.sleep(`${Math.max(1, options.interval)} seconds`)))
 }
+
+/**
+ * A query command's body: connects as `flags` say (a connection that outlives a restarting
+ * server with `--watch`) and shows what `fetch` answers — within `--timeout`, once or every
+ * `--interval` seconds (`showOrWatch`).
+ */
+export const showQuery = <A>(
+  flags: ConnectionFlags & ViewFlags,
+  title: string,
+  fetch: (nc: NatsConnection, timeoutMs: number, url: string) => Effect.Effect<A, Admin.AdminError | AdminRequestFailed | CliFailure>,
+  render: (value: A) => string
+): Effect.Effect<void, CliFailure> =>
+  Effect.scoped(Effect.gen(function*() {
+    const { server, config, credentials, user, json, watch, interval, timeout } = flags
+    const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
+    yield* showOrWatch({ watch, interval, json, title, server: url, fetch: fetch(nc, timeout * 1000, url), render })
+  }))

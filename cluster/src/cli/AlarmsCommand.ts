@@ -8,7 +8,7 @@ import { Admin, Subjects } from "@bramble/protocol"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { callCluster } from "../client/index.js"
-import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, connectWith, jsonFlag, showQuery, timeoutFlag, usage, viewFlags } from "./AdminConnection.js"
 import { age, green, num, red, table } from "./Table.js"
 
 /** The alarms table. */
@@ -60,26 +60,13 @@ const listCommand = Command.make(
     device: Flag.String("device").pipe(Flag.withAlias("d"), Flag.withDescription("Only this device"), Flag.optional),
     all: Flag.Boolean("all").pipe(Flag.withAlias("a"), Flag.withDescription("Also rules whose alarm was cleared"), Flag.withDefault(false)),
     ...connectionFlags,
-    json: jsonFlag,
-    watch: watchFlag,
-    interval: intervalFlag,
-    timeout: timeoutFlag
+    ...viewFlags
   },
-  ({ device, all, server, config, credentials, user, json, watch, interval, timeout }) =>
-    Effect.scoped(Effect.gen(function*() {
-      if (Option.isSome(device) && !Subjects.isToken(device.value)) return yield* usage(`"${device.value}" is not a device id`)
-      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
-      const request: Admin.AlarmsRequest = { ...(Option.isSome(device) ? { device: device.value } : {}), ...(all ? { all } : {}) }
-      yield* showOrWatch({
-        watch,
-        interval,
-        json,
-        title: "bramble alarms",
-        server: url,
-        fetch: callCluster(nc, Admin.AdminCalls.alarms, request, timeout * 1000),
-        render: (reply) => renderAlarms(reply)
-      })
-    }))
+  ({ device, all, ...flags }) => {
+    if (Option.isSome(device) && !Subjects.isToken(device.value)) return usage(`"${device.value}" is not a device id`)
+    const request: Admin.AlarmsRequest = { ...(Option.isSome(device) ? { device: device.value } : {}), ...(all ? { all } : {}) }
+    return showQuery(flags, "bramble alarms", (nc, timeoutMs) => callCluster(nc, Admin.AdminCalls.alarms, request, timeoutMs), renderAlarms)
+  }
 ).pipe(
   Command.withDescription("Alarms raised now (with --all, every rule's latest event), per device"),
   Command.withExamples([{ command: "bramble alarms --watch", description: "Keep an eye on them" }])

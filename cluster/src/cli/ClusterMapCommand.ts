@@ -8,10 +8,10 @@
  */
 import { readDevClusterState } from "@bramble/deploy"
 import { Admin } from "@bramble/protocol"
-import { Effect, Option } from "effect"
+import { Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { callCluster } from "../client/index.js"
-import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, showQuery, viewFlags } from "./AdminConnection.js"
 import { DEFAULT_DEV_DIR } from "./DevCommand.js"
 import { cyan, dim, duration, green, ranges, red, table, yellow } from "./Table.js"
 
@@ -68,14 +68,15 @@ export const renderPartitions = (reply: Admin.PartitionsReply): string => {
 const mapCommand = <A>(call: Admin.AdminCall<Admin.NoParams, A>, render: (a: A) => string, description: string) =>
   Command.make(
     call.name,
-    { ...connectionFlags, dir: devDirFlag, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
-    ({ server, config, credentials, user, dir, json, watch, interval, timeout }) =>
-      Effect.scoped(Effect.gen(function*() {
+    { ...connectionFlags, dir: devDirFlag, ...viewFlags },
+    ({ dir, ...flags }) =>
+      showQuery(
         // --server, else a running dev cluster, else the cluster file's first node or $BRAMBLE_NATS.
-        const { nc, url } = yield* connectWith({ server: Option.orElse(server, () => devClusterServer(dir)), config, credentials, user }, { persistent: watch })
-        const fetch = callCluster(nc, call, {}, timeout * 1000)
-        yield* showOrWatch({ watch, interval, json, title: `bramble ${call.name}`, server: url, fetch, render })
-      }))
+        { ...flags, server: Option.orElse(flags.server, () => devClusterServer(dir)) },
+        `bramble ${call.name}`,
+        (nc, timeoutMs) => callCluster(nc, call, {}, timeoutMs),
+        render
+      )
   ).pipe(
     Command.withDescription(description),
     Command.withExamples([

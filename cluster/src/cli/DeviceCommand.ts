@@ -5,10 +5,9 @@
  * picks the request up forwards it to the owner.
  */
 import { Admin, Subjects, type WindowResult } from "@bramble/protocol"
-import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { callCluster } from "../client/index.js"
-import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, usage, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, showQuery, usage, viewFlags } from "./AdminConnection.js"
 import { age, bold, clock, dim, duration, num, red, table, values, yellow } from "./Table.js"
 
 const windowRows = (ws: ReadonlyArray<WindowResult>) =>
@@ -72,25 +71,12 @@ export const deviceCommand = Command.make(
   {
     id: Argument.String("id").pipe(Argument.withDescription("The device id (as in ingest.<device>.<sensor>)")),
     ...connectionFlags,
-    json: jsonFlag,
-    watch: watchFlag,
-    interval: intervalFlag,
-    timeout: timeoutFlag
+    ...viewFlags
   },
-  ({ id, server, config, credentials, user, json, watch, interval, timeout }) =>
-    Effect.scoped(Effect.gen(function*() {
-      if (!Subjects.isToken(id)) return yield* usage(`"${id}" is not a device id: ids are 1-64 characters from A-Z a-z 0-9 _ -`)
-      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
-      yield* showOrWatch({
-        watch,
-        interval,
-        json,
-        title: `bramble device ${id}`,
-        server: url,
-        fetch: callCluster(nc, Admin.AdminCalls.device, { device: id }, timeout * 1000),
-        render: (state) => renderDevice(state)
-      })
-    }))
+  ({ id, ...flags }) =>
+    Subjects.isToken(id)
+      ? showQuery(flags, `bramble device ${id}`, (nc, timeoutMs) => callCluster(nc, Admin.AdminCalls.device, { device: id }, timeoutMs), renderDevice)
+      : usage(`"${id}" is not a device id: ids are 1-64 characters from A-Z a-z 0-9 _ -`)
 ).pipe(
   Command.withDescription("One device: latest reading, open and recently closed windows, alarms, forecast (answered by its owner node)"),
   Command.withExamples([

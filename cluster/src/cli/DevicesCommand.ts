@@ -3,10 +3,9 @@
  * owns it and its latest reading. Any node answers (from READINGS itself).
  */
 import { Admin } from "@bramble/protocol"
-import { Effect } from "effect"
 import { Command } from "effect/cli"
 import { callCluster } from "../client/index.js"
-import { connectionFlags, connectWith, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, showQuery, viewFlags } from "./AdminConnection.js"
 import { age, dim, table, values, yellow } from "./Table.js"
 
 /** The devices table. */
@@ -26,20 +25,8 @@ export const renderDevices = (reply: Admin.DevicesReply, now: number = Date.now(
 
 export const devicesCommand = Command.make(
   "devices",
-  { ...connectionFlags, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
-  ({ server, config, credentials, user, json, watch, interval, timeout }) =>
-    Effect.scoped(Effect.gen(function*() {
-      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
-      yield* showOrWatch({
-        watch,
-        interval,
-        json,
-        title: "bramble devices",
-        server: url,
-        fetch: callCluster(nc, Admin.AdminCalls.devices, {}, timeout * 1000),
-        render: (reply) => renderDevices(reply)
-      })
-    }))
+  { ...connectionFlags, ...viewFlags },
+  (flags) => showQuery(flags, "bramble devices", (nc, timeoutMs) => callCluster(nc, Admin.AdminCalls.devices, {}, timeoutMs), renderDevices)
 ).pipe(
   Command.withDescription("Every device with readings in the log: partition, owner node, latest values"),
   Command.withExamples([

@@ -7,10 +7,11 @@
  * than disappearing.
  */
 import { Admin } from "@bramble/protocol"
+import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect, Option } from "effect"
 import { Command } from "effect/cli"
 import { AdminRequestFailed, callCluster, callNode, type Health, healthOf } from "../client/index.js"
-import { connectionFlags, connectWith, discoverNodes, intervalFlag, jsonFlag, showOrWatch, timeoutFlag, watchFlag } from "./AdminConnection.js"
+import { connectionFlags, discoverNodes, showQuery, viewFlags } from "./AdminConnection.js"
 import { type Align, dim, duration, green, perSecond, ranges, red, table, yellow } from "./Table.js"
 
 /** One node in `bramble status --json`. */
@@ -202,46 +203,44 @@ export const renderGaps = (statuses: ReadonlyArray<Admin.NodeStatus>): string =>
   return sum("missing") > 0 ? red(`${line} — each gap is a Gap dead letter (deadletter.Gap) with its range`) : dim(line)
 }
 
+/** Every node's status (nodes that do not answer as down or forming), and the alarms raised now. */
+const fetchStatus = (nc: NatsConnection, timeoutMs: number) => {
+  const nodes = Effect.gen(function*() {
+    const discovered = yield* discoverNodes(nc, Math.min(timeoutMs, 2_000))
+    const members = yield* Effect.option(callCluster(nc, Admin.AdminCalls.members, {}, timeoutMs))
+    const states = new Map(Option.match(members, { onNone: () => [], onSome: (m) => m.members.map((x) => [x.node, x.state] as const) }))
+    const names = [...new Set([...discovered, ...states.keys()])].sort()
+    if (names.length === 0) {
+      return yield* Effect.fail(new AdminRequestFailed({ reason: "NoResponders", subject: Admin.ADMIN_DISCOVERY_SUBJECTS[0], message: "nothing answered the service discovery" }))
+    }
+    return yield* Effect.forEach(names, (node) =>
+      callNode(nc, node, Admin.AdminCalls.status, {}, timeoutMs).pipe(
+        Effect.map((status): NodeRow => ({ node, ...healthOf(status), status })),
+        Effect.catch((error) =>
+          Effect.succeed<NodeRow>(
+            error._tag === "AdminError" && error.reason === "Forming"
+              ? { node, health: "forming", problem: error.message }
+              : { node, health: "down", problem: states.get(node) === "down" ? "down (membership)" : error.message }
+          )
+        )
+      ), { concurrency: "unbounded" })
+  })
+  // The alarms raised now, with their acknowledgements (absent when no node answers it).
+  const alarms = Effect.map(Effect.option(callCluster(nc, Admin.AdminCalls.alarms, {}, timeoutMs)), Option.getOrUndefined)
+  return Effect.map(Effect.all([nodes, alarms], { concurrency: 2 }), ([nodes, alarms]) => ({ nodes, ...(alarms === undefined ? {} : { alarms: alarms.alarms }) }))
+}
+
 export const statusCommand = Command.make(
   "status",
-  { ...connectionFlags, json: jsonFlag, watch: watchFlag, interval: intervalFlag, timeout: timeoutFlag },
-  ({ server, config, credentials, user, json, watch, interval, timeout }) =>
-    Effect.scoped(Effect.gen(function*() {
-      const { nc, url } = yield* connectWith({ server, config, credentials, user }, { persistent: watch })
-      const timeoutMs = timeout * 1000
-      const fetch = Effect.gen(function*() {
-        const discovered = yield* discoverNodes(nc, Math.min(timeoutMs, 2_000))
-        const members = yield* Effect.option(callCluster(nc, Admin.AdminCalls.members, {}, timeoutMs))
-        const states = new Map(Option.match(members, { onNone: () => [], onSome: (m) => m.members.map((x) => [x.node, x.state] as const) }))
-        const names = [...new Set([...discovered, ...states.keys()])].sort()
-        if (names.length === 0) {
-          return yield* Effect.fail(new AdminRequestFailed({ reason: "NoResponders", subject: Admin.ADMIN_DISCOVERY_SUBJECTS[0], message: "nothing answered the service discovery" }))
-        }
-        return yield* Effect.forEach(names, (node) =>
-          callNode(nc, node, Admin.AdminCalls.status, {}, timeoutMs).pipe(
-            Effect.map((status): NodeRow => ({ node, ...healthOf(status), status })),
-            Effect.catch((error) =>
-              Effect.succeed<NodeRow>(
-                error._tag === "AdminError" && error.reason === "Forming"
-                  ? { node, health: "forming", problem: error.message }
-                  : { node, health: "down", problem: states.get(node) === "down" ? "down (membership)" : error.message }
-              )
-            )
-          ), { concurrency: "unbounded" })
-      })
-      // The alarms raised now, with their acknowledgements (absent when no node answers it).
-      const alarms = Effect.map(Effect.option(callCluster(nc, Admin.AdminCalls.alarms, {}, timeoutMs)), Option.getOrUndefined)
-      yield* showOrWatch({
-        watch,
-        interval,
-        json,
-        title: "bramble status",
-        server: url,
-        fetch: Effect.map(Effect.all([fetch, alarms], { concurrency: 2 }), ([nodes, alarms]) => ({ nodes, ...(alarms === undefined ? {} : { alarms: alarms.alarms }) })),
-        render: (v: { readonly nodes: ReadonlyArray<NodeRow>; readonly alarms?: Admin.AlarmsReply["alarms"] }) =>
-          renderStatus(v.nodes, Date.now(), v.alarms === undefined ? undefined : { alarms: v.alarms })
-      })
-    }))
+  { ...connectionFlags, ...viewFlags },
+  (flags) =>
+    showQuery(
+      flags,
+      "bramble status",
+      fetchStatus,
+      (v: { readonly nodes: ReadonlyArray<NodeRow>; readonly alarms?: Admin.AlarmsReply["alarms"] }) =>
+        renderStatus(v.nodes, Date.now(), v.alarms === undefined ? undefined : { alarms: v.alarms })
+    )
 ).pipe(
   Command.withDescription(
     "Every node: health, uptime, readings in/out per second, consumer lag, database write time, partitions; then every forward target: delivered, refused, pending, unavailable since and why; then the alarms raised and how many are not acknowledged"

@@ -51,74 +51,73 @@ export interface ClusterVersionOptions {
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /** Reads (or publishes) the current version, then follows the bucket in a scoped fiber. */
-export const startClusterVersion = (options: ClusterVersionOptions): Effect.Effect<ClusterVersion, NatsError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { node, store, config } = options
-    let rules: RuleSet | undefined
-    let state: ClusterVersionState = { version: undefined, latest: undefined, error: undefined }
+export const startClusterVersion = Effect.fn("ClusterVersion.startClusterVersion")(function*(options: ClusterVersionOptions): Effect.fn.Return<ClusterVersion, NatsError, Scope.Scope> {
+  const { node, store, config } = options
+  let rules: RuleSet | undefined
+  let state: ClusterVersionState = { version: undefined, latest: undefined, error: undefined }
 
-    /** Take version `v`: its rules with this node's sensors and windows. Never fails: an error is kept in the state. */
-    const take = (v: ConfigVersion, first: boolean) =>
-      Effect.gen(function*() {
-        const parsed = parseClusterConfig(v.text, `version ${v.version}`)
-        if (Result.isFailure(parsed)) {
-          state = { ...state, latest: v.version, error: `version ${v.version} does not validate on this node: ${parsed.failure.message}` }
-          return yield* Effect.logError(`node ${node}: cannot use ${state.error}; keeping version ${state.version ?? "of its own file"}`)
-        }
-        const merged = withLiveSectionsOf(config, parsed.success)
-        const compiled = Result.try(() => compileRules(merged))
-        if (Result.isFailure(compiled)) {
-          state = { ...state, latest: v.version, error: `version ${v.version}: rules: ${errorText(compiled.failure)}` }
-          return yield* Effect.logError(`node ${node}: cannot use ${state.error}; keeping the rules of version ${state.version ?? "its own file"}`)
-        }
-        rules = { version: v.version, rules: compiled.success }
-        state = { version: v.version, latest: v.version, error: undefined }
-        const differs = diffConfigs(config, parsed.success).map((c) => c.section)
-        const live = differs.filter((s) => LIVE_SECTIONS.has(s))
-        const fixed = differs.filter((s) => !LIVE_SECTIONS.has(s))
-        if (first && differs.length > 0) {
-          yield* Effect.logWarning(
-            `node ${node}: its cluster file differs from the cluster's version ${v.version}` +
-              (live.length > 0 ? `; it uses the cluster's version for ${live.join(", ")}` : "") +
-              (fixed.length > 0 ? `; ${fixed.join(", ")} cannot change while running and come from its own file` : "")
-          )
-        } else {
-          yield* Effect.logInfo(`node ${node}: runs version ${v.version} of the cluster file (${v.source}, by ${v.by})`)
-        }
-      })
-
-    // The current version, or this node's file as version 1 (another node may be first).
-    let current = yield* store.current
-    if (current === undefined) {
-      const published = yield* Effect.result(store.publish({
-        version: 1,
-        text: options.file?.text ?? stringify(config),
-        publishedAt: Date.now(),
-        by: `node ${node}`,
-        source: options.file?.path ?? "node start"
-      }))
-      if (published._tag === "Success") {
-        current = published.success
-        yield* Effect.logInfo(`node ${node}: published its cluster file as version 1 (the cluster had none)`)
-      } else if (published.failure._tag === "ConfigVersionTaken") {
-        current = yield* store.current
-      } else {
-        return yield* Effect.fail(published.failure)
+  /** Take version `v`: its rules with this node's sensors and windows. Never fails: an error is kept in the state. */
+  const take = (v: ConfigVersion, first: boolean) =>
+    Effect.gen(function*() {
+      const parsed = parseClusterConfig(v.text, `version ${v.version}`)
+      if (Result.isFailure(parsed)) {
+        state = { ...state, latest: v.version, error: `version ${v.version} does not validate on this node: ${parsed.failure.message}` }
+        return yield* Effect.logError(`node ${node}: cannot use ${state.error}; keeping version ${state.version ?? "of its own file"}`)
       }
+      const merged = withLiveSectionsOf(config, parsed.success)
+      const compiled = Result.try(() => compileRules(merged))
+      if (Result.isFailure(compiled)) {
+        state = { ...state, latest: v.version, error: `version ${v.version}: rules: ${errorText(compiled.failure)}` }
+        return yield* Effect.logError(`node ${node}: cannot use ${state.error}; keeping the rules of version ${state.version ?? "its own file"}`)
+      }
+      rules = { version: v.version, rules: compiled.success }
+      state = { version: v.version, latest: v.version, error: undefined }
+      const differs = diffConfigs(config, parsed.success).map((c) => c.section)
+      const live = differs.filter((s) => LIVE_SECTIONS.has(s))
+      const fixed = differs.filter((s) => !LIVE_SECTIONS.has(s))
+      if (first && differs.length > 0) {
+        yield* Effect.logWarning(
+          `node ${node}: its cluster file differs from the cluster's version ${v.version}` +
+            (live.length > 0 ? `; it uses the cluster's version for ${live.join(", ")}` : "") +
+            (fixed.length > 0 ? `; ${fixed.join(", ")} cannot change while running and come from its own file` : "")
+        )
+      } else {
+        yield* Effect.logInfo(`node ${node}: runs version ${v.version} of the cluster file (${v.source}, by ${v.by})`)
+      }
+    })
+
+  // The current version, or this node's file as version 1 (another node may be first).
+  let current = yield* store.current
+  if (current === undefined) {
+    const published = yield* Effect.result(store.publish({
+      version: 1,
+      text: options.file?.text ?? stringify(config),
+      publishedAt: Date.now(),
+      by: `node ${node}`,
+      source: options.file?.path ?? "node start"
+    }))
+    if (published._tag === "Success") {
+      current = published.success
+      yield* Effect.logInfo(`node ${node}: published its cluster file as version 1 (the cluster had none)`)
+    } else if (published.failure._tag === "ConfigVersionTaken") {
+      current = yield* store.current
+    } else {
+      return yield* Effect.fail(published.failure)
     }
-    if (current !== undefined) yield* take(current, true)
+  }
+  if (current !== undefined) yield* take(current, true)
 
-    yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
-      yield* Effect.sleep(options.pollMs ?? 1_000)
-      const latest = yield* store.latestVersion
-      // A version that failed is not tried again; a newer one is.
-      if (latest === 0 || latest === (state.latest ?? state.version)) return
-      const v = yield* store.get(latest)
-      if (v !== undefined) yield* take(v, false)
-    }).pipe(
-      // A failed read (servers restarting): try again next time, say so once per kind.
-      Effect.catch((error) => Effect.logDebug(`node ${node}: reading the cluster file's versions failed: ${error.message}`))
-    )))
+  yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+    yield* Effect.sleep(options.pollMs ?? 1_000)
+    const latest = yield* store.latestVersion
+    // A version that failed is not tried again; a newer one is.
+    if (latest === 0 || latest === (state.latest ?? state.version)) return
+    const v = yield* store.get(latest)
+    if (v !== undefined) yield* take(v, false)
+  }).pipe(
+    // A failed read (servers restarting): try again next time, say so once per kind.
+    Effect.catch((error) => Effect.logDebug(`node ${node}: reading the cluster file's versions failed: ${error.message}`))
+  )))
 
-    return { state: () => state, rules: () => rules }
-  })
+  return { state: () => state, rules: () => rules }
+})

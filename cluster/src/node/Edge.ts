@@ -133,113 +133,112 @@ export const i2cChipsOf = (sensors: ReadonlyArray<Sensor>): Array<{ bus: number;
   sensors.flatMap((s) => (isFieldInput(s) && isI2cInput(s) ? [{ bus: s.bus, address: s.address, model: i2cModel(s.kind) }] : []))
 
 /** Starts the sensor and actuator actors of `options.node` for the duration of the scope. */
-export const startEdge = (options: EdgeOptions): Effect.Effect<RunningEdge, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { config, node, client, registry } = options
-    const mySensors = config.sensors.filter((s) => s.node === node)
-    const myActuators = config.actuators.filter((a) => a.node === node)
-    if (mySensors.length === 0 && myActuators.length === 0) return { sensors: [], actuators: [] }
+export const startEdge = Effect.fn("Edge.startEdge")(function*(options: EdgeOptions): Effect.fn.Return<RunningEdge, never, Scope.Scope> {
+  const { config, node, client, registry } = options
+  const mySensors = config.sensors.filter((s) => s.node === node)
+  const myActuators = config.actuators.filter((a) => a.node === node)
+  if (mySensors.length === 0 && myActuators.length === 0) return { sensors: [], actuators: [] }
 
-    // Drivers are built once, on first use, and shared: a pin is claimed once per node.
-    const built = new Map<string, Context.Context<never>>()
-    const driver = <I>(key: string, layer: Layer.Layer<I>) =>
-      Effect.gen(function*() {
-        const existing = built.get(key)
-        if (existing !== undefined) return existing as Context.Context<I>
-        const context = yield* Layer.build(layer)
-        built.set(key, context as Context.Context<never>)
-        return context
-      })
-    const simulated = (kind: string) => options.simulate || kind.startsWith("simulated-")
-    const dhtDriver = (kind: string) =>
-      options.hardware?.dht !== undefined
-        ? driver("dht-injected", options.hardware.dht)
-        : simulated(kind)
-        ? driver("dht-simulated", DhtDriver.layerSimulated())
-        : driver("dht-real", DhtDriver.layerNodeDht)
-    const gpioDriver = (kind: string) =>
-      options.hardware?.gpio !== undefined
-        ? driver("gpio-injected", options.hardware.gpio)
-        : simulated(kind)
-        ? driver("gpio-simulated", GpioDriver.layerSimulated({ randomPresses: { meanIntervalMs: 20_000 } }))
-        : driver("gpio-real", GpioDriver.layerOnoff)
-    const modbusDriver = (kind: string) =>
-      options.hardware?.modbus !== undefined
-        ? driver("modbus-injected", options.hardware.modbus)
-        : simulated(kind)
-        ? driver("modbus-simulated", ModbusDriver.layerSimulated)
-        : driver("modbus-real", ModbusDriver.layerModbusSerial)
-    // The simulated bus has the probes the file lists (or two, when it lists none).
-    const listedProbes = [...new Set(mySensors.flatMap((s) => ("probes" in s && s.probes !== undefined ? Object.values(s.probes) : [])))]
-    const oneWireDriver = (kind: string) =>
-      options.hardware?.oneWire !== undefined
-        ? driver("w1-injected", options.hardware.oneWire)
-        : simulated(kind)
-        ? driver("w1-simulated", OneWireDriver.layerSimulated(listedProbes.length > 0 ? { probes: listedProbes } : {}))
-        : driver("w1-real", OneWireDriver.layerSysfs())
+  // Drivers are built once, on first use, and shared: a pin is claimed once per node.
+  const built = new Map<string, Context.Context<never>>()
+  const driver = <I>(key: string, layer: Layer.Layer<I>) =>
+    Effect.gen(function*() {
+      const existing = built.get(key)
+      if (existing !== undefined) return existing as Context.Context<I>
+      const context = yield* Layer.build(layer)
+      built.set(key, context as Context.Context<never>)
+      return context
+    })
+  const simulated = (kind: string) => options.simulate || kind.startsWith("simulated-")
+  const dhtDriver = (kind: string) =>
+    options.hardware?.dht !== undefined
+      ? driver("dht-injected", options.hardware.dht)
+      : simulated(kind)
+      ? driver("dht-simulated", DhtDriver.layerSimulated())
+      : driver("dht-real", DhtDriver.layerNodeDht)
+  const gpioDriver = (kind: string) =>
+    options.hardware?.gpio !== undefined
+      ? driver("gpio-injected", options.hardware.gpio)
+      : simulated(kind)
+      ? driver("gpio-simulated", GpioDriver.layerSimulated({ randomPresses: { meanIntervalMs: 20_000 } }))
+      : driver("gpio-real", GpioDriver.layerOnoff)
+  const modbusDriver = (kind: string) =>
+    options.hardware?.modbus !== undefined
+      ? driver("modbus-injected", options.hardware.modbus)
+      : simulated(kind)
+      ? driver("modbus-simulated", ModbusDriver.layerSimulated)
+      : driver("modbus-real", ModbusDriver.layerModbusSerial)
+  // The simulated bus has the probes the file lists (or two, when it lists none).
+  const listedProbes = [...new Set(mySensors.flatMap((s) => ("probes" in s && s.probes !== undefined ? Object.values(s.probes) : [])))]
+  const oneWireDriver = (kind: string) =>
+    options.hardware?.oneWire !== undefined
+      ? driver("w1-injected", options.hardware.oneWire)
+      : simulated(kind)
+      ? driver("w1-simulated", OneWireDriver.layerSimulated(listedProbes.length > 0 ? { probes: listedProbes } : {}))
+      : driver("w1-real", OneWireDriver.layerSysfs())
 
-    // One I2C driver per node: a bus is opened once and its chips are read in turn.
-    const i2cChips = i2cChipsOf(mySensors)
-    const i2cDriver = (kind: string) =>
-      options.hardware?.i2c !== undefined
-        ? driver("i2c-injected", options.hardware.i2c)
-        : simulated(kind)
-        ? driver("i2c-simulated", layerSimulatedI2c({ chips: i2cChips }))
-        : driver("i2c-real", I2cDriver.layerI2cBus)
+  // One I2C driver per node: a bus is opened once and its chips are read in turn.
+  const i2cChips = i2cChipsOf(mySensors)
+  const i2cDriver = (kind: string) =>
+    options.hardware?.i2c !== undefined
+      ? driver("i2c-injected", options.hardware.i2c)
+      : simulated(kind)
+      ? driver("i2c-simulated", layerSimulatedI2c({ chips: i2cChips }))
+      : driver("i2c-real", I2cDriver.layerI2cBus)
 
-    const publish: Publish = (subject, data, msgID) =>
-      Effect.tryPromise({ try: () => client.js.publish(subject, data, { msgID }), catch: natsError("Publish", `cannot publish to ${subject}`) })
-    const alarms = yield* makeAlarmSender({ publish })
+  const publish: Publish = (subject, data, msgID) =>
+    Effect.tryPromise({ try: () => client.js.publish(subject, data, { msgID }), catch: natsError("Publish", `cannot publish to ${subject}`) })
+  const alarms = yield* makeAlarmSender({ publish })
 
-    const supervise = <E, R>(name: string, kind: string, actor: Effect.Effect<never, E, R>, processed: () => number) =>
-      Effect.forkScoped(
-        registry.restartable(name, kind, actor, { processed }).pipe(
-          Effect.tapCause((cause) => Effect.logError(`${kind} ${name} failed; restarting`, cause)),
-          Effect.retry(Backoff.schedule({ initial: "1 second", max: "30 seconds", factor: 2, jitter: 0.3 }))
-        )
+  const supervise = <E, R>(name: string, kind: string, actor: Effect.Effect<never, E, R>, processed: () => number) =>
+    Effect.forkScoped(
+      registry.restartable(name, kind, actor, { processed }).pipe(
+        Effect.tapCause((cause) => Effect.logError(`${kind} ${name} failed; restarting`, cause)),
+        Effect.retry(Backoff.schedule({ initial: "1 second", max: "30 seconds", factor: 2, jitter: 0.3 }))
       )
+    )
 
-    const sensors: Array<SensorStats> = []
-    for (const s of mySensors) {
-      const stats = makeSensorStats(s.device, s.sensor)
-      sensors.push(stats)
-      const spec = sensorSpec(s)
-      const base: Omit<SensorActorOptions, "spec"> = {
-        outbox: openOutbox({ dir: outboxDir(config, node, s), maxReadings: s.outbox.maxReadings }),
-        publish,
-        raise: alarms.raise,
-        stats
-      }
-      if (spec.kind === "modbus" && simulated(s.kind) && options.hardware?.modbus === undefined) {
-        // The simulated twin answers the registers this device's map names, and only those.
-        const context = yield* modbusDriver(s.kind)
-        yield* Context.get(context as unknown as Context.Context<SimulatedModbus>, SimulatedModbus).define(spec.target, spec.unit, spec.points)
-      }
-      const actor = spec.kind === "dht"
-        ? Effect.provide(Effect.scoped(runDhtSensor({ ...base, spec })), yield* dhtDriver(s.kind))
-        : spec.kind === "gpio-input"
-        ? Effect.provide(Effect.scoped(runGpioInput({ ...base, spec })), yield* gpioDriver(s.kind))
-        : spec.kind === "modbus"
-        ? Effect.provide(Effect.scoped(runModbusSensor({ ...base, spec })), yield* modbusDriver(s.kind))
-        : spec.kind === "ds18b20"
-        ? Effect.provide(Effect.scoped(runOneWireSensor({ ...base, spec })), yield* oneWireDriver(s.kind))
-        : spec.kind === "i2c"
-        ? Effect.provide(Effect.scoped(runI2cSensor({ ...base, spec })), yield* i2cDriver(s.kind))
-        : Effect.scoped(runSyntheticSensor({ ...base, spec }))
-      yield* supervise(`sensor-${s.device}-${s.sensor}`, "sensor", actor, () => stats.published)
+  const sensors: Array<SensorStats> = []
+  for (const s of mySensors) {
+    const stats = makeSensorStats(s.device, s.sensor)
+    sensors.push(stats)
+    const spec = sensorSpec(s)
+    const base: Omit<SensorActorOptions, "spec"> = {
+      outbox: openOutbox({ dir: outboxDir(config, node, s), maxReadings: s.outbox.maxReadings }),
+      publish,
+      raise: alarms.raise,
+      stats
     }
+    if (spec.kind === "modbus" && simulated(s.kind) && options.hardware?.modbus === undefined) {
+      // The simulated twin answers the registers this device's map names, and only those.
+      const context = yield* modbusDriver(s.kind)
+      yield* Context.get(context as unknown as Context.Context<SimulatedModbus>, SimulatedModbus).define(spec.target, spec.unit, spec.points)
+    }
+    const actor = spec.kind === "dht"
+      ? Effect.provide(Effect.scoped(runDhtSensor({ ...base, spec })), yield* dhtDriver(s.kind))
+      : spec.kind === "gpio-input"
+      ? Effect.provide(Effect.scoped(runGpioInput({ ...base, spec })), yield* gpioDriver(s.kind))
+      : spec.kind === "modbus"
+      ? Effect.provide(Effect.scoped(runModbusSensor({ ...base, spec })), yield* modbusDriver(s.kind))
+      : spec.kind === "ds18b20"
+      ? Effect.provide(Effect.scoped(runOneWireSensor({ ...base, spec })), yield* oneWireDriver(s.kind))
+      : spec.kind === "i2c"
+      ? Effect.provide(Effect.scoped(runI2cSensor({ ...base, spec })), yield* i2cDriver(s.kind))
+      : Effect.scoped(runSyntheticSensor({ ...base, spec }))
+    yield* supervise(`sensor-${s.device}-${s.sensor}`, "sensor", actor, () => stats.published)
+  }
 
-    const actuators: Array<ActuatorStats> = []
-    for (const a of myActuators) {
-      const stats = makeActuatorStats(a)
-      actuators.push(stats)
-      const on: ReadonlyArray<AlarmMatcher> = "rule" in a.on ? [a.on] : a.on
-      const actor = runActuator({
-        spec: { name: a.name, pin: a.pin, activeLow: a.activeLow, on },
-        alarms: alarmFeed(client, alarmFilters(on)),
-        stats
-      }).pipe(Effect.scoped, Effect.provide(yield* gpioDriver(a.kind)))
-      yield* supervise(`actuator-${a.name}`, "actuator", actor, () => stats.events)
-    }
-    return { sensors, actuators }
-  })
+  const actuators: Array<ActuatorStats> = []
+  for (const a of myActuators) {
+    const stats = makeActuatorStats(a)
+    actuators.push(stats)
+    const on: ReadonlyArray<AlarmMatcher> = "rule" in a.on ? [a.on] : a.on
+    const actor = runActuator({
+      spec: { name: a.name, pin: a.pin, activeLow: a.activeLow, on },
+      alarms: alarmFeed(client, alarmFilters(on)),
+      stats
+    }).pipe(Effect.scoped, Effect.provide(yield* gpioDriver(a.kind)))
+    yield* supervise(`actuator-${a.name}`, "actuator", actor, () => stats.events)
+  }
+  return { sensors, actuators }
+})

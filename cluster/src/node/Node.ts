@@ -114,294 +114,293 @@ export interface RunningNode {
   readonly clusterVersion: ClusterVersion
 }
 
-export const startNode = (options: NodeOptions): Effect.Effect<RunningNode, unknown, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { config, node } = options
-    const self = config.nodes.find((n) => n.name === node)
-    if (self === undefined) {
-      return yield* Effect.fail(new Error(`no node named "${node}" in the cluster file (nodes: ${config.nodes.map((n) => n.name).join(", ")})`))
-    }
-    const startedAt = Date.now()
+export const startNode = Effect.fn("Node.startNode")(function*(options: NodeOptions): Effect.fn.Return<RunningNode, unknown, Scope.Scope> {
+  const { config, node } = options
+  const self = config.nodes.find((n) => n.name === node)
+  if (self === undefined) {
+    return yield* Effect.fail(new Error(`no node named "${node}" in the cluster file (nodes: ${config.nodes.map((n) => n.name).join(", ")})`))
+  }
+  const startedAt = Date.now()
 
-    // 1. NATS: the node's own supervised nats-server, or an existing one.
-    const existing = options.natsUrl ?? self.nats.url
-    // A security section adds every user's password hash and the TLS files (deploy/src/security).
-    const security = existing === undefined ? yield* loadServerSecurity(config, node) : undefined
-    const server = existing === undefined
-      ? yield* startNatsServer({ dir: nodeDataDir(config, node), spec: natsSpecForNode(config, node, security === undefined ? {} : { security })!, restartOnExit: true })
-      : undefined
-    const natsUrl = existing ?? server!.url
-    const credentials = yield* loadNodeCredentials(config, node)
-    const mqttUrl = server === undefined ? undefined : `${credentials?.tls === undefined ? "mqtt" : "mqtts"}://${self.host}:${server.spec.mqttPort}`
-    const client = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}`, ...credentials })
-    // Connections made later (each run of a partition worker or a forwarder) try the server
-    // the main connection uses now as well as this node's own: while the node's own
-    // nats-server is down, a new connection to it alone would wait for it forever (the main
-    // connection has failed over to another server of the cluster, and keeps the leases).
-    const serversNow = (): Array<string> => [...new Set([client.nc.getServer(), natsUrl])]
-    const withNats = Effect.provideService(NatsClient, client)
-    // Until its cluster has formed (a JetStream leader, the streams and buckets in place) a
-    // node waits — however long — and says what for; it never exits, which would take its
-    // nats-server down with it and keep a booting cluster from forming (./Formation.ts).
-    const formation = makeFormation(startedAt)
-    let lastFormingLog: { readonly text: string; readonly at: number } | undefined
-    const whileClusterForms = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
-      effect.pipe(
-        Effect.tapError((error) =>
-          Effect.suspend(() => {
-            const text = `${what}: ${error instanceof Error ? error.message : String(error)}`
-            formation.set(text)
-            // Said when it changes and once a minute: a Pi may wait for its peers for hours.
-            if (lastFormingLog?.text === text && Date.now() - lastFormingLog.at < 60_000) return Effect.void
-            lastFormingLog = { text, at: Date.now() }
-            return Effect.logWarning(`${what} failed; retrying while the cluster forms`, error)
-          })
-        ),
-        Effect.retry(Backoff.schedule({ initial: "500 millis", max: "5 seconds", factor: 2, jitter: 0.3 }))
-      )
-    const replicas = Math.min(3, config.nodes.length)
-    const routeTable = makeRouteTable(config)
-    const ingestStats = makeIngestStats()
-    const timing = leaseTiming()
-    const buckets = yield* Effect.scoped(Effect.gen(function*() {
-      yield* withNats(serveFormingResponders({ node, formation, http: { host: self.host, port: self.httpPort } }))
-      yield* awaitJetStream({
-        jsm: client.jsm,
-        monitorUrl: server?.monitorUrl,
-        servers: Math.max(1, config.nodes.filter((n) => n.nats.url === undefined).length),
-        formation
-      })
-      yield* whileClusterForms("creating the streams", withNats(ensureTopology({
-        replicas,
-        readings: { maxAgeMs: config.streams.readings.maxAge, maxBytes: config.streams.readings.maxBytes },
-        aggregates: { maxAgeMs: config.streams.aggregates.maxAge, maxBytes: config.streams.aggregates.maxBytes },
-        alarms: { maxAgeMs: config.streams.alarms.maxAge, maxBytes: config.streams.alarms.maxBytes },
-        deadLetter: { maxAgeMs: config.streams.deadLetter.maxAge, maxBytes: config.streams.deadLetter.maxBytes },
-        ingest: { subjects: routeTable.streamSubjects, limits: { maxAgeMs: config.streams.readings.maxAge, maxBytes: config.streams.readings.maxBytes } }
-      })))
-      const opened = yield* whileClusterForms(
-        "creating the membership and lease buckets",
-        withNats(ensureClusterBuckets({ replicas, memberTtlMs: MEMBER_TTL_MS, leaseTtlMs: timing.ttlMs }))
-      )
-      const configKv = yield* whileClusterForms("creating the cluster file's version bucket", ensureConfigBucket(client.kvm, replicas))
-      formation.set(undefined)
-      return { ...opened, config: configKv }
-    }))
-    // Streams created while fewer servers were up have fewer copies (withPlacementFallback):
-    // raise them as the others join, and say so until they are all at full strength.
-    yield* Effect.forkScoped(Effect.gen(function*() {
-      let reported = ""
-      while (true) {
-        const below = yield* withNats(raiseReplicas(replicas, CLUSTER_STREAMS))
-        const text = below.map((b) => `${b.stream} R${b.replicas}`).join(", ")
-        if (text !== reported) {
-          if (text === "") yield* Effect.logInfo(`every stream and bucket has ${replicas} copies`)
-          else yield* Effect.logWarning(`fewer servers were up than the cluster has: ${text} (of ${replicas}); raised when the others join`)
-          reported = text
-        }
-        if (below.length === 0 && reported === "") return
-        yield* Effect.sleep("10 seconds")
-      }
-    }))
-
-    // 2. Storage: one writer per node to the database. It lives in a scope of its own,
-    //    closed only after the partitions were handed over on the way out (they need it for
-    //    their last checkpoint): the storage actor forks every database write into its scope,
-    //    and a fork registered late in the node's scope would be stopped before the handover.
-    const storageScope = yield* Scope.fork(yield* Effect.scope, "sequential")
-    const sink = yield* makeSink(config.sink).pipe(Scope.provide(storageScope))
-    const { stats: storageStats, writeLatency } = instrumentedStorageStats()
-    const storage = yield* makeStorage({
-      batchSize: config.sink.batchSize,
-      flushIntervalMs: 200,
-      stats: storageStats,
-      rejected: (point, reason) =>
-        Effect.tryPromise({
-          try: () =>
-            client.js.publish(
-              Subjects.deadLetterSubject("SinkRejected"),
-              encodeDeadLetter({ reason: "SinkRejected", message: reason, subject: point.measurement, at: Date.now(), payload: Codec.encode(point) })
-            ),
-          catch: natsError("Publish", "cannot dead-letter a point the database refused")
-        }).pipe(Effect.orDie, Effect.asVoid)
-    }).pipe(Effect.provideService(InfluxSink, sink), Scope.provide(storageScope))
-    const registry = makeActorRegistry()
-    yield* registry.registerActor("storage", storage.ref.stats)
-
-    // 2b. Forwarders (actors/forwarder): every `forward:` target of the cluster file
-    //     (ThingsBoard, webhooks) is fed from the log through a durable consumer of its own,
-    //     shared by all nodes, each batch acknowledged once the receiver has it. Their
-    //     secrets are read now, so a missing one stops the node here. Nothing else on the
-    //     node waits for them: a receiver that is down only holds its own consumer back.
-    //     Each pulls over a connection of its own (see Forwarders.ts for why).
-    const forwarders = yield* withNats(startForwarders({
-      config,
-      registry,
-      connect: (target) => Effect.suspend(() => forwarderConnection({ servers: serversNow(), name: `bramble-node-${node}-fwd-${target}`, ...credentials }))
-    }))
-    let httpUrl: string | undefined
-
-    // 3. Partitions, owned through leases (cluster/src/ownership): this node joins the
-    //    membership, and runs the worker of every partition the assignment gives it for the
-    //    live members, each while it holds the partition's lease. A node alone in its cluster
-    //    file owns them all. A worker writes only through its partition's fence, and
-    //    restarts from its checkpoint after a failure.
-    const incarnation = newIncarnation(startedAt)
-    const membership = yield* startMembership({
-      store: kvMemberStore(buckets.members),
-      self: { node, incarnation, startedAt, natsUrl, ...(mqttUrl === undefined ? {} : { mqttUrl }) },
-      extra: () => (httpUrl === undefined ? {} : { httpUrl }),
-      // Alone in its cluster file, a node has no peers to wait for: it claims its
-      // partitions as soon as its own heartbeat is back (the settle time is for seeing
-      // the others before computing an assignment).
-      ...(config.nodes.length === 1 ? { timing: { ...membershipTiming, settleMs: 0 } } : {})
-    })
-    const leases = kvLeaseStore(buckets.leases)
-    const kv = yield* Effect.tryPromise({
-      try: () => client.kvm.open(CHECKPOINT_BUCKET),
-      catch: natsError("KeyValue", `cannot open ${CHECKPOINT_BUCKET}`)
-    })
-    // The cluster's version of the file (../config/ClusterVersion.ts): its rules change live.
-    const clusterVersion = yield* whileClusterForms("reading the cluster file's current version", startClusterVersion({
-      node,
-      store: kvConfigStore(buckets.config, client.jsm),
-      config,
-      ...(options.configFile === undefined ? {} : { file: options.configFile })
-    }))
-    const partitions: Array<PartitionStats> = Array.from({ length: config.cluster.partitions }, (_, partition) => makePartitionStats(partition))
-    const p = config.processing
-    // Expressions are compiled once here, for every partition this node will run.
-    const exprRules = compileRules(config)
-    const runWorker = (partition: number, fence: Fence, lease: number) => {
-      const stats = partitions[partition]!
-      // Delivery comes through a connection of its own, a fresh one every run: a message no
-      // client can parse stalls only that one (../partition/Quarantine.ts).
-      const consumerConnection = Effect.suspend(() => ownConsumerConnection({ servers: serversNow(), name: `bramble-node-${node}-p${partition}`, ...credentials }))
-      return registry.restartable(`partition-${partition}`, "partition", Effect.scoped(Effect.flatMap(consumerConnection, (js) => runPartition({
-        partition,
-        settings: {
-          batchSize: p.batchSize,
-          checkpointIntervalMs: p.checkpointInterval,
-          allowedLatenessMs: p.allowedLateness,
-          watermarkDelayMs: p.watermarkDelay,
-          idleAdvanceMs: p.idleAdvance,
-          passivateAfterMs: p.passivateAfter,
-          decodeLimits: { maxPayloadBytes: p.maxPayload, maxFutureSkewMs: 24 * 3600_000, maxClockAheadMs: p.maxClockAhead }
-        },
-        windows: config.windows,
-        rules: exprRules,
-        ruleVersions: clusterVersion.rules,
-        checkpoints: fencedCheckpoints(kv, fence, { node, incarnation, lease }),
-        storage: fencedStorage(storage, fence),
-        stats,
-        onDevices: (devices) => registry.registerDevices(partition, devices)
-      }).pipe(
-        Effect.provideService(NatsClient, fencedNats({ ...client, js }, fence, (gap) => {
-          options.ownershipLog?.write({ event: "gap", partition, node, incarnation, lease, at: Date.now(), detail: `delivery ${gap.got}, expected ${gap.expected}` })
-        }))
-      ))), { processed: () => stats.received })
-    }
-    // The ingest router and the unrouted-MQTT watch (../ingest) run beside partition 0's
-    // worker, under its lease: one reader of INGEST at a time, so each device's order holds.
-    const runIngest = registry.restartable(
-      "ingest-router",
-      "ingest",
-      withNats(Effect.all([
-        ...(routeTable.streamSubjects.length === 0 ? [] : [runIngestRouter({ table: routeTable, partitions: config.cluster.partitions, stats: ingestStats, maxRecordBytes: p.maxPayload })]),
-        runUnroutedMqtt({ table: routeTable, stats: ingestStats })
-      ], { concurrency: "unbounded", discard: true })),
-      { processed: () => ingestStats.messages }
-    )
-    const runOwned = (partition: number, fence: Fence, lease: number) =>
-      partition === 0 ? Effect.all([runWorker(partition, fence, lease), runIngest], { concurrency: "unbounded", discard: true }) : runWorker(partition, fence, lease)
-    const ownership = yield* startOwnership({
-      node,
-      incarnation,
-      partitions: config.cluster.partitions,
-      leases,
-      members: membership.liveNames,
-      timing,
-      runWorker: runOwned,
-      ...(options.ownershipLog === undefined ? {} : { log: options.ownershipLog })
-    })
-    // On the way out (SIGTERM): leave first, so the others start claiming, then hand over.
-    yield* Effect.addFinalizer(() => Effect.andThen(membership.leave, ownership.shutdown))
-    const clusterView = leasedClusterView({ self: node, partitions: config.cluster.partitions, leaseTtlMs: timing.ttlMs, leases, membership, ownership })
-
-    // 4. The edge (./Edge.ts): the sensor actors (each with its on-disk outbox) and the
-    //    actuator actors wired to this node, each supervised on its own.
-    const edge = yield* startEdge({
-      config,
-      node,
-      simulate: options.simulate === true,
-      client,
-      registry,
-      ...(options.hardware === undefined ? {} : { hardware: options.hardware })
-    })
-    const sensors = edge.sensors
-
-    // 5. The admin actor, then the HTTP server (dashboard, /metrics) that reads from it.
-    // Its own clock stamps what its nats-server stores: say when it is not synchronized (./ClockSync.ts).
-    const clock = yield* watchClockSync
-    const adminNode = {
-      name: node,
-      natsUrl,
-      mqttUrl,
-      startedAt,
-      partitions,
-      sensors,
-      storage: storageStats,
-      ingest: ingestStats,
-      forwarders,
-      clock,
-      configVersion: () => {
-        const s = clusterVersion.state()
-        return {
-          ...(s.version === undefined ? {} : { version: s.version }),
-          ...(s.latest === undefined ? {} : { latest: s.latest }),
-          ...(s.error === undefined ? {} : { error: s.error })
-        }
-      },
-      get httpUrl() {
-        return httpUrl
-      }
-    }
-    // Operators' reads (admin service, dashboard, HTTP API) use a connection of their own:
-    // they read READINGS by device, and a message no client can parse
-    // (../partition/Quarantine.ts) may then stall those reads until a ping notices (~30 s),
-    // never this node's leases, heartbeats and publishes.
-    const readers = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}-readers`, ...credentials })
-    const admin = yield* serveAdmin({ node: adminNode, config, registry, view: clusterView }).pipe(Effect.provideService(NatsClient, readers))
-    if (self.httpPort !== 0) {
-      const writeAccess = yield* writeAccessFor(config)
-      // The dashboard is not worth stopping the data path for: a taken port is logged.
-      const http = yield* Effect.result(serveNodeHttp({
-        host: self.host,
-        port: self.httpPort,
-        cluster: config.cluster.name,
-        admin,
-        nc: readers.nc,
-        js: readers.js,
-        jsm: readers.jsm,
-        writeLatency,
-        write: makeWriteEndpoint({
-          partitions: config.cluster.partitions,
-          maxRecordBytes: config.processing.maxPayload,
-          publisher: client.publisher,
-          stats: ingestStats,
-          access: writeAccess
+  // 1. NATS: the node's own supervised nats-server, or an existing one.
+  const existing = options.natsUrl ?? self.nats.url
+  // A security section adds every user's password hash and the TLS files (deploy/src/security).
+  const security = existing === undefined ? yield* loadServerSecurity(config, node) : undefined
+  const server = existing === undefined
+    ? yield* startNatsServer({ dir: nodeDataDir(config, node), spec: natsSpecForNode(config, node, security === undefined ? {} : { security })!, restartOnExit: true })
+    : undefined
+  const natsUrl = existing ?? server!.url
+  const credentials = yield* loadNodeCredentials(config, node)
+  const mqttUrl = server === undefined ? undefined : `${credentials?.tls === undefined ? "mqtt" : "mqtts"}://${self.host}:${server.spec.mqttPort}`
+  const client = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}`, ...credentials })
+  // Connections made later (each run of a partition worker or a forwarder) try the server
+  // the main connection uses now as well as this node's own: while the node's own
+  // nats-server is down, a new connection to it alone would wait for it forever (the main
+  // connection has failed over to another server of the cluster, and keeps the leases).
+  const serversNow = (): Array<string> => [...new Set([client.nc.getServer(), natsUrl])]
+  const withNats = Effect.provideService(NatsClient, client)
+  // Until its cluster has formed (a JetStream leader, the streams and buckets in place) a
+  // node waits — however long — and says what for; it never exits, which would take its
+  // nats-server down with it and keep a booting cluster from forming (./Formation.ts).
+  const formation = makeFormation(startedAt)
+  let lastFormingLog: { readonly text: string; readonly at: number } | undefined
+  const whileClusterForms = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.tapError((error) =>
+        Effect.suspend(() => {
+          const text = `${what}: ${error instanceof Error ? error.message : String(error)}`
+          formation.set(text)
+          // Said when it changes and once a minute: a Pi may wait for its peers for hours.
+          if (lastFormingLog?.text === text && Date.now() - lastFormingLog.at < 60_000) return Effect.void
+          lastFormingLog = { text, at: Date.now() }
+          return Effect.logWarning(`${what} failed; retrying while the cluster forms`, error)
         })
-      }))
-      if (http._tag === "Success") httpUrl = http.success.url
-      else yield* Effect.logWarning(`dashboard and /metrics are off: ${http.failure.message}`)
-    }
-    const running: RunningNode = { ...adminNode, actuators: edge.actuators, httpUrl, config, registry, clusterView, admin, clusterVersion }
-    yield* Effect.logInfo(
-      `node ${node} ready: nats ${natsUrl}${mqttUrl ? `, mqtt ${mqttUrl}` : ""}${httpUrl ? `, dashboard ${httpUrl}` : ""}, ` +
-        `${config.cluster.partitions} partitions, sink ${sink.describe}`
+      ),
+      Effect.retry(Backoff.schedule({ initial: "500 millis", max: "5 seconds", factor: 2, jitter: 0.3 }))
     )
-    return running
+  const replicas = Math.min(3, config.nodes.length)
+  const routeTable = makeRouteTable(config)
+  const ingestStats = makeIngestStats()
+  const timing = leaseTiming()
+  const buckets = yield* Effect.scoped(Effect.gen(function*() {
+    yield* withNats(serveFormingResponders({ node, formation, http: { host: self.host, port: self.httpPort } }))
+    yield* awaitJetStream({
+      jsm: client.jsm,
+      monitorUrl: server?.monitorUrl,
+      servers: Math.max(1, config.nodes.filter((n) => n.nats.url === undefined).length),
+      formation
+    })
+    yield* whileClusterForms("creating the streams", withNats(ensureTopology({
+      replicas,
+      readings: { maxAgeMs: config.streams.readings.maxAge, maxBytes: config.streams.readings.maxBytes },
+      aggregates: { maxAgeMs: config.streams.aggregates.maxAge, maxBytes: config.streams.aggregates.maxBytes },
+      alarms: { maxAgeMs: config.streams.alarms.maxAge, maxBytes: config.streams.alarms.maxBytes },
+      deadLetter: { maxAgeMs: config.streams.deadLetter.maxAge, maxBytes: config.streams.deadLetter.maxBytes },
+      ingest: { subjects: routeTable.streamSubjects, limits: { maxAgeMs: config.streams.readings.maxAge, maxBytes: config.streams.readings.maxBytes } }
+    })))
+    const opened = yield* whileClusterForms(
+      "creating the membership and lease buckets",
+      withNats(ensureClusterBuckets({ replicas, memberTtlMs: MEMBER_TTL_MS, leaseTtlMs: timing.ttlMs }))
+    )
+    const configKv = yield* whileClusterForms("creating the cluster file's version bucket", ensureConfigBucket(client.kvm, replicas))
+    formation.set(undefined)
+    return { ...opened, config: configKv }
+  }))
+  // Streams created while fewer servers were up have fewer copies (withPlacementFallback):
+  // raise them as the others join, and say so until they are all at full strength.
+  yield* Effect.forkScoped(Effect.gen(function*() {
+    let reported = ""
+    while (true) {
+      const below = yield* withNats(raiseReplicas(replicas, CLUSTER_STREAMS))
+      const text = below.map((b) => `${b.stream} R${b.replicas}`).join(", ")
+      if (text !== reported) {
+        if (text === "") yield* Effect.logInfo(`every stream and bucket has ${replicas} copies`)
+        else yield* Effect.logWarning(`fewer servers were up than the cluster has: ${text} (of ${replicas}); raised when the others join`)
+        reported = text
+      }
+      if (below.length === 0 && reported === "") return
+      yield* Effect.sleep("10 seconds")
+    }
+  }))
+
+  // 2. Storage: one writer per node to the database. It lives in a scope of its own,
+  //    closed only after the partitions were handed over on the way out (they need it for
+  //    their last checkpoint): the storage actor forks every database write into its scope,
+  //    and a fork registered late in the node's scope would be stopped before the handover.
+  const storageScope = yield* Scope.fork(yield* Effect.scope, "sequential")
+  const sink = yield* makeSink(config.sink).pipe(Scope.provide(storageScope))
+  const { stats: storageStats, writeLatency } = instrumentedStorageStats()
+  const storage = yield* makeStorage({
+    batchSize: config.sink.batchSize,
+    flushIntervalMs: 200,
+    stats: storageStats,
+    rejected: (point, reason) =>
+      Effect.tryPromise({
+        try: () =>
+          client.js.publish(
+            Subjects.deadLetterSubject("SinkRejected"),
+            encodeDeadLetter({ reason: "SinkRejected", message: reason, subject: point.measurement, at: Date.now(), payload: Codec.encode(point) })
+          ),
+        catch: natsError("Publish", "cannot dead-letter a point the database refused")
+      }).pipe(Effect.orDie, Effect.asVoid)
+  }).pipe(Effect.provideService(InfluxSink, sink), Scope.provide(storageScope))
+  const registry = makeActorRegistry()
+  yield* registry.registerActor("storage", storage.ref.stats)
+
+  // 2b. Forwarders (actors/forwarder): every `forward:` target of the cluster file
+  //     (ThingsBoard, webhooks) is fed from the log through a durable consumer of its own,
+  //     shared by all nodes, each batch acknowledged once the receiver has it. Their
+  //     secrets are read now, so a missing one stops the node here. Nothing else on the
+  //     node waits for them: a receiver that is down only holds its own consumer back.
+  //     Each pulls over a connection of its own (see Forwarders.ts for why).
+  const forwarders = yield* withNats(startForwarders({
+    config,
+    registry,
+    connect: (target) => Effect.suspend(() => forwarderConnection({ servers: serversNow(), name: `bramble-node-${node}-fwd-${target}`, ...credentials }))
+  }))
+  let httpUrl: string | undefined
+
+  // 3. Partitions, owned through leases (cluster/src/ownership): this node joins the
+  //    membership, and runs the worker of every partition the assignment gives it for the
+  //    live members, each while it holds the partition's lease. A node alone in its cluster
+  //    file owns them all. A worker writes only through its partition's fence, and
+  //    restarts from its checkpoint after a failure.
+  const incarnation = newIncarnation(startedAt)
+  const membership = yield* startMembership({
+    store: kvMemberStore(buckets.members),
+    self: { node, incarnation, startedAt, natsUrl, ...(mqttUrl === undefined ? {} : { mqttUrl }) },
+    extra: () => (httpUrl === undefined ? {} : { httpUrl }),
+    // Alone in its cluster file, a node has no peers to wait for: it claims its
+    // partitions as soon as its own heartbeat is back (the settle time is for seeing
+    // the others before computing an assignment).
+    ...(config.nodes.length === 1 ? { timing: { ...membershipTiming, settleMs: 0 } } : {})
   })
+  const leases = kvLeaseStore(buckets.leases)
+  const kv = yield* Effect.tryPromise({
+    try: () => client.kvm.open(CHECKPOINT_BUCKET),
+    catch: natsError("KeyValue", `cannot open ${CHECKPOINT_BUCKET}`)
+  })
+  // The cluster's version of the file (../config/ClusterVersion.ts): its rules change live.
+  const clusterVersion = yield* whileClusterForms("reading the cluster file's current version", startClusterVersion({
+    node,
+    store: kvConfigStore(buckets.config, client.jsm),
+    config,
+    ...(options.configFile === undefined ? {} : { file: options.configFile })
+  }))
+  const partitions: Array<PartitionStats> = Array.from({ length: config.cluster.partitions }, (_, partition) => makePartitionStats(partition))
+  const p = config.processing
+  // Expressions are compiled once here, for every partition this node will run.
+  const exprRules = compileRules(config)
+  const runWorker = (partition: number, fence: Fence, lease: number) => {
+    const stats = partitions[partition]!
+    // Delivery comes through a connection of its own, a fresh one every run: a message no
+    // client can parse stalls only that one (../partition/Quarantine.ts).
+    const consumerConnection = Effect.suspend(() => ownConsumerConnection({ servers: serversNow(), name: `bramble-node-${node}-p${partition}`, ...credentials }))
+    return registry.restartable(`partition-${partition}`, "partition", Effect.scoped(Effect.flatMap(consumerConnection, (js) => runPartition({
+      partition,
+      settings: {
+        batchSize: p.batchSize,
+        checkpointIntervalMs: p.checkpointInterval,
+        allowedLatenessMs: p.allowedLateness,
+        watermarkDelayMs: p.watermarkDelay,
+        idleAdvanceMs: p.idleAdvance,
+        passivateAfterMs: p.passivateAfter,
+        decodeLimits: { maxPayloadBytes: p.maxPayload, maxFutureSkewMs: 24 * 3600_000, maxClockAheadMs: p.maxClockAhead }
+      },
+      windows: config.windows,
+      rules: exprRules,
+      ruleVersions: clusterVersion.rules,
+      checkpoints: fencedCheckpoints(kv, fence, { node, incarnation, lease }),
+      storage: fencedStorage(storage, fence),
+      stats,
+      onDevices: (devices) => registry.registerDevices(partition, devices)
+    }).pipe(
+      Effect.provideService(NatsClient, fencedNats({ ...client, js }, fence, (gap) => {
+        options.ownershipLog?.write({ event: "gap", partition, node, incarnation, lease, at: Date.now(), detail: `delivery ${gap.got}, expected ${gap.expected}` })
+      }))
+    ))), { processed: () => stats.received })
+  }
+  // The ingest router and the unrouted-MQTT watch (../ingest) run beside partition 0's
+  // worker, under its lease: one reader of INGEST at a time, so each device's order holds.
+  const runIngest = registry.restartable(
+    "ingest-router",
+    "ingest",
+    withNats(Effect.all([
+      ...(routeTable.streamSubjects.length === 0 ? [] : [runIngestRouter({ table: routeTable, partitions: config.cluster.partitions, stats: ingestStats, maxRecordBytes: p.maxPayload })]),
+      runUnroutedMqtt({ table: routeTable, stats: ingestStats })
+    ], { concurrency: "unbounded", discard: true })),
+    { processed: () => ingestStats.messages }
+  )
+  const runOwned = (partition: number, fence: Fence, lease: number) =>
+    partition === 0 ? Effect.all([runWorker(partition, fence, lease), runIngest], { concurrency: "unbounded", discard: true }) : runWorker(partition, fence, lease)
+  const ownership = yield* startOwnership({
+    node,
+    incarnation,
+    partitions: config.cluster.partitions,
+    leases,
+    members: membership.liveNames,
+    timing,
+    runWorker: runOwned,
+    ...(options.ownershipLog === undefined ? {} : { log: options.ownershipLog })
+  })
+  // On the way out (SIGTERM): leave first, so the others start claiming, then hand over.
+  yield* Effect.addFinalizer(() => Effect.andThen(membership.leave, ownership.shutdown))
+  const clusterView = leasedClusterView({ self: node, partitions: config.cluster.partitions, leaseTtlMs: timing.ttlMs, leases, membership, ownership })
+
+  // 4. The edge (./Edge.ts): the sensor actors (each with its on-disk outbox) and the
+  //    actuator actors wired to this node, each supervised on its own.
+  const edge = yield* startEdge({
+    config,
+    node,
+    simulate: options.simulate === true,
+    client,
+    registry,
+    ...(options.hardware === undefined ? {} : { hardware: options.hardware })
+  })
+  const sensors = edge.sensors
+
+  // 5. The admin actor, then the HTTP server (dashboard, /metrics) that reads from it.
+  // Its own clock stamps what its nats-server stores: say when it is not synchronized (./ClockSync.ts).
+  const clock = yield* watchClockSync
+  const adminNode = {
+    name: node,
+    natsUrl,
+    mqttUrl,
+    startedAt,
+    partitions,
+    sensors,
+    storage: storageStats,
+    ingest: ingestStats,
+    forwarders,
+    clock,
+    configVersion: () => {
+      const s = clusterVersion.state()
+      return {
+        ...(s.version === undefined ? {} : { version: s.version }),
+        ...(s.latest === undefined ? {} : { latest: s.latest }),
+        ...(s.error === undefined ? {} : { error: s.error })
+      }
+    },
+    get httpUrl() {
+      return httpUrl
+    }
+  }
+  // Operators' reads (admin service, dashboard, HTTP API) use a connection of their own:
+  // they read READINGS by device, and a message no client can parse
+  // (../partition/Quarantine.ts) may then stall those reads until a ping notices (~30 s),
+  // never this node's leases, heartbeats and publishes.
+  const readers = yield* NatsClient.make({ servers: natsUrl, name: `bramble-node-${node}-readers`, ...credentials })
+  const admin = yield* serveAdmin({ node: adminNode, config, registry, view: clusterView }).pipe(Effect.provideService(NatsClient, readers))
+  if (self.httpPort !== 0) {
+    const writeAccess = yield* writeAccessFor(config)
+    // The dashboard is not worth stopping the data path for: a taken port is logged.
+    const http = yield* Effect.result(serveNodeHttp({
+      host: self.host,
+      port: self.httpPort,
+      cluster: config.cluster.name,
+      admin,
+      nc: readers.nc,
+      js: readers.js,
+      jsm: readers.jsm,
+      writeLatency,
+      write: makeWriteEndpoint({
+        partitions: config.cluster.partitions,
+        maxRecordBytes: config.processing.maxPayload,
+        publisher: client.publisher,
+        stats: ingestStats,
+        access: writeAccess
+      })
+    }))
+    if (http._tag === "Success") httpUrl = http.success.url
+    else yield* Effect.logWarning(`dashboard and /metrics are off: ${http.failure.message}`)
+  }
+  const running: RunningNode = { ...adminNode, actuators: edge.actuators, httpUrl, config, registry, clusterView, admin, clusterVersion }
+  yield* Effect.logInfo(
+    `node ${node} ready: nats ${natsUrl}${mqttUrl ? `, mqtt ${mqttUrl}` : ""}${httpUrl ? `, dashboard ${httpUrl}` : ""}, ` +
+      `${config.cluster.partitions} partitions, sink ${sink.describe}`
+  )
+  return running
+})
 
 /** Run a node until interrupted, logging as JSON lines or text (see NodeLogger). */
 export const runNode = (options: NodeOptions) =>

@@ -150,20 +150,19 @@ const adminSubscribed = (info: DevNodeInfo) =>
  * directory and the spec rendered from the file), once they formed one healthy JetStream
  * cluster. Closing the scope stops them.
  */
-export const startNatsCluster = (config: ClusterConfig, nodes: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<DevServer>, ProcessError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const servers = yield* Effect.forEach(
-      nodes,
-      (name) =>
-        Effect.map(
-          startNatsServer({ dir: nodeDataDir(config, name), spec: natsSpecForNode(config, name)!, readyTimeout: "60 seconds" }),
-          (server): DevServer => ({ ...server, name })
-        ),
-      { concurrency: "unbounded" }
-    )
-    yield* Effect.forEach(servers, (server) => clusterFormed(server.monitorUrl), { discard: true })
-    return servers
-  })
+export const startNatsCluster = Effect.fn("DevCluster.startNatsCluster")(function*(config: ClusterConfig, nodes: ReadonlyArray<string>): Effect.fn.Return<ReadonlyArray<DevServer>, ProcessError, Scope.Scope> {
+  const servers = yield* Effect.forEach(
+    nodes,
+    (name) =>
+      Effect.map(
+        startNatsServer({ dir: nodeDataDir(config, name), spec: natsSpecForNode(config, name)!, readyTimeout: "60 seconds" }),
+        (server): DevServer => ({ ...server, name })
+      ),
+    { concurrency: "unbounded" }
+  )
+  yield* Effect.forEach(servers, (server) => clusterFormed(server.monitorUrl), { discard: true })
+  return servers
+})
 
 /** Starts the cluster; closing the scope stops it. */
 export const startDevCluster = Effect.fn("DevCluster.startDevCluster")(function*(options: DevClusterOptions): Effect.fn.Return<DevCluster, ProcessError, Scope.Scope> {

@@ -16,7 +16,7 @@ import { isIP } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { runTool } from "./internal/runTool.js"
 import { writeSecretFile } from "./internal/secretFile.js"
 import { SecurityError } from "./SecurityError.js"
@@ -77,80 +77,78 @@ export const nodeAltNames = (node: string, host: string): ReadonlyArray<string> 
   return [...names]
 }
 
-/** Creates a self-signed CA: `keyFile` (0600) and `certFile`, named after the cluster. */
-export const createCertificateAuthority = (options: {
-  readonly cluster: string
+/** Where a new key (0600) and its certificate are written, the key's type, and how long the certificate is valid. */
+export interface KeyAndCertificateFiles {
   readonly certFile: string
   readonly keyFile: string
   readonly keyType?: KeyType
   readonly days?: number
-}): Effect.Effect<void, SecurityError> =>
-  Effect.scoped(Effect.gen(function*() {
-    if (!NAME.test(options.cluster)) {
-      return yield* Effect.fail(new SecurityError({ reason: "Malformed", message: `cluster name "${options.cluster}" cannot name a CA` }))
-    }
-    yield* writeSecretFile(options.keyFile, yield* newPrivateKey(options.keyType ?? "ec"))
-    const certificate = yield* runTool("openssl", [
-      "req", "-x509", "-new", "-sha256",
-      "-key", options.keyFile,
-      "-days", String(options.days ?? CA_DAYS),
-      "-subj", `/O=Bramble/CN=Bramble CA ${options.cluster}`,
-      "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
-      "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-      "-addext", "subjectKeyIdentifier=hash"
-    ], { what: "creating the cluster's CA certificate" })
-    yield* writeSecretFile(options.certFile, certificate)
-  }))
+}
+
+/** Creates a self-signed CA: `keyFile` (0600) and `certFile`, named after the cluster. */
+export const createCertificateAuthority = Effect.fn("Certificates.createCertificateAuthority")(function*(options: KeyAndCertificateFiles & {
+  readonly cluster: string
+}): Effect.fn.Return<void, SecurityError, Scope.Scope> {
+  if (!NAME.test(options.cluster)) {
+    return yield* Effect.fail(new SecurityError({ reason: "Malformed", message: `cluster name "${options.cluster}" cannot name a CA` }))
+  }
+  yield* writeSecretFile(options.keyFile, yield* newPrivateKey(options.keyType ?? "ec"))
+  const certificate = yield* runTool("openssl", [
+    "req", "-x509", "-new", "-sha256",
+    "-key", options.keyFile,
+    "-days", String(options.days ?? CA_DAYS),
+    "-subj", `/O=Bramble/CN=Bramble CA ${options.cluster}`,
+    "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
+    "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    "-addext", "subjectKeyIdentifier=hash"
+  ], { what: "creating the cluster's CA certificate" })
+  yield* writeSecretFile(options.certFile, certificate)
+}, Effect.scoped)
 
 /**
  * Creates `node`'s key (0600) and a certificate signed by the CA, for `host` (and the node's
  * name, localhost and loopback), usable as TLS server and client.
  */
-export const createNodeCertificate = (options: {
+export const createNodeCertificate = Effect.fn("Certificates.createNodeCertificate")(function*(options: KeyAndCertificateFiles & {
   readonly node: string
   readonly host: string
   readonly caCertFile: string
   readonly caKeyFile: string
-  readonly certFile: string
-  readonly keyFile: string
-  readonly keyType?: KeyType
-  readonly days?: number
-}): Effect.Effect<void, SecurityError> =>
-  Effect.scoped(Effect.gen(function*() {
-    if (!NAME.test(options.node)) {
-      return yield* Effect.fail(new SecurityError({ reason: "Malformed", message: `node name "${options.node}" cannot name a certificate` }))
-    }
-    const altNames = yield* Effect.try({
-      try: () => nodeAltNames(options.node, options.host),
-      catch: (error) => new SecurityError({ reason: "Malformed", message: `node ${options.node}: ${(error as Error).message}` })
-    })
-    const keyType = options.keyType ?? "ec"
-    yield* writeSecretFile(options.keyFile, yield* newPrivateKey(keyType))
-    const dir = yield* scratch
-    const csr = join(dir, "node.csr")
-    const extensions = join(dir, "node.ext")
-    writeFileSync(extensions, [
-      "[v3]",
-      "basicConstraints=critical,CA:FALSE",
-      `keyUsage=critical,digitalSignature${keyType === "rsa" ? ",keyEncipherment" : ""}`,
-      "extendedKeyUsage=serverAuth,clientAuth",
-      `subjectAltName=${altNames.join(",")}`,
-      "subjectKeyIdentifier=hash",
-      "authorityKeyIdentifier=keyid",
-      ""
-    ].join("\n"))
-    yield* runTool("openssl", ["req", "-new", "-sha256", "-key", options.keyFile, "-subj", `/O=Bramble/CN=${options.node}`, "-out", csr], {
-      what: `creating ${options.node}'s certificate request`
-    })
-    const certificate = yield* runTool("openssl", [
-      "x509", "-req", "-sha256",
-      "-in", csr,
-      "-CA", options.caCertFile,
-      "-CAkey", options.caKeyFile,
-      "-set_serial", serial(),
-      "-days", String(options.days ?? NODE_CERT_DAYS),
-      "-extfile", extensions,
-      "-extensions", "v3"
-    ], { what: `signing ${options.node}'s certificate` })
-    yield* writeSecretFile(options.certFile, certificate)
-  }))
+}): Effect.fn.Return<void, SecurityError, Scope.Scope> {
+  if (!NAME.test(options.node)) {
+    return yield* Effect.fail(new SecurityError({ reason: "Malformed", message: `node name "${options.node}" cannot name a certificate` }))
+  }
+  const altNames = yield* Effect.try({
+    try: () => nodeAltNames(options.node, options.host),
+    catch: (error) => new SecurityError({ reason: "Malformed", message: `node ${options.node}: ${(error as Error).message}` })
+  })
+  const keyType = options.keyType ?? "ec"
+  yield* writeSecretFile(options.keyFile, yield* newPrivateKey(keyType))
+  const dir = yield* scratch
+  const csr = join(dir, "node.csr")
+  const extensions = join(dir, "node.ext")
+  writeFileSync(extensions, [
+    "[v3]",
+    "basicConstraints=critical,CA:FALSE",
+    `keyUsage=critical,digitalSignature${keyType === "rsa" ? ",keyEncipherment" : ""}`,
+    "extendedKeyUsage=serverAuth,clientAuth",
+    `subjectAltName=${altNames.join(",")}`,
+    "subjectKeyIdentifier=hash",
+    "authorityKeyIdentifier=keyid",
+    ""
+  ].join("\n"))
+  yield* runTool("openssl", ["req", "-new", "-sha256", "-key", options.keyFile, "-subj", `/O=Bramble/CN=${options.node}`, "-out", csr], {
+    what: `creating ${options.node}'s certificate request`
+  })
+  const certificate = yield* runTool("openssl", [
+    "x509", "-req", "-sha256",
+    "-in", csr,
+    "-CA", options.caCertFile,
+    "-CAkey", options.caKeyFile,
+    "-set_serial", serial(),
+    "-days", String(options.days ?? NODE_CERT_DAYS),
+    "-extfile", extensions,
+    "-extensions", "v3"
+  ], { what: `signing ${options.node}'s certificate` })
+  yield* writeSecretFile(options.certFile, certificate)
+}, Effect.scoped)

@@ -3,7 +3,7 @@
  * `bramble deploy creds` writes (passwords, bcrypt hashes, a CA and node certificates), and
  * reading back what a node, an admin or the dashboard needs to connect.
  */
-export { CA_DAYS, createCertificateAuthority, createNodeCertificate, type KeyType, nodeAltNames, NODE_CERT_DAYS } from "./Certificates.js"
+export { CA_DAYS, createCertificateAuthority, createNodeCertificate, type KeyAndCertificateFiles, type KeyType, nodeAltNames, NODE_CERT_DAYS } from "./Certificates.js"
 export { caFileFor, credentialPaths, type TlsFiles, tlsEnabled, tlsFilesFor, UserNames, USERS_FILE } from "./CredentialLayout.js"
 export {
   type ClientCredentials,

@@ -6,6 +6,7 @@
  * else is a corrupted transmission that happened to pass the checksum).
  */
 import { Data, Effect, Schema } from "effect"
+import { headerPinProblem } from "./Gpio.js"
 
 /** The supported sensor models. AM2302 is a DHT22 in a case. */
 export const DhtModel = Schema.Literals(["dht11", "dht22"])
@@ -24,9 +25,6 @@ export const DHT_RANGE: Readonly<
   dht11: { temperatureC: [0, 50], humidityPct: [20, 90] },
   dht22: { temperatureC: [-40, 80], humidityPct: [0, 100] }
 }
-
-/** The BCM GPIO numbers on the 40-pin header. */
-export const MAX_BCM_PIN = 27
 
 /** One successful sample. `readAtMs` is the Clock time at which the sensor was hit. */
 export interface DhtReading {
@@ -93,17 +91,10 @@ export const checkRange = (
 }
 
 /** `NoDevice` unless `pin` is a header GPIO number. */
-export const checkPin = (pin: number): Effect.Effect<void, DhtReadError> =>
-  Number.isInteger(pin) && pin >= 0 && pin <= MAX_BCM_PIN
-    ? Effect.void
-    : Effect.fail(
-      new DhtReadError({
-        reason: "NoDevice",
-        pin,
-        message: `GPIO ${pin} is not a header GPIO: pins are BCM numbers 0..${MAX_BCM_PIN}, ` +
-          `not physical header positions`
-      })
-    )
+export const checkPin = (pin: number): Effect.Effect<void, DhtReadError> => {
+  const problem = headerPinProblem(pin)
+  return problem === undefined ? Effect.void : Effect.fail(new DhtReadError({ reason: "NoDevice", pin, message: problem }))
+}
 
 /** Whether another attempt can help: a missing sensor will not appear on retry. */
 const isTransient = (error: DhtReadError): boolean => error.reason !== "NoDevice"

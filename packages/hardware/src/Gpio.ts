@@ -85,18 +85,20 @@ export interface GpioOutput {
 /** The BCM GPIO numbers on the 40-pin header. */
 export const MAX_GPIO_PIN = 27
 
-/** `InvalidPin` unless `pin` is a header GPIO number. */
-export const checkGpioPin = (pin: number): Effect.Effect<void, GpioError> =>
+/**
+ * Why `pin` cannot be a header GPIO number, or undefined when it is. Every driver that takes
+ * a pin (GPIO, DHT) refuses with this message, each in its own error.
+ */
+export const headerPinProblem = (pin: number): string | undefined =>
   Number.isInteger(pin) && pin >= 0 && pin <= MAX_GPIO_PIN
-    ? Effect.void
-    : Effect.fail(
-      new GpioError({
-        reason: "InvalidPin",
-        pin,
-        message: `GPIO ${pin} is not a header GPIO: pins are BCM numbers 0..${MAX_GPIO_PIN}, ` +
-          "not physical header positions"
-      })
-    )
+    ? undefined
+    : `GPIO ${pin} is not a header GPIO: pins are BCM numbers 0..${MAX_GPIO_PIN}, not physical header positions`
+
+/** `InvalidPin` unless `pin` is a header GPIO number. */
+export const checkGpioPin = (pin: number): Effect.Effect<void, GpioError> => {
+  const problem = headerPinProblem(pin)
+  return problem === undefined ? Effect.void : Effect.fail(new GpioError({ reason: "InvalidPin", pin, message: problem }))
+}
 
 /** A running count of an input's edges, e.g. pulses of a rain gauge or flow meter. */
 export interface EdgeCounter {

@@ -105,28 +105,27 @@ export interface I2cDriverShape {
 }
 
 /** A driver over buses opened by `open` (the real addon, a test's fakes, the simulated twin). */
-export const makeI2cDriver = (open: (n: number) => Effect.Effect<I2cBus, I2cError>, onOpen: (bus: I2cBus) => void = () => {}) =>
-  Effect.gen(function*() {
-    const handles = new Map<number, I2cBusHandle>()
-    const opening = yield* Semaphore.make(1)
-    const driver: I2cDriverShape = {
-      bus: (n) =>
-        opening.withPermits(1)(Effect.gen(function*() {
-          const existing = handles.get(n)
-          if (existing !== undefined) return existing
-          const bus = yield* open(n)
-          onOpen(bus)
-          const lock = yield* Semaphore.make(1)
-          const handle: I2cBusHandle = {
-            bus: n,
-            use: (address, model, transaction) => lock.withPermits(1)(transaction(chipIo(bus, n, address, model)))
-          }
-          handles.set(n, handle)
-          return handle
-        }))
-    }
-    return driver
-  })
+export const makeI2cDriver = Effect.fn("I2cBus.makeI2cDriver")(function*(open: (n: number) => Effect.Effect<I2cBus, I2cError>, onOpen: (bus: I2cBus) => void = () => {}) {
+  const handles = new Map<number, I2cBusHandle>()
+  const opening = yield* Semaphore.make(1)
+  const driver: I2cDriverShape = {
+    bus: (n) =>
+      opening.withPermits(1)(Effect.gen(function*() {
+        const existing = handles.get(n)
+        if (existing !== undefined) return existing
+        const bus = yield* open(n)
+        onOpen(bus)
+        const lock = yield* Semaphore.make(1)
+        const handle: I2cBusHandle = {
+          bus: n,
+          use: (address, model, transaction) => lock.withPermits(1)(transaction(chipIo(bus, n, address, model)))
+        }
+        handles.set(n, handle)
+        return handle
+      }))
+  }
+  return driver
+})
 
 type PromisifiedBus = I2cBus & { close(): Promise<void> }
 

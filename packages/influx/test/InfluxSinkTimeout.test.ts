@@ -9,6 +9,7 @@ import { Deferred, Effect, Fiber, type Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { InfluxSink } from "@bramble/influx"
 import { manyPoints, sinkFrom } from "./fixtures.js"
+import { listenOnLoopback } from "./loopback.js"
 
 /**
  * Accepts TCP connections, reads requests and never says a word. `requestClosed` waits
@@ -27,19 +28,9 @@ const silentServer = Effect.gen(function*() {
     })
     socket.on("close", () => sockets.delete(socket))
   })
-  const port = yield* Effect.acquireRelease(
-    Effect.callback<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-      })
-    }),
-    () =>
-      Effect.callback<void>((resume) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resume(Effect.void))
-      })
-  )
+  const port = yield* listenOnLoopback(server, () => {
+    for (const socket of sockets) socket.destroy()
+  })
   return {
     url: `http://127.0.0.1:${port}`,
     requested: Deferred.await(requested),

@@ -6,6 +6,7 @@
 import { createServer } from "node:http"
 import { gunzipSync } from "node:zlib"
 import { Effect, type Scope } from "effect"
+import { listenOnLoopback } from "./loopback.js"
 
 export interface RecordedRequest {
   readonly method: string
@@ -52,18 +53,6 @@ export const recordingProxy = (
         })
       })
     })
-    const port = yield* Effect.acquireRelease(
-      Effect.callback<number>((resume) => {
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-        })
-      }),
-      () =>
-        Effect.callback<void>((resume) => {
-          server.closeAllConnections()
-          server.close(() => resume(Effect.void))
-        })
-    )
+    const port = yield* listenOnLoopback(server, () => server.closeAllConnections())
     return { url: `http://127.0.0.1:${port}`, requests }
   })

@@ -96,166 +96,165 @@ const ioError = (pin: number, what: string) => (cause: unknown) =>
   new GpioError({ reason: "Io", pin, message: `${what} GPIO ${pin} failed: ${describe(cause)}`, cause })
 
 /** The real driver. Construction touches nothing; each open checks the machine first. */
-export const makeOnoffGpioDriver = (
+export const makeOnoffGpioDriver = Effect.fn("GpioDriver.makeOnoffGpioDriver")(function*(
   sysfsRoot: string = DEFAULT_SYSFS_GPIO_ROOT
-): Effect.Effect<GpioDriverShape> =>
-  Effect.gen(function*() {
-    const Gpio = yield* Effect.cached(loadOnoff)
-    const claimed = new Set<number>()
+): Effect.fn.Return<GpioDriverShape> {
+  const Gpio = yield* Effect.cached(loadOnoff)
+  const claimed = new Set<number>()
 
-    /** Checks the machine and the pin, loads onoff; returns the class and the sysfs number. */
-    const prepare = (pin: number) =>
-      Effect.gen(function*() {
-        yield* checkGpioPin(pin)
-        const chip = yield* resolveChipBase({ sysfsRoot })
-        if (pin >= chip.ngpio) {
-          return yield* new GpioError({
-            reason: "InvalidPin",
-            pin,
-            message: `GPIO ${pin} is beyond ${chip.name} "${chip.label}" (${chip.ngpio} lines)`
-          })
-        }
-        yield* checkExportAccess(sysfsRoot)
-        const GpioClass = yield* Gpio
-        if (!GpioClass.accessible) {
-          return yield* hardwareUnavailable(
-            "PermissionDenied",
-            `Cannot use GPIO: onoff cannot write ${DEFAULT_SYSFS_GPIO_ROOT}/export. ${GROUP_HINT}`
-          )
-        }
-        return { GpioClass, sysfs: sysfsGpioNumber(chip, pin) }
-      })
-
-    /**
-     * Claims the pin in this process and constructs the onoff Gpio in one synchronous
-     * step, so two fibres opening the same pin cannot both get it.
-     */
-    const construct = (pin: number, sysfs: number, make: () => OnoffGpio) =>
-      Effect.suspend((): Effect.Effect<OnoffGpio, GpioError | HardwareUnavailable> => {
-        if (claimed.has(pin)) {
-          return Effect.fail(new GpioError({ reason: "Busy", pin, message: `GPIO ${pin} is already open in this process` }))
-        }
-        try {
-          const gpio = make()
-          claimed.add(pin)
-          return Effect.succeed(gpio)
-        } catch (cause) {
-          return Effect.fail(toOpenError(pin, sysfs)(cause))
-        }
-      })
-
-    /** Unexports on release; failures are logged, never thrown from a finalizer. */
-    const release = (pin: number, gpio: OnoffGpio, before: Effect.Effect<void> = Effect.void) =>
-      Effect.andThen(
-        before,
-        Effect.sync(() => {
-          claimed.delete(pin)
-          try {
-            gpio.unexport()
-            return undefined
-          } catch (cause) {
-            return cause
-          }
-        }).pipe(Effect.flatMap((cause) =>
-          cause === undefined ? Effect.void : Effect.logWarning(`unexporting GPIO ${pin} failed`, cause)
-        ))
-      )
-
-    const whileOpen = <A, E>(pin: number, isOpen: () => boolean, effect: Effect.Effect<A, E>) =>
-      Effect.suspend(() => isOpen() ? effect : Effect.die(new Error(`GPIO ${pin} used after its scope closed`)))
-
-    const openInput: GpioDriverShape["openInput"] = Effect.fnUntraced(function*(spec) {
-      const { pin, edge, debounceMs } = spec
-      const { GpioClass, sysfs } = yield* prepare(pin)
-      const watchers = new Set<Queue.Queue<GpioEdgeEvent, GpioError | Cause.Done>>()
-      let isOpen = false
-      const gpio = yield* Effect.acquireRelease(
-        construct(pin, sysfs, () => new GpioClass(sysfs, "in", edge, { activeLow: spec.activeLow ?? false })).pipe(
-          Effect.tap(() =>
-            Effect.sync(() => {
-              isOpen = true
-            })
-          )
-        ),
-        (gpio) =>
-          release(
-            pin,
-            gpio,
-            Effect.sync(() => {
-              isOpen = false
-              // End running watchers: onoff will call them no more.
-              for (const queue of watchers) Queue.endUnsafe(queue)
-            })
-          )
-      )
-      const read = whileOpen(
-        pin,
-        () => isOpen,
-        Effect.tryPromise({ try: () => gpio.read(), catch: ioError(pin, "reading") })
-      )
-      const raw = Stream.callback<GpioEdgeEvent, GpioError>((queue) =>
-        Effect.gen(function*() {
-          const clock = yield* Clock.Clock
-          const listener = (error: Error | null | undefined, value: GpioValue) => {
-            if (error) Queue.failCauseUnsafe(queue, Cause.fail(ioError(pin, "watching")(error)))
-            else Queue.offerUnsafe(queue, { value, atMs: clock.currentTimeMillisUnsafe() })
-          }
-          yield* Effect.acquireRelease(
-            whileOpen(
-              pin,
-              () => isOpen,
-              Effect.sync(() => {
-                watchers.add(queue)
-                gpio.watch(listener)
-              })
-            ),
-            () =>
-              Effect.sync(() => {
-                watchers.delete(queue)
-                if (isOpen) gpio.unwatch(listener)
-              })
-          )
+  /** Checks the machine and the pin, loads onoff; returns the class and the sysfs number. */
+  const prepare = (pin: number) =>
+    Effect.gen(function*() {
+      yield* checkGpioPin(pin)
+      const chip = yield* resolveChipBase({ sysfsRoot })
+      if (pin >= chip.ngpio) {
+        return yield* new GpioError({
+          reason: "InvalidPin",
+          pin,
+          message: `GPIO ${pin} is beyond ${chip.name} "${chip.label}" (${chip.ngpio} lines)`
         })
-      )
-      const input: GpioInput = { pin, edge, debounceMs, read, watch: debouncedEdges({ raw, edge, debounceMs, read }) }
-      return input
-    })
-
-    const openOutput: GpioDriverShape["openOutput"] = Effect.fnUntraced(function*(spec) {
-      const { pin, safeValue } = spec
-      const activeLow = spec.activeLow ?? false
-      const { GpioClass, sysfs } = yield* prepare(pin)
-      // "high"/"low" set the electrical level as the pin turns output, without a glitch.
-      const initialLevel = (spec.initial ?? 0) === 1 ? !activeLow : activeLow
-      let isOpen = false
-      const gpio = yield* Effect.acquireRelease(
-        construct(pin, sysfs, () => new GpioClass(sysfs, initialLevel ? "high" : "low", undefined, { activeLow })).pipe(
-          Effect.tap(() =>
-            Effect.sync(() => {
-              isOpen = true
-            })
-          )
-        ),
-        (gpio) =>
-          release(
-            pin,
-            gpio,
-            Effect.suspend(() => {
-              isOpen = false
-              if (safeValue === undefined) return Effect.void
-              return Effect.try({ try: () => gpio.writeSync(safeValue), catch: ioError(pin, "writing the safe value to") })
-                .pipe(Effect.catch((error) => Effect.logWarning(error.message)))
-            })
-          )
-      )
-      const output: GpioOutput = {
-        pin,
-        write: (value) =>
-          whileOpen(pin, () => isOpen, Effect.tryPromise({ try: () => gpio.write(value), catch: ioError(pin, "writing") })),
-        read: whileOpen(pin, () => isOpen, Effect.tryPromise({ try: () => gpio.read(), catch: ioError(pin, "reading") }))
       }
-      return output
+      yield* checkExportAccess(sysfsRoot)
+      const GpioClass = yield* Gpio
+      if (!GpioClass.accessible) {
+        return yield* hardwareUnavailable(
+          "PermissionDenied",
+          `Cannot use GPIO: onoff cannot write ${DEFAULT_SYSFS_GPIO_ROOT}/export. ${GROUP_HINT}`
+        )
+      }
+      return { GpioClass, sysfs: sysfsGpioNumber(chip, pin) }
     })
 
-    return { openInput, openOutput }
+  /**
+   * Claims the pin in this process and constructs the onoff Gpio in one synchronous
+   * step, so two fibres opening the same pin cannot both get it.
+   */
+  const construct = (pin: number, sysfs: number, make: () => OnoffGpio) =>
+    Effect.suspend((): Effect.Effect<OnoffGpio, GpioError | HardwareUnavailable> => {
+      if (claimed.has(pin)) {
+        return Effect.fail(new GpioError({ reason: "Busy", pin, message: `GPIO ${pin} is already open in this process` }))
+      }
+      try {
+        const gpio = make()
+        claimed.add(pin)
+        return Effect.succeed(gpio)
+      } catch (cause) {
+        return Effect.fail(toOpenError(pin, sysfs)(cause))
+      }
+    })
+
+  /** Unexports on release; failures are logged, never thrown from a finalizer. */
+  const release = (pin: number, gpio: OnoffGpio, before: Effect.Effect<void> = Effect.void) =>
+    Effect.andThen(
+      before,
+      Effect.sync(() => {
+        claimed.delete(pin)
+        try {
+          gpio.unexport()
+          return undefined
+        } catch (cause) {
+          return cause
+        }
+      }).pipe(Effect.flatMap((cause) =>
+        cause === undefined ? Effect.void : Effect.logWarning(`unexporting GPIO ${pin} failed`, cause)
+      ))
+    )
+
+  const whileOpen = <A, E>(pin: number, isOpen: () => boolean, effect: Effect.Effect<A, E>) =>
+    Effect.suspend(() => isOpen() ? effect : Effect.die(new Error(`GPIO ${pin} used after its scope closed`)))
+
+  const openInput: GpioDriverShape["openInput"] = Effect.fnUntraced(function*(spec) {
+    const { pin, edge, debounceMs } = spec
+    const { GpioClass, sysfs } = yield* prepare(pin)
+    const watchers = new Set<Queue.Queue<GpioEdgeEvent, GpioError | Cause.Done>>()
+    let isOpen = false
+    const gpio = yield* Effect.acquireRelease(
+      construct(pin, sysfs, () => new GpioClass(sysfs, "in", edge, { activeLow: spec.activeLow ?? false })).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            isOpen = true
+          })
+        )
+      ),
+      (gpio) =>
+        release(
+          pin,
+          gpio,
+          Effect.sync(() => {
+            isOpen = false
+            // End running watchers: onoff will call them no more.
+            for (const queue of watchers) Queue.endUnsafe(queue)
+          })
+        )
+    )
+    const read = whileOpen(
+      pin,
+      () => isOpen,
+      Effect.tryPromise({ try: () => gpio.read(), catch: ioError(pin, "reading") })
+    )
+    const raw = Stream.callback<GpioEdgeEvent, GpioError>((queue) =>
+      Effect.gen(function*() {
+        const clock = yield* Clock.Clock
+        const listener = (error: Error | null | undefined, value: GpioValue) => {
+          if (error) Queue.failCauseUnsafe(queue, Cause.fail(ioError(pin, "watching")(error)))
+          else Queue.offerUnsafe(queue, { value, atMs: clock.currentTimeMillisUnsafe() })
+        }
+        yield* Effect.acquireRelease(
+          whileOpen(
+            pin,
+            () => isOpen,
+            Effect.sync(() => {
+              watchers.add(queue)
+              gpio.watch(listener)
+            })
+          ),
+          () =>
+            Effect.sync(() => {
+              watchers.delete(queue)
+              if (isOpen) gpio.unwatch(listener)
+            })
+        )
+      })
+    )
+    const input: GpioInput = { pin, edge, debounceMs, read, watch: debouncedEdges({ raw, edge, debounceMs, read }) }
+    return input
   })
+
+  const openOutput: GpioDriverShape["openOutput"] = Effect.fnUntraced(function*(spec) {
+    const { pin, safeValue } = spec
+    const activeLow = spec.activeLow ?? false
+    const { GpioClass, sysfs } = yield* prepare(pin)
+    // "high"/"low" set the electrical level as the pin turns output, without a glitch.
+    const initialLevel = (spec.initial ?? 0) === 1 ? !activeLow : activeLow
+    let isOpen = false
+    const gpio = yield* Effect.acquireRelease(
+      construct(pin, sysfs, () => new GpioClass(sysfs, initialLevel ? "high" : "low", undefined, { activeLow })).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            isOpen = true
+          })
+        )
+      ),
+      (gpio) =>
+        release(
+          pin,
+          gpio,
+          Effect.suspend(() => {
+            isOpen = false
+            if (safeValue === undefined) return Effect.void
+            return Effect.try({ try: () => gpio.writeSync(safeValue), catch: ioError(pin, "writing the safe value to") })
+              .pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+          })
+        )
+    )
+    const output: GpioOutput = {
+      pin,
+      write: (value) =>
+        whileOpen(pin, () => isOpen, Effect.tryPromise({ try: () => gpio.write(value), catch: ioError(pin, "writing") })),
+      read: whileOpen(pin, () => isOpen, Effect.tryPromise({ try: () => gpio.read(), catch: ioError(pin, "reading") }))
+    }
+    return output
+  })
+
+  return { openInput, openOutput }
+})

@@ -39,65 +39,64 @@ const fromClientError = (error: unknown, batch: ReadonlyArray<string>, offset: n
   return requestFailure(reason, detail, { cause: error })
 }
 
-export const makeV2 = (
+export const makeV2 = Effect.fn("InfluxSink.makeV2")(function*(
   options: InfluxV2Options
-): Effect.Effect<InfluxSink["Service"], SinkConfigError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const base = yield* parseBaseUrl(options.url)
-    const batchSize = yield* checkBatchSize(options.batchSize)
-    const timeout = yield* checkTimeout(options.timeout)
-    // One keep-alive agent per sink, closed with the layer, so batches reuse connections
-    // and nothing is left open after shutdown.
-    const agent = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        base.protocol === "https:" ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true })
-      ),
-      (agent) => Effect.sync(() => agent.destroy())
-    )
-    const client = (signal: AbortSignal) =>
-      new InfluxDB({
-        url: base.href,
-        ...(options.token === undefined ? {} : { token: Redacted.value(options.token) }),
-        // The sink's own timeout interrupts the request, which aborts it through `signal`.
-        // The library's socket timeout would only report, leaving the socket open, so it
-        // is off (0; its default is 10 s).
-        timeout: 0,
-        transportOptions: { agent, signal }
-      })
-
-    const send = (lines: ReadonlyArray<string>, offset: number) =>
-      Effect.tryPromise({
-        try: async (signal) => {
-          const writeApi = client(signal).getWriteApi(options.org, options.bucket, "ms", {
-            batchSize: lines.length + 1,
-            maxBatchBytes: Number.MAX_SAFE_INTEGER,
-            flushInterval: 0,
-            maxRetries: 0,
-            maxBufferLines: lines.length + 1,
-            gzipThreshold: options.gzip === true ? gzipThreshold : Number.POSITIVE_INFINITY,
-            writeFailed: (error) => Promise.reject(error)
-          })
-          try {
-            writeApi.writeRecords(lines as Array<string>)
-            await writeApi.flush()
-          } finally {
-            writeApi.dispose()
-          }
-        },
-        catch: (error) => fromClientError(error, lines, offset)
-      })
-
-    const ping = Effect.tryPromise({
-      try: (signal) => client(signal).transport.request("/ping", "", { method: "GET" }),
-      catch: (error) => fromClientError(error, [], 0)
-    }).pipe(Effect.asVoid)
-
-    return makeBatchedSink({
-      describe: `influx-v2 ${displayUrl(base)} org=${options.org} bucket=${options.bucket}`,
-      secrets: options.token === undefined ? [] : [Redacted.value(options.token)],
-      batchSize,
-      timeout,
-      send,
-      ping
+): Effect.fn.Return<InfluxSink["Service"], SinkConfigError, Scope.Scope> {
+  const base = yield* parseBaseUrl(options.url)
+  const batchSize = yield* checkBatchSize(options.batchSize)
+  const timeout = yield* checkTimeout(options.timeout)
+  // One keep-alive agent per sink, closed with the layer, so batches reuse connections
+  // and nothing is left open after shutdown.
+  const agent = yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      base.protocol === "https:" ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true })
+    ),
+    (agent) => Effect.sync(() => agent.destroy())
+  )
+  const client = (signal: AbortSignal) =>
+    new InfluxDB({
+      url: base.href,
+      ...(options.token === undefined ? {} : { token: Redacted.value(options.token) }),
+      // The sink's own timeout interrupts the request, which aborts it through `signal`.
+      // The library's socket timeout would only report, leaving the socket open, so it
+      // is off (0; its default is 10 s).
+      timeout: 0,
+      transportOptions: { agent, signal }
     })
+
+  const send = (lines: ReadonlyArray<string>, offset: number) =>
+    Effect.tryPromise({
+      try: async (signal) => {
+        const writeApi = client(signal).getWriteApi(options.org, options.bucket, "ms", {
+          batchSize: lines.length + 1,
+          maxBatchBytes: Number.MAX_SAFE_INTEGER,
+          flushInterval: 0,
+          maxRetries: 0,
+          maxBufferLines: lines.length + 1,
+          gzipThreshold: options.gzip === true ? gzipThreshold : Number.POSITIVE_INFINITY,
+          writeFailed: (error) => Promise.reject(error)
+        })
+        try {
+          writeApi.writeRecords(lines as Array<string>)
+          await writeApi.flush()
+        } finally {
+          writeApi.dispose()
+        }
+      },
+      catch: (error) => fromClientError(error, lines, offset)
+    })
+
+  const ping = Effect.tryPromise({
+    try: (signal) => client(signal).transport.request("/ping", "", { method: "GET" }),
+    catch: (error) => fromClientError(error, [], 0)
+  }).pipe(Effect.asVoid)
+
+  return makeBatchedSink({
+    describe: `influx-v2 ${displayUrl(base)} org=${options.org} bucket=${options.bucket}`,
+    secrets: options.token === undefined ? [] : [Redacted.value(options.token)],
+    batchSize,
+    timeout,
+    send,
+    ping
   })
+})
