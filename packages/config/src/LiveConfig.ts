@@ -29,15 +29,16 @@ export const CONFIG_SECTIONS = [
 ] as const satisfies ReadonlyArray<keyof ClusterConfig>
 export type ConfigSection = (typeof CONFIG_SECTIONS)[number]
 
-/** Sections every node switches over while running, at a recorded position of each partition's log. */
-export const LIVE_SECTIONS: ReadonlySet<ConfigSection> = new Set(["rules"])
+/** Sections every node switches over while running: the rules at a recorded position of each
+ * partition's log, the forward targets when the node takes the version. */
+export const LIVE_SECTIONS: ReadonlySet<ConfigSection> = new Set(["rules", "forward"])
 
 /**
  * Why a section cannot change on a running cluster, and what to do instead. Two kinds: fixed
  * for the cluster's life (baked into stored data or how nodes find each other), and not yet
  * switched over live (read once when a node starts).
  */
-const NOT_LIVE: Record<Exclude<ConfigSection, "rules">, { readonly why: string; readonly instead: string }> = {
+const NOT_LIVE: Record<Exclude<ConfigSection, "rules" | "forward">, { readonly why: string; readonly instead: string }> = {
   cluster: {
     why: "the cluster name and the partition count are baked into every stored subject and checkpoint, and the data directory holds each node's JetStream store",
     instead: "keep them; a different name or partition count is a new cluster (bramble deploy with a new file, then bramble replay from the old one)"
@@ -68,10 +69,6 @@ const NOT_LIVE: Record<Exclude<ConfigSection, "rules">, { readonly why: string; 
   },
   sink: {
     why: "the database writer is made when a node starts (not switched over live yet)",
-    instead: "edit the file on every node and restart them one at a time (bramble deploy), then record it with `bramble config apply FILE --restarted`"
-  },
-  forward: {
-    why: "forwarders and their durable consumers are made when a node starts (not switched over live yet)",
     instead: "edit the file on every node and restart them one at a time (bramble deploy), then record it with `bramble config apply FILE --restarted`"
   },
   security: {
@@ -122,7 +119,7 @@ export const diffConfigs = (from: ClusterConfig, to: ClusterConfig): ReadonlyArr
 
 /** The changes in `changes` a running cluster cannot take, with why and what to do instead. */
 export const notLiveChanges = (changes: ReadonlyArray<SectionChange>): ReadonlyArray<NotLiveChange> =>
-  changes.flatMap((c) => (c.section === "rules" ? [] : [{ section: c.section, ...NOT_LIVE[c.section] }]))
+  changes.flatMap((c) => (c.section === "rules" || c.section === "forward" ? [] : [{ section: c.section, ...NOT_LIVE[c.section] }]))
 
 /** A diff as an operator reads it: a heading per section, its lines indented. */
 export const renderDiff = (changes: ReadonlyArray<SectionChange>): string =>
@@ -136,7 +133,7 @@ export const renderNotLive = (refused: ReadonlyArray<NotLiveChange>): string =>
 
 /** `config` with the not-live sections taken from `fixed`: what a node runs when the
  * cluster's version and its own file differ where nothing can change live. */
-export const withLiveSectionsOf = (fixed: ClusterConfig, live: ClusterConfig): ClusterConfig => ({
-  ...fixed,
-  rules: live.rules
-})
+export const withLiveSectionsOf = (fixed: ClusterConfig, live: ClusterConfig): ClusterConfig => {
+  const { forward: _fixedForward, ...rest } = fixed
+  return { ...rest, rules: live.rules, ...(live.forward === undefined ? {} : { forward: live.forward }) }
+}

@@ -73,6 +73,26 @@ describe("live config - diff and what may change live", () => {
     assert.deepStrictEqual(notLiveChanges(changes).map((r) => r.section), ["cluster"])
   })
 
+  it("live - forward targets added, changed and removed are not refused", () => {
+    const hook = `forward: [{ kind: webhook, name: hook, url: "http://127.0.0.1:9999/in" }]`
+    const a = parse(file(RULES))
+    const b = parse(file(`${RULES}${hook}`))
+    const c = parse(file(`${RULES}${hook.replace("9999", "9998")}`))
+    for (const [from, to] of [[a, b], [b, c], [b, a]] as const) {
+      const changes = diffConfigs(from, to)
+      assert.deepStrictEqual(changes.map((ch) => [ch.section, ch.live]), [["forward", true]])
+      assert.deepStrictEqual(notLiveChanges(changes), [])
+    }
+  })
+
+  it("a node's view - the cluster's forward targets, also when the cluster's version has none", () => {
+    const hook = `forward: [{ kind: webhook, name: hook, url: "http://127.0.0.1:9999/in" }]`
+    const withHook = parse(file(`${RULES}${hook}`))
+    const without = parse(file(RULES))
+    assert.deepStrictEqual(withLiveSectionsOf(without, withHook).forward, withHook.forward)
+    assert.isUndefined(withLiveSectionsOf(withHook, without).forward)
+  })
+
   it("a node's view - the live sections of the cluster's version, everything else of its own file", () => {
     const own = parse(file(RULES))
     const cluster = parse(file(RULES.replace("above: 35", "above: 30")).replace("8086", "9086"))
