@@ -3,8 +3,9 @@
  * apply` of a version that adds a webhook target makes the node start forwarding to it
  * without a restart — readings published afterwards reach the real HTTP receiver — and a
  * version that removes it stops it: readings published after the node runs that version
- * reach the target that stays, and none of them the removed one. The node reports the
- * version it runs and its forwarders in its status. Nothing depends on timing: every step
+ * reach the target that stays, and none of them the removed one. The same version changes the
+ * sink's batching, which the storage actor takes at its next write, writing on. The node
+ * reports the version it runs and its forwarders in its status. Nothing depends on timing: every step
  * waits for what the node reports or the receivers got.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -31,7 +32,7 @@ const readingKeys = (items: ReadonlyArray<WebhookItem>) =>
   new Set(items.filter((i) => i.kind === "reading").map((i) => keyOf(i.data as unknown as { device: string; ts: number })))
 
 describe("forward targets changed on a running node", () => {
-  it.live("a target added by `config apply` receives readings; once removed, it receives none of the later ones", () =>
+  it.live("a target added by `config apply` receives readings; once removed, it receives none of the later ones; new sink batching is taken", () =>
     Effect.gen(function*() {
       const dir = yield* testDir("bramble-forward-live-")
       const vm = yield* startVictoriaMetrics({ dir: join(dir, "db") })
@@ -45,10 +46,12 @@ describe("forward targets changed on a running node", () => {
 
       yield* withNodeLog(node, Effect.gen(function*() {
         const file = JSON.parse(readFileSync(node.configFile, "utf8")) as Record<string, unknown>
+        // Version 2 and after also batch the database writes differently (sink.batchSize, gzip).
+        const batching = { ...(file["sink"] as Record<string, unknown>), batchSize: 500, gzip: true }
         const apply = (name: string, forward: ReadonlyArray<Record<string, unknown>>) =>
           Effect.gen(function*() {
             const path = join(dir, name)
-            writeFileSync(path, JSON.stringify({ ...file, forward }, null, 2))
+            writeFileSync(path, JSON.stringify({ ...file, sink: batching, forward }, null, 2))
             const out = yield* promise(() => cli(["config", "apply", path]))
             assert.strictEqual(out.code, 0, `${out.stdout}\n${out.stderr}`)
             return out.stdout
@@ -92,6 +95,21 @@ describe("forward targets changed on a running node", () => {
         const underV2 = yield* publish
         yield* received(added, underV2, "the added target gets readings published after it started")
         yield* received(stay, underV2, "stay goes on")
+        // The storage actor took the new batching at its next write, and writes on through it.
+        yield* promise(() =>
+          waitFor(() => readFileSync(node.logFile, "utf8").includes("500 points per write"), {
+            timeoutMs: WAIT_MS,
+            label: "the node's log says the storage writes with the new batch size"
+          })
+        )
+        yield* promise(() =>
+          waitFor(() => node.status(), {
+            until: (s) => s.storage.readingsWritten >= 20,
+            timeoutMs: WAIT_MS,
+            show: (s) => JSON.stringify(s.storage),
+            label: "every reading so far in the database"
+          })
+        )
 
         // Version 3 removes it: readings published once the node runs version 3 never reach it.
         yield* apply("v3.yaml", [stayTarget])

@@ -119,7 +119,7 @@ const publishChecked = (options: {
     if (!options.json) {
       yield* Console.log(
         `Published version ${published.version}. Every node switches its rules over at its partitions' next batch, ` +
-          "and its forward targets within a few seconds; " +
+          "and its forward targets and database batching within a few seconds; " +
           "`bramble status` shows the version each node runs."
       )
     }

@@ -3,13 +3,14 @@
  * the cluster's current version from the `bramble_config` bucket (packages/nats
  * ConfigStore.ts): with none yet, it publishes its own file as version 1; with one that
  * differs from its file, it runs the cluster's version for the sections that change live
- * (the rules and the forward targets) and says so in its log; the other sections are its own
+ * (the rules, the forward targets and the sink's batching) and says so in its log; the other sections are its own
  * file's (they cannot change under a running node: packages/config LiveConfig.ts).
  *
  * Then it looks for a newer version every second and compiles its rules; every partition
  * worker on the node takes the new rules at its next batch and records from which stream
  * sequence it used them (../partition/PartitionWorker.ts). The other parts that follow the
- * versions (`follow`: the forwarders) switch over when the node takes the version. A version
+ * versions (`follow`: the forwarders, the storage sink) switch over when the node takes the
+ * version. A version
  * is taken whole or not at all: one whose rules this node cannot compile, or that a part
  * cannot run (a forward target's secret missing here), is not taken; the node keeps the
  * version it runs, and reports the error (`bramble status` shows the cluster degraded).
@@ -19,7 +20,7 @@
  * ../partition/Checkpoints.ts); one STREAM.INFO a second on a bucket of a few keys is cheap.
  */
 import type { RuleSet } from "@bramble/actor-aggregator"
-import { type ClusterConfig, compileRules, diffConfigs, LIVE_SECTIONS, parseClusterConfig, withLiveSectionsOf } from "@bramble/config"
+import { type ClusterConfig, compileRules, diffConfigs, parseClusterConfig, withLiveSectionsOf } from "@bramble/config"
 import { type ConfigStore, type ConfigVersion, type NatsError } from "@bramble/nats"
 import { Data, Effect, Result, type Scope, Semaphore } from "effect"
 import { stringify } from "yaml"
@@ -112,14 +113,14 @@ export const startClusterVersion = Effect.fn("ClusterVersion.startClusterVersion
       rules = { version: v.version, rules: compiled.success }
       inForce = merged
       state = { version: v.version, latest: v.version, error: undefined }
-      const differs = diffConfigs(config, parsed.success).map((c) => c.section)
-      const live = differs.filter((s) => LIVE_SECTIONS.has(s))
-      const fixed = differs.filter((s) => !LIVE_SECTIONS.has(s))
+      const differs = diffConfigs(config, parsed.success)
+      const live = differs.filter((c) => c.live).map((c) => c.section)
+      const fixed = differs.filter((c) => !c.live).map((c) => c.section)
       if (first && differs.length > 0) {
         yield* Effect.logWarning(
           `node ${node}: its cluster file differs from the cluster's version ${v.version}` +
             (live.length > 0 ? `; it uses the cluster's version for ${live.join(", ")}` : "") +
-            (fixed.length > 0 ? `; ${fixed.join(", ")} cannot change while running and come from its own file` : "")
+            (fixed.length > 0 ? `; ${fixed.join(", ")} cannot change while running and come${fixed.length === 1 ? "s" : ""} from its own file${fixed.includes("sink") ? " (but for sink.batchSize and sink.gzip)" : ""}` : "")
         )
       } else {
         yield* Effect.logInfo(`node ${node}: runs version ${v.version} of the cluster file (${v.source}, by ${v.by})`)

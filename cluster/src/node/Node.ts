@@ -10,7 +10,7 @@
 import type { ActuatorStats } from "@bramble/actor-actuator"
 import { type ForwarderStats, forwarderConnection, startForwarders } from "@bramble/actor-forwarder"
 import type { SensorStats } from "@bramble/actor-sensor"
-import { makeStorage, type StorageStats } from "@bramble/actor-storage"
+import { influxBatchSink, makeStorage, type StorageStats } from "@bramble/actor-storage"
 import { type ClusterConfig, compileRules } from "@bramble/config"
 import { bcryptMatches, loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, readPasswordHashes, startNatsServer } from "@bramble/deploy"
 import { InfluxSink } from "@bramble/influx"
@@ -33,7 +33,7 @@ import {
 } from "@bramble/nats"
 import { Codec, encodeDeadLetter, Subjects } from "@bramble/protocol"
 import { Backoff } from "@bramble/runtime"
-import { Effect, Redacted, Scope } from "effect"
+import { Effect, Exit, Redacted, Scope } from "effect"
 import { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js"
 import { type AdminService, serveAdmin } from "../admin/AdminService.js"
 import type { ClusterView } from "../admin/ClusterView.js"
@@ -272,6 +272,31 @@ export const startNode = Effect.fn("Node.startNode")(function*(options: NodeOpti
     yield* clusterVersion.follow({
       section: "forward",
       prepare: (next) => Effect.map(forwarders.prepare(next), (prepared) => prepared.apply)
+    })
+    // The sink's batching (sink.batchSize, sink.gzip; never the database itself:
+    // packages/config LiveConfig.ts) follows the versions too: a sink to the same database
+    // with the new settings is made (its secret read again), and the storage actor writes
+    // through it from its next batch, once the write in flight has finished through the old
+    // one, which is then closed. Nothing buffered or in flight is dropped.
+    let sinkInForce = config.sink
+    yield* clusterVersion.follow({
+      section: "sink",
+      prepare: (next) =>
+        Effect.gen(function*() {
+          if (next.sink.batchSize === sinkInForce.batchSize && next.sink.gzip === sinkInForce.gzip) return Effect.void
+          const scope = yield* Scope.fork(storageScope, "sequential")
+          const made = yield* makeSink(next.sink).pipe(
+            Scope.provide(scope),
+            Effect.tapError(() => Scope.close(scope, Exit.void)),
+            Effect.mapError((error) => ({ message: error instanceof Error ? error.message : String(error) }))
+          )
+          return Effect.andThen(
+            storage.reconfigure({ sink: influxBatchSink(made), batchSize: next.sink.batchSize, release: Scope.close(scope, Exit.void) }),
+            Effect.sync(() => {
+              sinkInForce = next.sink
+            })
+          )
+        })
     })
   const partitions: Array<PartitionStats> = Array.from({ length: config.cluster.partitions }, (_, partition) => makePartitionStats(partition))
   const p = config.processing
