@@ -76,4 +76,35 @@ describe("cluster version on a node", () => {
       assert.deepStrictEqual(cv.rules()?.version, 2)
       assert.deepStrictEqual(cv.rules()?.rules.map((r) => r.name), ["cold"])
     })))
+
+  it.live("a part that follows the versions (forward) - applied at once and at every version; one it cannot run refuses the version whole", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { store, versions } = memoryStore()
+      const hook = (url: string) => `forward: [{ kind: webhook, name: hook, url: "${url}" }]`
+      versions.set(1, version(1, `${text(HOT)}${hook("http://127.0.0.1:1/v1")}`))
+      // This node's file has no forward target: the cluster's version says what runs.
+      const cv = yield* startClusterVersion({ node: "pi1", store, config: parse(text(HOT)), pollMs: 20 })
+      const applied: Array<string> = []
+      yield* cv.follow({
+        section: "forward",
+        prepare: (config) => {
+          const url = config.forward?.[0]?.url ?? "none"
+          return url.includes("refuse") ? Effect.fail({ message: `cannot read the secret of ${url}` }) : Effect.succeed(Effect.sync(() => void applied.push(url)))
+        }
+      })
+      assert.deepStrictEqual(applied, ["http://127.0.0.1:1/v1"], "the cluster's targets, not the node's file's none")
+
+      versions.set(2, version(2, `${text(COLD)}${hook("http://127.0.0.1:1/v2")}`))
+      yield* eventually("version 2 taken", async () => (cv.state().version === 2 ? true : undefined))
+      assert.deepStrictEqual(applied, ["http://127.0.0.1:1/v1", "http://127.0.0.1:1/v2"])
+      assert.strictEqual(cv.config().forward?.[0]?.url, "http://127.0.0.1:1/v2")
+
+      // Version 3 changes the rules and a target this node cannot run: neither switches.
+      versions.set(3, version(3, `${text(HOT)}${hook("http://127.0.0.1:1/refuse")}`))
+      yield* eventually("version 3 refused", async () => (cv.state().latest === 3 ? true : undefined))
+      assert.deepStrictEqual(cv.state(), { version: 2, latest: 3, error: "version 3: forward: cannot read the secret of http://127.0.0.1:1/refuse" })
+      assert.deepStrictEqual(cv.rules()?.rules.map((r) => r.name), ["cold"], "the rules of version 2 too")
+      assert.deepStrictEqual(applied, ["http://127.0.0.1:1/v1", "http://127.0.0.1:1/v2"])
+      assert.strictEqual(cv.config().forward?.[0]?.url, "http://127.0.0.1:1/v2")
+    })))
 })

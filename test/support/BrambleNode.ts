@@ -78,6 +78,8 @@ export interface PartitionStatus {
 export interface NodeStatus {
   readonly node: string
   readonly uptimeMs: number
+  /** The version of the cluster file the node runs (docs/live-config.md). */
+  readonly config?: { readonly version?: number; readonly latest?: number; readonly error?: string }
   readonly nats: string
   readonly mqtt?: string
   readonly partitions: ReadonlyArray<PartitionStatus>

@@ -137,8 +137,9 @@ export const makeIdleTracker = (graceMs: number) => {
 }
 
 export interface StaleConsumerOptions {
-  /** The targets of this node's cluster file. */
-  readonly targets: ReadonlyArray<Pick<ForwardTarget, "name" | "source">>
+  /** The targets of this node's cluster file, or a function giving those in force now (they
+   * change when a new version of the cluster file is applied: Forwarders.ts). */
+  readonly targets: ReadonlyArray<Pick<ForwardTarget, "name" | "source">> | (() => ReadonlyArray<Pick<ForwardTarget, "name" | "source">>)
   /** How long an unconfigured consumer must be seen unused before it is removed (default 10 min). */
   readonly graceMs?: number
   /** How often consumers are looked at (default 20 s). */
@@ -159,12 +160,14 @@ export const removeStaleForwardConsumers = (options: StaleConsumerOptions): Effe
     const graceMs = options.graceMs ?? STALE_CONSUMER_GRACE_MS
     const tracker = makeIdleTracker(graceMs)
     const grace = graceMs >= 60_000 ? `${Math.round(graceMs / 60_000)} min` : `${Math.round(graceMs / 1000)} s`
+    const targetsNow = typeof options.targets === "function" ? options.targets : () => options.targets as ReadonlyArray<Pick<ForwardTarget, "name" | "source">>
     const look = Effect.gen(function*() {
+      const targets = targetsNow()
       const sightings = yield* Effect.tryPromise(async () => {
         const out: Array<ConsumerInfo> = []
         for (const stream of FORWARD_STREAMS) {
           for await (const info of jsm.consumers.list(stream)) {
-            if (isUnconfigured(options.targets, stream, info.name)) out.push(info)
+            if (isUnconfigured(targets, stream, info.name)) out.push(info)
           }
         }
         return out

@@ -69,6 +69,17 @@ export const makeStorageStats = (): StorageStats => ({
   lastError: undefined
 })
 
+/**
+ * New settings for a running storage actor (a new version of the cluster file's `sink`
+ * batching, docs/live-config.md): the sink to write through and the points per write.
+ */
+export interface StorageSettings {
+  readonly sink: BatchSink<SinkPoint>
+  readonly batchSize: number
+  /** Run once this sink is written through no more (its HTTP agent closed, say). */
+  readonly release: Effect.Effect<void>
+}
+
 /** The storage actor's handle, with the operations partitions use. */
 export interface Storage {
   readonly ref: Actor.ActorRef<StorageMessage>
@@ -79,6 +90,13 @@ export interface Storage {
   readonly writeForecasts: (forecasts: ReadonlyArray<Forecast>) => Effect.Effect<void>
   /** Completes when everything sent before it is durable. */
   readonly flush: Effect.Effect<void>
+  /**
+   * Write through `settings` from the next batch on. Returns at once: the batch being
+   * written finishes through the old sink first (writes stay one at a time and in order),
+   * then the old sink is released. Nothing buffered or in flight is dropped, and a `Flush`
+   * still completes only when everything before it is durable, through either sink.
+   */
+  readonly reconfigure: (settings: StorageSettings) => Effect.Effect<void>
 }
 
 /** Start the storage actor (writes through the `InfluxSink` in context). */
@@ -87,8 +105,12 @@ export const makeStorage = Effect.fn("StorageActor.makeStorage")(function*(optio
 })
 
 /** Start the storage actor on any sink of database points. */
-export const makeStorageOn = Effect.fn("StorageActor.makeStorageOn")(function*(sink: BatchSink<SinkPoint>, options: StorageOptions): Effect.fn.Return<Storage, never, Scope.Scope> {
+export const makeStorageOn = Effect.fn("StorageActor.makeStorageOn")(function*(initial: BatchSink<SinkPoint>, options: StorageOptions): Effect.fn.Return<Storage, never, Scope.Scope> {
   const stats = options.stats ?? makeStorageStats()
+  // The settings in force, and those to take at the next batch. The first sink belongs to
+  // the caller's scope: nothing to release.
+  let current: StorageSettings = { sink: initial, batchSize: options.batchSize, release: Effect.void }
+  let pending: StorageSettings | undefined
   let buffer: Array<SinkPoint> = []
   let bufferedReadings = 0
   // Double buffering: one batch is being written while the next fills, so the mailbox keeps
@@ -98,7 +120,7 @@ export const makeStorageOn = Effect.fn("StorageActor.makeStorageOn")(function*(s
   const outage = makeOutageReporter()
   const scope = yield* Effect.scope
 
-  const writeBatch = Effect.fnUntraced(function*(points: ReadonlyArray<SinkPoint>, readings: number) {
+  const writeBatch = Effect.fnUntraced(function*(sink: BatchSink<SinkPoint>, points: ReadonlyArray<SinkPoint>, readings: number) {
     const started = yield* Clock.currentTimeMillis
     yield* writeDurably(sink, points, {
       rejected: (point, reason) =>
@@ -135,22 +157,34 @@ export const makeStorageOn = Effect.fn("StorageActor.makeStorageOn")(function*(s
     return fiber === undefined ? Effect.void : Fiber.join(fiber)
   })
 
+  /** Take new settings, once the write through the old sink has finished. */
+  const takePending = Effect.fnUntraced(function*() {
+    if (pending === undefined) return
+    yield* settle
+    const old = current
+    current = pending
+    pending = undefined
+    yield* old.release
+    yield* Effect.logInfo(`storage: writes through ${current.sink.describe}, ${current.batchSize} points per write`)
+  })
+
   /** Hand the buffer to the writer (after the previous write finished); do not wait for it. */
   const write = Effect.fnUntraced(function*() {
+    yield* takePending()
     if (buffer.length === 0) return
     yield* settle
     const points = buffer
     const readings = bufferedReadings
     buffer = []
     bufferedReadings = 0
-    inflight = yield* Effect.forkIn(writeBatch(points, readings), scope)
+    inflight = yield* Effect.forkIn(writeBatch(current.sink, points, readings), scope)
   })
 
   /** Buffer the items as points; a full batch is handed to the writer. */
   const add = <A>(items: ReadonlyArray<A>, toPoint: (item: A) => SinkPoint) =>
     Effect.suspend(() => {
       for (const item of items) buffer.push(toPoint(item))
-      return buffer.length >= options.batchSize ? write() : Effect.void
+      return buffer.length >= current.batchSize ? write() : Effect.void
     })
 
   const ref = yield* Actor.make<StorageMessage, null, never, never>("storage", {
@@ -199,6 +233,15 @@ export const makeStorageOn = Effect.fn("StorageActor.makeStorageOn")(function*(s
     writeWindows: (results) => Effect.orDie(ref.tell({ _tag: "Windows", results })),
     writeAlarms: (alarms) => Effect.orDie(ref.tell({ _tag: "Alarms", alarms })),
     writeForecasts: (forecasts) => Effect.orDie(ref.tell({ _tag: "Forecasts", forecasts })),
+    // Not a message: the mailbox may be full for as long as the database is down, and the
+    // caller (a node taking a new version) must not wait for that. The actor takes it at
+    // its next write or tick. Settings replaced before they were taken are released unused.
+    reconfigure: (settings) =>
+      Effect.suspend(() => {
+        const replaced = pending
+        pending = settings
+        return replaced === undefined ? Effect.void : replaced.release
+      }),
     flush: Effect.orDie(ref.ask((reply: Deferred.Deferred<void>) => ({ _tag: "Flush" as const, reply })))
   }
 })

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { InfluxSink, type SinkPoint, SinkWriteError } from "@bramble/influx"
-import { makeStorage } from "@bramble/actor-storage"
+import { influxBatchSink, makeStorage } from "@bramble/actor-storage"
 import type { Reading } from "@bramble/protocol"
 import { Deferred, Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
@@ -39,7 +39,7 @@ const makeSink = () => {
         written.push(...points)
       })
   })
-  return { written, state, layer: Layer.succeed(InfluxSink, sink) }
+  return { written, state, sink, layer: Layer.succeed(InfluxSink, sink) }
 }
 
 const reading = (i: number, t = i): Reading => ({ device: `d${i % 3}`, sensor: "env", ts: 1_700_000_000_000 + i, values: { t } })
@@ -112,6 +112,59 @@ describe("storage actor", () => {
       yield* Fiber.join(sender)
       yield* storage.flush
       assert.strictEqual(db.written.length, 20)
+    }).pipe(Effect.scoped))
+})
+
+/** Let the actor's fibres run (real turns of the event loop) until `done`, failing after 5 s. */
+const until = (what: string, done: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1_000 && !done(); i++) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 5)))
+    assert.isTrue(done(), `waited for ${what}`)
+  })
+/** Give the actor's fibres turns to do whatever they can do now (nothing is awaited). */
+const settleA = () => Effect.promise(() => new Promise((r) => setTimeout(r, 50)))
+
+describe("storage actor - new sink settings while running", () => {
+  it.effect("taken at the next batch: the write in flight finishes through the old sink, then it is released; nothing lost, flush waits for both", () =>
+    Effect.gen(function*() {
+      const a = makeSink()
+      a.state.gate = yield* Deferred.make<void>()
+      const storage = yield* makeStorage({ batchSize: 4, flushIntervalMs: 60_000, rejected: () => Effect.void }).pipe(Effect.provide(a.layer))
+      const offsets = (points: ReadonlyArray<SinkPoint>) => points.map((p) => p.timestampMs - 1_700_000_000_000)
+      // Four readings: one batch, held in flight by a slow database.
+      for (let i = 0; i < 4; i++) yield* storage.writeReadings([reading(i)])
+      yield* until("the first batch in flight", () => a.state.writes === 1)
+
+      const b = makeSink()
+      let released = { a: 0, b: 0 }
+      yield* storage.reconfigure({ sink: influxBatchSink(InfluxSink.of(b.sink)), batchSize: 2, release: Effect.sync(() => void (released.b += 1)) })
+      for (let i = 4; i < 9; i++) yield* storage.writeReadings([reading(i)])
+      const flushed = yield* Effect.forkChild(storage.flush)
+      yield* settleA()
+      assert.strictEqual(b.state.writes, 0, "nothing through the new sink while the old one's write is in flight")
+      assert.strictEqual(released.b, 0)
+      assert.isUndefined(flushed.pollUnsafe())
+
+      yield* Deferred.succeed(a.state.gate!, undefined)
+      yield* Fiber.join(flushed)
+      assert.deepStrictEqual(offsets(a.written), [0, 1, 2, 3])
+      assert.deepStrictEqual(offsets(b.written), [4, 5, 6, 7, 8])
+      // The new batch size: two readings make a write, without a flush or a tick.
+      yield* storage.writeReadings([reading(9)])
+      yield* storage.writeReadings([reading(10)])
+      yield* until("a write of 2 through the new sink", () => b.written.length === 7)
+
+      // Settings replaced before they were taken are released unused; the last ones are taken.
+      const c = makeSink()
+      const d = makeSink()
+      released = { a: 0, b: 0 }
+      yield* storage.reconfigure({ sink: influxBatchSink(InfluxSink.of(c.sink)), batchSize: 2, release: Effect.sync(() => void (released.a += 1)) })
+      yield* storage.reconfigure({ sink: influxBatchSink(InfluxSink.of(d.sink)), batchSize: 2, release: Effect.void })
+      assert.deepStrictEqual(released, { a: 1, b: 0 })
+      yield* storage.writeReadings([reading(11)])
+      yield* storage.flush
+      assert.deepStrictEqual(released, { a: 1, b: 1 }, "b released once d took over")
+      assert.deepStrictEqual([offsets(c.written), offsets(d.written)], [[], [11]])
     }).pipe(Effect.scoped))
 })
 

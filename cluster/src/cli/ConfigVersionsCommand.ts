@@ -118,7 +118,8 @@ const publishChecked = (options: {
     yield* report("published", { version: published.version })
     if (!options.json) {
       yield* Console.log(
-        `Published version ${published.version}. Every node switches its rules over at its partitions' next batch; ` +
+        `Published version ${published.version}. Every node switches its rules over at its partitions' next batch, ` +
+          "and its forward targets and database batching within a few seconds; " +
           "`bramble status` shows the version each node runs."
       )
     }

@@ -10,7 +10,7 @@
 import type { ActuatorStats } from "@bramble/actor-actuator"
 import { type ForwarderStats, forwarderConnection, startForwarders } from "@bramble/actor-forwarder"
 import type { SensorStats } from "@bramble/actor-sensor"
-import { makeStorage, type StorageStats } from "@bramble/actor-storage"
+import { influxBatchSink, makeStorage, type StorageStats } from "@bramble/actor-storage"
 import { type ClusterConfig, compileRules } from "@bramble/config"
 import { bcryptMatches, loadNodeCredentials, loadServerSecurity, natsSpecForNode, nodeDataDir, readPasswordHashes, startNatsServer } from "@bramble/deploy"
 import { InfluxSink } from "@bramble/influx"
@@ -33,7 +33,7 @@ import {
 } from "@bramble/nats"
 import { Codec, encodeDeadLetter, Subjects } from "@bramble/protocol"
 import { Backoff } from "@bramble/runtime"
-import { Effect, Redacted, Scope } from "effect"
+import { Effect, Exit, Redacted, Scope } from "effect"
 import { type ActorRegistry, makeActorRegistry } from "../admin/ActorRegistry.js"
 import { type AdminService, serveAdmin } from "../admin/AdminService.js"
 import type { ClusterView } from "../admin/ClusterView.js"
@@ -227,17 +227,6 @@ export const startNode = Effect.fn("Node.startNode")(function*(options: NodeOpti
   const registry = makeActorRegistry()
   yield* registry.registerActor("storage", storage.ref.stats)
 
-  // 2b. Forwarders (actors/forwarder): every `forward:` target of the cluster file
-  //     (ThingsBoard, webhooks) is fed from the log through a durable consumer of its own,
-  //     shared by all nodes, each batch acknowledged once the receiver has it. Their
-  //     secrets are read now, so a missing one stops the node here. Nothing else on the
-  //     node waits for them: a receiver that is down only holds its own consumer back.
-  //     Each pulls over a connection of its own (see Forwarders.ts for why).
-  const forwarders = yield* withNats(startForwarders({
-    config,
-    registry,
-    connect: (target) => Effect.suspend(() => forwarderConnection({ servers: serversNow(), name: `bramble-node-${node}-fwd-${target}`, ...credentials }))
-  }))
   let httpUrl: string | undefined
 
   // 3. Partitions, owned through leases (cluster/src/ownership): this node joins the
@@ -260,13 +249,55 @@ export const startNode = Effect.fn("Node.startNode")(function*(options: NodeOpti
     try: () => client.kvm.open(CHECKPOINT_BUCKET),
     catch: natsError("KeyValue", `cannot open ${CHECKPOINT_BUCKET}`)
   })
-  // The cluster's version of the file (../config/ClusterVersion.ts): its rules change live.
+  // The cluster's version of the file (../config/ClusterVersion.ts): its rules, forward
+  // targets and sink batching change live.
   const clusterVersion = yield* whileClusterForms("reading the cluster file's current version", startClusterVersion({
     node,
     store: kvConfigStore(buckets.config, client.jsm),
     config,
     ...(options.configFile === undefined ? {} : { file: options.configFile })
   }))
+  // Forwarders (actors/forwarder): every `forward:` target of the file in force (the
+  // cluster's version's targets) is fed from the log through a durable consumer of its own,
+  // shared by all nodes, each batch acknowledged once the receiver has it. Their secrets are
+  // read now, so a missing one stops the node here. Nothing else on the node waits for them:
+  // a receiver that is down only holds its own consumer back. Each pulls over a connection
+  // of its own (see Forwarders.ts for why). A new version of the file stops and starts the
+  // forwarders of the targets it changes.
+  const forwarders = yield* withNats(startForwarders({
+    config: clusterVersion.config(),
+    registry,
+    connect: (target) => Effect.suspend(() => forwarderConnection({ servers: serversNow(), name: `bramble-node-${node}-fwd-${target}`, ...credentials }))
+  }))
+  yield* clusterVersion.follow({
+    section: "forward",
+    prepare: (next) => Effect.map(forwarders.prepare(next), (prepared) => prepared.apply)
+  })
+  // The sink's batching (sink.batchSize, sink.gzip; never the database itself:
+  // packages/config LiveConfig.ts) follows the versions too: a sink to the same database
+  // with the new settings is made (its secret read again), and the storage actor writes
+  // through it from its next batch, once the write in flight has finished through the old
+  // one, which is then closed. Nothing buffered or in flight is dropped.
+  let sinkInForce = config.sink
+  yield* clusterVersion.follow({
+    section: "sink",
+    prepare: (next) =>
+      Effect.gen(function*() {
+        if (next.sink.batchSize === sinkInForce.batchSize && next.sink.gzip === sinkInForce.gzip) return Effect.void
+        const scope = yield* Scope.fork(storageScope, "sequential")
+        const made = yield* makeSink(next.sink).pipe(
+          Scope.provide(scope),
+          Effect.tapError(() => Scope.close(scope, Exit.void)),
+          Effect.mapError((error) => ({ message: error instanceof Error ? error.message : String(error) }))
+        )
+        return Effect.andThen(
+          storage.reconfigure({ sink: influxBatchSink(made), batchSize: next.sink.batchSize, release: Scope.close(scope, Exit.void) }),
+          Effect.sync(() => {
+            sinkInForce = next.sink
+          })
+        )
+      })
+  })
   const partitions: Array<PartitionStats> = Array.from({ length: config.cluster.partitions }, (_, partition) => makePartitionStats(partition))
   const p = config.processing
   // Expressions are compiled once here, for every partition this node will run.
@@ -351,7 +382,9 @@ export const startNode = Effect.fn("Node.startNode")(function*(options: NodeOpti
     sensors,
     storage: storageStats,
     ingest: ingestStats,
-    forwarders,
+    get forwarders() {
+      return forwarders.stats()
+    },
     clock,
     configVersion: () => {
       const s = clusterVersion.state()
@@ -394,7 +427,20 @@ export const startNode = Effect.fn("Node.startNode")(function*(options: NodeOpti
     if (http._tag === "Success") httpUrl = http.success.url
     else yield* Effect.logWarning(`dashboard and /metrics are off: ${http.failure.message}`)
   }
-  const running: RunningNode = { ...adminNode, actuators: edge.actuators, httpUrl, config, registry, clusterView, admin, clusterVersion }
+  const running: RunningNode = {
+    ...adminNode,
+    // Getters, not the values at start: they follow the cluster's versions.
+    get forwarders() {
+      return forwarders.stats()
+    },
+    actuators: edge.actuators,
+    httpUrl,
+    config,
+    registry,
+    clusterView,
+    admin,
+    clusterVersion
+  }
   yield* Effect.logInfo(
     `node ${node} ready: nats ${natsUrl}${mqttUrl ? `, mqtt ${mqttUrl}` : ""}${httpUrl ? `, dashboard ${httpUrl}` : ""}, ` +
       `${config.cluster.partitions} partitions, sink ${sink.describe}`

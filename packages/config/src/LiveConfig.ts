@@ -29,15 +29,30 @@ export const CONFIG_SECTIONS = [
 ] as const satisfies ReadonlyArray<keyof ClusterConfig>
 export type ConfigSection = (typeof CONFIG_SECTIONS)[number]
 
-/** Sections every node switches over while running, at a recorded position of each partition's log. */
-export const LIVE_SECTIONS: ReadonlySet<ConfigSection> = new Set(["rules"])
+/** Sections every node switches over while running: the rules at a recorded position of each
+ * partition's log, the forward targets when the node takes the version. Of `sink`, only the
+ * batching (`SINK_LIVE_FIELDS`) switches over, at the storage actor's next write. */
+export const LIVE_SECTIONS: ReadonlySet<ConfigSection> = new Set(["rules", "forward"])
+
+/** The fields of `sink` that change live: how the node writes, not where to. */
+export const SINK_LIVE_FIELDS = ["batchSize", "gzip"] as const
+
+/** The sink without its live fields: what must stay the same while the cluster runs. */
+const sinkIdentity = (sink: ClusterConfig["sink"]): string => {
+  const { batchSize: _batchSize, gzip: _gzip, ...rest } = sink
+  return JSON.stringify(rest)
+}
+
+/** Whether the change of `section` from `from` to `to` is one the nodes switch over live. */
+const changesLive = (section: ConfigSection, from: ClusterConfig, to: ClusterConfig): boolean =>
+  LIVE_SECTIONS.has(section) || (section === "sink" && sinkIdentity(from.sink) === sinkIdentity(to.sink))
 
 /**
  * Why a section cannot change on a running cluster, and what to do instead. Two kinds: fixed
  * for the cluster's life (baked into stored data or how nodes find each other), and not yet
  * switched over live (read once when a node starts).
  */
-const NOT_LIVE: Record<Exclude<ConfigSection, "rules">, { readonly why: string; readonly instead: string }> = {
+const NOT_LIVE: Record<Exclude<ConfigSection, "rules" | "forward">, { readonly why: string; readonly instead: string }> = {
   cluster: {
     why: "the cluster name and the partition count are baked into every stored subject and checkpoint, and the data directory holds each node's JetStream store",
     instead: "keep them; a different name or partition count is a new cluster (bramble deploy with a new file, then bramble replay from the old one)"
@@ -67,12 +82,12 @@ const NOT_LIVE: Record<Exclude<ConfigSection, "rules">, { readonly why: string; 
     instead: "edit the file on every node and restart them one at a time (bramble deploy), then record it with `bramble config apply FILE --restarted`"
   },
   sink: {
-    why: "the database writer is made when a node starts (not switched over live yet)",
-    instead: "edit the file on every node and restart them one at a time (bramble deploy), then record it with `bramble config apply FILE --restarted`"
-  },
-  forward: {
-    why: "forwarders and their durable consumers are made when a node starts (not switched over live yet)",
-    instead: "edit the file on every node and restart them one at a time (bramble deploy), then record it with `bramble config apply FILE --restarted`"
+    why:
+      "the database (kind, url, org and bucket or database, credentials) is where every partition's checkpoint says its data is: " +
+      "switching mid-run would leave the new one without what came before, from a different log position on each node (sink.batchSize and sink.gzip do change live)",
+    instead:
+      "change only batchSize or gzip live; to move to another database, edit the file on every node and restart them one at a time (bramble deploy), " +
+      "record it with `bramble config apply FILE --restarted`, and `bramble replay` the history into it"
   },
   security: {
     why: "users, passwords and TLS are settings of the running nats-servers",
@@ -117,12 +132,12 @@ export const diffConfigs = (from: ClusterConfig, to: ClusterConfig): ReadonlyArr
     if (before === after) return []
     const patch = structuredPatch(section, section, before, after, undefined, undefined, { context: 2 })
     const lines = patch.hunks.flatMap((hunk, i) => [...(i > 0 ? ["  …"] : []), ...hunk.lines])
-    return [{ section, live: LIVE_SECTIONS.has(section), lines }]
+    return [{ section, live: changesLive(section, from, to), lines }]
   })
 
 /** The changes in `changes` a running cluster cannot take, with why and what to do instead. */
 export const notLiveChanges = (changes: ReadonlyArray<SectionChange>): ReadonlyArray<NotLiveChange> =>
-  changes.flatMap((c) => (c.section === "rules" ? [] : [{ section: c.section, ...NOT_LIVE[c.section] }]))
+  changes.flatMap((c) => (c.live || c.section === "rules" || c.section === "forward" ? [] : [{ section: c.section, ...NOT_LIVE[c.section] }]))
 
 /** A diff as an operator reads it: a heading per section, its lines indented. */
 export const renderDiff = (changes: ReadonlyArray<SectionChange>): string =>
@@ -136,7 +151,13 @@ export const renderNotLive = (refused: ReadonlyArray<NotLiveChange>): string =>
 
 /** `config` with the not-live sections taken from `fixed`: what a node runs when the
  * cluster's version and its own file differ where nothing can change live. */
-export const withLiveSectionsOf = (fixed: ClusterConfig, live: ClusterConfig): ClusterConfig => ({
-  ...fixed,
-  rules: live.rules
-})
+export const withLiveSectionsOf = (fixed: ClusterConfig, live: ClusterConfig): ClusterConfig => {
+  const { forward: _fixedForward, ...rest } = fixed
+  const { gzip: _fixedGzip, ...sink } = fixed.sink
+  return {
+    ...rest,
+    rules: live.rules,
+    ...(live.forward === undefined ? {} : { forward: live.forward }),
+    sink: { ...sink, batchSize: live.sink.batchSize, ...(live.sink.gzip === undefined ? {} : { gzip: live.sink.gzip }) }
+  }
+}

@@ -73,6 +73,46 @@ describe("live config - diff and what may change live", () => {
     assert.deepStrictEqual(notLiveChanges(changes).map((r) => r.section), ["cluster"])
   })
 
+  it("live - forward targets added, changed and removed are not refused", () => {
+    const hook = `forward: [{ kind: webhook, name: hook, url: "http://127.0.0.1:9999/in" }]`
+    const a = parse(file(RULES))
+    const b = parse(file(`${RULES}${hook}`))
+    const c = parse(file(`${RULES}${hook.replace("9999", "9998")}`))
+    for (const [from, to] of [[a, b], [b, c], [b, a]] as const) {
+      const changes = diffConfigs(from, to)
+      assert.deepStrictEqual(changes.map((ch) => [ch.section, ch.live]), [["forward", true]])
+      assert.deepStrictEqual(notLiveChanges(changes), [])
+    }
+  })
+
+  it("live - the sink's batchSize and gzip change live; its database does not, and the refusal says what can", () => {
+    const a = parse(file(RULES))
+    const batching = parse(file(RULES).replace(`url: "http://127.0.0.1:8086" }`, `url: "http://127.0.0.1:8086", batchSize: 1000, gzip: true }`))
+    const changes = diffConfigs(a, batching)
+    assert.deepStrictEqual(changes.map((c) => [c.section, c.live]), [["sink", true]])
+    assert.deepStrictEqual(notLiveChanges(changes), [])
+    assert.notInclude(renderDiff(changes), "not live-changeable")
+    for (const other of [
+      file(RULES).replace(`url: "http://127.0.0.1:8086" }`, `url: "http://127.0.0.1:9086", batchSize: 1000 }`),
+      file(RULES).replace(`url: "http://127.0.0.1:8086" }`, `url: "http://127.0.0.1:8086", bucket: other }`),
+      file(RULES).replace(`url: "http://127.0.0.1:8086" }`, `url: "http://127.0.0.1:8086", tokenEnv: OTHER_TOKEN }`)
+    ]) {
+      const refused = notLiveChanges(diffConfigs(a, parse(other)))
+      assert.deepStrictEqual(refused.map((r) => r.section), ["sink"], other)
+      assert.include(renderNotLive(refused), "sink.batchSize and sink.gzip do change live")
+    }
+    const merged = withLiveSectionsOf(parse(file(RULES).replace("8086", "9086")), batching)
+    assert.deepStrictEqual(merged.sink, { ...parse(file(RULES).replace("8086", "9086")).sink, batchSize: 1000, gzip: true }, "its own database, the cluster's batching")
+  })
+
+  it("a node's view - the cluster's forward targets, also when the cluster's version has none", () => {
+    const hook = `forward: [{ kind: webhook, name: hook, url: "http://127.0.0.1:9999/in" }]`
+    const withHook = parse(file(`${RULES}${hook}`))
+    const without = parse(file(RULES))
+    assert.deepStrictEqual(withLiveSectionsOf(without, withHook).forward, withHook.forward)
+    assert.isUndefined(withLiveSectionsOf(withHook, without).forward)
+  })
+
   it("a node's view - the live sections of the cluster's version, everything else of its own file", () => {
     const own = parse(file(RULES))
     const cluster = parse(file(RULES.replace("above: 35", "above: 30")).replace("8086", "9086"))
