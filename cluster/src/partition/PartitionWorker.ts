@@ -224,6 +224,8 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
       checkpointer.ingested(perDevice.keys())
       yield* crashes.check
       stats.accepted += readings.length
+      stats.batches += 1
+      stats.deviceMessages += perDevice.size
       idleSince = yield* Clock.currentTimeMillis
     }
     if (now - lastCheckpointAt >= settings.checkpointIntervalMs && (position.lastSeq > position.checkpointedSeq || batch.length === 0)) {
