@@ -127,8 +127,11 @@ export class MemoryCheckpoints implements Checkpoints {
       if (no !== undefined) return Effect.fail(no)
       this.partitions.set(partition, checkpoint)
       this.saves.push(`part.${partition}@${checkpoint.seq}`)
+      this.fence?.checkpointSaved()
       return Effect.void
     })
+  /** As the fenced store: a handover waits for the next partition save. */
+  readonly saveAwaited = () => this.fence?.drainRequested ?? false
 
   /** The position checkpointed for `partition` (0: none). */
   seq(partition: number): number {

@@ -189,15 +189,17 @@ describe("partition loop", () => {
       s.log.append(subject("a"), payload(T0, 1), T0 + 5)
       s.log.append(subject("a"), payload(T0 + 250, 2), T0 + 255)
       yield* ackedThrough(s.log, 2)
-      // The database stops answering: the next checkpoint waits in its flush …
+      // The database stops answering: the next checkpoint (b@300 makes it one with something
+      // new to save; a quiet partition writes nothing) waits in its flush …
       const down = yield* Deferred.make<void>()
       s.storage.gate = down
       const flushes = s.storage.flushes
+      s.log.append(subject("b"), payload(T0 + 300, 1), T0 + 305)
       yield* eventually("a checkpoint waiting for the database", async () => (s.storage.flushes > flushes ? true : undefined))
       // … while the loop reads on for an interval: a@500 goes into the checkpoint after it,
       // which waits for the first.
       s.log.append(subject("a"), payload(T0 + 500, 3), T0 + 505)
-      yield* eventually("a@500 processed", async () => (stats.lastSeq >= 3 ? true : undefined))
+      yield* eventually("a@500 processed", async () => (stats.lastSeq >= 4 ? true : undefined))
       // Long enough idle for the device to be passivated, were it allowed.
       yield* Effect.sleep("1500 millis")
       // The database answers the first checkpoint, not yet the second (the one with a@500).
@@ -211,7 +213,7 @@ describe("partition loop", () => {
       s.log.append(subject("a"), payload(T0 + 1_000, 5), T0 + 1_005)
       yield* eventually("window [0, 1 s) of a emitted", async () => (s.storage.windows.some((w) => w.device === "a" && w.start === T0) ? true : undefined))
       yield* Deferred.succeed(stillSlow, undefined)
-      yield* ackedThrough(s.log, 5)
+      yield* ackedThrough(s.log, 6)
       assert.deepStrictEqual(s.storage.windows.filter((w) => w.device === "a").map((w) => [w.start - T0, w.count]), [[0, 4]])
     }))
 
@@ -235,5 +237,37 @@ describe("partition loop", () => {
         [...new Map(s.storage.windows.filter((w) => w.device === "a").map((w) => [w.start - T0, w.count])).entries()],
         [[0, 4], [1_000, 4]]
       )
+    }))
+
+  it.live("writes follow the load - per checkpoint each changed device and the partition record once, not per reading; a quiet partition writes nothing; a handover's last checkpoint is saved at once", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const clock = yield* Clock.Clock
+      const fence = new Fence(0, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+      s.checkpoints.fence = fence
+      const stats = makePartitionStats(0)
+      appendReadings(s.log, ["a", "b"], 100)
+      yield* start(s, stats, fencedStorage(s.storage, fence))
+      yield* ackedThrough(s.log, 200)
+      // Busy: at most one put per device and one partition record per checkpoint.
+      const parts = s.checkpoints.saves.filter((k) => k.startsWith("part.")).length
+      const devs = s.checkpoints.saves.filter((k) => k.startsWith("dev.")).length
+      assert.isAtMost(devs, 2 * parts, s.checkpoints.saves.join(" "))
+      assert.isBelow(parts + devs, 200, "fewer puts than readings")
+
+      // Quiet (the windows the last readings left due are closed by the first checkpoints
+      // after them): checkpoints go on, nothing is written.
+      const checkpointsFrom = (at: number, n: number) =>
+        eventually(`${n} checkpoints after ${at}`, async () => (stats.lastCheckpointAt >= at + n * settings.checkpointIntervalMs ? true : undefined), { timeoutMs: 20_000 })
+      yield* checkpointsFrom(stats.lastCheckpointAt, 3)
+      const saves = s.checkpoints.saves.length
+      yield* checkpointsFrom(stats.lastCheckpointAt, 4)
+      assert.strictEqual(s.checkpoints.saves.length, saves, `nothing written while quiet: ${s.checkpoints.saves.slice(saves).join(" ")}`)
+      assert.strictEqual(stats.checkpointedSeq, 200)
+
+      // A handover asks for the last checkpoint: saved although nothing changed.
+      fence.requestDrain()
+      yield* Deferred.await(fence.drained)
+      assert.strictEqual(s.checkpoints.saves.at(-1), "part.0@200")
     }))
 })
