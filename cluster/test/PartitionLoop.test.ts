@@ -5,6 +5,7 @@
  * what a checkpoint made durable, no write once fenced off, and a bad message that harms
  * nothing else.
  */
+import type { WindowSpec } from "@bramble/actor-aggregator"
 import { assert, describe, it } from "@effect/vitest"
 import { readDeadLetter, Subjects } from "@bramble/protocol"
 import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
@@ -34,11 +35,17 @@ const surroundings = (): Surroundings => ({
 })
 
 /** Starts a run of partition 0's worker; interrupted with the test's scope. */
-const start = (s: Surroundings, stats: PartitionStats = makePartitionStats(0), storage: StoragePort = s.storage, tuned: Partial<PartitionSettings> = {}) =>
+const start = (
+  s: Surroundings,
+  stats: PartitionStats = makePartitionStats(0),
+  storage: StoragePort = s.storage,
+  tuned: Partial<PartitionSettings> = {},
+  windows: ReadonlyArray<WindowSpec> = [{ name: "1s", size: 1_000 }]
+) =>
   Effect.forkScoped(Effect.scoped(runPartitionOn({
     partition: 0,
     settings: { ...settings, ...tuned },
-    windows: [{ name: "1s", size: 1_000 }],
+    windows,
     checkpoints: s.checkpoints,
     storage,
     stats,
@@ -269,5 +276,46 @@ describe("partition loop", () => {
       fence.requestDrain()
       yield* Deferred.await(fence.drained)
       assert.strictEqual(s.checkpoints.saves.at(-1), "part.0@200")
+    }))
+
+  it.live("an idle watermark advance is durable before a reading is taken under it - a restart then refuses the same late reading the first run refused, so both give the same windows", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const stats = makePartitionStats(0)
+      // Hour windows, and late readings taken for 100 ms after a window's end: idle advances
+      // of any length a test run makes (≥ idleAdvance, < an hour) retire the first window
+      // and close nothing else, so the result does not depend on timing.
+      const H = 3_600_000
+      // An hour boundary (windows are aligned to the epoch).
+      const B = Math.ceil(T0 / H) * H
+      const tuned = { idleAdvanceMs: 100, watermarkDelayMs: 0, allowedLatenessMs: 100 }
+      const hour = [{ name: "1h", size: H }]
+      s.log.append(subject("a"), payload(B - 50, 1), B - 45)
+      s.log.append(subject("a"), payload(B + 10, 2), B + 15)
+      const first = yield* start(s, stats, s.storage, tuned, hour)
+      yield* ackedThrough(s.log, 2)
+      // a's window [B - 1 h, B) closed with one reading; the watermark is 10 ms past its end.
+      const clock = yield* Clock.Clock
+      const ackedAt = clock.currentTimeMillisUnsafe()
+      assert.deepStrictEqual(s.storage.windows.map((w) => [w.start - B + H, w.count]), [[0, 1]])
+      // Idle: a checkpoint captured an idle advance's length after the ack has moved the
+      // watermark past the window's lateness (it is retired).
+      yield* eventually("an idle checkpoint", async () => (stats.lastCheckpointAt >= ackedAt + 2 * tuned.idleAdvanceMs ? true : undefined), { timeoutMs: 20_000 })
+      // A late reading for that window: refused (dead-lettered as too late) under that watermark.
+      // The dead letter's acknowledgement does not come back, so the checkpoint after it
+      // waits …
+      s.publisher.acks = new Promise<void>(() => {})
+      s.log.append(subject("a"), payload(B - 20, 3), B + 30)
+      yield* eventually("the late reading refused", async () => (stats.tooLate >= 1 ? true : undefined))
+      // … and the run ends there (a crash, a lost lease): the next replays from the checkpoint.
+      yield* Fiber.interrupt(first)
+      s.publisher.acks = undefined
+      yield* start(s, makePartitionStats(0), s.storage, tuned, hour)
+      yield* ackedThrough(s.log, 3)
+      const refused = [...s.publisher.published.values()].filter((p) => p.subject === Subjects.deadLetterSubject("TooLate")).map((p) => readDeadLetter(p.data).streamSeq)
+      assert.deepStrictEqual(refused, [3])
+      // The replay refused it too: the window is as the first run left it, as a run without
+      // the restart would leave it, and without the reading the dead letter says no window has.
+      assert.deepStrictEqual(s.storage.windows.map((w) => [w.start - B + H, w.count]), [[0, 1]])
     }))
 })

@@ -16,7 +16,9 @@
  * interval, whatever the number of readings; a quiet one (nothing read, no device changed
  * since its last save) puts nothing — except, at most every `QUIET_SAVE_INTERVAL_MS`, its
  * partition record when only the idle watermark moved, and at once when a handover waits
- * for its last checkpoint (`Checkpoints.saveAwaited`).
+ * for its last checkpoint (`Checkpoints.saveAwaited`) or a reading arrives after an idle
+ * advance it did not save (`beforeInput`: the reading is taken under that watermark, and a
+ * replay must take it under the same one).
  */
 import { type AdvanceReply, type DeviceMessage, type DeviceSnapshot, type RuleSet, Watermark } from "@bramble/actor-aggregator"
 import type { Entities } from "@bramble/runtime"
@@ -33,10 +35,12 @@ import type { UnsavedDevices } from "./UnsavedDevices.js"
 /**
  * How often a quiet partition saves its partition record when only its watermark moved (idle
  * time advances it every interval). A window the advance closes changes its device, which is
- * saved with the watermark at once; with nothing closed, a restart that restores an older
- * watermark only takes a reading that is up to this much later than the watermark allowed —
- * into a window still open — instead of refusing it. 30 s: 4 partitions write ~8 records a
- * minute at idle instead of 240.
+ * saved with the watermark at once. With nothing closed the advanced watermark may wait: no
+ * reading is taken under it until it is saved (`beforeInput`) — a run that refused a reading
+ * as too late under an unsaved watermark and then stopped left the next run to take it under
+ * the older one, into a window the dead letter says it is not in (windows extra or
+ * mismatched after a restart or a lease move). 30 s: 4 partitions write ~8 records a minute
+ * at idle instead of 240, and one more when readings come again.
  */
 export const QUIET_SAVE_INTERVAL_MS = 30_000
 
@@ -46,6 +50,10 @@ export interface Checkpointer {
   /** Captures a checkpoint at `now` and starts making it durable (after the previous one).
    * `idleSince`: when the loop last finished work. */
   readonly capture: (now: number, idleSince: number) => Effect.Effect<void, unknown>
+  /** Before a batch is taken: makes the watermark it is taken under durable, if an idle
+   * advance moved it since the last durable checkpoint (a replay must take the batch under
+   * the same watermark). Once per idle spell; nothing while readings keep coming. */
+  readonly beforeInput: (now: number) => Effect.Effect<void, unknown>
 }
 
 export const makeCheckpointer = Effect.fnUntraced(function*(options: {
@@ -130,21 +138,25 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
   })
   const scope = yield* Effect.scope
 
-  const capture = Effect.fnUntraced(function*(now: number, idleSince: number) {
-    if (now - idleSince >= options.idleAdvanceMs && (yield* options.drained(position.processedSinceAck))) {
-      position.watermark = Watermark.idle(position.watermark, now - idleSince, options.idleAdvanceMs)
-    }
-    yield* advanceDevices(position.watermark.watermark)
-    const taken = yield* snapshotDirty
-    const snapshots = yield* gaps.attach(taken.map(({ device, snapshot }) => [device, snapshot] as const))
-    const quiet = snapshots.length === 0 && position.lastSeq === saved.seq && publishes.pending() === 0 && !(checkpoints.saveAwaited?.() ?? false)
-    if (quiet && (position.watermark.watermark === saved.watermark || now - saved.at < QUIET_SAVE_INTERVAL_MS)) {
-      // Nothing new to make durable: the checkpoint saved last is current once it is saved.
-      yield* settle
-      recordCheckpoint(stats, saved.seq, now)
-      return
-    }
+  // An idle advance is the one move of the watermark the log cannot replay (it depends on
+  // when the partition found nothing to read). A run that takes a reading under an advanced
+  // watermark (refusing it as too late, say) and stops before a checkpoint holding that
+  // watermark is durable leaves the next run to replay the reading under the older one,
+  // which takes it: windows that disagree with the first run's dead letters. So a reading is
+  // taken only once the watermark it is taken under is durable (`beforeInput`).
+  // `idleUnsaved`: an idle advance no save started since covers (a quiet capture skipped
+  // it); `idleInFlight`: the save holding one is started, not yet known to be durable.
+  let idleUnsaved = false
+  let idleInFlight = false
+
+  // Starts making durable what was captured: the publishes, storage, the changed devices,
+  // the partition record and then the ack, after the previous checkpoint.
+  const save = Effect.fnUntraced(function*(now: number, taken: ReadonlyArray<{ readonly device: string; readonly mark: number }>, snapshots: ReadonlyArray<readonly [string, DeviceSnapshot]>) {
     saved = { seq: position.lastSeq, watermark: position.watermark.watermark, at: now }
+    if (idleUnsaved) {
+      idleUnsaved = false
+      idleInFlight = true
+    }
     const published = publishes.take()
     const versions = options.versions?.()
     const at: PartitionCheckpoint = {
@@ -176,6 +188,42 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
     )
   })
 
+  const takeSnapshots = Effect.gen(function*() {
+    const taken = yield* snapshotDirty
+    const snapshots = yield* gaps.attach(taken.map(({ device, snapshot }) => [device, snapshot] as const))
+    return { taken, snapshots }
+  })
+
+  const capture = Effect.fnUntraced(function*(now: number, idleSince: number) {
+    if (now - idleSince >= options.idleAdvanceMs && (yield* options.drained(position.processedSinceAck))) {
+      const before = position.watermark.watermark
+      position.watermark = Watermark.idle(position.watermark, now - idleSince, options.idleAdvanceMs)
+      if (position.watermark.watermark !== before) idleUnsaved = true
+    }
+    yield* advanceDevices(position.watermark.watermark)
+    const { taken, snapshots } = yield* takeSnapshots
+    const quiet = snapshots.length === 0 && position.lastSeq === saved.seq && publishes.pending() === 0 && !(checkpoints.saveAwaited?.() ?? false)
+    if (quiet && (position.watermark.watermark === saved.watermark || now - saved.at < QUIET_SAVE_INTERVAL_MS)) {
+      // Nothing new to make durable: the checkpoint saved last is current once it is saved
+      // (an idle advance alone waits for the next save, or for the next reading: beforeInput).
+      yield* settle
+      recordCheckpoint(stats, saved.seq, now)
+      return
+    }
+    yield* save(now, taken, snapshots)
+  })
+
+  const beforeInput = Effect.fnUntraced(function*(now: number) {
+    if (idleUnsaved) {
+      const { taken, snapshots } = yield* takeSnapshots
+      yield* save(now, taken, snapshots)
+    }
+    if (idleInFlight) {
+      yield* settle
+      idleInFlight = false
+    }
+  })
+
   return {
     ingested: (touched) => {
       for (const device of touched) {
@@ -184,6 +232,7 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
         nextEnd.set(device, Number.NEGATIVE_INFINITY)
       }
     },
-    capture
+    capture,
+    beforeInput
   }
 })

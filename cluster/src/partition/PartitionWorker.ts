@@ -220,6 +220,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
     const now = yield* Clock.currentTimeMillis
     emptyAt = batch.length === 0 ? now : undefined
     if (batch.length > 0) {
+      yield* checkpointer.beforeInput(now)
       yield* switchRules()
       const { readings, perDevice } = routeBatch(batch, position, intake, stats, now, lagMs)
       yield* gaps.observe(perDevice)
