@@ -318,4 +318,33 @@ describe("partition loop", () => {
       // the restart would leave it, and without the reading the dead letter says no window has.
       assert.deepStrictEqual(s.storage.windows.map((w) => [w.start - B + H, w.count]), [[0, 1]])
     }))
+
+  it.live("a checkpoint captured while the one before it waits for the database - the count of unacknowledged messages stays right, so the partition is found drained once idle and its last windows close", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const stats = makePartitionStats(0)
+      // Batches of one, so a checkpoint is due every 4 messages (half the read-ahead of 8
+      // batches); idle for 2 s before the watermark moves (the steps below take far less).
+      const tuned = { batchSize: 1, idleAdvanceMs: 2_000 }
+      s.log.append(subject("a"), payload(T0, 1), T0 + 5)
+      yield* start(s, stats, s.storage, tuned)
+      yield* ackedThrough(s.log, 1)
+      // The database stops answering. Eight more readings: the checkpoint after the first
+      // four waits in its flush, the loop reads on, and the checkpoint after the next four is
+      // captured meanwhile (it waits for the first).
+      const down = yield* Deferred.make<void>()
+      s.storage.gate = down
+      for (let i = 1; i <= 8; i++) s.log.append(subject("a"), payload(T0 + i * 100, i + 1), T0 + i * 100 + 5)
+      yield* eventually("all read", async () => (stats.lastSeq >= 9 ? true : undefined))
+      // Time for the loop to reach the second capture; were the database back sooner, the
+      // checkpoints would not overlap and this would test less, not fail.
+      yield* Effect.sleep("300 millis")
+      s.storage.gate = undefined
+      yield* Deferred.succeed(down, undefined)
+      yield* ackedThrough(s.log, 9)
+      // Nothing more arrives: idle time closes [0, 1 s) with its nine readings — only once the
+      // partition sees that everything it took is acknowledged.
+      yield* eventually("window [0, 1 s) of a closed by idle time", async () => (s.storage.windows.length > 0 ? true : undefined), { timeoutMs: 10_000 })
+      assert.deepStrictEqual(s.storage.windows.map((w) => [w.start - T0, w.count]), [[0, 9]])
+    }))
 })

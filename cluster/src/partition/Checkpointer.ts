@@ -165,12 +165,17 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
       ...(versions === undefined || versions.length === 0 ? {} : { versions })
     }
     const ack = position.lastAck
-    const acked = position.processedSinceAck
     position.lastAck = undefined
     position.checkpointedSeq = position.lastSeq
     // A failure of the previous checkpoint fails the worker here (it restarts from the last
     // good checkpoint); its success lets this one start.
     yield* settle
+    // What this checkpoint acknowledges: counted after the previous one took off its own
+    // messages (nothing is taken in between: the loop waits here). Counted before, it held
+    // the previous one's too, they came off twice, and the count went below zero — then the
+    // partition never looked drained, its idle watermark never moved, and the last windows
+    // of its devices never closed (once a quiet capture stopped saving, nothing set it back).
+    const acked = position.processedSinceAck
     inFlight = yield* Effect.forkIn(
       Effect.gen(function*() {
         yield* published
