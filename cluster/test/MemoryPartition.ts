@@ -127,8 +127,11 @@ export class MemoryCheckpoints implements Checkpoints {
       if (no !== undefined) return Effect.fail(no)
       this.partitions.set(partition, checkpoint)
       this.saves.push(`part.${partition}@${checkpoint.seq}`)
+      this.fence?.checkpointSaved()
       return Effect.void
     })
+  /** As the fenced store: a handover waits for the next partition save. */
+  readonly saveAwaited = () => this.fence?.drainRequested ?? false
 
   /** The position checkpointed for `partition` (0: none). */
   seq(partition: number): number {
@@ -177,9 +180,11 @@ export class MemoryStorage implements StoragePort {
 /** JetStream publishes, recorded (de-duplicated by id, as the stream does). */
 export class MemoryPublisher implements Publisher {
   readonly published = new Map<string, { readonly subject: string; readonly data: Uint8Array }>()
+  /** While set, publishes are stored and their acknowledgements wait for it (a slow stream). */
+  acks: Promise<void> | undefined
   readonly publish = (subject: string, data: Uint8Array, msgID: string) => {
     if (!this.published.has(msgID)) this.published.set(msgID, { subject, data })
-    return Promise.resolve()
+    return this.acks ?? Promise.resolve()
   }
   subjects(prefix: string): Array<string> {
     return [...this.published.values()].map((p) => p.subject).filter((s) => s.startsWith(prefix))

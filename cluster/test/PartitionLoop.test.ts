@@ -5,6 +5,7 @@
  * what a checkpoint made durable, no write once fenced off, and a bad message that harms
  * nothing else.
  */
+import type { WindowSpec } from "@bramble/actor-aggregator"
 import { assert, describe, it } from "@effect/vitest"
 import { readDeadLetter, Subjects } from "@bramble/protocol"
 import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
@@ -34,11 +35,17 @@ const surroundings = (): Surroundings => ({
 })
 
 /** Starts a run of partition 0's worker; interrupted with the test's scope. */
-const start = (s: Surroundings, stats: PartitionStats = makePartitionStats(0), storage: StoragePort = s.storage, tuned: Partial<PartitionSettings> = {}) =>
+const start = (
+  s: Surroundings,
+  stats: PartitionStats = makePartitionStats(0),
+  storage: StoragePort = s.storage,
+  tuned: Partial<PartitionSettings> = {},
+  windows: ReadonlyArray<WindowSpec> = [{ name: "1s", size: 1_000 }]
+) =>
   Effect.forkScoped(Effect.scoped(runPartitionOn({
     partition: 0,
     settings: { ...settings, ...tuned },
-    windows: [{ name: "1s", size: 1_000 }],
+    windows,
     checkpoints: s.checkpoints,
     storage,
     stats,
@@ -189,15 +196,17 @@ describe("partition loop", () => {
       s.log.append(subject("a"), payload(T0, 1), T0 + 5)
       s.log.append(subject("a"), payload(T0 + 250, 2), T0 + 255)
       yield* ackedThrough(s.log, 2)
-      // The database stops answering: the next checkpoint waits in its flush …
+      // The database stops answering: the next checkpoint (b@300 makes it one with something
+      // new to save; a quiet partition writes nothing) waits in its flush …
       const down = yield* Deferred.make<void>()
       s.storage.gate = down
       const flushes = s.storage.flushes
+      s.log.append(subject("b"), payload(T0 + 300, 1), T0 + 305)
       yield* eventually("a checkpoint waiting for the database", async () => (s.storage.flushes > flushes ? true : undefined))
       // … while the loop reads on for an interval: a@500 goes into the checkpoint after it,
       // which waits for the first.
       s.log.append(subject("a"), payload(T0 + 500, 3), T0 + 505)
-      yield* eventually("a@500 processed", async () => (stats.lastSeq >= 3 ? true : undefined))
+      yield* eventually("a@500 processed", async () => (stats.lastSeq >= 4 ? true : undefined))
       // Long enough idle for the device to be passivated, were it allowed.
       yield* Effect.sleep("1500 millis")
       // The database answers the first checkpoint, not yet the second (the one with a@500).
@@ -211,7 +220,7 @@ describe("partition loop", () => {
       s.log.append(subject("a"), payload(T0 + 1_000, 5), T0 + 1_005)
       yield* eventually("window [0, 1 s) of a emitted", async () => (s.storage.windows.some((w) => w.device === "a" && w.start === T0) ? true : undefined))
       yield* Deferred.succeed(stillSlow, undefined)
-      yield* ackedThrough(s.log, 5)
+      yield* ackedThrough(s.log, 6)
       assert.deepStrictEqual(s.storage.windows.filter((w) => w.device === "a").map((w) => [w.start - T0, w.count]), [[0, 4]])
     }))
 
@@ -235,5 +244,107 @@ describe("partition loop", () => {
         [...new Map(s.storage.windows.filter((w) => w.device === "a").map((w) => [w.start - T0, w.count])).entries()],
         [[0, 4], [1_000, 4]]
       )
+    }))
+
+  it.live("writes follow the load - per checkpoint each changed device and the partition record once, not per reading; a quiet partition writes nothing; a handover's last checkpoint is saved at once", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const clock = yield* Clock.Clock
+      const fence = new Fence(0, clock, 60_000, clock.monotonicTimeNanosUnsafe())
+      s.checkpoints.fence = fence
+      const stats = makePartitionStats(0)
+      appendReadings(s.log, ["a", "b"], 100)
+      yield* start(s, stats, fencedStorage(s.storage, fence))
+      yield* ackedThrough(s.log, 200)
+      // Busy: at most one put per device and one partition record per checkpoint.
+      const parts = s.checkpoints.saves.filter((k) => k.startsWith("part.")).length
+      const devs = s.checkpoints.saves.filter((k) => k.startsWith("dev.")).length
+      assert.isAtMost(devs, 2 * parts, s.checkpoints.saves.join(" "))
+      assert.isBelow(parts + devs, 200, "fewer puts than readings")
+
+      // Quiet (the windows the last readings left due are closed by the first checkpoints
+      // after them): checkpoints go on, nothing is written.
+      const checkpointsFrom = (at: number, n: number) =>
+        eventually(`${n} checkpoints after ${at}`, async () => (stats.lastCheckpointAt >= at + n * settings.checkpointIntervalMs ? true : undefined), { timeoutMs: 20_000 })
+      yield* checkpointsFrom(stats.lastCheckpointAt, 3)
+      const saves = s.checkpoints.saves.length
+      yield* checkpointsFrom(stats.lastCheckpointAt, 4)
+      assert.strictEqual(s.checkpoints.saves.length, saves, `nothing written while quiet: ${s.checkpoints.saves.slice(saves).join(" ")}`)
+      assert.strictEqual(stats.checkpointedSeq, 200)
+
+      // A handover asks for the last checkpoint: saved although nothing changed.
+      fence.requestDrain()
+      yield* Deferred.await(fence.drained)
+      assert.strictEqual(s.checkpoints.saves.at(-1), "part.0@200")
+    }))
+
+  it.live("an idle watermark advance is durable before a reading is taken under it - a restart then refuses the same late reading the first run refused, so both give the same windows", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const stats = makePartitionStats(0)
+      // Hour windows, and late readings taken for 100 ms after a window's end: idle advances
+      // of any length a test run makes (≥ idleAdvance, < an hour) retire the first window
+      // and close nothing else, so the result does not depend on timing.
+      const H = 3_600_000
+      // An hour boundary (windows are aligned to the epoch).
+      const B = Math.ceil(T0 / H) * H
+      const tuned = { idleAdvanceMs: 100, watermarkDelayMs: 0, allowedLatenessMs: 100 }
+      const hour = [{ name: "1h", size: H }]
+      s.log.append(subject("a"), payload(B - 50, 1), B - 45)
+      s.log.append(subject("a"), payload(B + 10, 2), B + 15)
+      const first = yield* start(s, stats, s.storage, tuned, hour)
+      yield* ackedThrough(s.log, 2)
+      // a's window [B - 1 h, B) closed with one reading; the watermark is 10 ms past its end.
+      const clock = yield* Clock.Clock
+      const ackedAt = clock.currentTimeMillisUnsafe()
+      assert.deepStrictEqual(s.storage.windows.map((w) => [w.start - B + H, w.count]), [[0, 1]])
+      // Idle: a checkpoint captured an idle advance's length after the ack has moved the
+      // watermark past the window's lateness (it is retired).
+      yield* eventually("an idle checkpoint", async () => (stats.lastCheckpointAt >= ackedAt + 2 * tuned.idleAdvanceMs ? true : undefined), { timeoutMs: 20_000 })
+      // A late reading for that window: refused (dead-lettered as too late) under that watermark.
+      // The dead letter's acknowledgement does not come back, so the checkpoint after it
+      // waits …
+      s.publisher.acks = new Promise<void>(() => {})
+      s.log.append(subject("a"), payload(B - 20, 3), B + 30)
+      yield* eventually("the late reading refused", async () => (stats.tooLate >= 1 ? true : undefined))
+      // … and the run ends there (a crash, a lost lease): the next replays from the checkpoint.
+      yield* Fiber.interrupt(first)
+      s.publisher.acks = undefined
+      yield* start(s, makePartitionStats(0), s.storage, tuned, hour)
+      yield* ackedThrough(s.log, 3)
+      const refused = [...s.publisher.published.values()].filter((p) => p.subject === Subjects.deadLetterSubject("TooLate")).map((p) => readDeadLetter(p.data).streamSeq)
+      assert.deepStrictEqual(refused, [3])
+      // The replay refused it too: the window is as the first run left it, as a run without
+      // the restart would leave it, and without the reading the dead letter says no window has.
+      assert.deepStrictEqual(s.storage.windows.map((w) => [w.start - B + H, w.count]), [[0, 1]])
+    }))
+
+  it.live("a checkpoint captured while the one before it waits for the database - the count of unacknowledged messages stays right, so the partition is found drained once idle and its last windows close", () =>
+    Effect.gen(function*() {
+      const s = surroundings()
+      const stats = makePartitionStats(0)
+      // Batches of one, so a checkpoint is due every 4 messages (half the read-ahead of 8
+      // batches); idle for 2 s before the watermark moves (the steps below take far less).
+      const tuned = { batchSize: 1, idleAdvanceMs: 2_000 }
+      s.log.append(subject("a"), payload(T0, 1), T0 + 5)
+      yield* start(s, stats, s.storage, tuned)
+      yield* ackedThrough(s.log, 1)
+      // The database stops answering. Eight more readings: the checkpoint after the first
+      // four waits in its flush, the loop reads on, and the checkpoint after the next four is
+      // captured meanwhile (it waits for the first).
+      const down = yield* Deferred.make<void>()
+      s.storage.gate = down
+      for (let i = 1; i <= 8; i++) s.log.append(subject("a"), payload(T0 + i * 100, i + 1), T0 + i * 100 + 5)
+      yield* eventually("all read", async () => (stats.lastSeq >= 9 ? true : undefined))
+      // Time for the loop to reach the second capture; were the database back sooner, the
+      // checkpoints would not overlap and this would test less, not fail.
+      yield* Effect.sleep("300 millis")
+      s.storage.gate = undefined
+      yield* Deferred.succeed(down, undefined)
+      yield* ackedThrough(s.log, 9)
+      // Nothing more arrives: idle time closes [0, 1 s) with its nine readings — only once the
+      // partition sees that everything it took is acknowledged.
+      yield* eventually("window [0, 1 s) of a closed by idle time", async () => (s.storage.windows.length > 0 ? true : undefined), { timeoutMs: 10_000 })
+      assert.deepStrictEqual(s.storage.windows.map((w) => [w.start - T0, w.count]), [[0, 9]])
     }))
 })

@@ -166,13 +166,13 @@ describe("renderDeployment", () => {
 
   it("units - give the node its heapLimit as NODE_OPTIONS, 768 MiB unless the cluster file says otherwise", () => {
     const files = renderDeployment(threeNode)
-    assert.include(file(files, "pi-1/bramble-node.service"), "\nEnvironment=NODE_OPTIONS=--max-old-space-size=768\n")
-    assert.include(file(files, "pi-3/bramble-node.service"), "\nEnvironment=NODE_OPTIONS=--max-old-space-size=384\n")
-    assert.include(renderNodeUnit(), "\nEnvironment=NODE_OPTIONS=--max-old-space-size=768\n")
-    assert.include(renderNodeUnit({ heapLimit: 192 * 1024 * 1024 }), "\nEnvironment=NODE_OPTIONS=--max-old-space-size=192\n")
+    assert.include(file(files, "pi-1/bramble-node.service"), "\nEnvironment=\"NODE_OPTIONS=--max-old-space-size=768 --max-semi-space-size=4\"\n")
+    assert.include(file(files, "pi-3/bramble-node.service"), "\nEnvironment=\"NODE_OPTIONS=--max-old-space-size=384 --max-semi-space-size=4\"\n")
+    assert.include(renderNodeUnit(), "\nEnvironment=\"NODE_OPTIONS=--max-old-space-size=768 --max-semi-space-size=4\"\n")
+    assert.include(renderNodeUnit({ heapLimit: 192 * 1024 * 1024 }), "\nEnvironment=\"NODE_OPTIONS=--max-old-space-size=192 --max-semi-space-size=4\"\n")
     // The environment file names the value and leaves it to the unit (it would override it).
     const env = file(files, "pi-3/bramble.env")
-    assert.include(env, "\n#   NODE_OPTIONS=--max-old-space-size=384\n")
+    assert.include(env, "\n#   NODE_OPTIONS=--max-old-space-size=384 --max-semi-space-size=4\n")
     assert.notMatch(env, /^NODE_OPTIONS=/m)
   })
 

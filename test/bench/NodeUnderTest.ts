@@ -32,6 +32,7 @@ export interface NodeUnderTest {
 export interface NodeStatus {
   readonly totals: { received: number; accepted: number; rejected: number; windowsEmitted: number; pointsWritten: number }
   readonly storage: { readingsWritten: number; pointsWritten: number; lastWriteMs: number }
+  readonly partitions: ReadonlyArray<{ readonly accepted: number; readonly batches?: number; readonly deviceMessages?: number }>
 }
 
 export const startNodeUnderTest = (options: {

@@ -94,7 +94,10 @@ const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)
 
 const measure = (devices: number) =>
   Effect.scoped(Effect.gen(function*() {
-    const dir = yield* scopedTempDir({ prefix: "bramble-memory-" })
+    // BENCH_KEEP=1 keeps the directory (the node's log: a run whose partitions restarted).
+    const keep = process.env["BENCH_KEEP"] === "1"
+    const dir = yield* scopedTempDir({ prefix: "bramble-memory-", keep })
+    if (keep) console.log(`kept: ${dir}`)
     const httpPort = yield* freePort
     const node = yield* startNodeUnderTest({
       dir,

@@ -11,7 +11,10 @@
  * measured over the live NATS and MQTT phases. Prints a table and writes a JSON result to
  * test/bench/results/.
  *
- *   npm run bench -- [--readings 100000] [--devices 200]
+ *   npm run bench -- [--readings 100000] [--devices 200] [--drain-only]
+ *
+ * `--drain-only` stops after the backlog drain and prints its rate, the node's CPU per reading
+ * and RSS: for before/after pairs (`BENCH_NODE_FLAGS`, or two builds) run back to back.
  */
 import { freePorts, scopedTempDir } from "@bramble/deploy"
 import { InfluxDB, Point } from "@influxdata/influxdb-client"
@@ -30,7 +33,9 @@ const { values: args } = parseArgs({
   options: {
     readings: { type: "string", default: "100000" },
     devices: { type: "string", default: "200" },
-    profile: { type: "string" }
+    profile: { type: "string" },
+    // Only the backlog drain (the node's own pace and CPU per reading): quick A/B pairs.
+    "drain-only": { type: "boolean", default: false }
   }
 })
 const N = Number(args.readings)
@@ -139,15 +144,31 @@ const program = Effect.scoped(Effect.gen(function*() {
   const drained = yield* Effect.promise(() => waitStored(node, backlogPub.acknowledged.length))
   const drainCpuMs = cpuMs(pid) - drainCpu
   results["nodeRssAfterDrainBytes"] = memoryOf(pid, "VmRSS")
+  // How well the drain batched: readings per batch taken from the log, and device-actor
+  // messages per reading (one per device per batch). Counts, so they hold still under load.
+  const batching = yield* Effect.promise(async () => {
+    const s = await node.status()
+    const sum = (k: "batches" | "deviceMessages" | "accepted") => s.partitions.reduce((n, p) => n + (p[k] ?? 0), 0)
+    return { readingsPerBatch: sum("accepted") / sum("batches"), deviceMessagesPerReading: sum("deviceMessages") / sum("accepted") }
+  })
   results["backlogDrain"] = {
     readings: backlogPub.acknowledged.length,
     publishPerSec: backlogPub.ackedPerSec,
     endToEndMs: drained - drainStart,
     endToEndPerSec: backlogPub.acknowledged.length / (drained - drainStart) * 1000,
     nodeCpuMs: drainCpuMs,
-    nodeCpuUsPerReading: drainCpuMs * 1000 / backlogPub.acknowledged.length
+    nodeCpuUsPerReading: drainCpuMs * 1000 / backlogPub.acknowledged.length,
+    ...batching
   }
   const afterDrain = backlogPub.acknowledged.length
+  if (args["drain-only"]) {
+    const d = results["backlogDrain"] as { readings: number; endToEndPerSec: number; nodeCpuUsPerReading: number; readingsPerBatch: number; deviceMessagesPerReading: number }
+    console.log(`backlog drain: ${d.readings} readings, ${d.endToEndPerSec.toFixed(0)}/s, node CPU per reading ${d.nodeCpuUsPerReading.toFixed(1)} µs, ` +
+      `${d.readingsPerBatch.toFixed(0)} readings per batch, ${d.deviceMessagesPerReading.toFixed(3)} device messages per reading, ` +
+      `node RSS after the drain ${((results["nodeRssAfterDrainBytes"] as number) / 1024 / 1024).toFixed(0)} MB, peak ${(memoryOf(pid, "VmHWM") / 1024 / 1024).toFixed(0)} MB; ` +
+      `load ${loadavg().map((l) => l.toFixed(2)).join(" ")}; BENCH_NODE_FLAGS=${process.env["BENCH_NODE_FLAGS"] ?? ""}`)
+    return
+  }
 
   // Disk writes over the live phases (NATS, MQTT QoS 1, MQTT QoS 0), per process.
   const pids = yield* node.serverPids

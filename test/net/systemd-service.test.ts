@@ -24,7 +24,7 @@ describe("systemd unit, as the lab runs it", () => {
     const unit = readServiceUnit(renderNodeUnit({ node: "pi-1", binPath: "/opt/bramble", configPath: join(dir, "cluster.yaml"), envPath, dataDir: "/var/lib/bramble" }))
     assert.deepStrictEqual(unit.argv, ["/opt/bramble", "node", "--config", join(dir, "cluster.yaml"), "--node", "pi-2", "--simulate"])
     assert.strictEqual(unit.env["INFLUX_TOKEN"], "secret")
-    assert.strictEqual(unit.env["NODE_OPTIONS"], "--max-old-space-size=768")
+    assert.strictEqual(unit.env["NODE_OPTIONS"], "--max-old-space-size=768 --max-semi-space-size=4")
     assert.isTrue(unit.restartOnFailure)
     assert.strictEqual(unit.restartSecMs, 2_000)
     assert.strictEqual(unit.workingDirectory, "/var/lib/bramble")

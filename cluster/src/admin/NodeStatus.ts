@@ -99,6 +99,8 @@ export const nodeStatus = (options: {
       duplicates: p.duplicates,
       clockAhead: p.clockAhead,
       failures: p.failures,
+      batches: p.batches,
+      deviceMessages: p.deviceMessages,
       ...(p.failing === undefined || !owns(p.partition) ? {} : { failing: failingStatus(p.failing) })
     }
   })

@@ -5,6 +5,7 @@
  * not, and then V8 sizes the heap from the machine's memory — up to four times what the node
  * keeps live (docs/performance.md, Memory). Said once at start, so it is found in the log.
  */
+import { SEMI_SPACE_OPTION } from "@bramble/deploy"
 import { getHeapStatistics } from "node:v8"
 
 const MiB = 1024 * 1024
@@ -29,6 +30,7 @@ export const processHeapLimitMismatch = (configuredBytes: number): string | unde
 export const REEXECUTED_ENV = "BRAMBLE_HEAP_LIMIT_APPLIED"
 
 const OLD_SPACE_FLAG = /(^|\s)--max[-_]old[-_]space[-_]size(=|\s|$)/
+const SEMI_SPACE_FLAG = /(^|\s)--max[-_]semi[-_]space[-_]size(=|\s|$)/
 
 /**
  * Whether the operator chose a heap limit for this process: a `--max-old-space-size` on the
@@ -39,13 +41,15 @@ export const heapLimitChosen = (execArgv: ReadonlyArray<string>, nodeOptions: st
   execArgv.some((flag) => OLD_SPACE_FLAG.test(flag)) || OLD_SPACE_FLAG.test(nodeOptions ?? "")
 
 /**
- * The command that starts this same process again with the node's heap limit, or undefined
- * when it needs none (the limit already holds, the operator chose one, or this process is
- * already the re-executed one).
+ * The command that starts this same process again with the node's heap limit (and the young
+ * generation's limit the systemd unit gives, `SEMI_SPACE_OPTION`, unless one was chosen), or
+ * undefined when it needs none (the limit already holds, the operator chose one, or this
+ * process is already the re-executed one).
  */
 export const reexecutionWithHeapLimit = (configuredBytes: number): { readonly command: string; readonly args: ReadonlyArray<string>; readonly flag: string } | undefined => {
   if (processHeapLimitMismatch(configuredBytes) === undefined) return undefined
   if (process.env[REEXECUTED_ENV] !== undefined || heapLimitChosen(process.execArgv, process.env["NODE_OPTIONS"])) return undefined
-  const flag = `--max-old-space-size=${Math.floor(configuredBytes / MiB)}`
-  return { command: process.execPath, args: [...process.execArgv, flag, ...process.argv.slice(1)], flag }
+  const flags = [`--max-old-space-size=${Math.floor(configuredBytes / MiB)}`]
+  if (!process.execArgv.some((f) => SEMI_SPACE_FLAG.test(f)) && !SEMI_SPACE_FLAG.test(process.env["NODE_OPTIONS"] ?? "")) flags.push(SEMI_SPACE_OPTION)
+  return { command: process.execPath, args: [...process.execArgv, ...flags, ...process.argv.slice(1)], flag: flags.join(" ") }
 }

@@ -105,6 +105,12 @@ export class Fence {
     this.draining = true
   }
 
+  /** Whether a last checkpoint was asked for and not yet saved (a quiet partition saves one
+   * even with nothing new: ../partition/Checkpointer.ts). */
+  get drainRequested(): boolean {
+    return this.draining && !this.closed
+  }
+
   /** Called after a partition checkpoint was saved under this fence. */
   checkpointSaved(): void {
     if (!this.draining) return

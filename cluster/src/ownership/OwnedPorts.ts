@@ -97,7 +97,8 @@ export const fencedCheckpoints = (kv: KV, fence: Fence, owner: CheckpointOwner):
       write(partitionKey(partition), { ...checkpoint, owner } satisfies OwnedPartitionCheckpoint).pipe(
         Effect.tap(() => Effect.sync(() => fence.checkpointSaved()))
       ),
-    listDevices: (partition) => listDeviceKeys(kv, partition)
+    listDevices: (partition) => listDeviceKeys(kv, partition),
+    saveAwaited: () => fence.drainRequested
   }
 }
 

@@ -10,6 +10,15 @@
  * next capture waits for it, so records and acks stay in order, a failed one fails the
  * worker (which restarts from the last good checkpoint), and a slow database still slows
  * the pull (backpressure) instead of piling up captures.
+ *
+ * How often it writes follows the load (an SD card dies of writes): a busy partition puts
+ * each device changed since the last checkpoint once and its partition record once per
+ * interval, whatever the number of readings; a quiet one (nothing read, no device changed
+ * since its last save) puts nothing — except, at most every `QUIET_SAVE_INTERVAL_MS`, its
+ * partition record when only the idle watermark moved, and at once when a handover waits
+ * for its last checkpoint (`Checkpoints.saveAwaited`) or a reading arrives after an idle
+ * advance it did not save (`beforeInput`: the reading is taken under that watermark, and a
+ * replay must take it under the same one).
  */
 import { type AdvanceReply, type DeviceMessage, type DeviceSnapshot, type RuleSet, Watermark } from "@bramble/actor-aggregator"
 import type { Entities } from "@bramble/runtime"
@@ -23,12 +32,28 @@ import type { SequenceGaps } from "./SequenceGaps.js"
 import type { DeviceCrashes } from "./DeviceCrashes.js"
 import type { UnsavedDevices } from "./UnsavedDevices.js"
 
+/**
+ * How often a quiet partition saves its partition record when only its watermark moved (idle
+ * time advances it every interval). A window the advance closes changes its device, which is
+ * saved with the watermark at once. With nothing closed the advanced watermark may wait: no
+ * reading is taken under it until it is saved (`beforeInput`) — a run that refused a reading
+ * as too late under an unsaved watermark and then stopped left the next run to take it under
+ * the older one, into a window the dead letter says it is not in (windows extra or
+ * mismatched after a restart or a lease move). 30 s: 4 partitions write ~8 records a minute
+ * at idle instead of 240, and one more when readings come again.
+ */
+export const QUIET_SAVE_INTERVAL_MS = 30_000
+
 export interface Checkpointer {
   /** These devices took readings: they are dirty, and their next window end is unknown. */
   readonly ingested: (devices: Iterable<string>) => void
   /** Captures a checkpoint at `now` and starts making it durable (after the previous one).
    * `idleSince`: when the loop last finished work. */
   readonly capture: (now: number, idleSince: number) => Effect.Effect<void, unknown>
+  /** Before a batch is taken: makes the watermark it is taken under durable, if an idle
+   * advance moved it since the last durable checkpoint (a replay must take the batch under
+   * the same watermark). Once per idle spell; nothing while readings keep coming. */
+  readonly beforeInput: (now: number) => Effect.Effect<void, unknown>
 }
 
 export const makeCheckpointer = Effect.fnUntraced(function*(options: {
@@ -103,6 +128,8 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
     )
   })
 
+  // The last partition save started: what it covered, and when (the first capture saves).
+  let saved: { seq: number; watermark: number; at: number } = { seq: position.lastSeq, watermark: position.watermark.watermark, at: Number.NEGATIVE_INFINITY }
   let inFlight: Fiber.Fiber<void, unknown> | undefined
   const settle = Effect.suspend(() => {
     const fiber = inFlight
@@ -111,13 +138,25 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
   })
   const scope = yield* Effect.scope
 
-  const capture = Effect.fnUntraced(function*(now: number, idleSince: number) {
-    if (now - idleSince >= options.idleAdvanceMs && (yield* options.drained(position.processedSinceAck))) {
-      position.watermark = Watermark.idle(position.watermark, now - idleSince, options.idleAdvanceMs)
+  // An idle advance is the one move of the watermark the log cannot replay (it depends on
+  // when the partition found nothing to read). A run that takes a reading under an advanced
+  // watermark (refusing it as too late, say) and stops before a checkpoint holding that
+  // watermark is durable leaves the next run to replay the reading under the older one,
+  // which takes it: windows that disagree with the first run's dead letters. So a reading is
+  // taken only once the watermark it is taken under is durable (`beforeInput`).
+  // `idleUnsaved`: an idle advance no save started since covers (a quiet capture skipped
+  // it); `idleInFlight`: the save holding one is started, not yet known to be durable.
+  let idleUnsaved = false
+  let idleInFlight = false
+
+  // Starts making durable what was captured: the publishes, storage, the changed devices,
+  // the partition record and then the ack, after the previous checkpoint.
+  const save = Effect.fnUntraced(function*(now: number, taken: ReadonlyArray<{ readonly device: string; readonly mark: number }>, snapshots: ReadonlyArray<readonly [string, DeviceSnapshot]>) {
+    saved = { seq: position.lastSeq, watermark: position.watermark.watermark, at: now }
+    if (idleUnsaved) {
+      idleUnsaved = false
+      idleInFlight = true
     }
-    yield* advanceDevices(position.watermark.watermark)
-    const taken = yield* snapshotDirty
-    const snapshots = yield* gaps.attach(taken.map(({ device, snapshot }) => [device, snapshot] as const))
     const published = publishes.take()
     const versions = options.versions?.()
     const at: PartitionCheckpoint = {
@@ -126,12 +165,17 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
       ...(versions === undefined || versions.length === 0 ? {} : { versions })
     }
     const ack = position.lastAck
-    const acked = position.processedSinceAck
     position.lastAck = undefined
     position.checkpointedSeq = position.lastSeq
     // A failure of the previous checkpoint fails the worker here (it restarts from the last
     // good checkpoint); its success lets this one start.
     yield* settle
+    // What this checkpoint acknowledges: counted after the previous one took off its own
+    // messages (nothing is taken in between: the loop waits here). Counted before, it held
+    // the previous one's too, they came off twice, and the count went below zero — then the
+    // partition never looked drained, its idle watermark never moved, and the last windows
+    // of its devices never closed (once a quiet capture stopped saving, nothing set it back).
+    const acked = position.processedSinceAck
     inFlight = yield* Effect.forkIn(
       Effect.gen(function*() {
         yield* published
@@ -149,6 +193,42 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
     )
   })
 
+  const takeSnapshots = Effect.gen(function*() {
+    const taken = yield* snapshotDirty
+    const snapshots = yield* gaps.attach(taken.map(({ device, snapshot }) => [device, snapshot] as const))
+    return { taken, snapshots }
+  })
+
+  const capture = Effect.fnUntraced(function*(now: number, idleSince: number) {
+    if (now - idleSince >= options.idleAdvanceMs && (yield* options.drained(position.processedSinceAck))) {
+      const before = position.watermark.watermark
+      position.watermark = Watermark.idle(position.watermark, now - idleSince, options.idleAdvanceMs)
+      if (position.watermark.watermark !== before) idleUnsaved = true
+    }
+    yield* advanceDevices(position.watermark.watermark)
+    const { taken, snapshots } = yield* takeSnapshots
+    const quiet = snapshots.length === 0 && position.lastSeq === saved.seq && publishes.pending() === 0 && !(checkpoints.saveAwaited?.() ?? false)
+    if (quiet && (position.watermark.watermark === saved.watermark || now - saved.at < QUIET_SAVE_INTERVAL_MS)) {
+      // Nothing new to make durable: the checkpoint saved last is current once it is saved
+      // (an idle advance alone waits for the next save, or for the next reading: beforeInput).
+      yield* settle
+      recordCheckpoint(stats, saved.seq, now)
+      return
+    }
+    yield* save(now, taken, snapshots)
+  })
+
+  const beforeInput = Effect.fnUntraced(function*(now: number) {
+    if (idleUnsaved) {
+      const { taken, snapshots } = yield* takeSnapshots
+      yield* save(now, taken, snapshots)
+    }
+    if (idleInFlight) {
+      yield* settle
+      idleInFlight = false
+    }
+  })
+
   return {
     ingested: (touched) => {
       for (const device of touched) {
@@ -157,6 +237,7 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
         nextEnd.set(device, Number.NEGATIVE_INFINITY)
       }
     },
-    capture
+    capture,
+    beforeInput
   }
 })

@@ -59,6 +59,9 @@ export interface Checkpoints {
   readonly savePartition: (partition: number, checkpoint: PartitionCheckpoint) => Effect.Effect<void, NatsError>
   /** Every device with a checkpoint in the partition. */
   readonly listDevices: (partition: number) => Effect.Effect<ReadonlyArray<string>, NatsError>
+  /** Whether someone waits for the next partition save (a handover's last checkpoint): a
+   * quiet partition then saves even with nothing new (./Checkpointer.ts). */
+  readonly saveAwaited?: () => boolean
 }
 
 /**

@@ -40,6 +40,11 @@ export interface PartitionStats {
   clockAhead: number
   windowsEmitted: number
   alarms: number
+  /** Batches taken from the log with something in them, and the messages they gave the
+   * partition's device actors (one per device per batch): readings per batch and device
+   * messages per reading say how much of the per-message cost a batch saves. */
+  batches: number
+  deviceMessages: number
   checkpointedSeq: number
   lastCheckpointAt: number
   /** The stream sequence of the last message the current run took from the log. */
@@ -66,6 +71,8 @@ export const makePartitionStats = (partition: number): PartitionStats => ({
   clockAhead: 0,
   windowsEmitted: 0,
   alarms: 0,
+  batches: 0,
+  deviceMessages: 0,
   checkpointedSeq: 0,
   lastCheckpointAt: 0,
   lastSeq: 0,

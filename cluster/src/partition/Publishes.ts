@@ -38,6 +38,8 @@ export interface Publishes {
   readonly deadLetter: (reason: RejectionReason, message: string, subject: string, streamSeq: number, payload: Uint8Array) => void
   /** Takes every publish started so far: the effect succeeds once the streams hold them all. */
   readonly take: () => Effect.Effect<void, PublishFailed>
+  /** How many publishes were started and not yet taken. */
+  readonly pending: () => number
 }
 
 export const makePublishes = (partition: number, publisher: Publisher): Publishes => {
@@ -77,5 +79,5 @@ export const makePublishes = (partition: number, publisher: Publisher): Publishe
     }).pipe(Effect.asVoid)
   }
 
-  return { publish, deadLetter, take }
+  return { publish, deadLetter, take, pending: () => inFlight.length }
 }

@@ -5,7 +5,7 @@
  * the person installing it pastes the value in on the Pi.
  */
 import type { ClusterConfig } from "@bramble/config"
-import { heapLimitOption } from "./HeapLimit.js"
+import { nodeMemoryOptions } from "./HeapLimit.js"
 import { checkInstallPath, lines } from "./internal/text.js"
 import { sinkSecret } from "./SinkSecret.js"
 import { NODE_INSTALL_DEFAULTS } from "./SystemdUnit.js"
@@ -67,7 +67,7 @@ export const renderNodeEnvFile = (config: ClusterConfig, node: string, options: 
     `# BRAMBLE_NODE_ARGS=--nats-url nats://${self.host}:${self.nats.port}`,
     "",
     "# The unit gives the node the V8 heap limit of heapLimit in the cluster file:",
-    `#   NODE_OPTIONS=${heapLimitOption(self.heapLimit)}`,
+    `#   NODE_OPTIONS=${nodeMemoryOptions(self.heapLimit)}`,
     "# Change heapLimit there and render again; or, on this Pi alone, set NODE_OPTIONS here",
     "# (it replaces the unit's). Boards with 512 MB (Pi Zero 2 W, Pi 3 A+): heapLimit 192MiB, and",
     "# give nats-server (a child of the node, so it inherits this) a soft memory limit:",

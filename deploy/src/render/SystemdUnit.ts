@@ -9,7 +9,7 @@
  * then the host name (`%H`), so the same file works on every Pi named after its node.
  */
 import { DEFAULT_HEAP_LIMIT } from "@bramble/config"
-import { heapLimitOption } from "./HeapLimit.js"
+import { nodeMemoryOptions } from "./HeapLimit.js"
 import { checkInstallPath, lines } from "./internal/text.js"
 
 /** Defaults of the paths a unit (and a deployment) uses on the Pis. */
@@ -67,7 +67,7 @@ export const renderNodeUnit = (options: NodeUnitOptions = {}): string => {
   const envPath = checkInstallPath("envPath", options.envPath ?? NODE_INSTALL_DEFAULTS.envPath)
   const dataDir = checkInstallPath("dataDir", options.dataDir ?? NODE_INSTALL_DEFAULTS.dataDir)
   const node = options.node ?? "%H"
-  const heapLimit = heapLimitOption(options.heapLimit ?? DEFAULT_HEAP_LIMIT)
+  const memoryOptions = nodeMemoryOptions(options.heapLimit ?? DEFAULT_HEAP_LIMIT)
 
   return lines(
     "# bramble-node.service: one Bramble node and the nats-server it starts and supervises.",
@@ -96,8 +96,10 @@ export const renderNodeUnit = (options: NodeUnitOptions = {}): string => {
     "Environment=BRAMBLE_NODE_ARGS=",
     "# The node's V8 heap limit: heapLimit in the cluster file (default 768 MiB). Left to V8, the",
     "# limit is half the Pi's memory (up to 2 GiB) and the heap grows to 4x what the node uses",
-    "# between collections; under this limit it stays close to it. nats-server ignores it.",
-    `Environment=NODE_OPTIONS=${heapLimit}`,
+    "# between collections; under this limit it stays close to it. And a young generation of",
+    "# 4 MiB per semi-space (V8's own is 16): ~25 MB less RSS. nats-server ignores both.",
+    // Quoted whole: the value holds a space, and systemd splits unquoted assignments there.
+    `Environment="NODE_OPTIONS=${memoryOptions}"`,
     "# Values in this file override the four above; database secrets live there, not here.",
     `EnvironmentFile=${envPath}`,
     `WorkingDirectory=${dataDir}`,

@@ -24,7 +24,7 @@ export {
 } from "./GrafanaDatasources.js"
 export { grafanaFilesFor, grafanaProvisioningFiles } from "./GrafanaProvisioning.js"
 export { BRAMBLE_MEASUREMENTS, type DashboardQueries, type DashboardQuery, dashboardQueries } from "./GrafanaQueries.js"
-export { heapLimitOption, nodeOptionsWithHeapLimit } from "./HeapLimit.js"
+export { heapLimitOption, nodeMemoryOptions, nodeOptionsWithHeapLimit, SEMI_SPACE_OPTION } from "./HeapLimit.js"
 export { type NodeEnvFileOptions, renderNodeEnvFile } from "./NodeEnvFile.js"
 export { type NodeReadmeInput, renderNodeReadme } from "./NodeReadme.js"
 export { type RenderedFile, renderedFileMode, sortRenderedFiles } from "./RenderedFile.js"

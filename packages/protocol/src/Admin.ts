@@ -239,6 +239,10 @@ export const PartitionStatus = Schema.Struct({
   clockAhead: Schema.optionalKey(Count),
   /** Runs of the partition's worker that failed, in all. */
   failures: Schema.optionalKey(Count),
+  /** Non-empty batches taken from the log, and the device-actor messages they made (one per
+   * device per batch). Absent from older nodes. */
+  batches: Schema.optionalKey(Count),
+  deviceMessages: Schema.optionalKey(Count),
   /** Present while the partition keeps failing. */
   failing: Schema.optionalKey(PartitionFailing)
 })

@@ -68,6 +68,18 @@ export const expandExecStart = (line: string, env: Readonly<Record<string, strin
     return [word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env[name] ?? "")]
   })
 
+/** systemd's `Environment=`: assignments separated by spaces, each may be double-quoted whole
+ * (`"NODE_OPTIONS=--a --b"`) to hold spaces. */
+export const parseEnvironment = (value: string): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const word of value.matchAll(/"([^"]*)"|(\S+)/g)) {
+    const assignment = word[1] ?? word[2]!
+    const eq = assignment.indexOf("=")
+    if (eq > 0) env[assignment.slice(0, eq)] = assignment.slice(eq + 1)
+  }
+  return env
+}
+
 /** The parts of a unit that decide what runs. */
 export const readServiceUnit = (unitText: string): ServiceUnit => {
   const lines = sectionLines(unitText, "Service")
@@ -77,7 +89,7 @@ export const readServiceUnit = (unitText: string): ServiceUnit => {
   let restart = "no"
   let restartSecMs = 100
   for (const [key, value] of lines) {
-    if (key === "Environment") Object.assign(env, parseEnvFile(value))
+    if (key === "Environment") Object.assign(env, parseEnvironment(value))
     else if (key === "EnvironmentFile") {
       const optional = value.startsWith("-")
       const path = optional ? value.slice(1) : value
