@@ -42,6 +42,7 @@ import {
   type SteadyLoad,
   type TestReading,
   waitFor,
+  windowKey,
   type WindowRow,
   withoutDuplicates
 } from "../support/index.js"
@@ -524,6 +525,29 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
       const parts = new Set(logged.filter((m) => bad.has(m.device)).map((m) => m.partition))
       writeFileSync(join(fc.dir, "checkpoints.json"), JSON.stringify(fc.checkpoints.filter((w) => parts.has(w.partition))))
       console.error(`checkpoint history of partitions ${[...parts].join(",")} written to ${join(fc.dir, "checkpoints.json")}`)
+      // What the oracle counted for each differing window, as the leader's log holds it, and
+      // the dead letters of those messages: tells a reading the worker never saw from one it
+      // refused (TooLate) without the refusal reaching DEADLETTER.
+      const windowOf = (key: string) => {
+        const [device, sensor, , windowAt = ""] = key.split("/")
+        const [window, start] = windowAt.split("@")
+        const size = WINDOWS.find((w) => w.name === window)?.size ?? 0
+        return { device, sensor, from: Number(start), to: Number(start) + size }
+      }
+      const keys = [...diff.mismatched.map((m) => m.key), ...diff.missing.map((m) => windowKey(m))].slice(0, 60)
+      const detail = keys.map((key) => {
+        const w = windowOf(key)
+        const readings = logged.filter((m) => m.device === w.device && m.sensor === w.sensor && m.ts >= w.from && m.ts < w.to)
+        return {
+          key,
+          expected: expected.find((r) => windowKey(r) === key),
+          stored: windows.find((r) => windowKey(r) === key),
+          log: readings.map((m) => ({ streamSeq: m.streamSeq, partition: m.partition, ts: m.ts, msgId: m.msgId, values: m.values, tooLate: tooLate.has(m.streamSeq) })),
+          deadLetters: deadLetters.filter((d) => readings.some((m) => m.streamSeq === d.entry.streamSeq)).map((d) => ({ reason: d.entry.reason, streamSeq: d.entry.streamSeq, message: d.entry.message }))
+        }
+      })
+      writeFileSync(join(fc.dir, "window-diff.json"), JSON.stringify(detail, null, 1))
+      console.error(`the log's readings and dead letters of ${detail.length} differing windows written to ${join(fc.dir, "window-diff.json")}`)
     }
     assert.isTrue(diff.ok, diff.text)
 

@@ -79,14 +79,19 @@ export const readingsFlow = (lab: Lab, label: string, via: ReadonlyArray<string>
     yield* log(`${label}: ${want.size} readings published${mqtt === undefined ? "" : ` (half over MQTT to ${mqtt})`} and stored within ${Date.now() - started} ms`)
   })
 
-/** An MQTT QoS 1 steady load with per-device seq, on each of `nodes`' brokers. */
-export const startMqttLoad = (lab: Lab, nodes: ReadonlyArray<string>, ratePerSec: number, devicePrefix = "") =>
+/**
+ * An MQTT QoS 1 steady load with per-device seq, on each of `nodes`' brokers; with `roaming`,
+ * one more publisher that lists every broker, `roaming[0]` first, set up as the docs tell
+ * users to (test/support/internal/Senders.ts): it moves to another node when its own fails.
+ */
+export const startMqttLoad = (lab: Lab, nodes: ReadonlyArray<string>, ratePerSec: number, devicePrefix = "", roaming?: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const loads = nodes.map((name, i) =>
+    const brokers = [...nodes.map((name) => [name]), ...(roaming === undefined ? [] : [roaming])]
+    const loads = brokers.map((names, i) =>
       steadyLoad({
-        url: lab.pis.nodes.find((n) => n.name === name)!.mqttUrl,
+        url: names.map((name) => lab.pis.nodes.find((n) => n.name === name)!.mqttUrl),
         qos: 1,
-        ratePerSec: ratePerSec / nodes.length,
+        ratePerSec: ratePerSec / brokers.length,
         devices: Array.from({ length: 25 }, (_, d) => `${devicePrefix}m${i + 1}-dev-${String(d).padStart(2, "0")}`),
         seed: 100 + i,
         timeoutMs: 30_000

@@ -10,7 +10,7 @@
  * With the times ownership and MQTT ingest took to recover. Used by test/net/partitions.test.ts
  * (a short matrix in CI) and test/bench/partitions.ts (the table in the docs).
  */
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { type FaultCluster, log, type VerifiedRun } from "../faults/cluster-harness.js"
 import type { PiCluster } from "../support/net/PiCluster.js"
 import { replicaDisagreement } from "../support/Streams.js"
@@ -44,6 +44,10 @@ export interface ScenarioOutcome extends VerifiedRun {
   readonly mqttRecoveryMs: number | undefined
   /** PUBACKs the target's MQTT publisher got while the fault lasted. */
   readonly mqttAckedDuringFault: number | undefined
+  /** The publisher listing every broker, the target's first (docs' client settings): PUBACKs
+   * it got while the fault lasted, and the longest time it went without one from the fault
+   * until the checks began. */
+  readonly roaming: { readonly ackedDuringFault: number; readonly longestStallMs: number; readonly connection: string }
   /** The target's MQTT client connection from the fault on (times relative to the heal):
    * whether it was dropped, and when it reconnected — what the ingest recovery time is made of. */
   readonly mqttConnection: string | undefined
@@ -70,11 +74,17 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
     yield* fc.waitBalanced(NODES, `before ${scenario.kind}`)
     const load = yield* fc.startLoad({ ratePerSec: scenario.natsRate, devicePrefix: prefix })
     const mqttNodes = ["n1", "n2"]
-    const mqtt = yield* startMqttLoad(lab, mqttNodes, scenario.mqttRate, prefix)
+    // Beside one publisher per broker, one that lists every broker, the target's first: what
+    // the docs' client settings do for a device whose node fails.
+    const roamingOrder = [scenario.target, ...NODES.filter((n) => n !== scenario.target)]
+    const mqtt = yield* startMqttLoad(lab, mqttNodes, scenario.mqttRate, prefix, roamingOrder)
     const targetMqtt = mqtt.loads[mqttNodes.indexOf(scenario.target)]
+    const roaming = mqtt.loads[mqttNodes.length]!
     yield* Effect.sleep("6 seconds")
 
     const faultAt = Date.now()
+    const roamingAcks = sampleAcks(() => roaming.progress().acknowledged)
+    const roamingWatch = yield* Effect.forkChild(roamingAcks.loop)
     const ackedAtFault = targetMqtt?.progress().acknowledged
     yield* log(`${prefix}: ${describeFault(scenario)} for ${scenario.durationMs} ms`)
     if (scenario.kind === "flapping") {
@@ -101,6 +111,8 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
     yield* fc.waitBalanced(NODES, `after ${scenario.kind} healed`)
     // Keep publishing: a lost reading is revealed by the next seq of its device.
     yield* Effect.sleep("6 seconds")
+    yield* Fiber.interrupt(roamingWatch)
+    const roamingFigures = roamingAcks.figures(faultAt, healAt)
     // Windows are compared for the NATS devices. Those of the MQTT devices whose broker was
     // cut off differ from the oracle in some runs (hundreds of ~40,000 windows: all MQTT
     // devices of one broker, the same one or two seconds, readings in the leader's log yet
@@ -117,15 +129,42 @@ export const runScenario = (lab: Lab, fc: FaultCluster<PiCluster>, scenario: Fau
       resumedAfterHealMs,
       mqttRecoveryMs,
       mqttAckedDuringFault: ackedAtFault === undefined || ackedAtHeal === undefined ? undefined : ackedAtHeal - ackedAtFault,
-      mqttConnection: targetMqtt === undefined ? undefined : connectionStory(targetMqtt.connectionEvents(), faultAt, healAt)
+      mqttConnection: targetMqtt === undefined ? undefined : connectionStory(targetMqtt.connectionEvents(), faultAt, healAt),
+      roaming: { ...roamingFigures, connection: connectionStory(roaming.connectionEvents(), faultAt, healAt) }
     }
     yield* log(`${prefix} ${scenario.kind} ${scenario.target}: ${run.summary}; ` +
       `${outcome.takeoverMs === undefined ? `${scenario.target}'s partitions not moved` : `${scenario.target}'s partitions claimed by others ${outcome.takeoverMs} ms after the fault`}, ` +
       `every partition processing again ${resumedAfterHealMs} ms after the heal` +
       (mqttRecoveryMs === undefined ? "" : `; ${scenario.target}'s MQTT publisher PUBACKed ${outcome.mqttAckedDuringFault} during the fault, again ${mqttRecoveryMs} ms after the heal (its connection: ${outcome.mqttConnection})`) +
+      `; the publisher listing every broker (${roamingOrder.join(", ")}) PUBACKed ${outcome.roaming.ackedDuringFault} during the fault, ` +
+      `went at most ${(outcome.roaming.longestStallMs / 1000).toFixed(1)} s without a PUBACK (its connection: ${outcome.roaming.connection})` +
       `; READINGS replicas vs the leader (${divergence.leader}): ${Object.entries(divergence.differing).map(([peer, n]) => `${peer} ${n} messages differ`).join(", ") || "no peers read"}`)
     return outcome
   })
+
+/** Samples a publisher's PUBACK count every 100 ms while `loop` runs. */
+const sampleAcks = (acked: () => number) => {
+  const samples: Array<{ readonly at: number; readonly acked: number }> = []
+  const loop = Effect.forever(Effect.andThen(Effect.sync(() => void samples.push({ at: Date.now(), acked: acked() })), Effect.sleep("100 millis")))
+  const countAt = (at: number) => {
+    let count = samples[0]?.acked ?? 0
+    for (const x of samples) if (x.at <= at) count = x.acked
+    return count
+  }
+  return {
+    loop,
+    /** PUBACKs between the fault and the heal; the longest time without a new one, all samples. */
+    figures: (faultAt: number, healAt: number) => {
+      let longestStallMs = 0
+      let lastChange = samples[0]?.at ?? faultAt
+      for (let i = 1; i < samples.length; i++) {
+        if (samples[i]!.acked !== samples[i - 1]!.acked) lastChange = samples[i]!.at
+        longestStallMs = Math.max(longestStallMs, samples[i]!.at - lastChange)
+      }
+      return { ackedDuringFault: countAt(healAt) - countAt(faultAt), longestStallMs }
+    }
+  }
+}
 
 /**
  * A publisher's connection events from the fault on, times in seconds from the heal, repeats
@@ -165,14 +204,15 @@ const takeover = (fc: FaultCluster<PiCluster>, target: string, faultAt: number, 
 
 /** The closing-note table: one row per fault. */
 export const outcomeTable = (outcomes: ReadonlyArray<ScenarioOutcome>): string => {
-  const header = "| fault | NATS acked / stored once / lost (each in a reported gap) / duplicated | MQTT PUBACKed / stored once / lost / duplicated | gaps reported (readings) / recovered from $MQTT_msgs | target's partitions taken over | all partitions processing after heal | MQTT ingest on target after heal | READINGS replica differing from the leader | stored, then gone from the leader's READINGS |"
+  const header = "| fault | NATS acked / stored once / lost (each in a reported gap) / duplicated | MQTT PUBACKed / stored once / lost / duplicated | gaps reported (readings) / recovered from $MQTT_msgs | target's partitions taken over | all partitions processing after heal | MQTT ingest on target after heal | READINGS replica differing from the leader | stored, then gone from the leader's READINGS | MQTT publisher listing every broker: PUBACKs during the fault / longest without one |"
   const rows = outcomes.map((o) => {
     const m = o.mqtt
     return `| ${describeFault(o.scenario)}, ${o.scenario.durationMs / 1000} s | ${o.nats.acknowledged} / ${o.nats.acknowledged - o.nats.lost} / ${o.nats.lost} / 0 | ` +
       `${m === undefined ? "-" : `${m.pubacked} / ${m.pubacked - m.lost} / ${m.lost} / 0`} | ${m === undefined ? "-" : `${m.gaps} (${m.gapReadings}) / ${m.recovered}`} | ` +
       `${o.takeoverMs === undefined ? "not moved" : `${(o.takeoverMs / 1000).toFixed(1)} s after the fault`} | ${(o.resumedAfterHealMs / 1000).toFixed(1)} s | ` +
       `${o.mqttRecoveryMs === undefined ? "-" : Number.isFinite(o.mqttRecoveryMs) ? `${(o.mqttRecoveryMs / 1000).toFixed(1)} s` : `not within ${MQTT_RECOVERY_LIMIT_MS / 1000} s`} | ` +
-      `${Object.entries(o.replicaDivergence).map(([peer, n]) => `${peer}: ${n}`).join(", ")} | ${o.logLost} |`
+      `${Object.entries(o.replicaDivergence).map(([peer, n]) => `${peer}: ${n}`).join(", ")} | ${o.logLost} | ` +
+      `${o.roaming.ackedDuringFault} / ${(o.roaming.longestStallMs / 1000).toFixed(1)} s |`
   })
-  return [header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", ...rows].join("\n")
+  return [header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", ...rows].join("\n")
 }

@@ -309,7 +309,7 @@ export const steadyLoad = (options: SteadyLoadOptions): SteadyLoad => {
     let sender: Sender
     try {
       sender = isMqtt
-        ? await openMqttSender(urls[0]!, { qos: options.qos ?? 1, clients: options.clients ?? 1, timeoutMs, name: "bramble-steady-mqtt" })
+        ? await openMqttSender(urls, { qos: options.qos ?? 1, clients: options.clients ?? 1, timeoutMs, name: "bramble-steady-mqtt" })
         : await openNatsSender(urls, { timeoutMs, name: "bramble-steady-load" })
     } catch (error) {
       failStart(error)

@@ -70,20 +70,29 @@ export interface MqttSenderOptions {
   readonly name: string
 }
 
-export const openMqttSender = async (url: string, options: MqttSenderOptions): Promise<Sender> => {
+/**
+ * Several URLs: a client set up as docs/cluster-formation.md ("Client settings that ride out
+ * a node") tells users to — every node's broker in MQTT.js `servers` (it moves to the next
+ * on each reconnect), a persistent session under a fixed client id, a reconnect period of a
+ * second and a connect timeout of a few seconds. One URL: a client of that broker only.
+ */
+const mqttClientOptions = (urls: ReadonlyArray<string>, clientId: string) => {
+  const base = { clientId, protocolVersion: 4 as const } // nats-server 2.9 speaks MQTT 3.1.1 only
+  if (urls.length === 1) return { ...base, clean: true, reconnectPeriod: 250, connectTimeout: 10_000 }
+  const servers = urls.map((u) => {
+    const url = new URL(u)
+    return { host: url.hostname, port: Number(url.port || 1883) }
+  })
+  return { ...base, servers, clean: false, reconnectPeriod: 1_000, connectTimeout: 3_000 }
+}
+
+export const openMqttSender = async (url: string | ReadonlyArray<string>, options: MqttSenderOptions): Promise<Sender> => {
   if (!Number.isInteger(options.clients) || options.clients < 1) throw new RangeError(`clients must be a positive integer, got ${options.clients}`)
+  const urls = urlList(url)
   const clients: Array<MqttClient> = []
   try {
     for (let i = 0; i < options.clients; i++) {
-      clients.push(
-        await connectAsync(url, {
-          clientId: `${options.name}-${i}-${Math.random().toString(36).slice(2, 10)}`,
-          protocolVersion: 4, // nats-server 2.9 speaks MQTT 3.1.1 only
-          clean: true,
-          reconnectPeriod: 250,
-          connectTimeout: 10_000
-        })
-      )
+      clients.push(await connectAsync(urls[0]!, mqttClientOptions(urls, `${options.name}-${i}-${Math.random().toString(36).slice(2, 10)}`)))
     }
   } catch (error) {
     await Promise.all(clients.map((client) => client.endAsync(true)))
