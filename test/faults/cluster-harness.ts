@@ -42,6 +42,7 @@ import {
   type SteadyLoad,
   type TestReading,
   waitFor,
+  WINDOW_FIELDS,
   windowKey,
   type WindowRow,
   withoutDuplicates
@@ -519,7 +520,39 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     const checked = (rows: ReadonlyArray<WindowRow>) =>
       rows.filter((r) => compared(r.device) && !recoveredWindows.has(`${r.device}/${r.sensor}/${r.window}/${r.start}`))
     const diff = compareWindows(checked(expected), checked(windows))
-    if (!diff.ok) {
+    // A window emitted more than once — a correction, when a reading inside the allowed
+    // lateness arrives after the window's first emission, as readings delayed by a fault do —
+    // is rewritten in the database at the same timestamp. InfluxDB overwrites;
+    // VictoriaMetrics 1.79, the test database, keeps one of the samples of each field, not
+    // necessarily the last (docs/databases.md), so a stored row can mix two emissions. Such
+    // a row passes when the worker's last emission of it (AGGREGATES, in stream order)
+    // equals the oracle's and every stored field is a value the worker emitted for it.
+    let correctionsMixed = 0
+    if (!diff.ok && diff.missing.length === 0 && diff.extra.length === 0) {
+      const emitted = yield* promise(() => readStreamReadings(urls, "AGGREGATES", { timeoutMs: WAIT_MS, server: "leader" }))
+      const emissions = new Map<string, Array<WindowRow>>()
+      for (const m of emitted) {
+        const row = m.payload as WindowRow
+        const key = windowKey(row)
+        const list = emissions.get(key)
+        if (list === undefined) emissions.set(key, [row])
+        else list.push(row)
+      }
+      const expectedByKey = new Map(expected.map((r) => [windowKey(r), r]))
+      const storedByKey = new Map(windows.map((r) => [windowKey(r), r]))
+      const same = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b))
+      const unexplained = diff.mismatched.filter(({ key }) => {
+        const list = emissions.get(key)
+        const wanted = expectedByKey.get(key)
+        const stored = storedByKey.get(key)
+        if (list === undefined || list.length < 2 || wanted === undefined || stored === undefined) return true
+        if (!compareWindows([wanted], [list[list.length - 1]!]).ok) return true
+        return !WINDOW_FIELDS.every((field) => list.some((e) => same(e[field], stored[field])))
+      })
+      if (unexplained.length === 0) correctionsMixed = diff.mismatched.length
+    }
+    const windowsOk = diff.ok || correctionsMixed > 0
+    if (!windowsOk) {
       // Where the watermark stood: the checkpoint history of the partitions involved.
       const bad = new Set([...diff.mismatched.map((m) => m.key.split("/")[0]), ...diff.missing.map((m) => m.device)])
       const parts = new Set(logged.filter((m) => bad.has(m.device)).map((m) => m.partition))
@@ -549,7 +582,7 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
       writeFileSync(join(fc.dir, "window-diff.json"), JSON.stringify(detail, null, 1))
       console.error(`the log's readings and dead letters of ${detail.length} differing windows written to ${join(fc.dir, "window-diff.json")}`)
     }
-    assert.isTrue(diff.ok, diff.text)
+    assert.isTrue(windowsOk, diff.text)
 
     // 4. One owner at a time.
     const events = fc.ownershipEvents()
@@ -574,7 +607,7 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     const ownerships = intervals.length
     const summary = `${report.attempted.length} attempted, ${report.acknowledged.length} acknowledged (${Math.round(report.ackedPerSec)}/s), ` +
       `${report.failed.length} failed (${acked.recovered.length} of those stored anyway); log ${logged.length}, ${tooLate.size} too late; ` +
-      `${points.length} raw points, ${windows.length} window rows; ${diff.text}${recoveredWindows.size > 0 ? ` (${recoveredWindows.size} windows holding readings recovered from $MQTT_msgs not compared)` : ""}; ${ownerships} ownerships, ${fc.checkpoints.length} checkpoint writes, no overlap${mqttSummary}`
+      `${points.length} raw points, ${windows.length} window rows; ${correctionsMixed > 0 ? `windows match the oracle in the worker's last emissions; ${correctionsMixed} stored rows mix two emissions of their window (corrections the test database kept field by field)` : diff.text}${recoveredWindows.size > 0 ? ` (${recoveredWindows.size} windows holding readings recovered from $MQTT_msgs not compared)` : ""}; ${ownerships} ownerships, ${fc.checkpoints.length} checkpoint writes, no overlap${mqttSummary}`
 
     return {
       summary,
