@@ -42,7 +42,7 @@ const scenarios: ReadonlyArray<FaultScenario> = args.faults.split(",").map((spec
   if (!(kind === "isolate" || kind === "asymmetric" || kind === "flapping") || target === undefined || !/^n[1-3]$/.test(target)) {
     throw new Error(`--faults: "${spec}" is not kind:target (kind: isolate, asymmetric or flapping; target: n1, n2 or n3)`)
   }
-  return { kind, target, durationMs, ...rates }
+  return { kind, target, durationMs, roamingMqtt: true, ...rates }
 })
 
 const program = Effect.gen(function*() {

@@ -506,7 +506,8 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
       }
       mqttFigures = { attempted: mqttReport.attempted.length, pubacked: mqttReport.acknowledged.length, lost: lost.length, gaps: distinct.length, gapReadings: reported, recovered }
       mqttSummary = `; MQTT QoS 1: ${mqttReport.attempted.length} attempted, ${mqttReport.acknowledged.length} PUBACKed, ` +
-        `${lost.length} PUBACKed and lost (all inside ${distinct.length} reported gaps of ${reported} readings), ${recovered} recovered from $MQTT_msgs`
+        `${lost.length} PUBACKed and lost${lost.length === 0 ? "" : ` (${lost.slice(0, 5).map((r) => `${r.device}/${r.sensor} seq ${r.seq}`).join(", ")})`} ` +
+        `(all inside ${distinct.length} reported gaps of ${reported} readings), ${recovered} recovered from $MQTT_msgs`
     }
     // A reading put back from $MQTT_msgs (cluster/src/partition/MqttRecovery.ts) arrives
     // seconds after its window: whether it still counts there depends on the lateness the
