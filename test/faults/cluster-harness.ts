@@ -320,6 +320,9 @@ const merge = (reports: ReadonlyArray<PublishReport>): PublishReport => ({
   ackedPerSec: reports.reduce((a, r) => a + r.ackedPerSec, 0)
 })
 
+/** How long the checkpoint watch may see nothing before it is started again. */
+const WATCH_SILENCE_MS = 5_000
+
 /** Records every `part.<p>` write, in stream order, restarting the watch if it ends. It
  * connects in the background: a cluster that is still forming is watched once it exists. */
 const watchCheckpoints = (servers: ReadonlyArray<string>): Effect.Effect<Array<CheckpointWrite>, never, Scope.Scope> =>
@@ -338,22 +341,36 @@ const watchCheckpoints = (servers: ReadonlyArray<string>): Effect.Effect<Array<C
           const kv = await kvm.open(CHECKPOINT_BUCKET)
           const iterator = await kv.watch({ key: "part.>", ...(lastRevision > 0 ? { resumeFromRevision: lastRevision + 1 } : {}) })
           stopWatch = () => iterator.stop()
-          for await (const entry of iterator) {
-            if (entry.revision <= lastRevision) continue
-            lastRevision = entry.revision
-            if (entry.operation !== "PUT") continue
-            const value = Codec.decode(entry.value) as { seq: number; watermark?: { watermark: number }; owner?: { node: string; incarnation: string; lease: number } }
-            writes.push({
-              partition: Number(entry.key.split(".")[1]),
-              seq: value.seq,
-              watermark: value.watermark?.watermark ?? Number.NEGATIVE_INFINITY,
-              lease: value.owner?.lease,
-              incarnation: value.owner?.incarnation,
-              node: value.owner?.node,
-              // The server's time of the write: a watcher that fell behind (its server died)
-              // still dates each write right when it catches up.
-              at: entry.created.getTime()
-            })
+          // A watch can go quiet for good without ending (its consumer lost across a heal:
+          // seen as a 150 s "every partition checkpointing again" timeout while the nodes
+          // went on checkpointing). Checkpoints come every second under load, so a watch
+          // silent for WATCH_SILENCE_MS is started again from the next revision (nothing is
+          // skipped; an idle cluster only pays a new watch now and then).
+          let lastEntryAt = Date.now()
+          const silence = setInterval(() => {
+            if (Date.now() - lastEntryAt > WATCH_SILENCE_MS) iterator.stop()
+          }, 1_000)
+          try {
+            for await (const entry of iterator) {
+              lastEntryAt = Date.now()
+              if (entry.revision <= lastRevision) continue
+              lastRevision = entry.revision
+              if (entry.operation !== "PUT") continue
+              const value = Codec.decode(entry.value) as { seq: number; watermark?: { watermark: number }; owner?: { node: string; incarnation: string; lease: number } }
+              writes.push({
+                partition: Number(entry.key.split(".")[1]),
+                seq: value.seq,
+                watermark: value.watermark?.watermark ?? Number.NEGATIVE_INFINITY,
+                lease: value.owner?.lease,
+                incarnation: value.owner?.incarnation,
+                node: value.owner?.node,
+                // The server's time of the write: a watcher that fell behind (its server died)
+                // still dates each write right when it catches up.
+                at: entry.created.getTime()
+              })
+            }
+          } finally {
+            clearInterval(silence)
           }
         } catch {
           // the server went away, or the bucket does not exist yet; watch again from where we were
@@ -379,24 +396,28 @@ const verify = (fc: FaultCluster<ClusterUnderTest>, load: RunningLoad, options: 
     const urls = [...fc.cluster.natsUrls]
     // 1. Drained: every partition owned, nothing pending, everything acknowledged (= checkpointed);
     //    and MQTT recovery done (it may still be putting PUBACKed readings back into READINGS).
-    const mqttRecoveryBacklog = async (): Promise<number> => {
+    // Per recovery consumer: pending and delivered-unacknowledged (shown when the wait fails).
+    const mqttRecoveryBacklog = async (): Promise<{ total: number; detail: string }> => {
       const jsm = await jetstreamManager(fc.nc)
       try {
-        let backlog = 0
+        let total = 0
+        const parts: Array<string> = []
         for await (const c of jsm.consumers.list("$MQTT_msgs")) {
-          if (c.name.startsWith("bramble-mqtt-p")) backlog += c.num_pending + c.num_ack_pending
+          if (!c.name.startsWith("bramble-mqtt-p")) continue
+          total += c.num_pending + c.num_ack_pending
+          if (c.num_pending + c.num_ack_pending > 0) parts.push(`${c.name} pending ${c.num_pending} unacked ${c.num_ack_pending} redelivered ${c.num_redelivered}`)
         }
-        return backlog
+        return { total, detail: parts.join(", ") }
       } catch {
-        return 0 // no MQTT client ever connected: no $MQTT_msgs
+        return { total: 0, detail: "" } // no MQTT client ever connected: no $MQTT_msgs
       }
     }
     yield* promise(() =>
       waitFor(async () => ({ map: await fc.map(), mqtt: await mqttRecoveryBacklog() }), {
-        until: ({ map, mqtt }) => mqtt === 0 && map.owners.every((p) => p.owner !== null && p.pending === 0 && p.ackPending === 0),
+        until: ({ map, mqtt }) => mqtt.total === 0 && map.owners.every((p) => p.owner !== null && p.pending === 0 && p.ackPending === 0),
         timeoutMs: WAIT_MS,
         intervalMs: 500,
-        show: ({ map, mqtt }) => `MQTT recovery backlog ${mqtt}; ` + map.owners.map((p) => `${p.partition}:${p.owner ?? "-"} pending ${p.pending} unacked ${p.ackPending}`).join("; "),
+        show: ({ map, mqtt }) => `MQTT recovery backlog ${mqtt.total} (${mqtt.detail}); ` + map.owners.map((p) => `${p.partition}:${p.owner ?? "-"} pending ${p.pending} unacked ${p.ackPending}`).join("; "),
         label: "every partition drained and checkpointed, MQTT recovery done"
       })
     )

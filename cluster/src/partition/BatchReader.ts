@@ -35,9 +35,12 @@ export class BatchReader<M = JsMsg> {
   private wake: (() => void) | undefined
   /** The consumer stopped (closed, deleted, fenced off): nothing more will arrive. */
   done = false
+  /** Messages delivered so far (./DeliveryWatch.ts: has anything come since?). */
+  delivered = 0
 
   /** The consume() callback: never throws (nats.js would stop the consumer). */
   readonly deliver = (message: M): void => {
+    this.delivered++
     this.queue.push(message)
     this.wakeUp()
   }

@@ -54,6 +54,9 @@ export interface Checkpointer {
    * advance moved it since the last durable checkpoint (a replay must take the batch under
    * the same watermark). Once per idle spell; nothing while readings keep coming. */
   readonly beforeInput: (now: number) => Effect.Effect<void, unknown>
+  /** What the last durable checkpoint covers: its stream sequence, and the store time of
+   * the newest message it holds (MQTT recovery decides only behind it: ./MqttRecovery.ts). */
+  readonly durable: () => { readonly seq: number; readonly readThrough: number }
 }
 
 export const makeCheckpointer = Effect.fnUntraced(function*(options: {
@@ -130,6 +133,8 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
 
   // The last partition save started: what it covered, and when (the first capture saves).
   let saved: { seq: number; watermark: number; at: number } = { seq: position.lastSeq, watermark: position.watermark.watermark, at: Number.NEGATIVE_INFINITY }
+  // The last partition save known to be durable (the run starts from one).
+  let durable = { seq: position.lastSeq, readThrough: position.readThroughStored }
   let inFlight: Fiber.Fiber<void, unknown> | undefined
   const settle = Effect.suspend(() => {
     const fiber = inFlight
@@ -164,6 +169,7 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
       watermark: position.watermark,
       ...(versions === undefined || versions.length === 0 ? {} : { versions })
     }
+    const covered = { seq: position.lastSeq, readThrough: position.readThroughStored }
     const ack = position.lastAck
     position.lastAck = undefined
     position.checkpointedSeq = position.lastSeq
@@ -184,6 +190,8 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
         yield* checkpoints.saveDevices(partition, snapshots)
         for (const { device, mark } of taken) unsaved.saved(device, mark)
         yield* checkpoints.savePartition(partition, at)
+        durable = covered
+        gaps.saved(snapshots)
         recordCheckpoint(stats, at.seq, now)
         // AckPolicy.All: one ack covers every earlier message of this consumer.
         ack?.ack()
@@ -238,6 +246,7 @@ export const makeCheckpointer = Effect.fnUntraced(function*(options: {
       }
     },
     capture,
-    beforeInput
+    beforeInput,
+    durable: () => durable
   }
 })

@@ -26,13 +26,16 @@
 import { fetchBatch, NatsClient, type NatsError, natsError } from "@bramble/nats"
 import { type DecodeLimits, decodeReading, Subjects } from "@bramble/protocol"
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
-import { Cause, Effect, Result, Schedule } from "effect"
+import { Cause, Clock, Effect, Result, Schedule } from "effect"
 
 /** The stream nats-server keeps MQTT QoS 1 messages in. */
 export const MQTT_MESSAGES_STREAM = Subjects.Mqtt.messagesStream
 
 /** How far READINGS must have been read past a message's time before it counts as missing. */
 export const RECOVERY_MARGIN_MS = 10_000
+
+/** How long a message may wait for its worker before the wait is logged (and again after as long). */
+const WAIT_WARNING_MS = 30_000
 
 /** How long a delivered, unacknowledged message stays with the fiber that took it. */
 const ACK_WAIT_MS = 30_000
@@ -132,8 +135,22 @@ const recoverOnce = (options: RecoveryOptions) =>
         const storedAt = Math.floor(m.info.timestampNanos / 1e6)
         // READINGS must have been read past this message (with a margin) before a missing
         // seq means missing: until then, wait for the worker.
-        while ((yield* progress.readThrough) < storedAt + RECOVERY_MARGIN_MS) {
+        const waitFrom = yield* Clock.currentTimeMillis
+        let warnAt = waitFrom + WAIT_WARNING_MS
+        while (true) {
+          const through = yield* progress.readThrough
+          if (through >= storedAt + RECOVERY_MARGIN_MS) break
           m.working()
+          // A worker that never reads that far holds every later message too: say so.
+          const now = yield* Clock.currentTimeMillis
+          if (now >= warnAt) {
+            warnAt = now + WAIT_WARNING_MS
+            yield* Effect.logWarning(
+              `partition ${partition}: MQTT recovery has waited ${Math.round((now - waitFrom) / 1000)} s for READINGS to be checkpointed past ` +
+                `${new Date(storedAt + RECOVERY_MARGIN_MS).toISOString()} (now through ${through > 0 ? new Date(through).toISOString() : "nothing"}) ` +
+                `before deciding on ${MQTT_MESSAGES_STREAM} sequence ${m.seq}`
+            )
+          }
           yield* sleep(1_000)
         }
         const subject = m.subject.slice(Subjects.Mqtt.messagesPrefix.length)

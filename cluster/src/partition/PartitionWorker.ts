@@ -178,15 +178,18 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
   const batches = yield* source.open(position.lastSeq, bound)
 
   // When the loop last found nothing to read: what MQTT recovery waits for (with how far
-  // this run has read the log) before it calls a seq missing.
+  // the last durable checkpoint has the log read) before it calls a seq missing. Durable,
+  // not merely read: a run can read a message the next leader of READINGS does not keep,
+  // and stop (./SequenceGaps.ts `seen`).
   let emptyAt: number | undefined
   yield* source.beside({
     readThrough: Effect.suspend(() => {
       const at = emptyAt
-      if (at === undefined) return Effect.succeed(position.readThroughStored)
-      // Nothing was left to read when the loop last looked: if the server agrees, READINGS
-      // has been read up to then.
-      return Effect.map(source.drained(position.processedSinceAck), (drained) => (drained ? Math.max(position.readThroughStored, at) : position.readThroughStored))
+      const durable = checkpointer.durable()
+      if (at === undefined || durable.seq !== position.lastSeq) return Effect.succeed(durable.readThrough)
+      // Everything read is checkpointed and nothing was left to read when the loop last
+      // looked: if the server agrees, READINGS has been read up to then.
+      return Effect.map(source.drained(position.processedSinceAck), (drained) => (drained ? Math.max(durable.readThrough, at) : durable.readThrough))
     }),
     seen: gaps.seen
   })
@@ -242,7 +245,7 @@ const runOnce = Effect.fn("PartitionWorker.run")(function*(options: PartitionLoo
       yield* checkpointer.capture(now, idleSince)
     }
     // A whole interval with nothing: maybe stalled on a message no client can be sent (./Quarantine.ts).
-    if (batch.length === 0) yield* source.stalled(position.lastSeq)
+    if (batch.length === 0) yield* source.stalled(position.lastSeq, position.processedSinceAck)
   }
 })
 

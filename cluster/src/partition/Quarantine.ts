@@ -133,10 +133,10 @@ const setAside = (partition: number, message: StoredMessage) =>
 
 /**
  * Sets aside every undeliverable message that directly follows `afterSeq` in `partition`
- * (dead letter, then delete), up to `limit`. Returns their sequences: empty when the next
- * message is deliverable or there is none.
+ * (dead letter, then delete), up to `limit`. `sequences`: those set aside; `waiting`: a
+ * deliverable message follows them (the log holds more for this partition).
  */
-export const setAsideUndeliverable = Effect.fn("Quarantine.setAsideUndeliverable")(function*(options: {
+const scanUndeliverable = Effect.fn("Quarantine.scanUndeliverable")(function*(options: {
   readonly partition: number
   readonly afterSeq: number
   readonly limit?: number
@@ -146,32 +146,38 @@ export const setAsideUndeliverable = Effect.fn("Quarantine.setAsideUndeliverable
   let after = options.afterSeq
   while (sequences.length < limit) {
     const next = yield* nextMessage(options.partition, after)
-    if (next === undefined || Subjects.isDeliverableSubject(next.subject)) break
+    if (next === undefined) return { sequences, waiting: false }
+    if (Subjects.isDeliverableSubject(next.subject)) return { sequences, waiting: true }
     yield* setAside(options.partition, next)
     sequences.push(next.seq)
     after = next.seq
   }
-  return sequences as ReadonlyArray<number>
+  return { sequences, waiting: true }
 })
+
+/** The sequences `scanUndeliverable` set aside: empty when the next message is deliverable or there is none. */
+export const setAsideUndeliverable = (options: { readonly partition: number; readonly afterSeq: number; readonly limit?: number }) =>
+  Effect.map(scanUndeliverable(options), ({ sequences }) => sequences as ReadonlyArray<number>)
 
 /**
  * What a partition worker runs when it waited a whole interval and received nothing, with
  * the last stream sequence it received: sets aside what would stall its consumer, counts it
  * (received and rejected) and then fails with `UndeliverableSetAside`, so the worker
  * restarts from its checkpoint on a fresh connection. A check that cannot be made (NATS
- * busy) is logged and left for the next interval.
+ * busy) is logged and left for the next interval. Succeeds with whether a deliverable
+ * message waits after `lastSeq` (then ./DeliveryWatch.ts asks why it was not delivered).
  */
 export const setAsideStalled = (
   partition: number,
   lastSeq: number,
   stats: PartitionStats
-): Effect.Effect<void, UndeliverableSetAside, NatsClient> =>
-  setAsideUndeliverable({ partition, afterSeq: lastSeq }).pipe(
+): Effect.Effect<boolean, UndeliverableSetAside, NatsClient> =>
+  scanUndeliverable({ partition, afterSeq: lastSeq }).pipe(
     Effect.catch((error: NatsError) =>
-      Effect.as(Effect.logWarning(`partition ${partition}: cannot check for undeliverable messages; trying again later`, error), [] as ReadonlyArray<number>)
+      Effect.as(Effect.logWarning(`partition ${partition}: cannot check for undeliverable messages; trying again later`, error), { sequences: [] as Array<number>, waiting: false })
     ),
-    Effect.flatMap((sequences) => {
-      if (sequences.length === 0) return Effect.void
+    Effect.flatMap(({ sequences, waiting }) => {
+      if (sequences.length === 0) return Effect.succeed(waiting)
       stats.received += sequences.length
       stats.rejected += sequences.length
       return Effect.fail(

@@ -154,11 +154,18 @@ export interface SequenceGaps {
    */
   readonly observe: (perDevice: ReadonlyMap<string, ReadonlyArray<DeviceItem>>) => Effect.Effect<void, NatsError>
   /**
-   * Whether READINGS is known to hold (device, sensor, seq), as far as what this run has
-   * observed shows: at or below the stream's highest seq and in no reported range still
-   * missing. Unknown streams and seqs above the highest are not known (./MqttRecovery.ts).
+   * Whether (device, sensor, seq) is known to be processed for good, as far as the last
+   * durable checkpoint shows: at or below the stream's highest seq and in no reported range
+   * still missing. Unknown streams and seqs above the highest are not known
+   * (./MqttRecovery.ts). What this run observed since that checkpoint does not count: a
+   * reading delivered from a replica's copy of READINGS that the next leader did not keep
+   * (docs/cluster-formation.md) was seen by a run that then stopped; its replay reports it
+   * missing — and recovery, told "seen", had already dropped the `$MQTT_msgs` copy that
+   * could put it back.
    */
   readonly seen: (device: string, sensor: string, seq: number) => Effect.Effect<boolean, NatsError>
+  /** The records `attach` gave are saved (their checkpoint is durable): `seen` answers from them. */
+  readonly saved: (records: ReadonlyArray<readonly [string, DeviceRecord]>) => void
   /** The device records to save at a checkpoint: each snapshot with its device's seq state as of now. */
   readonly attach: (
     snapshots: ReadonlyArray<readonly [string, DeviceSnapshot]>
@@ -194,6 +201,8 @@ export const makeSequenceGaps = (options: {
   const { partition, checkpoints, publish } = options
   const counters = options.stats.sequence
   const devices = new Map<string, LiveDevice>()
+  // Each device's streams as its last durable record holds them (what `seen` answers from).
+  const durable = new Map<string, ReadonlyMap<string, StreamState>>()
 
   // Each device's record is read once per run, when the device is first seen (a reading, or
   // a checkpoint of it): a record is only ever written whole, so a save must carry the seq
@@ -202,7 +211,9 @@ export const makeSequenceGaps = (options: {
     const unknown = [...names].filter((device) => !devices.has(device))
     return unknown.length === 0 ? Effect.void : Effect.forEach(unknown, (device) =>
       Effect.map(checkpoints.loadDevice(partition, device), (record) => {
-        devices.set(device, fromRecord(record as DeviceRecord | undefined))
+        const live = fromRecord(record as DeviceRecord | undefined)
+        devices.set(device, live)
+        durable.set(device, new Map(live.streams))
       }), { concurrency: 64, discard: true })
   }
 
@@ -270,10 +281,16 @@ export const makeSequenceGaps = (options: {
 
   const seen = (device: string, sensor: string, seq: number) =>
     Effect.map(Effect.suspend(() => load([device])), () => {
-      const state = devices.get(device)?.streams.get(sensor)
+      const state = durable.get(device)?.get(sensor)
       if (state === undefined || seq > state.high) return false
       return !state.open.some(([first, last]) => first <= seq && seq <= last)
     })
 
-  return { observe, attach, seen }
+  const saved = (records: ReadonlyArray<readonly [string, DeviceRecord]>) => {
+    for (const [device, record] of records) {
+      if (record.sequences !== undefined) durable.set(device, new Map(Object.entries(record.sequences.streams)))
+    }
+  }
+
+  return { observe, attach, seen, saved }
 }

@@ -10,8 +10,9 @@
  */
 import { consumerName, NatsClient, natsError, type NatsError, resetPartitionConsumer } from "@bramble/nats"
 import { type DecodeLimits, Subjects } from "@bramble/protocol"
-import { Effect, type Scope } from "effect"
+import { Clock, Data, Effect, type Scope } from "effect"
 import { BatchReader } from "./BatchReader.js"
+import { DeliveryWatch } from "./DeliveryWatch.js"
 import { type RecoveryProgress, runMqttRecovery } from "./MqttRecovery.js"
 import type { PartitionStats } from "./PartitionStats.js"
 import { setAsideStalled, type UndeliverableSetAside } from "./Quarantine.js"
@@ -31,6 +32,13 @@ export interface LogMessage {
   ack(): void
 }
 
+/** The partition's consumer holds deliverable messages and has delivered none for a while
+ * (./DeliveryWatch.ts): the run fails and restarts with a fresh consumer from its checkpoint. */
+export class DeliveryStalled extends Data.TaggedError("DeliveryStalled")<{
+  readonly partition: number
+  readonly message: string
+}> {}
+
 /** The messages delivered to this run, taken in batches (see BatchReader). */
 export interface Batches {
   /** Up to `max` delivered messages, or, after waiting up to `waitMs` for one, none. */
@@ -47,8 +55,9 @@ export interface PartitionSource {
    * `processedUnacked` messages were processed and not yet acknowledged. False when unsure. */
   readonly drained: (processedUnacked: number) => Effect.Effect<boolean>
   /** Run after a whole interval with nothing delivered, with the last sequence received: may
-   * set aside what stalls delivery and fail so the worker restarts (./Quarantine.ts). */
-  readonly stalled: (lastSeq: number) => Effect.Effect<void, UndeliverableSetAside>
+   * set aside what stalls delivery (./Quarantine.ts), or find that the consumer stopped
+   * delivering what it holds (./DeliveryWatch.ts), and fail so the worker restarts. */
+  readonly stalled: (lastSeq: number, processedUnacked: number) => Effect.Effect<void, UndeliverableSetAside | DeliveryStalled>
   /** Work that runs beside the loop for as long as it runs (MQTT recovery). */
   readonly beside: (progress: RecoveryProgress) => Effect.Effect<void, never, Scope.Scope>
 }
@@ -59,11 +68,16 @@ export const natsPartitionSource = (options: {
   readonly stats: PartitionStats
   readonly limits: DecodeLimits
   readonly batchSize: number
+  /** How long deliverable messages may wait undelivered before the run restarts (tests shorten it). */
+  readonly stallMs?: number
 }): Effect.Effect<PartitionSource, never, NatsClient> =>
   Effect.gen(function*() {
     const { partition } = options
     const { js, jsm } = yield* NatsClient
     const context = yield* Effect.context<NatsClient>()
+    // The reader of this run's consumer, once open, and the watch over its delivery.
+    let reader: BatchReader | undefined
+    const watch = new DeliveryWatch(options.stallMs)
     const open = (afterSeq: number, maxAckPending: number) =>
       Effect.gen(function*() {
         yield* resetPartitionConsumer(jsm, partition, afterSeq + 1, { maxAckPending })
@@ -71,14 +85,15 @@ export const natsPartitionSource = (options: {
           try: () => js.consumers.get(Subjects.Streams.readings, consumerName(partition)),
           catch: natsError("JetStream", `cannot open consumer for partition ${partition}`)
         })
-        const reader = new BatchReader()
+        const opened = new BatchReader()
+        reader = opened
         yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: async () => {
-              const messages = await consumer.consume({ max_messages: options.batchSize * 2, callback: reader.deliver })
+              const messages = await consumer.consume({ max_messages: options.batchSize * 2, callback: opened.deliver })
               // Stopped (consumer deleted, connection closed for good, fenced off): wake the
               // loop, which fails and restarts from the checkpoint.
-              void messages.closed().then(reader.end, reader.end)
+              void messages.closed().then(opened.end, opened.end)
               return messages
             },
             catch: natsError("JetStream", `cannot consume partition ${partition}`)
@@ -87,17 +102,36 @@ export const natsPartitionSource = (options: {
         )
         // nats.js's messages carry their reply subject as `reply` (a getter of JsMsgImpl that
         // the JsMsg type does not declare; packages/nats/test/DeliveryInfo.test.ts checks it).
-        return reader as unknown as Batches
+        return opened as unknown as Batches
       })
+    const consumerInfo = Effect.tryPromise(() => jsm.consumers.info(Subjects.Streams.readings, consumerName(partition)))
     const drained = (processedUnacked: number) =>
-      Effect.tryPromise(() => jsm.consumers.info(Subjects.Streams.readings, consumerName(partition))).pipe(
+      consumerInfo.pipe(
         Effect.map((info) => info.num_pending === 0 && info.num_ack_pending <= processedUnacked),
         Effect.orElseSucceed(() => false)
       )
+    // Asked only when the log holds a deliverable message after the last one received (an
+    // idle partition costs no more requests than before).
+    const deliveryStalled = (waiting: boolean, processedUnacked: number) => Effect.gen(function*() {
+      if (reader === undefined) return
+      const info = waiting ? yield* Effect.orElseSucceed(consumerInfo, () => undefined) : { num_pending: 0, num_ack_pending: 0, config: { max_ack_pending: -1 } }
+      const now = yield* Clock.currentTimeMillis
+      const stalledMs = watch.observe(
+        now,
+        reader.delivered,
+        info === undefined ? undefined : { numPending: info.num_pending, numAckPending: info.num_ack_pending, maxAckPending: info.config.max_ack_pending ?? -1, processedUnacked }
+      )
+      if (stalledMs === undefined || info === undefined) return
+      const message = `partition ${partition}: its consumer holds ${info.num_pending} message(s) not delivered and ${info.num_ack_pending} awaiting acknowledgement ` +
+        `(${processedUnacked} of them processed here), and has delivered nothing for ${Math.round(stalledMs / 1000)} s; restarting it from the checkpoint`
+      yield* Effect.logWarning(message)
+      return yield* Effect.fail(new DeliveryStalled({ partition, message }))
+    })
     return {
       open,
       drained,
-      stalled: (lastSeq) => Effect.provideContext(setAsideStalled(partition, lastSeq, options.stats), context),
+      stalled: (lastSeq, processedUnacked) =>
+        Effect.flatMap(Effect.provideContext(setAsideStalled(partition, lastSeq, options.stats), context), (waiting) => deliveryStalled(waiting, processedUnacked)),
       beside: (progress) =>
         Effect.forkScoped(Effect.provideContext(runMqttRecovery({ partition, stats: options.stats.sequence, limits: options.limits, progress }), context)).pipe(Effect.asVoid)
     }
