@@ -13,6 +13,7 @@ import fc from "fast-check"
 import type { Checkpoints, DeviceRecord } from "../src/partition/Checkpoints.js"
 import {
   makeSequenceCounters,
+  MAX_OPEN_RANGES,
   makeSequenceGaps,
   type Outcome,
   RESTART_DISTANCE,
@@ -86,6 +87,7 @@ describe("SequenceGaps - the rule on one stream", () => {
     const { outcomes, state } = run(inTime([1, 3, 5, 7, 2, 6]), 2)
     assert.deepStrictEqual(tags(outcomes), ["First", "Gap 2..2", "Gap 4..4", "Gap 6..6", "Duplicate", "LateFilled"])
     assert.deepStrictEqual(state!.open, [[4, 4]])
+    assert.strictEqual(state!.forgotten, 2, "the forgotten range is remembered as unknown")
   })
 })
 
@@ -430,5 +432,20 @@ describe("SequenceGaps - a partition", () => {
       assert.deepStrictEqual(yield* Effect.all([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => seen(n))), [true, true, true, false, true, false, true, true, false])
       assert.isFalse(yield* seen(1, "other"))
       assert.isFalse(yield* seen(1, "env", "b"))
+    }))
+
+  it.effect("seen: seqs up to a range forgotten beyond the cap are not known (MQTT recovery puts them back rather than dropping a missing one)", () =>
+    Effect.gen(function*() {
+      const { checkpoints } = memoryCheckpoints()
+      const gaps = makeSequenceGaps({ partition: 3, checkpoints, stats: { sequence: makeSequenceCounters() }, publish: () => undefined })
+      // MAX_OPEN_RANGES + 1 gaps of one seq each: 2, 4, 6, …; the first is dropped from memory.
+      const seqs = Array.from({ length: MAX_OPEN_RANGES + 2 }, (_, i) => 2 * i + 1)
+      const items = seqs.map((seq, i): DeviceItem => ({ reading: { device: "a", sensor: "env", ts: T0 + seq * 1000, seq, values: { t: seq } }, seq: i + 1, watermark: 0 }))
+      yield* gaps.observe(new Map([["a", items]]))
+      gaps.saved(yield* gaps.attach([["a", { seq: items.length, windows: [] }]]))
+      assert.isFalse(yield* gaps.seen("a", "env", 2), "missing, and its range forgotten: not seen")
+      assert.isFalse(yield* gaps.seen("a", "env", 1), "at or below the forgotten range: not known either")
+      assert.isFalse(yield* gaps.seen("a", "env", 4), "missing, its range remembered")
+      assert.isTrue(yield* gaps.seen("a", "env", 5))
     }))
 })

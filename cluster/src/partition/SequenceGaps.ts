@@ -42,7 +42,8 @@ import type { Checkpoints, DeviceRecord } from "./Checkpoints.js"
 export const RESTART_DISTANCE = 1_000
 
 /** Reported ranges a stream remembers for late fills; beyond, the oldest are forgotten (a
- * late arrival in them then counts as a duplicate: `missing` errs towards too high). */
+ * late arrival in them then counts as a duplicate: `missing` errs towards too high; and MQTT
+ * recovery no longer takes anything up to them as seen: `StreamState.forgotten`). */
 export const MAX_OPEN_RANGES = 32
 
 /** One (device, sensor) stream as checkpointed. */
@@ -53,6 +54,9 @@ export interface StreamState {
   readonly highTs: number
   /** Reported ranges with seqs still missing, `[first, last]`, oldest report first. */
   readonly open: ReadonlyArray<readonly [number, number]>
+  /** The highest seq of a range dropped from `open` (beyond `MAX_OPEN_RANGES`): what is
+   * missing at or below it is no longer known, so `seen` says no for it. */
+  readonly forgotten?: number
 }
 
 export type Outcome =
@@ -77,11 +81,19 @@ export const step = (
 ): readonly [StreamState, Outcome] => {
   if (state === undefined) return [{ high: seq, highTs: ts, open: [] }, FIRST]
   const { high, open } = state
-  if (seq === high + 1) return [{ high: seq, highTs: ts, open }, IN_ORDER]
+  const forgotten = state.forgotten === undefined ? {} : { forgotten: state.forgotten }
+  if (seq === high + 1) return [{ high: seq, highTs: ts, open, ...forgotten }, IN_ORDER]
   if (seq > high) {
     const gap: readonly [number, number] = [high + 1, seq - 1]
-    const kept = open.length < maxOpen ? open : open.slice(open.length - maxOpen + 1)
-    return [{ high: seq, highTs: ts, open: maxOpen > 0 ? [...kept, gap] : [] }, { _tag: "Gap", first: gap[0], last: gap[1] }]
+    const kept = maxOpen <= 0 ? [] : open.length < maxOpen ? open : open.slice(open.length - maxOpen + 1)
+    const opened = maxOpen > 0 ? [...kept, gap] : []
+    // Ranges dropped here are still missing, unknown from now on: remember how far they went.
+    const dropped = [...open.slice(0, open.length - kept.length), ...(maxOpen > 0 ? [] : [gap])]
+    const forgot = dropped.reduce((m, [, last]) => Math.max(m, last), state.forgotten ?? Number.NEGATIVE_INFINITY)
+    return [
+      { high: seq, highTs: ts, open: opened, ...(forgot === Number.NEGATIVE_INFINITY ? {} : { forgotten: forgot }) },
+      { _tag: "Gap", first: gap[0], last: gap[1] }
+    ]
   }
   const at = open.findIndex(([first, last]) => first <= seq && seq <= last)
   if (at >= 0) {
@@ -89,7 +101,7 @@ export const step = (
     const split: Array<readonly [number, number]> = []
     if (first < seq) split.push([first, seq - 1])
     if (seq < last) split.push([seq + 1, last])
-    return [{ high, highTs: state.highTs, open: [...open.slice(0, at), ...split, ...open.slice(at + 1)] }, LATE_FILLED]
+    return [{ high, highTs: state.highTs, open: [...open.slice(0, at), ...split, ...open.slice(at + 1)], ...forgotten }, LATE_FILLED]
   }
   if (high - seq >= RESTART_DISTANCE && ts > state.highTs) {
     return [{ high: seq, highTs: ts, open: [] }, { _tag: "Restart", previousHigh: high }]
@@ -283,6 +295,9 @@ export const makeSequenceGaps = (options: {
     Effect.map(Effect.suspend(() => load([device])), () => {
       const state = durable.get(device)?.get(sensor)
       if (state === undefined || seq > state.high) return false
+      // A seq in a forgotten range may be missing: not known (recovery puts it back; a
+      // reading put back twice is harmless, one dropped is lost).
+      if (state.forgotten !== undefined && seq <= state.forgotten) return false
       return !state.open.some(([first, last]) => first <= seq && seq <= last)
     })
 
