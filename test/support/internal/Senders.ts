@@ -86,13 +86,34 @@ const mqttClientOptions = (urls: ReadonlyArray<string>, clientId: string) => {
   return { ...base, servers, clean: false, reconnectPeriod: 1_000, connectTimeout: 3_000 }
 }
 
+/** How long a sender keeps trying to make its first connection. */
+const FIRST_CONNECT_MS = 30_000
+
+/**
+ * The first connection, tried again until FIRST_CONNECT_MS has passed, as a device retries:
+ * a broker on a loaded machine may take longer than the 3 s connect timeout to CONNACK a
+ * persistent session (nats-server stores it in JetStream first). Seen once as a benchmark
+ * that ended before its first fault with "connack timeout".
+ */
+const connectPatiently = async (url: string, options: ReturnType<typeof mqttClientOptions>): Promise<MqttClient> => {
+  const deadline = Date.now() + FIRST_CONNECT_MS
+  while (true) {
+    try {
+      return await connectAsync(url, options)
+    } catch (error) {
+      if (Date.now() >= deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+    }
+  }
+}
+
 export const openMqttSender = async (url: string | ReadonlyArray<string>, options: MqttSenderOptions): Promise<Sender> => {
   if (!Number.isInteger(options.clients) || options.clients < 1) throw new RangeError(`clients must be a positive integer, got ${options.clients}`)
   const urls = urlList(url)
   const clients: Array<MqttClient> = []
   try {
     for (let i = 0; i < options.clients; i++) {
-      clients.push(await connectAsync(urls[0]!, mqttClientOptions(urls, `${options.name}-${i}-${Math.random().toString(36).slice(2, 10)}`)))
+      clients.push(await connectPatiently(urls[0]!, mqttClientOptions(urls, `${options.name}-${i}-${Math.random().toString(36).slice(2, 10)}`)))
     }
   } catch (error) {
     await Promise.all(clients.map((client) => client.endAsync(true)))
