@@ -95,11 +95,16 @@ const toOpenError = (pin: number, sysfs: number) => (cause: unknown): GpioError 
 const ioError = (pin: number, what: string) => (cause: unknown) =>
   new GpioError({ reason: "Io", pin, message: `${what} GPIO ${pin} failed: ${describe(cause)}`, cause })
 
-/** The real driver. Construction touches nothing; each open checks the machine first. */
+/**
+ * The real driver. Construction touches nothing; each open checks the machine first.
+ * `loadGpio` is where the onoff class comes from; tests pass a fake, as there is no Pi
+ * to run them on.
+ */
 export const makeOnoffGpioDriver = Effect.fn("GpioDriver.makeOnoffGpioDriver")(function*(
-  sysfsRoot: string = DEFAULT_SYSFS_GPIO_ROOT
+  sysfsRoot: string = DEFAULT_SYSFS_GPIO_ROOT,
+  loadGpio: Effect.Effect<OnoffGpioClass, HardwareUnavailable> = loadOnoff
 ): Effect.fn.Return<GpioDriverShape> {
-  const Gpio = yield* Effect.cached(loadOnoff)
+  const Gpio = yield* Effect.cached(loadGpio)
   const claimed = new Set<number>()
 
   /** Checks the machine and the pin, loads onoff; returns the class and the sysfs number. */
