@@ -148,10 +148,8 @@ export interface LocalLeafNatsServer extends Omit<RunningNatsServer, "mqttUrl" |
  * and waits for `/healthz?js-enabled-only=true` (a site is ready without its hub: that is
  * the point of it). Closing the scope stops it; `dir` is left in place.
  */
-export const startLeafNatsServer = (
-  options: StartLeafNatsServerOptions
-): Effect.Effect<LocalLeafNatsServer, ProcessError, Scope.Scope> =>
-  retryOnPortClash(Effect.gen(function*() {
+export const startLeafNatsServer = Effect.fn("LeafSite.startLeafNatsServer")(
+  function*(options: StartLeafNatsServerOptions): Effect.fn.Return<LocalLeafNatsServer, ProcessError, Scope.Scope> {
     const overrides = options.spec ?? {}
     const mqttPort = options.mqtt === false ? undefined : overrides.mqttPort ?? (yield* freePort)
     const spec: NatsServerConfSpec & { readonly httpPort: number } = {
@@ -215,4 +213,7 @@ export const startLeafNatsServer = (
       leaf,
       leafUrl: listen === undefined ? undefined : `nats-leaf://${connectHost(listen.host)}:${listen.port}`
     }
-  }))
+  },
+  // A server that lost a port race is started again from the top, with fresh ports.
+  retryOnPortClash
+)

@@ -107,10 +107,8 @@ const quoteIdentifier = (name: string): string => `"${name.replace(/\\/g, "\\\\"
  * Starts influxd 1.x on free loopback ports, waits until `/ping` answers 204 and creates
  * `database`. Closing the scope stops it; `dir` is left in place.
  */
-export const startInfluxDb1 = (
-  options: StartInfluxDb1Options
-): Effect.Effect<LocalInfluxDb1, ProcessError, Scope.Scope> =>
-  retryOnPortClash(Effect.gen(function*() {
+export const startInfluxDb1 = Effect.fn("LocalInfluxDb1.startInfluxDb1")(
+  function*(options: StartInfluxDb1Options): Effect.fn.Return<LocalInfluxDb1, ProcessError, Scope.Scope> {
     const port = options.port ?? (yield* freePort)
     const rpcPort = yield* freePort
     const url = `http://127.0.0.1:${port}`
@@ -158,4 +156,7 @@ export const startInfluxDb1 = (
     })
 
     return { url, database: options.database, confPath, process: managed }
-  }))
+  },
+  // A server that lost a port race is started again from the top, with fresh ports.
+  retryOnPortClash
+)

@@ -52,10 +52,8 @@ export interface LocalVictoriaMetrics {
  * Starts VictoriaMetrics on a free loopback port and waits until `/health` answers.
  * Closing the scope stops it; `dir` is left in place.
  */
-export const startVictoriaMetrics = (
-  options: StartVictoriaMetricsOptions
-): Effect.Effect<LocalVictoriaMetrics, ProcessError, Scope.Scope> =>
-  retryOnPortClash(Effect.gen(function*() {
+export const startVictoriaMetrics = Effect.fn("LocalVictoriaMetrics.startVictoriaMetrics")(
+  function*(options: StartVictoriaMetricsOptions): Effect.fn.Return<LocalVictoriaMetrics, ProcessError, Scope.Scope> {
     const port = options.port ?? (yield* freePort)
     const url = `http://${options.host ?? "127.0.0.1"}:${port}`
     const dataDir = join(options.dir, "data")
@@ -94,4 +92,7 @@ export const startVictoriaMetrics = (
     )
 
     return { url, dataDir, forceFlush, process: managed }
-  }))
+  },
+  // A server that lost a port race is started again from the top, with fresh ports.
+  retryOnPortClash
+)

@@ -62,10 +62,8 @@ export interface RunningNatsServer {
  * spec sets none) and waits until `/healthz` passes. Closing the scope stops it; `dir` is
  * left in place.
  */
-export const startNatsServer = (
-  options: StartNatsServerOptions
-): Effect.Effect<RunningNatsServer, ProcessError, Scope.Scope> =>
-  retryOnPortClash(Effect.gen(function*() {
+export const startNatsServer = Effect.fn("NatsServerProcess.startNatsServer")(
+  function*(options: StartNatsServerOptions): Effect.fn.Return<RunningNatsServer, ProcessError, Scope.Scope> {
     const overrides = options.spec ?? {}
     const spec = {
       ...overrides,
@@ -121,4 +119,7 @@ export const startNatsServer = (
       spec,
       process: managed
     }
-  }))
+  },
+  // A server that lost a port race is started again from the top, with fresh ports.
+  retryOnPortClash
+)

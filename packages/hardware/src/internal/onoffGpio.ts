@@ -95,11 +95,16 @@ const toOpenError = (pin: number, sysfs: number) => (cause: unknown): GpioError 
 const ioError = (pin: number, what: string) => (cause: unknown) =>
   new GpioError({ reason: "Io", pin, message: `${what} GPIO ${pin} failed: ${describe(cause)}`, cause })
 
-/** The real driver. Construction touches nothing; each open checks the machine first. */
+/**
+ * The real driver. Construction touches nothing; each open checks the machine first.
+ * `loadGpio` is where the onoff class comes from; tests pass a fake, as there is no Pi
+ * to run them on.
+ */
 export const makeOnoffGpioDriver = Effect.fn("GpioDriver.makeOnoffGpioDriver")(function*(
-  sysfsRoot: string = DEFAULT_SYSFS_GPIO_ROOT
+  sysfsRoot: string = DEFAULT_SYSFS_GPIO_ROOT,
+  loadGpio: Effect.Effect<OnoffGpioClass, HardwareUnavailable> = loadOnoff
 ): Effect.fn.Return<GpioDriverShape> {
-  const Gpio = yield* Effect.cached(loadOnoff)
+  const Gpio = yield* Effect.cached(loadGpio)
   const claimed = new Set<number>()
 
   /** Checks the machine and the pin, loads onoff; returns the class and the sysfs number. */
@@ -144,53 +149,60 @@ export const makeOnoffGpioDriver = Effect.fn("GpioDriver.makeOnoffGpioDriver")(f
     })
 
   /** Unexports on release; failures are logged, never thrown from a finalizer. */
-  const release = (pin: number, gpio: OnoffGpio, before: Effect.Effect<void> = Effect.void) =>
-    Effect.andThen(
-      before,
-      Effect.sync(() => {
-        claimed.delete(pin)
-        try {
-          gpio.unexport()
-          return undefined
-        } catch (cause) {
-          return cause
-        }
-      }).pipe(Effect.flatMap((cause) =>
-        cause === undefined ? Effect.void : Effect.logWarning(`unexporting GPIO ${pin} failed`, cause)
-      ))
-    )
+  const release = (pin: number, gpio: OnoffGpio) =>
+    Effect.sync(() => {
+      claimed.delete(pin)
+      try {
+        gpio.unexport()
+        return undefined
+      } catch (cause) {
+        return cause
+      }
+    }).pipe(Effect.flatMap((cause) =>
+      cause === undefined ? Effect.void : Effect.logWarning(`unexporting GPIO ${pin} failed`, cause)
+    ))
 
-  const whileOpen = <A, E>(pin: number, isOpen: () => boolean, effect: Effect.Effect<A, E>) =>
-    Effect.suspend(() => isOpen() ? effect : Effect.die(new Error(`GPIO ${pin} used after its scope closed`)))
+  /**
+   * Opens the pin for the current scope. On close the pin counts as closed before `onClose`
+   * runs, so nothing new starts on it while it is wound down and unexported; `guard` turns
+   * a use after that into a defect.
+   */
+  const open = (pin: number, sysfs: number, make: () => OnoffGpio, onClose: (gpio: OnoffGpio) => Effect.Effect<void>) =>
+    Effect.gen(function*() {
+      let isOpen = false
+      const gpio = yield* Effect.acquireRelease(
+        construct(pin, sysfs, make).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              isOpen = true
+            })
+          )
+        ),
+        (gpio) =>
+          Effect.suspend(() => {
+            isOpen = false
+            return onClose(gpio)
+          }).pipe(Effect.andThen(release(pin, gpio)))
+      )
+      const guard = <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.suspend(() => isOpen ? effect : Effect.die(new Error(`GPIO ${pin} used after its scope closed`)))
+      const read = guard(Effect.tryPromise({ try: () => gpio.read(), catch: ioError(pin, "reading") }))
+      return { gpio, isOpen: () => isOpen, guard, read }
+    })
 
   const openInput: GpioDriverShape["openInput"] = Effect.fnUntraced(function*(spec) {
     const { pin, edge, debounceMs } = spec
     const { GpioClass, sysfs } = yield* prepare(pin)
     const watchers = new Set<Queue.Queue<GpioEdgeEvent, GpioError | Cause.Done>>()
-    let isOpen = false
-    const gpio = yield* Effect.acquireRelease(
-      construct(pin, sysfs, () => new GpioClass(sysfs, "in", edge, { activeLow: spec.activeLow ?? false })).pipe(
-        Effect.tap(() =>
-          Effect.sync(() => {
-            isOpen = true
-          })
-        )
-      ),
-      (gpio) =>
-        release(
-          pin,
-          gpio,
-          Effect.sync(() => {
-            isOpen = false
-            // End running watchers: onoff will call them no more.
-            for (const queue of watchers) Queue.endUnsafe(queue)
-          })
-        )
-    )
-    const read = whileOpen(
+    const { gpio, guard, isOpen, read } = yield* open(
       pin,
-      () => isOpen,
-      Effect.tryPromise({ try: () => gpio.read(), catch: ioError(pin, "reading") })
+      sysfs,
+      () => new GpioClass(sysfs, "in", edge, { activeLow: spec.activeLow ?? false }),
+      () =>
+        Effect.sync(() => {
+          // End running watchers: onoff will call them no more.
+          for (const queue of watchers) Queue.endUnsafe(queue)
+        })
     )
     const raw = Stream.callback<GpioEdgeEvent, GpioError>((queue) =>
       Effect.gen(function*() {
@@ -200,18 +212,14 @@ export const makeOnoffGpioDriver = Effect.fn("GpioDriver.makeOnoffGpioDriver")(f
           else Queue.offerUnsafe(queue, { value, atMs: clock.currentTimeMillisUnsafe() })
         }
         yield* Effect.acquireRelease(
-          whileOpen(
-            pin,
-            () => isOpen,
-            Effect.sync(() => {
-              watchers.add(queue)
-              gpio.watch(listener)
-            })
-          ),
+          guard(Effect.sync(() => {
+            watchers.add(queue)
+            gpio.watch(listener)
+          })),
           () =>
             Effect.sync(() => {
               watchers.delete(queue)
-              if (isOpen) gpio.unwatch(listener)
+              if (isOpen()) gpio.unwatch(listener)
             })
         )
       })
@@ -226,32 +234,20 @@ export const makeOnoffGpioDriver = Effect.fn("GpioDriver.makeOnoffGpioDriver")(f
     const { GpioClass, sysfs } = yield* prepare(pin)
     // "high"/"low" set the electrical level as the pin turns output, without a glitch.
     const initialLevel = (spec.initial ?? 0) === 1 ? !activeLow : activeLow
-    let isOpen = false
-    const gpio = yield* Effect.acquireRelease(
-      construct(pin, sysfs, () => new GpioClass(sysfs, initialLevel ? "high" : "low", undefined, { activeLow })).pipe(
-        Effect.tap(() =>
-          Effect.sync(() => {
-            isOpen = true
-          })
-        )
-      ),
+    const { gpio, guard, read } = yield* open(
+      pin,
+      sysfs,
+      () => new GpioClass(sysfs, initialLevel ? "high" : "low", undefined, { activeLow }),
       (gpio) =>
-        release(
-          pin,
-          gpio,
-          Effect.suspend(() => {
-            isOpen = false
-            if (safeValue === undefined) return Effect.void
-            return Effect.try({ try: () => gpio.writeSync(safeValue), catch: ioError(pin, "writing the safe value to") })
-              .pipe(Effect.catch((error) => Effect.logWarning(error.message)))
-          })
-        )
+        safeValue === undefined
+          ? Effect.void
+          : Effect.try({ try: () => gpio.writeSync(safeValue), catch: ioError(pin, "writing the safe value to") })
+            .pipe(Effect.catch((error) => Effect.logWarning(error.message)))
     )
     const output: GpioOutput = {
       pin,
-      write: (value) =>
-        whileOpen(pin, () => isOpen, Effect.tryPromise({ try: () => gpio.write(value), catch: ioError(pin, "writing") })),
-      read: whileOpen(pin, () => isOpen, Effect.tryPromise({ try: () => gpio.read(), catch: ioError(pin, "reading") }))
+      write: (value) => guard(Effect.tryPromise({ try: () => gpio.write(value), catch: ioError(pin, "writing") })),
+      read
     }
     return output
   })
