@@ -54,26 +54,11 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: "system",
-          include: ["test/{e2e,faults}/**/*.test.ts"],
+          include: ["test/{e2e,faults,net}/**/*.test.ts"],
           // System tests start real servers and processes: run files one at a
           // time so a 2-core machine is not oversubscribed.
           fileParallelism: false,
           testTimeout: 300_000,
-          hookTimeout: 120_000
-        }
-      },
-      {
-        resolve: { alias },
-        test: {
-          // The multi-host tests (three network namespaces each): one file at a time, beside
-          // the system project's one. Their checks are correctness under load (nothing lost,
-          // one owner at a time), with waits of minutes, not timings; they ran beside other
-          // work at load 4–12 and passed. Serial, the two took ~29 of the suite's ~33 minutes
-          // on 2 cores (docs/testing.md).
-          name: "net",
-          include: ["test/net/**/*.test.ts"],
-          fileParallelism: false,
-          testTimeout: 600_000,
           hookTimeout: 120_000
         }
       }
