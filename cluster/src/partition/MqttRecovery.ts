@@ -9,10 +9,10 @@
  * this module reads it back and puts it into READINGS when READINGS does not have it.
  *
  * Per partition, a durable consumer `bramble-mqtt-p<p>` on `$MQTT_msgs` takes
- * `$MQTT.msgs.readings.<p>.>`. For each message, in order, once the partition worker has read
- * READINGS past the time the message was stored (plus a margin for the two streams' leaders'
- * clocks and the route's delay):
- * - the reading's `seq` was seen in READINGS (at or below the stream's highest seq and in no
+ * `$MQTT.msgs.readings.<p>.>`. For each message, in order, once the partition's last durable
+ * checkpoint covers READINGS past the time the message was stored (plus a margin for the two
+ * streams' leaders' clocks and the route's delay):
+ * - that checkpoint has the reading's `seq` (at or below the stream's highest seq and in no
  *   reported gap, ./SequenceGaps.ts) → acknowledged, nothing to do;
  * - otherwise → published into READINGS (`Nats-Msg-Id` `mqtt-recovered.<sequence>`), then
  *   acknowledged, and counted as recovered. Its arrival fills the gap (`lateFilled`).
@@ -43,10 +43,10 @@ const ACK_WAIT_MS = 30_000
 export const mqttRecoveryConsumer = (partition: number) => `bramble-mqtt-p${partition}`
 
 export interface RecoveryProgress {
-  /** The stream time (ms) up to which the worker has read READINGS: every message stored
-   * before it has been observed (gap state included). */
+  /** The stream time (ms) up to which the partition's last durable checkpoint has read
+   * READINGS: every message stored before it is in that checkpoint (gap state included). */
   readonly readThrough: Effect.Effect<number>
-  /** Is (device, sensor, seq) known to be in READINGS? Loads the device's state if needed. */
+  /** Does the last durable checkpoint have (device, sensor, seq)? Loads the device's state if needed. */
   readonly seen: (device: string, sensor: string, seq: number) => Effect.Effect<boolean, NatsError>
 }
 

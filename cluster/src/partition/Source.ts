@@ -12,7 +12,7 @@ import { consumerName, NatsClient, natsError, type NatsError, resetPartitionCons
 import { type DecodeLimits, Subjects } from "@bramble/protocol"
 import { Clock, Data, Effect, type Scope } from "effect"
 import { BatchReader } from "./BatchReader.js"
-import { DeliveryWatch } from "./DeliveryWatch.js"
+import { type ConsumerDelivery, DeliveryWatch } from "./DeliveryWatch.js"
 import { type RecoveryProgress, runMqttRecovery } from "./MqttRecovery.js"
 import type { PartitionStats } from "./PartitionStats.js"
 import { setAsideStalled, type UndeliverableSetAside } from "./Quarantine.js"
@@ -114,15 +114,16 @@ export const natsPartitionSource = (options: {
     // idle partition costs no more requests than before).
     const deliveryStalled = (waiting: boolean, processedUnacked: number) => Effect.gen(function*() {
       if (reader === undefined) return
-      const info = waiting ? yield* Effect.orElseSucceed(consumerInfo, () => undefined) : { num_pending: 0, num_ack_pending: 0, config: { max_ack_pending: -1 } }
-      const now = yield* Clock.currentTimeMillis
-      const stalledMs = watch.observe(
-        now,
-        reader.delivered,
-        info === undefined ? undefined : { numPending: info.num_pending, numAckPending: info.num_ack_pending, maxAckPending: info.config.max_ack_pending ?? -1, processedUnacked }
-      )
-      if (stalledMs === undefined || info === undefined) return
-      const message = `partition ${partition}: its consumer holds ${info.num_pending} message(s) not delivered and ${info.num_ack_pending} awaiting acknowledgement ` +
+      // Nothing after the last message received: nothing held (no request made).
+      const held: ConsumerDelivery | undefined = waiting
+        ? yield* consumerInfo.pipe(
+          Effect.map((info) => ({ numPending: info.num_pending, numAckPending: info.num_ack_pending, maxAckPending: info.config.max_ack_pending ?? -1, processedUnacked })),
+          Effect.orElseSucceed(() => undefined)
+        )
+        : { numPending: 0, numAckPending: 0, maxAckPending: -1, processedUnacked }
+      const stalledMs = watch.observe(yield* Clock.currentTimeMillis, reader.delivered, held)
+      if (stalledMs === undefined || held === undefined) return
+      const message = `partition ${partition}: its consumer holds ${held.numPending} message(s) not delivered and ${held.numAckPending} awaiting acknowledgement ` +
         `(${processedUnacked} of them processed here), and has delivered nothing for ${Math.round(stalledMs / 1000)} s; restarting it from the checkpoint`
       yield* Effect.logWarning(message)
       return yield* Effect.fail(new DeliveryStalled({ partition, message }))
